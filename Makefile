@@ -18,7 +18,6 @@ NBS := $(sort $(wildcard nbs/[0-9][0-9]_*.ipynb))
 export HF_HUB_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
-export MPLBACKEND := Agg
 export PYTHONHASHSEED := 0
 
 .PHONY: help setup test reproduce lab docs readme export check-export nbtest pytest clean
