@@ -1,0 +1,302 @@
+"Bad input and round trips for sarvlm.data readers and writers (SARVLM CSV, class folders, COCO, YOLO, DOTA)."
+import json, os
+import numpy as np
+import pytest
+from PIL import Image
+
+os.environ.setdefault('HF_HUB_OFFLINE', '1')
+
+
+@pytest.fixture(autouse=True)
+def _hf_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv('HF_DATASETS_CACHE', str(tmp_path/'hf'))
+    monkeypatch.setenv('SARVLM_CACHE', str(tmp_path/'cache'))
+
+
+from sarvlm import data as D
+
+
+def sar(seed, shape=(8, 9)): return D.sar_image(np.random.default_rng(seed).exponential(1.0, shape).astype(np.float32))
+def rgb(seed, shape=(7, 6, 3)): return D.rgb_image(np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8))
+
+BOXES = [{'cls': 'ship', 'fine_type': 'tanker', 'bbox': [1.5, 2.25, 10.0, 7.75], 'rbox': [5.75, 5.0, 8.5, 3.0, 30.0]},
+         {'cls': 'storage tank', 'fine_type': '', 'bbox': [20.0, 30.0, 24.0, 34.0], 'rbox': [22.0, 32.0, 4.0, 4.0, -135.5]}]
+
+
+@pytest.fixture
+def tiny():
+    return D.records_to_dataset([
+        dict(image=sar(1), caption='A SAR image of a ship.', captions=['A SAR image of a ship.', 'A radar image of a vessel.'], domain='sar', label='ship', scene_id='chip-1'),
+        dict(image=sar(2), caption='A SAR image of sea, "quoted", with commas.', domain='sar', label='open sea', scene_id='scene-2'),
+        dict(image=rgb(3), caption='An aerial image of a ship.', domain='optical', label='ship', scene_id='chip-1'),
+        dict(image=sar(4, (48, 64)), caption='A SAR image of a ship and a storage tank.', domain='sar', label='ship', scene_id='s4',
+             meta=json.dumps({'boxes': BOXES}))])
+
+
+def csv_with(tmp_path, name, body: bytes):
+    D.save_image(sar(0), tmp_path/'a.tif')
+    p = tmp_path/name; p.write_bytes(body); return p
+
+
+# ---------------------------------------------------------------- SARVLM CSV
+def test_csv_round_trip_exact(tiny, tmp_path):
+    p = D.to_sarvlm_csv(tiny, tmp_path/'out', all_captions=False)['data']
+    back = D.from_sarvlm_csv(p)
+    assert len(back) == len(tiny)
+    for a, b in zip(tiny, back):
+        assert a['image'].mode == b['image'].mode
+        np.testing.assert_array_equal(D.image_array(a['image']), D.image_array(b['image']))
+        for k in ('caption', 'domain', 'label', 'scene_id'): assert a[k] == b[k]
+
+
+def test_csv_all_captions_grouped(tiny, tmp_path):
+    p = D.to_sarvlm_csv(tiny, tmp_path/'out')['data']
+    head = p.read_text(encoding='utf-8').splitlines()[0]
+    assert head == 'imgpath,caption,domain,label,scene_id'
+    assert [r['captions'] for r in D.from_sarvlm_csv(p, group=True)] == [r['captions'] for r in tiny]
+
+
+def test_csv_bare_format(tiny, tmp_path):
+    p = D.to_sarvlm_csv(tiny.select([0, 1]), tmp_path/'out', all_captions=False, extra=())['data']
+    assert p.read_text().splitlines()[0] == 'imgpath,caption'
+    assert list(D.from_sarvlm_csv(p)['caption']) == list(tiny.select([0, 1])['caption'])
+
+
+@pytest.mark.parametrize('sep,name', [('\t', 'tab'), (';', 'semicolon')])
+def test_csv_wrong_separator(tmp_path, sep, name):
+    p = csv_with(tmp_path, 'x.csv', f'imgpath{sep}caption\na.tif{sep}A SAR image of a ship.\n'.encode())
+    with pytest.raises(ValueError, match=f'{name}-separated.*comma-separated') as e: D.from_sarvlm_csv(p)
+    assert 'x.csv' in str(e.value) and 'line 1' in str(e.value)
+    assert len(D.from_sarvlm_csv(p, sep=sep)) == 1  # asked for explicitly: fine
+
+
+def test_csv_missing_column(tmp_path):
+    p = csv_with(tmp_path, 'x.csv', b'imgpath,text\na.tif,A SAR image of a ship.\n')
+    with pytest.raises(ValueError, match=r"x.csv: line 1: missing column\(s\) \['caption'\]"): D.from_sarvlm_csv(p)
+    p = csv_with(tmp_path, 'y.csv', b'filepath,caption\na.tif,A SAR image of a ship.\n')
+    with pytest.raises(ValueError, match=r"missing column\(s\) \['imgpath'\]"): D.from_sarvlm_csv(p)
+
+
+def test_csv_missing_file_and_empty(tmp_path):
+    with pytest.raises(FileNotFoundError, match='no CSV file'): D.from_sarvlm_csv(tmp_path/'nope.csv')
+    p = csv_with(tmp_path, 'e.csv', b'')
+    with pytest.raises(ValueError, match='e.csv: the CSV file is empty'): D.from_sarvlm_csv(p)
+
+
+GOOD = b'imgpath,caption\na.tif,A SAR image of a ship.\n'
+CASES = {'missing image': (b'missing.tif,A SAR image of a tank.\n', FileNotFoundError, 'line 3: image file not found'),
+         'empty caption': (b'a.tif,   \n', ValueError, 'line 3: empty caption'),
+         'duplicate row': (b'a.tif,A SAR image of a ship.\n', ValueError, 'line 3: duplicate of line 2'),
+         'non-UTF-8 text': (b'a.tif,A SAR image of a \xff\xfe ship.\n', ValueError, 'line 3: not valid UTF-8'),
+         'wrong number of fields': (b'a.tif,A SAR image,extra\n', ValueError, 'line 3: 3 fields, the header has 2')}
+
+
+@pytest.mark.parametrize('reason', list(CASES))
+def test_csv_bad_row_raises_naming_file_and_line(tmp_path, reason):
+    row, exc, msg = CASES[reason]
+    p = csv_with(tmp_path, 'bad.csv', GOOD + row)
+    with pytest.raises(exc) as e: D.from_sarvlm_csv(p)
+    assert 'bad.csv' in str(e.value) and msg in str(e.value), str(e.value)
+
+
+def test_csv_skip_bad_counts_and_reports(tmp_path, capsys):
+    p = csv_with(tmp_path, 'bad.csv', GOOD + b''.join(r for r, _, _ in CASES.values()) + b'a.tif,A SAR image of two ships.\n')
+    rep = {}
+    ds = D.from_sarvlm_csv(p, skip_bad=True, report=rep)
+    assert len(ds) == 2 and rep['kept'] == 2 and rep['skipped'] == len(CASES)
+    assert {k: len(v) for k, v in rep['reasons'].items()} == {k: 1 for k in CASES}
+    assert rep['reasons']['missing image'] == ['line 3'] and rep['reasons']['duplicate row'] == ['line 5']
+    out = capsys.readouterr().out
+    assert 'kept 2, skipped 5' in out and 'bad.csv' in out
+
+
+def test_csv_all_rows_bad(tmp_path):
+    p = csv_with(tmp_path, 'allbad.csv', b'imgpath,caption\nmissing.tif,A ship.\n')
+    with pytest.raises(ValueError, match='no usable rows'): D.from_sarvlm_csv(p, skip_bad=True)
+
+
+def test_csv_unreadable_image(tmp_path):
+    (tmp_path/'broken.png').write_bytes(b'not a png at all')
+    p = tmp_path/'u.csv'; p.write_text('imgpath,caption\nbroken.png,A SAR image of a ship.\n')
+    with pytest.raises(ValueError, match='u.csv: line 2: .*broken.png'): D.from_sarvlm_csv(p)
+
+
+# ---------------------------------------------------------------- class folders
+def make_tree(root):
+    for split, n in [('train', 2), ('test', 1)]:
+        for cls in ['T72', 'BMP2']:
+            for i in range(n): D.save_image(sar(10*i + len(cls) + len(split)), root/split/cls/f'{cls}_{i}.tif')
+
+
+def test_class_folders_read_and_round_trip(tmp_path):
+    make_tree(tmp_path/'mstar')
+    dd = D.from_class_folders(tmp_path/'mstar')
+    assert set(dd) == {'train', 'test'} and len(dd['train']) == 4
+    assert sorted(set(dd['train']['fine_type'])) == ['BMP2', 'T72'] and set(dd['train']['label']) == {'tank'}
+    assert all(len(c) == 5 and len(set(c)) == 5 for c in dd['train']['captions'])
+    assert any('T-72 tank' in c for cs in dd['train']['captions'] for c in cs)
+    back = D.from_class_folders(D.to_class_folders(dd, tmp_path/'again', label_col='fine_type'))
+    for s in dd:
+        key = lambda r: (r['fine_type'], D.image_array(r['image']).tobytes())
+        assert sorted(map(key, back[s])) == sorted(map(key, dd[s]))
+
+
+def test_class_folders_flat_layout(tmp_path):
+    make_tree(tmp_path/'m')
+    ds = D.from_class_folders(tmp_path/'m'/'train')
+    assert len(ds) == 4 and set(ds['split']) == {''}
+
+
+def test_class_folder_without_images(tmp_path):
+    make_tree(tmp_path/'m')
+    (tmp_path/'m'/'train'/'ZSU234').mkdir(); (tmp_path/'m'/'train'/'ZSU234'/'notes.txt').write_text('no images here')
+    with pytest.raises(ValueError, match="ZSU234.*class folder 'ZSU234' has no images"): D.from_class_folders(tmp_path/'m')
+    rep = {}
+    dd = D.from_class_folders(tmp_path/'m', skip_bad=True, report=rep)
+    assert rep['skipped'] == 1 and list(rep['reasons']) == ['empty class folder'] and len(dd['train']) == 4
+
+
+def test_class_folders_missing_root(tmp_path):
+    with pytest.raises(FileNotFoundError, match='no folder'): D.from_class_folders(tmp_path/'nope')
+    (tmp_path/'empty').mkdir()
+    with pytest.raises(ValueError, match='no class folders'): D.from_class_folders(tmp_path/'empty')
+
+
+# ---------------------------------------------------------------- COCO / YOLO / DOTA
+def test_coco_round_trip_exact(tiny, tmp_path):
+    ds = tiny.select([3])
+    back = D.from_coco(D.to_coco(ds, tmp_path/'coco'))
+    assert json.loads(back[0]['meta'])['boxes'] == BOXES
+    np.testing.assert_array_equal(D.image_array(back[0]['image']), D.image_array(ds[0]['image']))
+    caps = back[0]['captions']
+    assert len(caps) == 5 and len(set(caps)) == 5 and back[0]['label'] in ('ship', 'storage tank')
+
+
+def _bad_coco(tiny, tmp_path, edit):
+    p = D.to_coco(tiny.select([3]), tmp_path/'coco')
+    j = json.loads(p.read_text()); edit(j); q = tmp_path/'coco'/'bad.json'; q.write_text(json.dumps(j)); return q
+
+
+@pytest.mark.parametrize('bbox', [[60, 2, 10, 5], [-3, 2, 5, 5], [5, 40, 3, 20], [5, 5, 0, 3]])
+def test_coco_box_outside_image(tiny, tmp_path, bbox):
+    def edit(j): j['annotations'][0]['bbox'] = bbox
+    q = _bad_coco(tiny, tmp_path, edit)
+    with pytest.raises(ValueError, match=r"bad.json: annotation id 1 \(image 's4_sar.tif'\): bbox .* outside the 64x48 image"): D.from_coco(q)
+    rep = {}
+    ds = D.from_coco(q, skip_bad=True, report=rep)
+    assert rep['reasons'] == {'box outside the image': ["annotation id 1 (image 's4_sar.tif')"]}
+    assert len(json.loads(ds[0]['meta'])['boxes']) == 1
+
+
+def test_coco_other_errors(tiny, tmp_path):
+    q = _bad_coco(tiny, tmp_path, lambda j: j['annotations'][1].update(category_id=99))
+    with pytest.raises(ValueError, match='annotation id 2.*category_id 99'): D.from_coco(q)
+    q = _bad_coco(tiny, tmp_path, lambda j: j['images'][0].update(file_name='gone.tif'))
+    with pytest.raises(FileNotFoundError, match='image id 1.*gone.tif'): D.from_coco(q)
+    q = _bad_coco(tiny, tmp_path, lambda j: j.pop('categories'))
+    with pytest.raises(ValueError, match="missing top-level key 'categories'"): D.from_coco(q)
+    (tmp_path/'junk.json').write_bytes(b'\xff{')
+    with pytest.raises(ValueError, match='junk.json is not valid UTF-8 JSON'): D.from_coco(tmp_path/'junk.json')
+
+
+@pytest.mark.parametrize('fmt', ['yolo', 'dota'])
+def test_box_folders_round_trip(tiny, tmp_path, fmt):
+    ds = tiny.select([3])
+    back = json.loads(D.from_box_folder(D.to_box_folder(ds, tmp_path/fmt, fmt), fmt)[0]['meta'])['boxes']
+    if fmt == 'yolo': assert [(b['cls'], b['bbox']) for b in back] == [(b['cls'], b['bbox']) for b in BOXES]
+    else: assert [(b['cls'], b['rbox']) for b in back] == [(b['cls'], D.norm_rbox(b['rbox'])) for b in BOXES]
+
+
+def test_yolo_bad_lines(tmp_path):
+    names = ['ship']
+    with pytest.raises(ValueError, match='a.txt: line 2: box'): D.yolo_to_boxes('0 .5 .5 .1 .1\n0 0.99 0.5 0.2 0.1\n', (64, 48), names, 'a.txt')
+    with pytest.raises(ValueError, match='a.txt: line 1: class id 3'): D.yolo_to_boxes('3 .5 .5 .1 .1\n', (64, 48), names, 'a.txt')
+    with pytest.raises(ValueError, match="a.txt: line 1: expected 'class x_centre"): D.yolo_to_boxes('0 .5 .5\n', (64, 48), names, 'a.txt')
+
+
+def test_yolo_folder_skip_bad(tiny, tmp_path):
+    f = D.to_box_folder(tiny.select([3]), tmp_path/'y', 'yolo')
+    (f/'classes.txt').write_text((f/'classes.txt').read_text().strip())  # no trailing newline: still read in full
+    assert len(D.from_box_folder(f, 'yolo')) == 1
+    D.save_image(sar(9, (48, 64)), f/'images'/'extra.tif'); (f/'labels'/'extra.txt').write_text('0 1.5 0.5 0.2 0.2\n')
+    with pytest.raises(ValueError, match='extra.txt: line 1: box'): D.from_box_folder(f, 'yolo')
+    rep = {}; ds = D.from_box_folder(f, 'yolo', skip_bad=True, report=rep)
+    assert len(ds) == 1 and rep['skipped'] == 1
+
+
+@pytest.mark.parametrize('seed', range(20))
+def test_rbox_poly_round_trip(seed):
+    r = np.random.default_rng(seed)
+    rb = [float(np.round(v, 3)) for v in (*r.uniform(0, 64, 2), *r.uniform(1, 30, 2), r.uniform(-540, 540))]
+    assert D.poly_to_rbox(D.rbox_to_poly(rb)) == D.norm_rbox(rb)
+    assert D.poly_to_rbox(D.rbox_to_poly(D.norm_rbox(rb))) == D.norm_rbox(rb)
+
+
+# ---------------------------------------------------------------- sarvlm-mini
+N_MINI = 30
+
+
+def test_build_mini_contract_cache_and_determinism(tmp_path, monkeypatch):
+    import datasets, time
+    pytest.importorskip('sarvlm.scenes')
+    dd = D.build_mini(0, N_MINI, verbose=False)
+    assert set(dd) == {'train', 'val', 'test', 'test_uni'}
+    for k, ds in dd.items():
+        for col in ('image', 'caption', 'captions', 'domain', 'label', 'scene_id', 'source', 'meta'): assert col in ds.column_names
+        assert isinstance(ds.features['image'], datasets.Image)
+    r = {d: next(x for x in dd['test'] if x['domain'] == d) for d in D.DOMAINS}
+    assert r['sar']['image'].mode == 'F' and r['optical']['image'].mode == 'RGB' and r['natural']['image'].mode == 'RGB'
+    assert D.image_array(r['sar']['image']).dtype == np.float32 and D.image_array(r['sar']['image']).min() >= 0
+    assert all(len(c) == 5 and len(set(c)) == 5 for c in dd['train']['captions'])
+    assert all(c in cs for c, cs in zip(dd['train']['caption'], dd['train']['captions']))
+    assert set(dd['train']['source']) == {'sarvlm-mini'}
+    # cached: the second call loads (fast), same content
+    t0 = time.perf_counter(); dd2 = D.build_mini(0, N_MINI, verbose=False); assert time.perf_counter() - t0 < 5
+    h = D.content_hash(dd)
+    assert D.content_hash(dd2) == h
+    # deterministic across a cold rebuild in another cache; another seed differs
+    monkeypatch.setenv('SARVLM_CACHE', str(tmp_path/'cache2'))
+    assert D.content_hash(D.build_mini(0, N_MINI, verbose=False)) == h
+    assert D.content_hash(D.build_mini(1, N_MINI, verbose=False)) != h
+    assert not list((tmp_path/'cache2'/'sarvlm-mini').glob('.tmp-*'))  # atomic: no temp folder left behind
+
+
+def test_build_mini_held_out_and_uni():
+    pytest.importorskip('sarvlm.scenes')
+    cfg = D.mini_config(N_MINI)
+    dd = D.build_mini(0, N_MINI, verbose=False)
+    held = set(cfg['held_out_sar_classes'])
+    assert held
+    assert D.check_held_out(dd, held) > 0
+    for s in ('train', 'val'):
+        for dom, meta in zip(dd[s]['domain'], dd[s]['meta']):
+            if dom == 'sar': assert not {o['cls'] for o in json.loads(meta)['objects']} & held
+    u = dd['test_uni']
+    assert len(set(u['caption'])) == len(u) and len(set(zip(u['scene_id'], u['domain']))) == len(u)
+    # every scene lands in one split for all its domains
+    where = {}
+    for s in ('train', 'val', 'test'):
+        for sid in dd[s]['scene_id']: where.setdefault(sid, set()).add(s)
+    assert all(len(v) == 1 for v in where.values())
+
+
+def test_build_mini_captions_consistent():
+    pytest.importorskip('sarvlm.scenes')
+    dd = D.build_mini(0, N_MINI, verbose=False)
+    for k, ds in dd.items():
+        res = D.check_records(ds)
+        assert res['captions'] == 5 * len(ds) and res['inconsistent'] == 0, res['examples']
+
+
+def test_check_held_out_can_fail():
+    rec = dict(image=sar(0), caption='x', domain='sar', label='tank', scene_id='s', split='train',
+               meta=json.dumps({'objects': [{'cls': 'tank'}]}))
+    import datasets
+    dd = datasets.DatasetDict(train=D.records_to_dataset([rec]))
+    with pytest.raises(AssertionError, match='held-out SAR class'): D.check_held_out(dd, ['tank'])
+
+
+def test_mini_config_errors(tmp_path, monkeypatch):
+    with pytest.raises(ValueError, match='>= 10'): D.mini_config(5)
+    monkeypatch.setenv('SARVLM_DATA', str(tmp_path))
+    with pytest.raises(FileNotFoundError, match='sarvlm-mini.json'): D.mini_config()
