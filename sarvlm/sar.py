@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_sar.ipynb #cf32e1b1
 from __future__ import annotations
-import json, functools, warnings
+import json, functools, warnings, contextlib
 from pathlib import Path
 import numpy as np
 import scipy.fft as sfft
@@ -76,6 +76,17 @@ def _check_sigma0(sigma0) -> np.ndarray:
     if s.size and s.min() < 0: raise ValueError(f"sigma0 must be linear and >= 0, got a minimum of {s.min():.4g} (dB given as linear?)")
     return s
 
+@functools.lru_cache(maxsize=1)
+def _blas_controller():
+    try: from threadpoolctl import ThreadpoolController
+    except ImportError: return None
+    return ThreadpoolController()
+
+def _one_blas_thread():
+    "BLAS held to one thread: the scatterers' (K,H)x(K,W) product is tiny, and multi-threaded OpenBLAS makes it several times slower on a busy machine."
+    c = _blas_controller()
+    return c.limit(limits=1, user_api='blas') if c is not None else contextlib.nullcontext()
+
 def _point_spectrum(shape, points, rng) -> np.ndarray:
     "Sum of complex deltas sqrt(P)*exp(i*phi) at (row, col), built in the Fourier domain (sub-pixel exact), one matmul."
     p = np.asarray(points, dtype=np.float64)
@@ -84,7 +95,7 @@ def _point_spectrum(shape, points, rng) -> np.ndarray:
     a = np.sqrt(p[:, 2]) * np.exp(2j * np.pi * rng.uniform(size=len(p)))
     Er = (np.exp(-2j * np.pi * np.outer(p[:, 0], np.fft.fftfreq(shape[0]))) * a[:, None]).astype(np.complex64)  # (K, H)
     Ec = np.exp(-2j * np.pi * np.outer(p[:, 1], np.fft.fftfreq(shape[1]))).astype(np.complex64)                 # (K, W)
-    return Er.T @ Ec
+    with _one_blas_thread(): return Er.T @ Ec
 
 def _fields(sigma0, looks, oversample, window, rng, points, nesz) -> np.ndarray:
     "`looks` independent complex images (looks, H, W) of the scene `sigma0` seen through the system window."

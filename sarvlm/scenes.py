@@ -814,27 +814,14 @@ def sar_layers(scene:Scene, # the scene graph
     return dict(sensor=s, ground=ground, lab=lab, sigma0=np.ascontiguousarray(from_range_frame(sigma0_rf, ne)),
                 occluded=from_range_frame(occluded, ne), points=points, masks=masks, geo=geo, pixel_spacing_m=ps)
 
-@functools.lru_cache(maxsize=1)
-def _blas_controller():
-    try:
-        from threadpoolctl import ThreadpoolController
-        return ThreadpoolController()
-    except ImportError: return None
-
-def _one_blas_thread():
-    "Context holding BLAS to one thread: `speckle` builds the scatterers' spectrum with one tiny matmul, which multi-threaded OpenBLAS makes several times slower on a busy machine."
-    c = _blas_controller()
-    return c.limit(limits=1, user_api='blas') if c is not None else contextlib.nullcontext()
-
 # %% ../nbs/02_scenes.ipynb #59fec2a7
 def render_sar(scene:Scene, size:int=64, rng=None, **sensor) -> dict:
     "SAR image (float32 linear intensity HxW) through `sarvlm.sar.speckle`, with masks (object signature incl. layover), boxes, meta."
     size = _check_size(size)
     rng = get_rng(rng) if rng is not None else _render_rng(scene, 'sar', size)
     Ly = sar_layers(scene, size, rng, **sensor); s = Ly['sensor']
-    with (_one_blas_thread() if Ly['points'] else contextlib.nullcontext()):
-        img = speckle(Ly['sigma0'], looks=s['looks'], oversample=s['oversample'], window=s['window'], rng=rng,
-                      points=Ly['points'] or None, nesz=float(from_db(s['nesz_db'])))
+    img = speckle(Ly['sigma0'], looks=s['looks'], oversample=s['oversample'], window=s['window'], rng=rng,
+                  points=Ly['points'] or None, nesz=float(from_db(s['nesz_db'])))
     th = math.radians(s['incidence_deg']); ps = Ly['pixel_spacing_m']
     meta = _meta(scene, 'sar', size, incidence_deg=s['incidence_deg'], look_side=s['look_side'], range_axis=s['range_axis'],
                  near_range_edge=s['near_range_edge'], looks=s['looks'], window=s['window'], oversample=float(s['oversample']),
