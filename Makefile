@@ -59,7 +59,7 @@ test: check-export nbtest pytest
 	@echo "[test] all checks passed"
 
 reproduce: export
-	"$(BIN)/python" -m sarvlm.core reproduce $(NBS)
+	"$(BIN)/python" -m sarvlm.reproduce
 
 lab: setup
 	"$(BIN)/jupyter" lab nbs
