@@ -32,3 +32,23 @@ def test_notebooks_have_no_error_outputs():
 def test_readme_is_generated_from_index():
     r = subprocess.run([sys.executable, str(ROOT/'tools'/'make_readme.py'), '--check'], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
+
+def test_each_notebook_has_the_colab_install_cell():
+    "A hidden cell that installs sarvlm on Colab only (a no-op elsewhere), before anything imports sarvlm."
+    for nb in NBS:
+        cells = [c for c in _cells(nb) if c['cell_type'] == 'code']
+        i = next((k for k, c in enumerate(cells) if "'google.colab' in sys.modules" in _src(c)), None)
+        assert i is not None, f"{nb.name}: no Colab-only install cell"
+        assert _src(cells[i]).startswith('#| hide'), f"{nb.name}: the Colab install cell must be hidden (#| hide)"
+        first_import = next((k for k, c in enumerate(cells) if re.search(r'^(from|import) sarvlm', _src(c), re.M)), len(cells))
+        assert i < first_import, f"{nb.name}: the Colab install cell comes after sarvlm is imported"
+
+def test_console_scripts_are_declared_and_installed():
+    import configparser, shutil
+    cfg = configparser.ConfigParser(); cfg.read(ROOT/'settings.ini')
+    scripts = dict(s.split('=', 1) for s in cfg['DEFAULT'].get('console_scripts', '').split())
+    assert set(scripts) == {'sarvlm_data', 'sarvlm_train', 'sarvlm_eval', 'sarvlm_reproduce'}, scripts
+    for name, target in scripts.items():
+        mod, fn = target.split(':')
+        assert callable(getattr(importlib.import_module(mod), fn)), f"{name}: {target} is not a function"
+        assert shutil.which(name, path=str(Path(sys.executable).parent)), f"{name} is not installed next to {sys.executable}"
