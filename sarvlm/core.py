@@ -136,14 +136,15 @@ def _plain(x):
 
 def save_results(name:str, # the notebook's name, e.g. '09_retrieval'
                  results:dict, # headline numbers: {key: number | str | list | dict}
-                 ) -> Path:
-    "Write `results` (plus the configuration and a timestamp) to `results_dir()/name.json`, atomically."
+                 ):
+    "Write `results` (plus the configuration and a timestamp) to `results_dir()/name.json`, atomically, and say where."
     if not isinstance(results, dict) or not results: raise ValueError(f"save_results({name!r}): expected a non-empty dict of results")
     rec = {'notebook': name, 'config': 'small' if is_small() else 'full',
            'written': time.strftime('%Y-%m-%d %H:%M:%S'), 'results': _plain(results)}
     path = results_dir()/f'{name}.json'
     with atomic_write(path, 'w', encoding='utf-8') as f: json.dump(rec, f, indent=1)
-    return path
+    root = get_paths().root
+    print(f"results saved to {path.relative_to(root) if path.is_relative_to(root) else path} ({len(rec['results'])} entries)")
 
 def load_results(folder=None) -> dict:
     "All saved results in `folder` (default `results_dir()`): {notebook name: record}."
