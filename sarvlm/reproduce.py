@@ -153,7 +153,7 @@ def save_figures(nb_path, fig_dir) -> list:
 PAPER = [  # task, metric, the paper's value at full scale (str), where it is stated, our result(s) (notebook, key, ...), why they differ
     dict(task='Retrieval', metric='SAR mean recall (%)', paper='27.15 (ViT-B/32), 29.96 (ViT-L/14)',
          source='paper.md §4.1 (5,000 pairs, via DINOSAR)', ours=('09_retrieval', 'sar_mean_recall'),
-         why='1.6 M-parameter SARCLIP-Tiny trained from scratch for a few hundred CPU steps on ~3,000 synthetic pairs vs ViT-B/L from web-scale CLIP weights on 1.7 M real pairs; ~290 test pairs, not 5,000'),
+         why='7.2 M-parameter SARCLIP-Tiny (0.45 M in its image tower) trained from scratch for a few hundred CPU steps on ~3,000 synthetic pairs vs ViT-B/L from web-scale CLIP weights on 1.7 M real pairs; ~290 test pairs, not 5,000'),
     dict(task='Retrieval', metric='chance mean recall on the same pairs (%)', paper='≈ 0.3 (5,000 pairs)',
          source='computed: (1+5+10)/3/n', ours=('09_retrieval', 'sar_chance'), why='fewer pairs make chance higher'),
     dict(task='Retrieval', metric='SAR I→T R@1 / T→I R@1 (%)', paper='10.20 / 10.84 (ViT-B/32), 11.84 / 12.88 (ViT-L/14)',
