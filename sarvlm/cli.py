@@ -364,16 +364,15 @@ def train_records(a) -> tuple:
 
 # %% ../nbs/17_cli.ipynb #2aaaf01e
 def _model(a, cfg):
-    "The model, train transform and tokenizer, from `--init` weights if given."
+    "(model, train transform, eval transform, tokenizer), from `--init` weights if given."
     from sarvlm.models import create
     init = a.init
     if init and (Path(init).suffix in ('.pt', '.pth', '.bin', '.safetensors') or os.sep in init) and not Path(init).is_file():
         raise FileNotFoundError(f"--init: no checkpoint file at {init}")
-    try: model, ttf, _, tok = create(cfg.model, pretrained=init, speckle_looks=cfg.speckle_looks)
+    try: return create(cfg.model, pretrained=init, speckle_looks=cfg.speckle_looks)
     except (ValueError, AssertionError, RuntimeError, TypeError) as e:
         if not init: raise
         raise ValueError(f"--init {init}: cannot load it into {cfg.model}: {_message(e)}") from e
-    return model, ttf, tok
 
 def _epoch_line(names, row) -> str:
     "One readable line per epoch from fastai's recorder row (instead of a bare list)."
@@ -383,20 +382,20 @@ def _epoch_line(names, row) -> str:
 def train_stage(a) -> dict:
     "Train one stage as `a` asks; returns a summary (steps, last loss, seconds, checkpoint)."
     import torch, torch.distributed as dist
-    from sarvlm.train import TrainConfig, paper_config, init_distributed, RecordsDataset, clip_learner, fit_clip, read_metrics
+    from sarvlm.train import paper_config, init_distributed, records_learner, fit_clip, read_metrics
     from sarvlm.models import save_checkpoint
     if a.threads: torch.set_num_threads(a.threads)
     di, t0, out = init_distributed(), time.perf_counter(), Path(a.out)
     over = {k: getattr(a, k) for k in HPARAMS if getattr(a, k) is not None}
     cfg = paper_config(a.model, **over)
     set_seed(cfg.seed)
-    model, ttf, tok = _model(a, cfg)   # the order of `sarvlm.train.main`: the same flags give the same weights
+    model, ttf, etf, tok = _model(a, cfg)   # the order of `sarvlm.train.main`: the same flags give the same weights
     tr, va = train_records(a)
     say = _say if di.is_main else (lambda *x: None)
     say(f"sarvlm_train: {cfg.model} on {len(tr)} records ({a.data}{', ' + a.domain if a.domain else ''}), {cfg.epochs} epochs, "
         f"global batch {cfg.batch_size}, lr {cfg.lr}, {di.world_size} process(es) -> {out}")
-    learn = clip_learner(model, RecordsDataset(tr, ttf, tok, cfg.seed), RecordsDataset(va, ttf, tok, cfg.seed) if va is not None and len(va) else None,
-                         cfg, out, resume=None if a.resume == 'none' else a.resume, dist_info=di, progress=not a.no_progress)
+    learn = records_learner(model, ttf, etf, tok, tr, va, cfg, out, resume=None if a.resume == 'none' else a.resume,
+                            dist_info=di, progress=not a.no_progress)
     if di.is_main and a.no_progress: learn.logger = lambda row: say(_epoch_line(learn.recorder.metric_names, row))
     if learn.resumed_from: say(f"resuming from epoch {learn.resumed_from['epoch']}, step {learn.resumed_from['step']}")
     fit_clip(learn)

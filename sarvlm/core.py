@@ -11,8 +11,7 @@ import numpy as np
 
 # %% auto #0
 __all__ = ['SMALL_ENV', 'is_small', 'set_seed', 'get_rng', 'project_root', 'get_paths', 'get_device', 'set_offline', 'is_offline',
-           'atomic_write', 'atomic_torch_save', 'results_dir', 'save_results', 'load_results', 'run_notebook',
-           'run_notebooks', 'main']
+           'atomic_write', 'atomic_torch_save', 'results_dir', 'save_results', 'load_results', 'run_notebook']
 
 # %% ../nbs/00_core.ipynb #da12ccde
 SMALL_ENV = 'SARVLM_SMALL'
@@ -177,31 +176,3 @@ def run_notebook(src, dest=None, timeout:int|None=None):
         if dest is not None:
             with atomic_write(dest, 'w', encoding='utf-8') as f: nbformat.write(nb, f)
     return time.perf_counter() - t0
-
-# %% ../nbs/00_core.ipynb #7a4e1769
-def run_notebooks(paths, # notebook files to run, in order
-                  out_dir=None, # where executed copies go (default: outputs/notebooks)
-                 ) -> dict:
-    "Run notebooks in order, printing progress and wall time; stop at the first failure. Returns {name: seconds}."
-    out_dir = Path(out_dir) if out_dir else get_paths(create=True).outputs/'notebooks'
-    paths, times, t0 = [Path(p) for p in paths], {}, time.perf_counter()
-    for i, p in enumerate(paths, 1):
-        print(f"[{i}/{len(paths)}] {p.name} ...", flush=True)
-        times[p.name] = run_notebook(p, out_dir/p.name)
-        print(f"[{i}/{len(paths)}] {p.name} done in {times[p.name]:.1f} s", flush=True)
-    print(f"all {len(paths)} notebooks ran in {time.perf_counter()-t0:.1f} s; executed copies in {out_dir}")
-    return times
-
-# %% ../nbs/00_core.ipynb #5e342678
-def main(argv=None):
-    "`python -m sarvlm.core reproduce NB...`: run notebooks end to end (used by `make reproduce`)."
-    import argparse
-    ap = argparse.ArgumentParser(prog='python -m sarvlm.core', description='Run sarvlm notebooks end to end.')
-    ap.add_argument('command', choices=['reproduce'])
-    ap.add_argument('notebooks', nargs='+', help='notebooks to run, in order')
-    ap.add_argument('--out', default=None, help='folder for executed copies (default outputs/notebooks)')
-    a = ap.parse_args(argv)
-    run_notebooks(a.notebooks, a.out)
-
-# %% ../nbs/00_core.ipynb #62bdd372
-if __name__ == '__main__' and '__file__' in globals(): main()  # `python -m sarvlm.core`, not a notebook kernel

@@ -9,9 +9,9 @@ from pathlib import Path
 from .core import get_paths, atomic_write, is_small, run_notebook, load_results, results_dir
 
 # %% auto #0
-__all__ = ['REFERENCE_TIMES', 'DEPENDS', 'CELL_TIMEOUT', 'PAPER', 'SECTIONS', 'study_notebooks', 'load_times', 'fmt_s',
-           'eta_line', 'needs', 'critical', 'run_study', 'notebook_figures', 'save_figures', 'lookup', 'fmt_value',
-           'paper_vs_ours', 'flatten', 'md_table', 'results_md', 'report_markdown', 'write_report', 'main']
+__all__ = ['REFERENCE_TIMES', 'DEPENDS', 'CELL_TIMEOUT', 'PAPER', 'SECTIONS', 'study_notebooks', 'measured_times', 'load_times',
+           'fmt_s', 'eta_line', 'needs', 'critical', 'run_study', 'notebook_figures', 'save_figures', 'lookup',
+           'fmt_value', 'paper_vs_ours', 'flatten', 'md_table', 'results_md', 'report_markdown', 'write_report', 'main']
 
 # %% ../nbs/18_reproduce.ipynb #6d8bf74c
 def study_notebooks(nbs_dir=None, # folder of the notebooks (default: the project's `nbs/`)
@@ -35,13 +35,17 @@ REFERENCE_TIMES = {  # seconds per notebook, full configuration, two at a time o
     '07_transfer': 736, '08_alignment': 77, '09_retrieval': 41, '10_zeroshot': 12, '11_recognition': 16,
     '12_ensemble': 105, '13_captioning': 115, '14_localization': 75, '15_detection': 156, '16_explore': 19, '17_cli': 57}
 
+def measured_times(path) -> dict:
+    "Seconds per notebook that an earlier run measured (its `times.json`), or {} if there is none."
+    path = Path(path)
+    if not path.is_file(): return {}
+    try: return {k: float(v) for k, v in json.loads(path.read_text())['seconds'].items()}
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise ValueError(f"measured_times: {path} is not a times file ({e}); delete it to start afresh") from e
+
 def load_times(path) -> dict:
-    "Seconds per notebook from an earlier run (`times.json`), over `REFERENCE_TIMES`."
-    t = dict(REFERENCE_TIMES); path = Path(path)
-    if path.is_file():
-        try: t.update({k: float(v) for k, v in json.loads(path.read_text())['seconds'].items()})
-        except (ValueError, KeyError, TypeError) as e: raise ValueError(f"load_times: {path} is not a times file ({e}); delete it to start afresh") from e
-    return t
+    "Expected seconds per notebook: the last run's (`times.json` at `path`), else `REFERENCE_TIMES`."
+    return {**REFERENCE_TIMES, **measured_times(path)}
 
 def fmt_s(s:float) -> str:
     "Seconds as `12 s`, `3 min 05 s` or `1 h 02 min`."
@@ -86,10 +90,6 @@ def _start(p:Path, out:Path, threads:int|None):
     log = open(out/f'{p.stem}.log', 'w')
     return subprocess.Popen([sys.executable, '-c', code], stdout=log, stderr=subprocess.STDOUT, env=env), log, time.perf_counter()
 
-def _measured(tfile:Path) -> dict:
-    "The times an earlier run measured (not the reference times)."
-    return json.loads(tfile.read_text())['seconds'] if tfile.is_file() else {}
-
 def run_study(notebooks:list, # notebook paths, in order (`study_notebooks()`)
               out_dir=None, # executed copies, logs and times.json (default: outputs/notebooks)
               workers:int=2, # notebooks run at once (dependencies permitting)
@@ -116,7 +116,7 @@ def run_study(notebooks:list, # notebook paths, in order (`study_notebooks()`)
                 fh.close(); del running[n]
                 if proc.returncode: failed.append(n); log(f"[reproduce] {n} FAILED after {fmt_s(time.perf_counter() - ts)}"); continue
                 took[n] = time.perf_counter() - ts
-                with atomic_write(tfile, 'w', encoding='utf-8') as f: json.dump({'seconds': {**_measured(tfile), **took}}, f, indent=1)
+                with atomic_write(tfile, 'w', encoding='utf-8') as f: json.dump({'seconds': {**measured_times(tfile), **took}}, f, indent=1)
                 left = [m for m in names if m not in took]
                 rest = max([sum(times.get(m, 60) for m in left) / workers] + [critical(m, left, times) for m in left])
                 log(f"[reproduce] {n} done in {fmt_s(took[n])}; " + eta_line(list(took), left, times, time.perf_counter() - t0, rest))
@@ -287,9 +287,7 @@ def write_report(out_dir=None, # where report.md and figures/ go (default: outpu
     exe = Path(executed_dir) if executed_dir else paths.outputs/'notebooks'
     nbs = Path(nbs_dir) if nbs_dir else paths.root/'nbs'
     results = load_results() if results is None else results
-    if times is None:
-        tf = exe/'times.json'
-        times = json.loads(tf.read_text())['seconds'] if tf.is_file() else {}
+    if times is None: times = measured_times(exe/'times.json')
     figs, notes = {}, {}
     for _, n in SECTIONS:
         src = exe/f'{n}.ipynb'
@@ -337,10 +335,8 @@ def _reproduce(a, nbs) -> int:
     out = get_paths(create=True).outputs
     t0 = time.perf_counter(); times = wall = None
     if not a.report_only:
-        try: run_study(nbs, out/'notebooks', a.workers)
+        try: times = run_study(nbs, out/'notebooks', a.workers)
         except RuntimeError as e: print(f"[reproduce] FAILED: {e}", file=sys.stderr); return 1
-        tf = out/'notebooks'/'times.json'
-        times = {n: t for n, t in (json.loads(tf.read_text())['seconds'] if tf.is_file() else {}).items() if n in {p.stem for p in nbs}}
         wall = time.perf_counter() - t0
     p = write_report(out, out/'notebooks', a.nbs, times=times, wall=wall)
     print(f"[reproduce] report: {p} ({fmt_s(time.perf_counter() - t0)} in all)")

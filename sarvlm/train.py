@@ -27,7 +27,7 @@ __all__ = ['POSITIONS', 'PAPER_HPARAMS', 'sample_seed', 'seeded_cpu_rng', 'Recor
            'make_dls', 'is_coca', 'OpenClipLoss', 'TrainConfig', 'paper_config', 'param_groups', 'adamw', 'cosine_lr',
            'ClipSchedule', 'rng_state', 'set_rng_state', 'ResumableCheckpoint', 'MetricsCSV', 'read_metrics',
            'DistInfo', 'init_distributed', 'clip_learner', 'fit_clip', 'StopAfterStep', 'load_records', 'parse_args',
-           'main']
+           'records_learner', 'main']
 
 # %% ../nbs/06_train.ipynb #a149e7d9
 def sample_seed(seed:int, epoch:int, idx:int) -> int:
@@ -443,6 +443,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 # %% ../nbs/06_train.ipynb #fbc4440f
+def records_learner(model, tr_tf, ev_tf, tok, # model, its train and eval transforms and tokenizer (`sarvlm.models.create`)
+                    tr, va, # training records and validation records (`datasets.Dataset`; `va` may be None or empty)
+                    cfg:TrainConfig, out, **kw) -> Learner:
+    "`clip_learner` on records: `tr` through the train transform, `va` through the eval transform; `kw` go to `clip_learner`."
+    valid = RecordsDataset(va, ev_tf, tok, cfg.seed) if va is not None and len(va) else None
+    return clip_learner(model, RecordsDataset(tr, tr_tf, tok, cfg.seed), valid, cfg, out, **kw)
+
+# %% ../nbs/06_train.ipynb #a469820d
 def main(argv=None):
     "Command-line training (also the `torchrun` entry point)."
     a = parse_args(argv)
@@ -453,8 +461,7 @@ def main(argv=None):
     set_seed(cfg.seed)
     model, tr_tf, ev_tf, tok = create(cfg.model, speckle_looks=cfg.speckle_looks)
     tr, va = load_records(a.data)
-    learn = clip_learner(model, RecordsDataset(tr, tr_tf, tok, cfg.seed), RecordsDataset(va, ev_tf, tok, cfg.seed) if va else None,
-                         cfg, a.out, resume=a.resume, dist_info=di, progress=not a.no_progress)
+    learn = records_learner(model, tr_tf, ev_tf, tok, tr, va, cfg, a.out, resume=a.resume, dist_info=di, progress=not a.no_progress)
     if a.kill_at_step: learn.add_cb(StopAfterStep(a.kill_at_step, kill=True))
     fit_clip(learn)
     if dist.is_initialized(): dist.destroy_process_group()

@@ -11,17 +11,17 @@ import numpy as np
 import torch
 import open_clip
 from .core import is_small, set_seed, get_paths, atomic_write
-from .models import create, save_checkpoint, embed_images, embed_texts
+from .models import create, save_checkpoint
 from .train import TrainConfig, RecordsDataset, clip_learner, fit_clip
-from .tasks.retrieval import retrieval_metrics
+from .tasks.retrieval import retrieval_metrics, embed, checkpoint_features, features_key
 
 # %% auto #0
 __all__ = ['STAGES', 'VARIANTS', 'SAR_TEMPLATES', 'OPTICAL_TEMPLATES', 'EVAL_VERSION', 'METRICS', 'DIAGNOSTICS', 'TransferConfig',
            'study_config', 'chain', 'held_out_classes', 'domain_split', 'stage_train_data', 'steps_per_epoch',
            'stage_epochs', 'budgets', 'zero_shot_weights', 'zero_shot_predict', 'top1', 'load_stage_model',
-           'compute_embeddings', 'stage_embeddings', 'evaluate_embeddings', 'evaluate_stage', 'stage_dir',
-           'stage_recipe', 'stage_lock', 'is_done', 'train_config', 'run_stage', 'run_study', 'training_time',
-           'summarize', 'format_table', 'plot_study', 'compare', 'verdict']
+           'stage_embeddings', 'evaluate_embeddings', 'evaluate_stage', 'stage_dir', 'stage_recipe', 'stage_lock',
+           'is_done', 'train_config', 'run_stage', 'run_study', 'training_time', 'summarize', 'format_table',
+           'plot_study', 'compare', 'verdict']
 
 # %% ../nbs/07_transfer.ipynb #c8b7e7b0
 @dataclass
@@ -141,21 +141,13 @@ def load_stage_model(stage_dir):
     model, _, etf, tok = create(name, pretrained=ck)
     return model, etf, tok
 
-def compute_embeddings(model, etf, tok, ds) -> dict:
-    "Image and caption embeddings of every record of `ds`, with its domain, label, scene_id and caption."
-    img = embed_images(model, ds['image'], etf).numpy()
-    txt = embed_texts(model, ds['caption'], tok).numpy()
-    return dict(image=img, text=txt, domain=np.array(ds['domain']), label=np.array(ds['label']),
-                scene_id=np.array(ds['scene_id']), caption=np.array(ds['caption']))
-
 def stage_embeddings(stage_dir, dd, split:str='test', model=None) -> dict:
-    "The cached embeddings of `split` for a stage (computed and saved on first use)."
-    p = Path(stage_dir)/f'embeddings-{split}.npz'
-    if p.is_file(): return dict(np.load(p, allow_pickle=False))
-    model, etf, tok = model or load_stage_model(stage_dir)
-    e = compute_embeddings(model, etf, tok, dd[split])
-    with atomic_write(p, 'wb') as f: np.savez(f, **e)
-    return e
+    "Embeddings of `split` under a finished stage's checkpoint, through the project's one embedding cache (`09_retrieval`)."
+    ck = Path(stage_dir)/'checkpoint.pt'
+    if not ck.is_file(): raise FileNotFoundError(f"no finished stage at {stage_dir} (missing checkpoint.pt)")
+    if model is None: return checkpoint_features(ck, dd[split], verbose=False)
+    m, etf, tok = model   # already loaded: no second read of the checkpoint
+    return embed(m, etf, tok, dd[split], features_key(ck, dd[split]), verbose=False)
 
 # %% ../nbs/07_transfer.ipynb #95d6dea9
 def evaluate_embeddings(emb:dict, emb_uni:dict, wz_sar, wz_opt, classes, held) -> dict:

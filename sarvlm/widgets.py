@@ -14,6 +14,7 @@ from .core import get_paths
 from .scenes import CLASSES, DOMAINS, Scene, random_scene, render, sar_sensor
 from .sar import show_sar
 from .alignment import DOMAIN_COLORS
+from .transfer import SAR_TEMPLATES, OPTICAL_TEMPLATES
 
 # %% auto #0
 __all__ = ['EXPLORE_STAGES', 'STAGE_TITLES', 'MAX_OBJECTS', 'DOMAIN_TEMPLATES', 'RETRIEVAL_DOMAINS', 'DEMO_QUERIES',
@@ -97,8 +98,7 @@ def render_domains(scene:Scene, # a scene graph
 
 # %% ../nbs/16_explore.ipynb #93e27888
 DOMAIN_TEMPLATES = {'natural': ('a photo of a {}.', 'a photograph of a {}.', 'a picture of a {}.'),
-                    'optical': ('an aerial image of a {}.', 'a satellite image of a {}.', 'an optical remote sensing image of a {}.'),
-                    'sar': ('a SAR image of a {}.', 'a radar image of a {}.', 'a synthetic aperture radar image of a {}.')}
+                    'optical': OPTICAL_TEMPLATES, 'sar': SAR_TEMPLATES}   # the transfer study's prompts for the two overhead domains
 _WEIGHTS = {}
 
 def class_weights(checkpoint, domain:str, classes=tuple(CLASSES)) -> torch.Tensor:

@@ -2,7 +2,8 @@
 import json, os, signal, subprocess, sys, time, textwrap
 from pathlib import Path
 import pytest
-from sarvlm.core import atomic_write, run_notebooks, get_paths
+from sarvlm.core import atomic_write, get_paths
+from sarvlm.reproduce import run_study
 
 def test_sigkill_during_write_keeps_saved_file(tmp_path):
     "A process killed with SIGKILL in the middle of an atomic write leaves the previous file intact."
@@ -31,17 +32,17 @@ def _nb(cells):
             "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
             "nbformat": 4, "nbformat_minor": 5}
 
-def test_run_notebooks_writes_copies_and_skips_network_cells(tmp_path):
+def test_run_study_writes_copies_and_skips_network_cells(tmp_path):
     src = tmp_path/'nb.ipynb'
     src.write_text(json.dumps(_nb(["x = 1 + 1\nprint(x)", "#| eval: false\nraise RuntimeError('needs the network')"])))
     before = src.read_text()
-    times = run_notebooks([src], tmp_path/'out')
-    assert set(times) == {'nb.ipynb'}
+    times = run_study([src], tmp_path/'out', log=lambda s: None)
+    assert set(times) == {'nb'}
     out = json.loads((tmp_path/'out'/'nb.ipynb').read_text())
     assert out['cells'][0]['outputs'][0]['text'] == ['2\n'] or ''.join(out['cells'][0]['outputs'][0]['text']) == '2\n'
     assert src.read_text() == before  # the user's notebook is never overwritten
 
-def test_run_notebooks_stops_on_error(tmp_path):
+def test_run_study_stops_on_error(tmp_path):
     src = tmp_path/'bad.ipynb'
     src.write_text(json.dumps(_nb(["raise ValueError('boom')"])))
-    with pytest.raises(Exception, match='boom'): run_notebooks([src], tmp_path/'out')
+    with pytest.raises(Exception, match='boom'): run_study([src], tmp_path/'out', log=lambda s: None)

@@ -11,6 +11,7 @@ import base64, contextlib, io, json, os, re, shutil, subprocess, threading, time
 from pathlib import Path
 import numpy as np
 import pytest
+from sarvlm.reproduce import notebook_figures
 
 ROOT = Path(__file__).resolve().parent.parent
 NBS = sorted((ROOT/'nbs').glob('[0-9][0-9]_*.ipynb'))
@@ -18,7 +19,6 @@ NO_FIGURES = {'00_core'}   # seeds, paths and switches: nothing to draw
 
 def _nb(p): return json.loads(p.read_text(encoding='utf-8'))
 def _code(nb): return [c for c in nb['cells'] if c['cell_type'] == 'code']
-def _pngs(nb): return [o for c in _code(nb) for o in c.get('outputs', []) if 'image/png' in o.get('data', {})]
 
 @pytest.mark.parametrize('nb', NBS, ids=lambda p: p.stem)
 def test_notebook_has_outputs_figures_and_no_errors(nb):
@@ -28,7 +28,7 @@ def test_notebook_has_outputs_figures_and_no_errors(nb):
     errs = [o.get('ename') for o in outs if o.get('output_type') == 'error']
     assert not errs, f"{nb.name}: error outputs {errs}"
     if nb.stem not in NO_FIGURES:
-        assert _pngs(d), f"{nb.name}: no figure in its outputs"
+        assert notebook_figures(nb), f"{nb.name}: no figure in its outputs"
     # every executed code cell ran in order in one kernel (no stale outputs from an earlier session)
     counts = [c['execution_count'] for c in _code(d) if c.get('execution_count') is not None]
     assert counts == sorted(counts), f"{nb.name}: cells were executed out of order"
@@ -116,7 +116,7 @@ def _check_rendered(nb:Path, tmp:Path, browser:Browser) -> str:
     top = browser.shot(0, 0, 1280, 1000)
     assert (top < 128).mean() > 0.0002, f"{nb.name}: the page is blank (no dark pixel in its first screen)"
     figs = json.loads(browser.eval(FIGS_JS))
-    n_png = len(_pngs(_nb(nb)))
+    n_png = len(notebook_figures(nb))
     assert len(figs) == n_png, f"{nb.name}: {n_png} figures in the notebook, {len(figs)} in the rendered page"
     for k, (nw, nh, x, y, w, h) in enumerate(figs):
         assert nw > 0 and w > 10 and h > 10, f"{nb.name}: figure {k} was not decoded or not laid out ({nw}x{nh} shown {w}x{h})"

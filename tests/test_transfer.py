@@ -50,7 +50,10 @@ def test_stage_run_skip_force_recipe(dd, runs):
     m = T.run_stage(cfg, 0, 'sar_scratch', dd, verbose=False)
     assert d == runs/'t-seed0'/'sar_scratch'
     names = {p.name for p in d.iterdir()}
-    assert {'checkpoint.pt', 'config.json', 'metrics.csv', 'metrics.json', 'stage.json', 'embeddings-test.npz'} <= names
+    assert {'checkpoint.pt', 'config.json', 'metrics.csv', 'metrics.json', 'stage.json'} <= names
+    from sarvlm.tasks.retrieval import features_key, features_path
+    for split in ('test', 'test_uni'):   # its embeddings went to the project's one cache, keyed by the checkpoint's bytes
+        assert features_path(features_key(d/'checkpoint.pt', dd[split])).is_file()
     assert not {'latest.pt'} & names and not list(d.glob('epoch_*.pt'))
     assert json.loads((d/'stage.json').read_text())['recipe']['data'].startswith('seed0-n')   # the data version is part of the recipe
     for k in T.METRICS: assert np.isfinite(m[k]) or k == 'sar_zs_held_out'

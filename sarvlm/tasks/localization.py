@@ -216,11 +216,11 @@ STAGES = {'random init': None, 'stage 0 (natural)': 'stage0_natural', 'stage 1 (
           'direct 0→2 (SAR)': 'stage2_sar_from0', 'two-stage 0→1→2 (SAR)': 'stage2_sar_from1', 'SAR from scratch': 'sar_scratch'}
 
 def stage_checkpoint(stage:str, # stage folder name, e.g. 'stage2_sar_from1'
-                     experiment:str|None=None, # default: 'transfer-mini-small' under SARVLM_SMALL=1 else 'transfer-mini'
+                     experiment:str|None=None, # default: the transfer study's (`sarvlm.transfer.study_config`)
                      seed:int=0) -> Path:
-    "Path of a transfer-study stage checkpoint (it may not exist yet)."
-    experiment = experiment or ('transfer-mini-small' if is_small() else 'transfer-mini')
-    return get_paths().runs/f'{experiment}-seed{seed}'/stage/'checkpoint.pt'
+    "Path of a transfer-study stage checkpoint (it may not exist yet), as `sarvlm.transfer.stage_dir` lays it out."
+    from sarvlm.transfer import study_config, stage_dir
+    return stage_dir(study_config(**({'experiment': experiment} if experiment else {})), seed, stage)/'checkpoint.pt'
 
 def load_model(checkpoint=None, # a checkpoint file, or None for random weights (seeded)
                name:str='SARCLIP-Tiny', seed:int=0) -> tuple:
