@@ -12,9 +12,9 @@ SIZE = '20'   # sarvlm-mini scenes: the smallest build with every split non-empt
 TRAIN = ['--epochs', '2', '--batch-size', '8', '--lr', '1e-3', '--warmup', '2', '--precision', 'fp32', '--threads', '1', '--no-progress']
 
 @pytest.fixture(scope='module')
-def world(tmp_path_factory):
+def world(module_tmp):
     "A scratch project: a copy of data/ and empty cache, runs and outputs, set in the environment of this process and its children."
-    t = tmp_path_factory.mktemp('cli')
+    t = module_tmp
     shutil.copytree(ROOT/'data', t/'data')
     env = dict(SARVLM_DATA=str(t/'data'), SARVLM_CACHE=str(t/'cache'), SARVLM_RUNS=str(t/'runs'), SARVLM_OUTPUTS=str(t/'outputs'),
                HF_HUB_OFFLINE='1', HF_DATASETS_OFFLINE='1', OMP_NUM_THREADS='1', PYTHONHASHSEED='0')

@@ -125,11 +125,11 @@ def _check_rendered(nb:Path, tmp:Path, browser:Browser) -> str:
     return f"{nb.stem}: {len(figs)} figures drawn and non-blank"
 
 @pytest.fixture(scope='module')
-def browser(tmp_path_factory):
+def browser(module_tmp):
     if CHROMIUM is None:
         if os.environ.get('CI'): pytest.fail("chromium is required under CI: .ci/run installs it with apt-get")
         pytest.skip("chromium not installed (apt-get install chromium)")
-    b = Browser(tmp_path_factory.mktemp('chromium-profile'))
+    b = Browser(module_tmp/'chromium-profile')
     yield b
     b.close()
 

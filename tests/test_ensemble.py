@@ -18,9 +18,9 @@ CLASSES = ['ship', 'aircraft', 'tank', 'car', 'truck', 'bus', 'bridge', 'storage
 
 
 @pytest.fixture(scope='module')
-def cks(tmp_path_factory):
+def cks(module_tmp):
     torch.set_num_threads(1)
-    d = tmp_path_factory.mktemp('cks')
+    d = module_tmp
     for i, name in enumerate(('a', 'b')):
         set_seed(i); m, _, etf, tok = create('SARCLIP-Tiny'); save_checkpoint(m, d/f'{name}.pt', name='SARCLIP-Tiny')
     set_seed(0); c, *_ = create('SARCap-Tiny'); save_checkpoint(c, d/'c.pt', name='SARCap-Tiny')

@@ -23,7 +23,7 @@ CLASSES = ['ship', 'tank', 'car', 'truck', 'bridge', 'harbour']   # two occur; t
 
 
 @pytest.fixture(scope='module')
-def setup(tmp_path_factory):
+def setup(module_tmp):
     torch.set_num_threads(1); set_seed(0)
     ck = os.environ.get('SARVLM_EVAL_CHECKPOINT')
     if ck:
@@ -32,7 +32,7 @@ def setup(tmp_path_factory):
     else: model, _, etf, tok = create('SARCLIP-Tiny')
     ds = toy_records(48, seed=3)
     ds = ds.map(lambda r, i: {'caption': f"{r['caption']}, number {i}"}, with_indices=True)   # unique captions
-    feats = embed(model, etf, tok, ds, key='agreement', cache_dir=tmp_path_factory.mktemp('feats'), verbose=False)
+    feats = embed(model, etf, tok, ds, key='agreement', cache_dir=module_tmp/'feats', verbose=False)
     return model, etf, tok, ds, feats
 
 

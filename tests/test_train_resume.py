@@ -27,8 +27,8 @@ def losses(run):
     with open(Path(run)/'metrics.csv') as f: return [(r['step'], r['loss']) for r in csv.DictReader(f) if r['loss']]
 
 @pytest.fixture(scope='module')
-def reference(tmp_path_factory):
-    out = tmp_path_factory.mktemp('uninterrupted')
+def reference(module_tmp):
+    out = module_tmp/'uninterrupted'
     rc, err = train(out); assert rc == 0, err[-2000:]
     return out
 

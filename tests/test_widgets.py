@@ -12,10 +12,10 @@ from sarvlm import widgets as W
 from sarvlm.scenes import CLASSES, DOMAINS, random_scene, render
 
 @pytest.fixture(scope='module')
-def world(tmp_path_factory):
+def world(module_tmp):
     "Two checkpoints of an untrained SARCLIP-Tiny, a tiny test split, with cache and runs in tmp folders."
     mp = pytest.MonkeyPatch()
-    tmp = tmp_path_factory.mktemp('widgets')
+    tmp = module_tmp
     mp.setenv('SARVLM_CACHE', str(tmp/'cache')); mp.setenv('SARVLM_RUNS', str(tmp/'runs'))
     from sarvlm.models import create, save_checkpoint
     from sarvlm.data import records_to_dataset, sar_image, rgb_image
