@@ -10,7 +10,7 @@ ratio is median(open_clip_train step time) / median(ours): > 1 means ours is fas
 
     .venv/bin/python benchmarks/bench_train.py [--n 1280] [--batch 64] [--repeats 2]
 """
-import os, re, sys, csv, time, argparse, tempfile, subprocess, statistics
+import os, re, sys, csv, time, shutil, argparse, tempfile, subprocess, statistics
 from pathlib import Path
 import numpy as np
 
@@ -80,6 +80,10 @@ def parse(argv=None, **defaults):
 def main(a=None):
     a = a or parse()
     tmp = Path(tempfile.mkdtemp(prefix='bench_train_'))
+    try: bench(a, tmp)
+    finally: shutil.rmtree(tmp, ignore_errors=True)   # the runs' checkpoints are hundreds of MB
+
+def bench(a, tmp:Path):
     t0 = time.perf_counter(); csv_path = write_sarvlm_csv(a.n, tmp/'csv', a.size); data = csv_to_disk(csv_path, tmp/'ds')
     print(f'data: {a.n} toy SAR records ({a.size} px) as SARVLM CSV + PNGs in {time.perf_counter() - t0:.1f} s; '
           f'{a.model}, batch {a.batch}, {a.precision}, {a.device}, {a.workers} workers' + (', 1 thread' if a.device == 'cpu' else ''))

@@ -4,14 +4,15 @@
 
 # %% ../nbs/00_core.ipynb #0f086105
 from __future__ import annotations
-import os, json, random, time, contextlib, tempfile
+import os, sys, json, random, time, shutil, subprocess, contextlib, tempfile
 from pathlib import Path
 from types import SimpleNamespace
 import numpy as np
 
 # %% auto #0
 __all__ = ['SMALL_ENV', 'is_small', 'set_seed', 'get_rng', 'project_root', 'get_paths', 'get_device', 'set_offline', 'is_offline',
-           'atomic_write', 'atomic_torch_save', 'results_dir', 'save_results', 'load_results', 'run_notebook']
+           'atomic_write', 'atomic_torch_save', 'scratch_root', 'scratch_dir', 'clean_scratch', 'results_dir',
+           'save_results', 'load_results', 'run_notebook']
 
 # %% ../nbs/00_core.ipynb #da12ccde
 SMALL_ENV = 'SARVLM_SMALL'
@@ -117,6 +118,40 @@ def atomic_torch_save(obj, path):
     import torch
     with atomic_write(path, 'wb') as f: torch.save(obj, f)
     return Path(path)
+
+# %% ../nbs/00_core.ipynb #960789c6
+def _pid_alive(pid:int) -> bool:
+    "True if a process with this id exists (on this machine)."
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except (PermissionError, OSError): return True
+    return True
+
+def _scratch_base() -> Path:
+    uid = os.getuid() if hasattr(os, 'getuid') else os.environ.get('USERNAME', 'user')
+    return Path(tempfile.gettempdir())/f'sarvlm-scratch-{uid}'
+
+def scratch_root() -> Path:
+    "This process's scratch root, created on first use; the roots of processes that have ended are removed then."
+    base, me = _scratch_base(), _scratch_base()/str(os.getpid())
+    if not me.is_dir():
+        base.mkdir(parents=True, exist_ok=True)
+        for d in base.iterdir():
+            if d.name.isdigit() and int(d.name) != os.getpid() and not _pid_alive(int(d.name)): shutil.rmtree(d, ignore_errors=True)
+        me.mkdir(exist_ok=True)
+    return me
+
+def scratch_dir(prefix:str='') -> Path:
+    "A new, empty folder for throw-away files; removed by `clean_scratch` or after this process ends."
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=scratch_root()))
+
+def clean_scratch() -> int:
+    "Remove this process's scratch folders; returns the bytes freed."
+    me = _scratch_base()/str(os.getpid())
+    if not me.is_dir(): return 0
+    n = sum(f.stat().st_size for f in me.rglob('*') if f.is_file() and not f.is_symlink())
+    shutil.rmtree(me, ignore_errors=True)
+    return n
 
 # %% ../nbs/00_core.ipynb #d16dd9e1
 def results_dir() -> Path:
