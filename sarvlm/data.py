@@ -582,6 +582,9 @@ def build_mini(seed:int=0, # the seed: the same seed gives the same content
     if final.is_dir() and (final/'build.json').is_file() and not rebuild: return datasets.load_from_disk(str(final))
     t0 = time.perf_counter()
     recs, st = mini_records(seed, cfg, img_size)
+    empty = [k for k, v in recs.items() if not v]
+    if empty: raise ValueError(f"sarvlm-mini size={cfg['size']} seed={seed}: the {' and '.join(empty)} split would be empty "
+                               f"(split fractions {cfg['fractions']}); use more scenes")
     dd = datasets.DatasetDict({k: records_to_dataset(v) for k, v in recs.items()})
     check_held_out(dd, cfg['held_out_sar_classes'])
     final.parent.mkdir(parents=True, exist_ok=True)

@@ -61,6 +61,10 @@ def test_wrong_architecture_and_shapes(tiny, tmp_path):
     with pytest.raises(ValueError, match='mismatched'): load_checkpoint(fresh(), sd)
     rep = load_checkpoint(fresh(), sd, strict=False)
     assert rep.mismatched == [('text_projection', (3, 3), tuple(tiny.text_projection.shape))]
+    # a position-embedding table of another width: open_clip's resize asserts; we name the key instead
+    for k in ('positional_embedding', 'visual.positional_embedding'):
+        odd = {**tiny.state_dict(), k: torch.zeros(7, tiny.state_dict()[k].shape[1] + 1)}
+        with pytest.raises(ValueError, match=f'mismatched.*{k}'): load_checkpoint(fresh(), odd)
 
 class Evil:
     def __reduce__(self): return (os.system, ('touch "$SARVLM_PWNED"',))

@@ -83,13 +83,14 @@ def tile_embeddings(model, intensity:np.ndarray, # (H,W) SAR linear intensity (s
     a = np.asarray(intensity, np.float32)
     if a.ndim != 2 or a.shape[0] != a.shape[1]: raise ValueError(f"tile_embeddings: expected a square 2-D SAR intensity image, got shape {a.shape}")
     tiles, img = tile_grid(a.shape[0], scales), sar_to_tensor(a)
-    embs = [model.encode_image(tile_batch(img, tiles[i:i + batch_size], model), normalize=True) for i in range(0, len(tiles), batch_size)]
-    return tiles, torch.cat(embs).float()
+    dev = next(model.parameters()).device   # tiles are cut on the CPU, encoded where the model is
+    embs = [model.encode_image(tile_batch(img, tiles[i:i + batch_size], model).to(dev), normalize=True).float().cpu() for i in range(0, len(tiles), batch_size)]
+    return tiles, torch.cat(embs)
 
 @torch.inference_mode()
 def text_embeddings(model, tokenizer, queries:list) -> torch.Tensor:
     "(Q,D) L2-normalised query embeddings."
-    return model.encode_text(tokenizer(list(queries)), normalize=True).float()
+    return model.encode_text(tokenizer(list(queries)).to(next(model.parameters()).device), normalize=True).float().cpu()
 
 def localize(model, tokenizer, intensity:np.ndarray, # model, its tokenizer, a square SAR intensity image
              queries:list, # query sentences
