@@ -93,7 +93,9 @@ def _start(p:Path, out:Path, threads:int|None):
 def run_study(notebooks:list, # notebook paths, in order (`study_notebooks()`)
               out_dir=None, # executed copies, logs and times.json (default: outputs/notebooks)
               workers:int=2, # notebooks run at once (dependencies permitting)
-              log=print) -> dict:
+              log=print,
+              heartbeat:float=60, # seconds between progress lines while notebooks run (0: only when one ends)
+             ) -> dict:
     "Run `notebooks` with progress, respecting `DEPENDS`; returns {name: seconds}. Raises RuntimeError naming a failed notebook."
     out = Path(out_dir) if out_dir else get_paths(create=True).outputs/'notebooks'
     out.mkdir(parents=True, exist_ok=True)
@@ -102,6 +104,11 @@ def run_study(notebooks:list, # notebook paths, in order (`study_notebooks()`)
     paths = {Path(p).stem: Path(p) for p in notebooks}; names = list(paths)
     threads = 1 if workers > 1 else None
     took, running, failed, t0 = {}, {}, [], time.perf_counter()
+    def to_go(now):   # expected seconds left: a running notebook counts only what it has not used of its last time
+        left = [m for m in names if m not in took]
+        eff = {**times, **{m: max(0.0, times.get(m, 60) - (now - ts)) for m, (_, _, ts) in running.items()}}
+        return left, max([sum(eff.get(m, 60) for m in left) / workers] + [critical(m, left, eff) for m in left])
+    beat = t0
     log(f"[reproduce] {len(names)} notebooks, {workers} at a time; expected about "
         f"{fmt_s(max(sum(times.get(n, 60) for n in names) / workers, max(critical(n, names, times) for n in names)))}")
     try:
@@ -110,15 +117,18 @@ def run_study(notebooks:list, # notebook paths, in order (`study_notebooks()`)
             for n in sorted(ready, key=lambda n: -critical(n, names, times))[:workers - len(running)]:
                 log(f"[reproduce] {n} started (last time {fmt_s(times.get(n, 60))})")
                 running[n] = _start(paths[n], out, threads)
-            time.sleep(0.2)
+            time.sleep(0.2); now = time.perf_counter()
+            if heartbeat and running and now - beat >= heartbeat:
+                beat = now; left, rest = to_go(now)
+                log("[reproduce] running " + ", ".join(f"{m} ({fmt_s(now - ts)})" for m, (_, _, ts) in running.items()) + "; "
+                    + eta_line(list(took), left, times, now - t0, rest))
             for n, (proc, fh, ts) in list(running.items()):
                 if proc.poll() is None: continue
                 fh.close(); del running[n]
                 if proc.returncode: failed.append(n); log(f"[reproduce] {n} FAILED after {fmt_s(time.perf_counter() - ts)}"); continue
                 took[n] = time.perf_counter() - ts
                 with atomic_write(tfile, 'w', encoding='utf-8') as f: json.dump({'seconds': {**measured_times(tfile), **took}}, f, indent=1)
-                left = [m for m in names if m not in took]
-                rest = max([sum(times.get(m, 60) for m in left) / workers] + [critical(m, left, times) for m in left])
+                beat = now = time.perf_counter(); left, rest = to_go(now)
                 log(f"[reproduce] {n} done in {fmt_s(took[n])}; " + eta_line(list(took), left, times, time.perf_counter() - t0, rest))
     finally:   # interrupted (Ctrl-C) or failed: no notebook is left running behind our back
         for proc, fh, _ in running.values(): proc.kill(); proc.wait(); fh.close()

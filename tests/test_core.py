@@ -1,5 +1,5 @@
 "Tests of sarvlm.core that need real processes: interrupted writes and the notebook runner."
-import json, os, signal, subprocess, sys, time, textwrap
+import json, os, re, signal, subprocess, sys, time, textwrap
 from pathlib import Path
 import pytest
 from sarvlm.core import atomic_write, get_paths
@@ -46,3 +46,15 @@ def test_run_study_stops_on_error(tmp_path):
     src = tmp_path/'bad.ipynb'
     src.write_text(json.dumps(_nb(["raise ValueError('boom')"])))
     with pytest.raises(Exception, match='boom'): run_study([src], tmp_path/'out', log=lambda s: None)
+
+def test_run_study_reports_progress_while_a_notebook_runs(tmp_path):
+    "A long notebook gets heartbeat lines naming it and its running time, and the time left shrinks as it runs."
+    src = tmp_path/'slow.ipynb'
+    src.write_text(json.dumps(_nb(["import time; time.sleep(6)"])))
+    (tmp_path/'out').mkdir(); (tmp_path/'out'/'times.json').write_text(json.dumps({'seconds': {'slow': 100}}))
+    lines = []
+    run_study([src], tmp_path/'out', log=lines.append, heartbeat=1)
+    beats = [l for l in lines if l.startswith('[reproduce] running slow (')]
+    assert len(beats) >= 2, lines
+    left = [int(re.search(r'about 1 min (\d+) s to go', l).group(1)) for l in beats]
+    assert left == sorted(left, reverse=True) and left[0] > left[-1], beats
