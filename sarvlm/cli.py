@@ -382,7 +382,7 @@ def _epoch_line(names, row) -> str:
 def train_stage(a) -> dict:
     "Train one stage as `a` asks; returns a summary (steps, last loss, seconds, checkpoint)."
     import torch, torch.distributed as dist
-    from sarvlm.train import paper_config, init_distributed, records_learner, fit_clip, read_metrics
+    from sarvlm.train import paper_config, init_distributed, close_distributed, records_learner, fit_clip, read_metrics
     from sarvlm.models import save_checkpoint
     if a.threads: torch.set_num_threads(a.threads)
     di, t0, out = init_distributed(), time.perf_counter(), Path(a.out)
@@ -406,7 +406,7 @@ def train_stage(a) -> dict:
         res.update(first_loss=round(losses[0], 4) if losses else None, last_loss=round(losses[-1], 4) if losses else None)
         (out/'cli.json').write_text(json.dumps({k: v for k, v in vars(a).items()}, indent=1, default=str))
         say(f"done: {res['steps']} steps, loss {res['first_loss']} -> {res['last_loss']}, {res['seconds']} s; weights {res['checkpoint']}")
-    if dist.is_initialized(): dist.destroy_process_group()
+    close_distributed()
     return res
 
 def transfer_stage(a) -> dict:

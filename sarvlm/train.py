@@ -26,8 +26,8 @@ from .core import set_seed, get_paths, atomic_write
 __all__ = ['POSITIONS', 'PAPER_HPARAMS', 'sample_seed', 'seeded_cpu_rng', 'RecordsDataset', 'toy_records', 'EpochBatchSampler',
            'make_dls', 'is_coca', 'OpenClipLoss', 'TrainConfig', 'paper_config', 'param_groups', 'adamw', 'cosine_lr',
            'ClipSchedule', 'rng_state', 'set_rng_state', 'ResumableCheckpoint', 'MetricsCSV', 'read_metrics',
-           'DistInfo', 'init_distributed', 'clip_learner', 'fit_clip', 'StopAfterStep', 'load_records', 'parse_args',
-           'records_learner', 'main']
+           'DistInfo', 'init_distributed', 'close_distributed', 'clip_learner', 'fit_clip', 'StopAfterStep',
+           'load_records', 'parse_args', 'records_learner', 'main']
 
 # %% ../nbs/06_train.ipynb #a149e7d9
 def sample_seed(seed:int, epoch:int, idx:int) -> int:
@@ -330,6 +330,12 @@ def init_distributed(device=None) -> DistInfo:
     if not dist.is_initialized(): dist.init_process_group('nccl' if cuda else 'gloo')
     return DistInfo(rank, lr_, ws, f'cuda:{lr_}' if cuda else 'cpu')
 
+def close_distributed():
+    "Leave the process group, if any: wait for every rank (the main one may still be saving), then destroy it."
+    # Without the barrier a rank that finishes first tears gloo down while the main rank is still writing its last
+    # checkpoint, and sometimes aborts ("terminate called without an active exception": 1 torchrun run in 8 on CPU).
+    if dist.is_initialized(): dist.barrier(); dist.destroy_process_group()
+
 # %% ../nbs/06_train.ipynb #0ec7fd52
 def _restore(learn, ck:dict):
     "Load a training checkpoint's model, optimizer and RNG state into `learn` (scaler: in `before_fit`)."
@@ -464,7 +470,7 @@ def main(argv=None):
     learn = records_learner(model, tr_tf, ev_tf, tok, tr, va, cfg, a.out, resume=a.resume, dist_info=di, progress=not a.no_progress)
     if a.kill_at_step: learn.add_cb(StopAfterStep(a.kill_at_step, kill=True))
     fit_clip(learn)
-    if dist.is_initialized(): dist.destroy_process_group()
+    close_distributed()
     return learn
 
 # %% ../nbs/06_train.ipynb #c74179ff
