@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #0f086105
 from __future__ import annotations
-import os, sys, json, random, time, shutil, subprocess, contextlib, tempfile
+import os, json, random, time, shutil, contextlib, tempfile
 from pathlib import Path
 from types import SimpleNamespace
 import numpy as np
@@ -128,12 +128,15 @@ def _pid_alive(pid:int) -> bool:
     return True
 
 def _scratch_base() -> Path:
+    "The folder holding every process's scratch root, one per user."
     uid = os.getuid() if hasattr(os, 'getuid') else os.environ.get('USERNAME', 'user')
     return Path(tempfile.gettempdir())/f'sarvlm-scratch-{uid}'
 
+def _own_scratch() -> Path: return _scratch_base()/str(os.getpid())
+
 def scratch_root() -> Path:
     "This process's scratch root, created on first use; the roots of processes that have ended are removed then."
-    base, me = _scratch_base(), _scratch_base()/str(os.getpid())
+    base, me = _scratch_base(), _own_scratch()
     if not me.is_dir():
         base.mkdir(parents=True, exist_ok=True)
         for d in base.iterdir():
@@ -147,7 +150,7 @@ def scratch_dir(prefix:str='') -> Path:
 
 def clean_scratch() -> int:
     "Remove this process's scratch folders; returns the bytes freed."
-    me = _scratch_base()/str(os.getpid())
+    me = _own_scratch()
     if not me.is_dir(): return 0
     n = sum(f.stat().st_size for f in me.rglob('*') if f.is_file() and not f.is_symlink())
     shutil.rmtree(me, ignore_errors=True)

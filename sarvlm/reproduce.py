@@ -109,8 +109,7 @@ def run_study(notebooks:list, # notebook paths, in order (`study_notebooks()`)
         eff = {**times, **{m: max(0.0, times.get(m, 60) - (now - ts)) for m, (_, _, ts) in running.items()}}
         return left, max([sum(eff.get(m, 60) for m in left) / workers] + [critical(m, left, eff) for m in left])
     beat = t0
-    log(f"[reproduce] {len(names)} notebooks, {workers} at a time; expected about "
-        f"{fmt_s(max(sum(times.get(n, 60) for n in names) / workers, max(critical(n, names, times) for n in names)))}")
+    log(f"[reproduce] {len(names)} notebooks, {workers} at a time; expected about {fmt_s(to_go(t0)[1])}")
     try:
         while len(took) + len(failed) < len(names) and not (failed and not running):
             ready = [n for n in names if n not in took and n not in running and not failed and needs(n, names) <= set(took)]
@@ -129,7 +128,7 @@ def run_study(notebooks:list, # notebook paths, in order (`study_notebooks()`)
                 took[n] = time.perf_counter() - ts
                 with atomic_write(tfile, 'w', encoding='utf-8') as f: json.dump({'seconds': {**measured_times(tfile), **took}}, f, indent=1)
                 beat = now = time.perf_counter(); left, rest = to_go(now)
-                log(f"[reproduce] {n} done in {fmt_s(took[n])}; " + eta_line(list(took), left, times, time.perf_counter() - t0, rest))
+                log(f"[reproduce] {n} done in {fmt_s(took[n])}; " + eta_line(list(took), left, times, now - t0, rest))
     finally:   # interrupted (Ctrl-C) or failed: no notebook is left running behind our back
         for proc, fh, _ in running.values(): proc.kill(); proc.wait(); fh.close()
     if failed:
