@@ -10,9 +10,9 @@ from types import SimpleNamespace
 import numpy as np
 
 # %% auto #0
-__all__ = ['SMALL_ENV', 'is_small', 'set_seed', 'get_rng', 'project_root', 'get_paths', 'get_device', 'set_offline', 'is_offline',
-           'atomic_write', 'atomic_torch_save', 'scratch_root', 'scratch_dir', 'clean_scratch', 'results_dir',
-           'save_results', 'load_results', 'run_notebook']
+__all__ = ['SMALL_ENV', 'is_small', 'set_seed', 'get_rng', 'project_root', 'get_paths', 'show_path', 'no_bars', 'get_device',
+           'set_offline', 'is_offline', 'atomic_write', 'atomic_torch_save', 'scratch_root', 'scratch_dir',
+           'clean_scratch', 'results_dir', 'save_results', 'load_results', 'run_notebook']
 
 # %% ../nbs/00_core.ipynb #da12ccde
 SMALL_ENV = 'SARVLM_SMALL'
@@ -63,6 +63,34 @@ def get_paths(create:bool=False, # create cache, runs and outputs folders if mis
     if create:
         for k in ('cache', 'runs', 'outputs'): ps[k].mkdir(parents=True, exist_ok=True)
     return SimpleNamespace(root=root, **ps)
+
+# %% ../nbs/00_core.ipynb #65d54ff3
+def _under(p:Path, base:Path):
+    "`p` relative to `base` (either as given or with links resolved), or None when it is not inside it."
+    for a, b in ((p, base), (p.resolve(), base.resolve())):
+        if a.is_relative_to(b): return a.relative_to(b)
+    return None
+
+def show_path(p, # a path to print on a page
+             ) -> str:
+    "`p` without this machine's folders: relative to the project root, else `<tmp>/...` or `~/...`, else as is."
+    p = Path(p)
+    if not p.is_absolute(): return str(p)
+    for base, name in ((project_root(), None), (Path(tempfile.gettempdir()), '<tmp>'), (Path.home(), '~')):
+        rel = _under(p, base)
+        if rel is not None: return str(rel) if name is None else f"{name}/{rel.as_posix()}"
+    return str(p)
+
+# %% ../nbs/00_core.ipynb #e1a67cea
+@contextlib.contextmanager
+def no_bars():
+    "No `datasets` progress bars inside the block; the setting before it is restored after it."
+    import datasets
+    was_off = datasets.are_progress_bars_disabled()
+    datasets.disable_progress_bars()
+    try: yield
+    finally:
+        if not was_off: datasets.enable_progress_bars()
 
 # %% ../nbs/00_core.ipynb #b54ba20b
 def get_device(prefer:str|None=None, # 'cuda', 'cuda:1', 'mps' or 'cpu'; default: `SARVLM_DEVICE` or the best available
@@ -180,8 +208,7 @@ def save_results(name:str, # the notebook's name, e.g. '09_retrieval'
            'written': time.strftime('%Y-%m-%d %H:%M:%S'), 'results': _plain(results)}
     path = results_dir()/f'{name}.json'
     with atomic_write(path, 'w', encoding='utf-8') as f: json.dump(rec, f, indent=1)
-    root = get_paths().root
-    print(f"results saved to {path.relative_to(root) if path.is_relative_to(root) else path} ({len(rec['results'])} entries)")
+    print(f"results saved to {show_path(path)} ({len(rec['results'])} entries)")
 
 def load_results(folder=None) -> dict:
     "All saved results in `folder` (default `results_dir()`): {notebook name: record}."

@@ -6,7 +6,7 @@
 from __future__ import annotations
 import argparse, base64, json, os, re, sys, time
 from pathlib import Path
-from .core import get_paths, atomic_write, is_small, run_notebook, load_results, results_dir
+from .core import get_paths, atomic_write, is_small, run_notebook, load_results, results_dir, show_path
 
 # %% auto #0
 __all__ = ['REFERENCE_TIMES', 'DEPENDS', 'CELL_TIMEOUT', 'PAPER', 'SECTIONS', 'study_notebooks', 'measured_times', 'load_times',
@@ -20,12 +20,12 @@ def study_notebooks(nbs_dir=None, # folder of the notebooks (default: the projec
                    ) -> list:
     "The study's notebooks `NN_*.ipynb`, in order."
     d = Path(nbs_dir) if nbs_dir else get_paths().root/'nbs'
-    if not d.is_dir(): raise FileNotFoundError(f"study_notebooks: no notebook folder at {d}")
+    if not d.is_dir(): raise FileNotFoundError(f"study_notebooks: no notebook folder at {show_path(d)}")
     nbs = [p for p in sorted(d.glob('[0-9][0-9]_*.ipynb')) if p.stem not in exclude]
     if only:
         want = [str(o).removesuffix('.ipynb') for o in only]
         miss = [w for w in want if not any(p.stem == w or p.stem.startswith(f'{w}_') for p in nbs)]
-        if miss: raise ValueError(f"study_notebooks: no notebook matches {miss} in {d} (have {[p.stem for p in nbs]})")
+        if miss: raise ValueError(f"study_notebooks: no notebook matches {miss} in {show_path(d)} (have {[p.stem for p in nbs]})")
         nbs = [p for p in nbs if any(p.stem == w or p.stem.startswith(f'{w}_') for w in want)]
     return nbs
 
@@ -348,7 +348,7 @@ def _reproduce(a, nbs) -> int:
         except RuntimeError as e: print(f"[reproduce] FAILED: {e}", file=sys.stderr); return 1
         wall = time.perf_counter() - t0
     p = write_report(out, out/'notebooks', a.nbs, times=times, wall=wall)
-    print(f"[reproduce] report: {p} ({fmt_s(time.perf_counter() - t0)} in all)")
+    print(f"[reproduce] report: {show_path(p)} ({fmt_s(time.perf_counter() - t0)} in all)")
     return 0
 
 # %% ../nbs/18_reproduce.ipynb #df9448af

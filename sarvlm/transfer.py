@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import open_clip
-from .core import is_small, set_seed, get_paths, atomic_write
+from .core import is_small, set_seed, get_paths, atomic_write, no_bars
 from .models import create, save_checkpoint
 from .train import TrainConfig, RecordsDataset, clip_learner, fit_clip
 from .tasks.retrieval import retrieval_metrics, embed, checkpoint_features, features_key
@@ -82,7 +82,7 @@ def domain_split(dd, split:str, domains) -> 'datasets.Dataset':
     "Rows of `dd[split]` whose domain is in `domains`."
     if split not in dd: raise ValueError(f"dataset has no split {split!r}; has {list(dd)}")
     doms = set(domains)
-    return dd[split].filter(lambda d: d in doms, input_columns='domain')
+    with no_bars(): return dd[split].filter(lambda d: d in doms, input_columns='domain')
 
 def stage_train_data(dd, stage:str):
     "The training records of `stage` (image, caption, label), checked for held-out SAR classes."
@@ -281,7 +281,7 @@ DIAGNOSTICS = {'sar_zs_majority': 'SAR majority share (%)'}
 def summarize(res) -> 'pd.DataFrame':
     "Mean and standard deviation (over seeds, ddof=1) of each metric per variant, in the order of `VARIANTS`."
     g = res.groupby('variant')[list(METRICS) + [k for k in DIAGNOSTICS if k in res]]
-    out = g.mean().join(g.std(ddof=1), lsuffix='_mean', rsuffix='_std').join(g.size().rename('seeds'))
+    out = g.mean().add_suffix('_mean').join(g.std(ddof=1).add_suffix('_std')).join(g.size().rename('seeds'))
     return out.reindex([v for v in VARIANTS if v in out.index])
 
 def format_table(summary) -> 'pd.DataFrame':

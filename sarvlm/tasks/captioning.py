@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
 import torch
-from fastai.callback.core import Callback
 from ..core import is_small, set_seed, get_paths
-from ..models import create, save_checkpoint
+from ..models import create, save_checkpoint   # before fastai: it quiets the torch.jit warning of both imports
+from fastai.callback.core import Callback
 from ..train import TrainConfig, RecordsDataset, clip_learner, fit_clip, read_metrics
 
 # %% auto #0

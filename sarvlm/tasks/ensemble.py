@@ -361,7 +361,7 @@ def summarize(res) -> 'pd.DataFrame':
     "Mean and std (ddof=1, over seeds) of each metric per (reading, method), in the order of first appearance."
     cols = [k for k in (*METRICS, *DIAGNOSTICS) if k in res]
     g = res.groupby(['reading', 'method'], sort=False)[cols]
-    return g.mean().join(g.std(ddof=1), lsuffix='_mean', rsuffix='_std').join(g.size().rename('seeds'))
+    return g.mean().add_suffix('_mean').join(g.std(ddof=1).add_suffix('_std')).join(g.size().rename('seeds'))
 
 def format_table(summary, reading:str|None=None, metrics=None) -> 'pd.DataFrame':
     "'mean ± std' strings (percent) of one reading (or all)."
