@@ -2,12 +2,13 @@
 
 nbdev's `nbdev_readme` renders through Quarto, which cannot be installed on every machine (it has no pip wheel).
 This script does the same job for what index.ipynb holds: markdown cells verbatim, visible code cells as python
-blocks with their text outputs; cells marked `#| hide` are left out.
+blocks with their text outputs; cells marked `#| hide` are left out. Relative links are rewritten for the
+repository root, where README.md lives (`00_core.ipynb` -> `nbs/00_core.ipynb`, `../LICENSE` -> `LICENSE`).
 
     python tools/make_readme.py          # write README.md
     python tools/make_readme.py --check  # exit 1 if README.md is not what index.ipynb gives
 """
-import sys, json
+import re, sys, json
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,12 +25,17 @@ def _text_outputs(cell):
         elif 'text/plain' in o.get('data', {}): out.append(''.join(o['data']['text/plain']))
     return '\n'.join(out).rstrip()
 
+def root_links(md:str) -> str:
+    "Relative links of nbs/index.ipynb as README.md at the root needs them: `x.ipynb` -> `nbs/x.ipynb`, `../X` -> `X`."
+    md = re.sub(r'\]\((?!\w+:|/|#|\.\./)([^)\s]+\.ipynb(?:#[^)\s]*)?)\)', r'](nbs/\1)', md)
+    return re.sub(r'\]\(\.\./([^)\s]+)\)', r'](\1)', md)
+
 def render(nb_path=ROOT/'nbs'/'index.ipynb') -> str:
     nb = json.loads(Path(nb_path).read_text(encoding='utf-8'))
     parts = []
     for c in nb['cells']:
         s = _src(c)
-        if c['cell_type'] == 'markdown': parts.append(s.strip())
+        if c['cell_type'] == 'markdown': parts.append(root_links(s.strip()))
         elif c['cell_type'] == 'code' and not _hidden(s):
             body = '\n'.join(l for l in s.splitlines() if not l.startswith('#|')).strip()
             if body: parts.append(f"```python\n{body}\n```")
