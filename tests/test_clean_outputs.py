@@ -82,6 +82,7 @@ def test_each_kind_of_residue_is_found(out, kind):
 @pytest.mark.parametrize('out', [
     _stream('SAR mean recall 3.98 % (chance 1.82 %)\n'),
     _stream('wrote outputs/results/09_retrieval.json\n'),
+    _stream('kept in runs/tmp/stage0 and cache/home/x\n'),   # project folders that happen to be named tmp or home
     _result('tensor([0.1000, 0.9000])'),
     _stream('a line\r\nanother line\r\n'),
     _result('<b>no warnings here</b>', 'text/html'),
