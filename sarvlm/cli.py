@@ -406,7 +406,7 @@ def train_stage(a) -> dict:
         res.update(first_loss=round(losses[0], 4) if losses else None, last_loss=round(losses[-1], 4) if losses else None)
         (out/'cli.json').write_text(json.dumps({k: v for k, v in vars(a).items()}, indent=1, default=str))
         say(f"done: {res['steps']} steps, loss {res['first_loss']} -> {res['last_loss']}, {res['seconds']} s; weights {res['checkpoint']}")
-    close_distributed()
+    close_distributed(learn)
     return res
 
 def transfer_stage(a) -> dict:

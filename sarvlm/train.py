@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_train.ipynb #88bbe15b
 from __future__ import annotations
-import os, sys, csv, json, math, time, random, argparse, contextlib
+import os, gc, sys, csv, json, math, time, random, argparse, contextlib
 from dataclasses import dataclass, asdict, field
 from pathlib import Path
 import numpy as np
@@ -26,8 +26,8 @@ from .core import set_seed, get_paths, atomic_write
 __all__ = ['POSITIONS', 'PAPER_HPARAMS', 'sample_seed', 'seeded_cpu_rng', 'RecordsDataset', 'toy_records', 'EpochBatchSampler',
            'make_dls', 'is_coca', 'OpenClipLoss', 'TrainConfig', 'paper_config', 'param_groups', 'adamw', 'cosine_lr',
            'ClipSchedule', 'rng_state', 'set_rng_state', 'ResumableCheckpoint', 'MetricsCSV', 'read_metrics',
-           'DistInfo', 'init_distributed', 'close_distributed', 'clip_learner', 'fit_clip', 'StopAfterStep',
-           'load_records', 'parse_args', 'records_learner', 'main']
+           'DistInfo', 'init_distributed', 'release_ddp', 'close_distributed', 'clip_learner', 'fit_clip',
+           'StopAfterStep', 'load_records', 'parse_args', 'records_learner', 'main']
 
 # %% ../nbs/06_train.ipynb #a149e7d9
 def sample_seed(seed:int, epoch:int, idx:int) -> int:
@@ -196,6 +196,7 @@ def param_groups(model, wd:float) -> list:
 
 def adamw(model, cfg:TrainConfig):
     "A fastai `opt_func` building torch AdamW on `param_groups` (fused kernel on CPU/CUDA; fastai's own param split is ignored)."
+    model = unwrap_model(model)  # keep no reference to a DDP wrapper: it would hold the process group (`close_distributed`)
     def opt_func(params, lr):
         ps = list(unwrap_model(model).parameters())
         fused = all(p.device.type in ('cpu', 'cuda') and p.dtype in (torch.float32, torch.float16, torch.bfloat16) for p in ps)
@@ -330,11 +331,17 @@ def init_distributed(device=None) -> DistInfo:
     if not dist.is_initialized(): dist.init_process_group('nccl' if cuda else 'gloo')
     return DistInfo(rank, lr_, ws, f'cuda:{lr_}' if cuda else 'cpu')
 
-def close_distributed():
-    "Leave the process group, if any: wait for every rank (the main one may still be saving), then destroy it."
-    # Without the barrier a rank that finishes first tears gloo down while the main rank is still writing its last
-    # checkpoint, and sometimes aborts ("terminate called without an active exception": 1 torchrun run in 8 on CPU).
-    if dist.is_initialized(): dist.barrier(); dist.destroy_process_group()
+def release_ddp(learn:Learner):
+    "Give `learn` its bare model back and free the DDP wrapper (and the process group it holds) now."
+    learn.model = unwrap_model(learn.model)
+    gc.collect()  # a Learner sits in reference cycles: without this the wrapper lives on until interpreter exit
+
+def close_distributed(learn:Learner|None=None): # the Learner that trained data-parallel, if any
+    "Leave the process group: wait for every rank, free the DDP wrapper, then destroy the group."
+    if not dist.is_initialized(): return
+    dist.barrier()  # the main rank may still be writing its last checkpoint
+    if learn is not None: release_ddp(learn)
+    dist.destroy_process_group()  # the last reference: gloo's worker threads are joined here
 
 # %% ../nbs/06_train.ipynb #0ec7fd52
 def _restore(learn, ck:dict):
@@ -470,7 +477,7 @@ def main(argv=None):
     learn = records_learner(model, tr_tf, ev_tf, tok, tr, va, cfg, a.out, resume=a.resume, dist_info=di, progress=not a.no_progress)
     if a.kill_at_step: learn.add_cb(StopAfterStep(a.kill_at_step, kill=True))
     fit_clip(learn)
-    close_distributed()
+    close_distributed(learn)
     return learn
 
 # %% ../nbs/06_train.ipynb #c74179ff
