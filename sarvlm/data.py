@@ -500,7 +500,7 @@ def yolo_to_boxes(text:str, size, names:list, where:str='<yolo>') -> list:
         f = line.split()
         if len(f) != 5:
             poly = ' (a polygon/segmentation line: class x1 y1 x2 y2 ...; convert it to a box)' if len(f) > 5 else ''
-            raise ValueError(f"{where}: line {i}: {len(f)} values, expected 5: 'class x_centre y_centre width height'{poly}")
+            raise ValueError(f"{where}: line {i}: expected 'class x_centre y_centre width height' (5 values), got {len(f)} values{poly}")
         try: k, xc, yc, w, h = int(f[0]), *map(float, f[1:5])
         except (ValueError, IndexError): raise ValueError(f"{where}: line {i}: expected 'class x_centre y_centre width height', got {line!r}")
         if not 0 <= k < len(names): raise ValueError(f"{where}: line {i}: class id {k} is not in 0..{len(names)-1}")

@@ -129,7 +129,7 @@ def cases() -> dict:
         'yolo_polygon_line': case('yolo', '.', {**{f'images/{n}': b for n, b in _imgs('a.tif', 'b.tif', side=16).items()},
                                                 'classes.txt': b'ship\n', 'labels/a.txt': b'0 0.1 0.1 0.5 0.1 0.5 0.4\n',
                                                 'labels/b.txt': b'0 0.5 0.5 0.25 0.25\n'},
-                                  'a.txt: line 1: 7 values, expected 5', 1, 1),
+                                  "a.txt: line 1: expected 'class x_centre y_centre width height' (5 values), got 7 values (a polygon", 1, 1),
         # ---- class folders
         'folders_hidden_thumbs': case('folders', 'root', {**{f'root/{c}/{n}': b for c, (n, b) in
                                                              zip(['T72', 'BMP2', '.thumbs'], _imgs('a.tif', 'b.tif', 'c.tif').items())},
