@@ -13,10 +13,10 @@ from .core import get_paths, atomic_write, set_seed
 __all__ = ['EXIT_OK', 'EXIT_FAILED', 'EXIT_USAGE', 'EXIT_INTERRUPTED', 'EXIT_CODES', 'EXPECTED', 'FORMATS', 'BOX_FORMATS',
            'DOMAINS', 'DATA_EXAMPLES', 'TRAIN_EXAMPLES', 'HPARAMS', 'HPARAM_HELP', 'EVAL_EXAMPLES', 'TASKS', 'COMMANDS',
            'UsageError', 'exit_code', 'run_cli', 'int_at_least', 'existing_file', 'detect_format', 'read_data',
-           'pick_split', 'only_domain', 'write_data', 'data_parser', 'cmd_build', 'cmd_convert', 'cmd_card',
-           'data_main', 'train_parser', 'load_config', 'config_argv', 'parse_train', 'train_records', 'train_stage',
-           'transfer_stage', 'train_main', 'check_checkpoint', 'eval_model', 'eval_features', 'row_mask', 'report',
-           'eval_split', 'task_retrieval', 'task_zeroshot', 'task_probe', 'select_rows', 'caption_images',
+           'pick_split', 'only_domain', 'write_data', 'csv_separator', 'data_parser', 'cmd_build', 'cmd_convert',
+           'cmd_card', 'data_main', 'train_parser', 'load_config', 'config_argv', 'parse_train', 'train_records',
+           'train_stage', 'transfer_stage', 'train_main', 'check_checkpoint', 'eval_model', 'eval_features', 'row_mask',
+           'report', 'eval_split', 'task_retrieval', 'task_zeroshot', 'task_probe', 'select_rows', 'caption_images',
            'task_captioning', 'box_queries', 'localization_scenes', 'task_localization', 'eval_parser', 'eval_main',
            'main']
 
@@ -87,7 +87,7 @@ def detect_format(path) -> str:
     if p.is_file():
         if p.suffix.lower() in ('.csv', '.json'): return 'csv' if p.suffix.lower() == '.csv' else 'coco'
         raise UsageError(f"{p}: cannot tell the format of this file (expected .csv or .json); pass --from")
-    if (p/'dataset_dict.json').is_file() or (p/'dataset_info.json').is_file(): return 'hf'
+    if any((p/m).is_file() for m in ('dataset_dict.json', 'dataset_info.json', 'state.json')) or any(p.glob('*.arrow')): return 'hf'
     if (p/'images').is_dir() and (p/'labels').is_dir(): return 'yolo'
     if (p/'images').is_dir() and (p/'labelTxt').is_dir(): return 'dota'
     if any(p.glob('*.csv')): return 'csv'
@@ -102,6 +102,7 @@ def read_data(spec:str, # 'mini' (sarvlm-mini), or a path: CSV file/folder, clas
               seed:int=0, # sarvlm-mini seed; caption template seed of the readers
               size:int|None=None, img_size:int|None=None, # sarvlm-mini size and image side (default: its config)
               group:bool=False, # CSV: one record per image with all its captions (conversion), not one per row (training, evaluation)
+              max_pixels:int|None=None, # image-size limit (default: $SARVLM_MAX_PIXELS, else sarvlm.sar.MAX_PIXELS)
              ):
     "Records (`datasets.Dataset`, or `DatasetDict` of splits) from a data spec."
     import datasets
@@ -109,13 +110,14 @@ def read_data(spec:str, # 'mini' (sarvlm-mini), or a path: CSV file/folder, clas
     if spec == 'mini': return D.build_mini(seed=seed, size=size, img_size=img_size, verbose=False)
     fmt, p = fmt or detect_format(spec), Path(spec)
     if not p.exists(): raise FileNotFoundError(f"no such file or folder: {p}")
-    if fmt == 'hf': return datasets.load_from_disk(str(p))
+    if fmt == 'hf': return D.load_saved(p)
+    kw = dict(domain=domain, skip_bad=skip_bad, max_pixels=max_pixels)
     if fmt == 'csv' and p.is_dir():
-        return datasets.DatasetDict({c.stem: D.from_sarvlm_csv(c, skip_bad=skip_bad, sep=sep, domain=domain, group=group) for c in sorted(p.glob('*.csv'))})
-    if fmt == 'csv': return D.from_sarvlm_csv(p, skip_bad=skip_bad, sep=sep, domain=domain, group=group)
-    if fmt == 'folders': return D.from_class_folders(p, domain=domain, skip_bad=skip_bad, seed=seed)
-    if fmt == 'coco': return D.from_coco(p, domain=domain, skip_bad=skip_bad, seed=seed)
-    if fmt in ('yolo', 'dota'): return D.from_box_folder(p, fmt, domain=domain, skip_bad=skip_bad, seed=seed)
+        return datasets.DatasetDict({c.stem: D.from_sarvlm_csv(c, sep=sep, group=group, **kw) for c in sorted(p.glob('*.csv'))})
+    if fmt == 'csv': return D.from_sarvlm_csv(p, sep=sep, group=group, **kw)
+    if fmt == 'folders': return D.from_class_folders(p, seed=seed, **kw)
+    if fmt == 'coco': return D.from_coco(p, seed=seed, **kw)
+    if fmt in ('yolo', 'dota'): return D.from_box_folder(p, fmt, seed=seed, **kw)
     raise UsageError(f"unknown data format {fmt!r}; known: {', '.join(FORMATS)}")
 
 # %% ../nbs/17_cli.ipynb #ff139d85
@@ -171,11 +173,19 @@ def _parser(prog:str, description:str, examples:str, **kw) -> argparse.ArgumentP
     return argparse.ArgumentParser(prog=prog, description=description, formatter_class=_Fmt,
                                    epilog=f"examples:\n{examples}\n\n{EXIT_CODES}", **kw)
 
+def csv_separator(s:str) -> str:
+    "An argparse type: a CSV separator; '\\t' as typed in a shell, and the names tab, comma, semicolon, pipe, space, are understood."
+    if len(s) == 1 and s not in '"\r\n': return s         # the common case, without importing sarvlm.data
+    from sarvlm.data import csv_sep
+    try: return csv_sep(s)
+    except ValueError as e: raise argparse.ArgumentTypeError(str(e)) from None
+
 def _input_args(p:argparse.ArgumentParser, domain_flag:str='--domain'): # `--data-domain` where `--domain` filters rows
     "Options for reading a user's dataset."
     p.add_argument('--from', dest='fmt', choices=FORMATS, default=None, help='input format (default: found from the path)')
     p.add_argument(domain_flag, choices=DOMAINS, default='sar', help="domain of a user's images ('sar': read as linear intensity)")
-    p.add_argument('--sep', default=',', help="CSV separator (SARVLM CSVs use ','; open_clip's default is a tab)")
+    p.add_argument('--sep', default=',', type=csv_separator,
+                   help="CSV separator: one character, or '\\t' / tab, semicolon, pipe (SARVLM CSVs use ','; open_clip's default is a tab)")
     p.add_argument('--skip-bad', action='store_true', help='skip and report bad rows, images and boxes instead of stopping')
 
 def _mini_args(p:argparse.ArgumentParser):
@@ -214,6 +224,8 @@ def data_parser() -> argparse.ArgumentParser:
     _input_args(c)
     c.add_argument('--to', required=True, choices=FORMATS, help='output format')
     c.add_argument('--out', required=True, help='output folder')
+    c.add_argument('--max-pixels', type=int_at_least(1), default=None,
+                   help='refuse images larger than this many pixels, checked before decoding (default: $SARVLM_MAX_PIXELS, else 100 million)')
     k = sub.add_parser('card', help='print the dataset card', formatter_class=_Fmt,
                        description='Print records per split and domain, labels per domain and caption lengths.')
     k.add_argument('--data', default='mini', help="'mini' (sarvlm-mini with --seed/--size/--img-size) or a dataset path")
@@ -250,7 +262,7 @@ def cmd_build(a):
 def cmd_convert(a):
     "`sarvlm_data convert`."
     out, t0 = _fresh_out(a.out), time.perf_counter()
-    d = read_data(a.input, a.fmt, a.domain, a.skip_bad, a.sep, group=True)
+    d = read_data(a.input, a.fmt, a.domain, a.skip_bad, a.sep, group=True, max_pixels=a.max_pixels)
     n = sum(map(len, d.values())) if hasattr(d, 'values') else len(d)
     _say(f"read {n} records from {a.input} ({a.fmt or detect_format(a.input)})")
     paths = write_data(d, a.to, out)

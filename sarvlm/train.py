@@ -435,7 +435,8 @@ def load_records(spec:str):
         return pick(d['train']), pick(d['val'])
     import datasets
     if not Path(spec).exists(): raise FileNotFoundError(f"--data: no dataset folder at {spec}")
-    d = datasets.load_from_disk(spec)
+    from sarvlm.data import load_saved
+    d = load_saved(spec)                  # a clear error for a folder that is not a saved dataset
     if isinstance(d, datasets.DatasetDict):
         if 'train' not in d: raise ValueError(f"{spec}: DatasetDict without a 'train' split (has {list(d)})")
         return d['train'], d.get('val')
