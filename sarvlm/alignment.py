@@ -194,7 +194,7 @@ def describe_gap(table, titles:dict|None=None) -> str:
     sep = r['domain_acc']
     below = [s for s in r.index if sep[s] < 95]
     sentence = ("Optical and SAR embeddings stay linearly separable at every stage (classifier ≥ 95 %)" if not below else
-                f"A linear classifier separates optical from SAR with less than 95 % accuracy at {', '.join(map(t, below))}"
+                f"A linear classifier separates optical from SAR with less than 95 % accuracy at {', '.join(str(t(s)) for s in below)}"
                 + ('' if last in below else f", and with {sep[last]:.3g} % at {t(last)}"))
     cd_down = r.loc[last, 'centroid_dist'] < r.loc[first, 'centroid_dist']; mx_up = r.loc[last, 'knn_mixing'] > r.loc[first, 'knn_mixing']
     head = sentence + '; ' + ('by centroid distance and k-NN mixing the gap **closes** from the first to the last stage.' if cd_down and mx_up else
