@@ -265,6 +265,31 @@ CHECKPOINT_KINDS = {   # kind: what the file is
 }
 READABLE_KINDS = ('safetensors', 'torch-zip', 'pickle', 'unknown')   # read them (weights only); refuse the others
 
+# %% ../nbs/05_models.ipynb #c1a55e0b
+def _pickle_globals(data:bytes, most:int=8) -> list:
+    "'module.name' of every object the pickles in `data` import, read with `pickletools` (nothing is run)."
+    f, out, strs = io.BytesIO(data), [], []
+    for _ in range(most):   # torch's legacy format is several pickles in a row, then raw storage bytes
+        try:
+            for op, arg, _ in pickletools.genops(f):
+                if op.name in ('GLOBAL', 'INST'): out.append(arg.replace(' ', '.'))
+                if op.name == 'STACK_GLOBAL' and len(strs) >= 2: out.append(f'{strs[-2]}.{strs[-1]}')
+                if isinstance(arg, str): strs.append(arg)
+        except Exception: break   # the end of the pickles (storage bytes) or a truncated one
+    return out
+
+def _unsafe_globals(path, kind:str) -> list:
+    "The imports of a checkpoint's pickle that `torch.load(weights_only=True)` does not allow."
+    try: from torch._weights_only_unpickler import _get_allowed_globals
+    except ImportError: return []   # another torch: its weights_only unpickler still refuses them when loading
+    if kind == 'torch-zip':
+        with zipfile.ZipFile(path) as z: data = z.read(_torch_zip_pickle(z.namelist()))
+    else: data = _head(path, 1 << 24)   # the pickles come first, then raw storage bytes
+    allowed = set(_get_allowed_globals())   # torch's own list, plus what this process registered with torch
+    allowed |= {g if isinstance(g, str) else f'{g.__module__}.{g.__qualname__}'
+                for g in (x[1] if isinstance(x, tuple) else x for x in torch.serialization.get_safe_globals())}
+    return list(dict.fromkeys(g for g in _pickle_globals(data) if g not in allowed))
+
 # %% ../nbs/05_models.ipynb #c1a55e03
 def _convert_hint(path) -> str:
     "How to turn a TorchScript archive one trusts into a weights-only safetensors file."
@@ -286,37 +311,24 @@ def _kind_message(path, kind:str, detail:str) -> str:
     hint = '; an interrupted download or copy?' if kind in ('empty', 'zip-corrupt') else ''
     return f"{path}: not a readable {label}: it is {what}{shown}{hint}"
 
+def _code_pickle_message(path, bad:list) -> str:
+    "The refusal of a pickle that imports something `torch.load(weights_only=True)` does not allow."
+    return (f"{path}: refused: this checkpoint is a pickle that would run code when loaded: it imports "
+            f"{', '.join(bad[:4])}, which torch.load(weights_only=True) does not allow. If you trust its author, "
+            f"load it yourself with torch.load(..., weights_only=False) and pass the state dict.")
+
 def check_checkpoint_file(path, # the checkpoint file
                           trust_code:bool=False, # let TorchScript archives through (they run code when loaded)
                          ) -> str:
     "The kind of a file `read_checkpoint` may read (`READABLE_KINDS`); `CheckpointError` saying what it is for the rest."
     kind, detail = classify_checkpoint(path)
     if kind == 'missing': raise FileNotFoundError(f"read_checkpoint: no checkpoint at {path}")
+    if kind in ('torch-zip', 'pickle') and (bad := _unsafe_globals(path, kind)):
+        raise CheckpointError(_code_pickle_message(path, bad))   # read statically, before torch.load sees it
     if kind in READABLE_KINDS or (trust_code and kind == 'torchscript'): return kind
     raise CheckpointError(_kind_message(path, kind, detail))
 
 # %% ../nbs/05_models.ipynb #c1a55e05
-def _pickle_globals(data:bytes, most:int=8) -> list:
-    "'module.name' of every object the pickles in `data` import, read with `pickletools` (nothing is run)."
-    f, out, strs = io.BytesIO(data), [], []
-    for _ in range(most):   # torch's legacy format is several pickles in a row, then raw storage bytes
-        try:
-            for op, arg, _ in pickletools.genops(f):
-                if op.name in ('GLOBAL', 'INST'): out.append(arg.replace(' ', '.'))
-                if op.name == 'STACK_GLOBAL' and len(strs) >= 2: out.append(f'{strs[-2]}.{strs[-1]}')
-                if isinstance(arg, str): strs.append(arg)
-        except Exception: break   # the end of the pickles (storage bytes) or a truncated one
-    return out
-
-def _unsafe_globals(path, kind:str) -> list:
-    "The imports of a checkpoint's pickle that `torch.load(weights_only=True)` does not allow."
-    from torch._weights_only_unpickler import _get_allowed_globals
-    if kind == 'torch-zip':
-        with zipfile.ZipFile(path) as z: data = z.read(_torch_zip_pickle(z.namelist()))
-    else: data = _head(path, 1 << 26)
-    allowed = set(_get_allowed_globals())
-    return list(dict.fromkeys(g for g in _pickle_globals(data) if g not in allowed))
-
 def _torch_load(path, kind:str='torch-zip'):
     "`torch.load(weights_only=True)`, with errors that say what the file is: code-running pickle, corrupt, other."
     try:
@@ -327,10 +339,7 @@ def _torch_load(path, kind:str='torch-zip'):
         why = [l.strip() for l in str(e).splitlines() if 'Unsupported' in l or 'WeightsUnpickler error' in l]
         why = (why or [f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'ends early'}"])[-1][:160]
         if isinstance(e, pickle.UnpicklingError) and (bad := _unsafe_globals(path, kind)):
-            raise CheckpointError(
-                f"{path}: refused: this checkpoint is a pickle that would run code when loaded: it imports "
-                f"{', '.join(bad[:4])}, which torch.load(weights_only=True) does not allow. If you trust its "
-                f"author, load it yourself with torch.load(..., weights_only=False) and pass the state dict.") from None
+            raise CheckpointError(_code_pickle_message(path, bad)) from None
         if kind == 'unknown': raise CheckpointError(_kind_message(path, kind, classify_checkpoint(path)[1])) from None
         raise CheckpointError(f"{path}: not a readable checkpoint: it is {CHECKPOINT_KINDS[kind]} that "
                               f"torch.load(weights_only=True) cannot read: truncated, corrupt or not written by "
