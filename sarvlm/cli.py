@@ -377,11 +377,14 @@ def train_records(a) -> tuple:
 # %% ../nbs/17_cli.ipynb #2aaaf01e
 def _model(a, cfg):
     "(model, train transform, eval transform, tokenizer), from `--init` weights if given."
-    from sarvlm.models import create
+    from sarvlm.models import create, check_checkpoint_file, CheckpointError
     init = a.init
-    if init and (Path(init).suffix in ('.pt', '.pth', '.bin', '.safetensors') or os.sep in init) and not Path(init).is_file():
+    if init and (Path(init).suffix in ('.pt', '.pth', '.bin', '.safetensors') or os.sep in init) and not Path(init).exists():
         raise FileNotFoundError(f"--init: no checkpoint file at {init}")
-    try: return create(cfg.model, pretrained=init, speckle_looks=cfg.speckle_looks)
+    try:
+        if init and Path(init).exists(): check_checkpoint_file(init)   # what the file is, before any of it is loaded
+        return create(cfg.model, pretrained=init, speckle_looks=cfg.speckle_looks)
+    except CheckpointError as e: raise UsageError(f"--init {e}") from None   # refused, or not a checkpoint
     except (ValueError, AssertionError, RuntimeError, TypeError) as e:
         if not init: raise
         raise ValueError(f"--init {init}: cannot load it into {cfg.model}: {_message(e)}") from e
@@ -448,8 +451,11 @@ def train_main(argv=None) -> int:
 def _looks_like_path(s:str) -> bool: return os.sep in s or Path(s).suffix in ('.pt', '.pth', '.bin', '.safetensors')
 
 def check_checkpoint(checkpoint:str, model_name:str|None=None):
-    "Fail fast (before any data is read or model built) on a checkpoint path that does not exist, or a tag without --model."
-    if Path(checkpoint).is_file(): return
+    "Fail fast (before any data is read or model built) on a missing, refused or unreadable file, or a tag without --model."
+    from sarvlm.models import check_checkpoint_file, CheckpointError
+    if Path(checkpoint).exists():   # what the file is, from its bytes (nothing in it is run)
+        try: return check_checkpoint_file(checkpoint)
+        except CheckpointError as e: raise UsageError(f"--checkpoint {e}") from None
     if _looks_like_path(checkpoint): raise FileNotFoundError(f"--checkpoint: no checkpoint file at {checkpoint}")
     if not model_name: raise UsageError(f"--checkpoint {checkpoint!r} is not a file; for an open_clip pretrained tag give --model too")
 
@@ -458,12 +464,14 @@ def eval_model(checkpoint:str, model_name:str|None=None, # a checkpoint file or 
               ) -> tuple:
     "(model, eval transform, tokenizer, model name) for a checkpoint file or an open_clip pretrained tag."
     from sarvlm.core import get_device
-    from sarvlm.models import create
+    from sarvlm.models import create, CheckpointError
     from sarvlm.tasks.retrieval import checkpoint_model_name
     check_checkpoint(checkpoint, model_name)
     try: name = model_name or checkpoint_model_name(checkpoint)
+    except CheckpointError as e: raise UsageError(f"--checkpoint {e}") from None   # the file, before its model name
     except ValueError: raise UsageError(f"--checkpoint {checkpoint} does not store its model name: give --model (e.g. ViT-L-14)") from None
     try: model, _, etf, tok = create(name, pretrained=checkpoint, device=get_device(device))
+    except CheckpointError as e: raise UsageError(f"--checkpoint {e}") from None
     except (ValueError, AssertionError, RuntimeError, TypeError) as e:
         raise ValueError(f"--checkpoint {checkpoint}: cannot load it into {name}: {_message(e)}") from e
     return model, etf, tok, name

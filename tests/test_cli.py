@@ -240,6 +240,6 @@ def test_bad_input_file(world, tmp_path, capsys):
     (tmp_path/'tab.csv').write_text('imgpath\tcaption\na.tif\ta ship\n')
     assert data_main(['convert', str(tmp_path/'tab.csv'), '--to', 'hf', '--out', str(tmp_path/'o')]) == 1
     assert 'tab.csv: line 1' in capsys.readouterr().err
-    (tmp_path/'junk.pt').write_text('not a checkpoint')
-    assert eval_main(['retrieval', '--checkpoint', str(tmp_path/'junk.pt'), '--model', 'SARCLIP-Tiny', '--data', str(tmp_path/'tab.csv'), '--sep', '\t']) == 1
-    assert 'junk.pt' in capsys.readouterr().err
+    (tmp_path/'junk.pt').write_text('not a checkpoint')   # what the file is, before the data: exit 2 (a bad argument)
+    assert eval_main(['retrieval', '--checkpoint', str(tmp_path/'junk.pt'), '--model', 'SARCLIP-Tiny', '--data', str(tmp_path/'tab.csv'), '--sep', '\t']) == 2
+    assert "junk.pt: not a readable checkpoint: it is a text file (it starts 'not a checkpoint')" in capsys.readouterr().err
