@@ -4,16 +4,16 @@
 
 # %% ../nbs/00_core.ipynb #0f086105
 from __future__ import annotations
-import os, re, json, random, time, shutil, contextlib, tempfile
+import os, re, json, random, time, shutil, signal, contextlib, tempfile
 from pathlib import Path
 from types import SimpleNamespace
 import numpy as np
 
 # %% auto #0
-__all__ = ['SMALL_ENV', 'is_small', 'set_seed', 'get_rng', 'project_root', 'get_paths', 'get_device', 'set_offline', 'is_offline',
-           'atomic_write', 'atomic_torch_save', 'scratch_root', 'scratch_dir', 'clean_scratch', 'UnwritableError',
-           'check_writable_dir', 'check_writable_file', 'temp_name', 'remove_stale_temps', 'results_dir',
-           'save_results', 'load_results', 'run_notebook']
+__all__ = ['SMALL_ENV', 'KILL_ENV', 'is_small', 'set_seed', 'get_rng', 'project_root', 'get_paths', 'get_device', 'set_offline',
+           'is_offline', 'atomic_write', 'atomic_torch_save', 'scratch_root', 'scratch_dir', 'clean_scratch',
+           'UnwritableError', 'check_writable_dir', 'check_writable_file', 'temp_name', 'remove_stale_temps',
+           'kill_point', 'results_dir', 'save_results', 'load_results', 'run_notebook']
 
 # %% ../nbs/00_core.ipynb #da12ccde
 SMALL_ENV = 'SARVLM_SMALL'
@@ -221,6 +221,14 @@ def remove_stale_temps(folder, # where a killed process may have left `temp_name
         shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
         n += 1
     return n, size
+
+# %% ../nbs/00_core.ipynb #776816cb
+KILL_ENV = 'SARVLM_TEST_KILL'
+
+def kill_point(name:str):
+    "Tests: send this process a signal here if `SARVLM_TEST_KILL` names this point: `name` (SIGKILL) or `name:SIGINT`."
+    point, _, sig = os.environ.get(KILL_ENV, '').partition(':')
+    if point == name: os.kill(os.getpid(), getattr(signal, sig or 'SIGKILL'))
 
 # %% ../nbs/00_core.ipynb #d16dd9e1
 def results_dir() -> Path:
