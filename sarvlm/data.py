@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 import datasets
-from .core import get_paths, get_rng, is_small
+from .core import get_paths, get_rng, is_small, temp_name, remove_stale_temps, kill_point
 from . import captions as C
 
 # %% auto #0
@@ -735,6 +735,11 @@ def mini_path(seed:int=0, size:int|None=None, img_size:int|None=None) -> Path:
     return get_paths().cache/'sarvlm-mini'/f"seed{seed}-n{cfg['size']}-px{img_size or cfg['image_size']}-{code_version()}"
 
 # %% ../nbs/04_data.ipynb #c14a14fc
+def _remove_stale_builds(folder:Path):
+    "Remove the temp folders of builds whose process has ended (killed while saving), and say how much went."
+    n, size = remove_stale_temps(folder)
+    if n: print(f"sarvlm-mini: removed {n} unfinished build folder(s) of ended processes ({size/1e6:.1f} MB) in {folder}")
+
 def build_mini(seed:int=0, # the seed: the same seed gives the same content
                size:int|None=None, # number of scenes (x 3 domains); default from data/splits/sarvlm-mini.json (small under SARVLM_SMALL=1)
                img_size:int|None=None, # image side in pixels (64 by default; 224 for paper-like inputs)
@@ -744,6 +749,7 @@ def build_mini(seed:int=0, # the seed: the same seed gives the same content
     "sarvlm-mini as a `DatasetDict` (train / val / test / test_uni), built once and cached on disk."
     cfg = mini_config(size); img_size = int(img_size or cfg['image_size'])
     final = mini_path(seed, cfg['size'], img_size)
+    _remove_stale_builds(final.parent)
     if final.is_dir() and (final/'build.json').is_file() and not rebuild: return datasets.load_from_disk(str(final))
     t0 = time.perf_counter()
     recs, st = mini_records(seed, cfg, img_size)
@@ -753,8 +759,9 @@ def build_mini(seed:int=0, # the seed: the same seed gives the same content
     dd = datasets.DatasetDict({k: records_to_dataset(v) for k, v in recs.items()})
     check_held_out(dd, cfg['held_out_sar_classes'])
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.parent/f".tmp-{final.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp = final.parent/temp_name(final.name)   # named with this process's id: a kill leaves it to the next build
     dd.save_to_disk(str(tmp))
+    kill_point('build-save')
     st.update(seed=seed, size=cfg['size'], img_size=img_size, seconds=round(time.perf_counter() - t0, 2), rows={k: len(v) for k, v in dd.items()})
     (tmp/'build.json').write_text(json.dumps(st, indent=1))
     if final.exists(): shutil.rmtree(final, ignore_errors=True)   # rebuild=True, or a half-written folder of an old version
