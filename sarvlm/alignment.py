@@ -192,8 +192,10 @@ def describe_gap(table, titles:dict|None=None) -> str:
         out.append(f"- The {lab} {_trend(a, b, tol[k])} from {a:.3g} ({t(first)}) to {b:.3g} ({t(last)}); "
                    f"the {'smallest gap' if k != 'sar_silhouette' else 'best class structure'} is at {t(best)} ({r.loc[best, k]:.3g}).")
     sep = r['domain_acc']
-    sentence = ("Optical and SAR embeddings stay linearly separable at every stage (classifier ≥ 95 %)" if (sep >= 95).all() else
-                "At some stage a linear classifier can no longer fully separate optical from SAR (accuracy < 95 %)")
+    below = [s for s in r.index if sep[s] < 95]
+    sentence = ("Optical and SAR embeddings stay linearly separable at every stage (classifier ≥ 95 %)" if not below else
+                f"A linear classifier separates optical from SAR with less than 95 % accuracy at {', '.join(str(t(s)) for s in below)}"
+                + ('' if last in below else f", and with {sep[last]:.3g} % at {t(last)}"))
     cd_down = r.loc[last, 'centroid_dist'] < r.loc[first, 'centroid_dist']; mx_up = r.loc[last, 'knn_mixing'] > r.loc[first, 'knn_mixing']
     head = sentence + '; ' + ('by centroid distance and k-NN mixing the gap **closes** from the first to the last stage.' if cd_down and mx_up else
                               'by centroid distance and k-NN mixing the gap **does not close** from the first to the last stage.' if not (cd_down or mx_up) else

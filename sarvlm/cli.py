@@ -4,28 +4,30 @@
 
 # %% ../nbs/17_cli.ipynb #26d2c9cb
 from __future__ import annotations
-import os, sys, json, time, argparse, traceback
+import os, sys, json, time, shutil, argparse, traceback
 from pathlib import Path
 import numpy as np
-from .core import get_paths, atomic_write, set_seed
+from .core import get_paths, atomic_write, set_seed, UnwritableError, check_writable_dir, check_writable_file
+from .core import temp_name, remove_stale_temps, kill_point
 
 # %% auto #0
 __all__ = ['EXIT_OK', 'EXIT_FAILED', 'EXIT_USAGE', 'EXIT_INTERRUPTED', 'EXIT_CODES', 'EXPECTED', 'FORMATS', 'BOX_FORMATS',
            'DOMAINS', 'DATA_EXAMPLES', 'TRAIN_EXAMPLES', 'HPARAMS', 'HPARAM_HELP', 'EVAL_EXAMPLES', 'TASKS', 'COMMANDS',
            'UsageError', 'exit_code', 'run_cli', 'int_at_least', 'existing_file', 'detect_format', 'read_data',
-           'pick_split', 'only_domain', 'write_data', 'data_parser', 'cmd_build', 'cmd_convert', 'cmd_card',
-           'data_main', 'train_parser', 'load_config', 'config_argv', 'parse_train', 'train_records', 'train_stage',
-           'transfer_stage', 'train_main', 'check_checkpoint', 'eval_model', 'eval_features', 'row_mask', 'report',
-           'eval_split', 'task_retrieval', 'task_zeroshot', 'task_probe', 'select_rows', 'caption_images',
-           'task_captioning', 'box_queries', 'localization_scenes', 'task_localization', 'eval_parser', 'eval_main',
-           'main']
+           'pick_split', 'only_domain', 'write_data', 'export_data', 'csv_separator', 'data_parser', 'cmd_build',
+           'cmd_convert', 'cmd_card', 'data_main', 'train_parser', 'load_config', 'config_argv', 'parse_train',
+           'train_records', 'train_stage', 'transfer_stage', 'train_main', 'check_checkpoint', 'eval_model',
+           'eval_features', 'row_mask', 'report', 'eval_split', 'task_retrieval', 'task_zeroshot', 'task_probe',
+           'select_rows', 'caption_images', 'task_captioning', 'box_queries', 'localization_scenes',
+           'task_localization', 'eval_parser', 'eval_main', 'main']
 
 # %% ../nbs/17_cli.ipynb #8af92be3
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 EXIT_CODES = f"""exit codes:
   {EXIT_OK}    success
   {EXIT_FAILED}    the work failed (inputs exist but cannot be used: bad rows, a checkpoint that does not fit the model, ...)
-  {EXIT_USAGE}    bad command line (unknown command or option, invalid value, a named file or folder that does not exist)
+  {EXIT_USAGE}    bad command line (unknown command or option, invalid value, a named file or folder that does not exist,
+       an output location that cannot be written)
   {EXIT_INTERRUPTED}  interrupted"""
 
 class UsageError(Exception):
@@ -34,8 +36,8 @@ class UsageError(Exception):
 EXPECTED = (UsageError, FileNotFoundError, ValueError, TypeError, KeyError, AssertionError)
 
 def exit_code(e:BaseException) -> int:
-    "2 for usage errors and missing files or folders, 1 for any other failure."
-    return EXIT_USAGE if isinstance(e, (UsageError, FileNotFoundError)) else EXIT_FAILED
+    "2 for usage errors, missing files or folders and unwritable outputs, 1 for any other failure."
+    return EXIT_USAGE if isinstance(e, (UsageError, FileNotFoundError, UnwritableError)) else EXIT_FAILED
 
 # %% ../nbs/17_cli.ipynb #2a0ff65c
 def _message(e:BaseException) -> str:
@@ -87,7 +89,7 @@ def detect_format(path) -> str:
     if p.is_file():
         if p.suffix.lower() in ('.csv', '.json'): return 'csv' if p.suffix.lower() == '.csv' else 'coco'
         raise UsageError(f"{p}: cannot tell the format of this file (expected .csv or .json); pass --from")
-    if (p/'dataset_dict.json').is_file() or (p/'dataset_info.json').is_file(): return 'hf'
+    if any((p/m).is_file() for m in ('dataset_dict.json', 'dataset_info.json', 'state.json')) or any(p.glob('*.arrow')): return 'hf'
     if (p/'images').is_dir() and (p/'labels').is_dir(): return 'yolo'
     if (p/'images').is_dir() and (p/'labelTxt').is_dir(): return 'dota'
     if any(p.glob('*.csv')): return 'csv'
@@ -102,6 +104,7 @@ def read_data(spec:str, # 'mini' (sarvlm-mini), or a path: CSV file/folder, clas
               seed:int=0, # sarvlm-mini seed; caption template seed of the readers
               size:int|None=None, img_size:int|None=None, # sarvlm-mini size and image side (default: its config)
               group:bool=False, # CSV: one record per image with all its captions (conversion), not one per row (training, evaluation)
+              max_pixels:int|None=None, # image-size limit (default: $SARVLM_MAX_PIXELS, else sarvlm.sar.MAX_PIXELS)
              ):
     "Records (`datasets.Dataset`, or `DatasetDict` of splits) from a data spec."
     import datasets
@@ -109,13 +112,14 @@ def read_data(spec:str, # 'mini' (sarvlm-mini), or a path: CSV file/folder, clas
     if spec == 'mini': return D.build_mini(seed=seed, size=size, img_size=img_size, verbose=False)
     fmt, p = fmt or detect_format(spec), Path(spec)
     if not p.exists(): raise FileNotFoundError(f"no such file or folder: {p}")
-    if fmt == 'hf': return datasets.load_from_disk(str(p))
+    if fmt == 'hf': return D.load_saved(p)
+    kw = dict(domain=domain, skip_bad=skip_bad, max_pixels=max_pixels)
     if fmt == 'csv' and p.is_dir():
-        return datasets.DatasetDict({c.stem: D.from_sarvlm_csv(c, skip_bad=skip_bad, sep=sep, domain=domain, group=group) for c in sorted(p.glob('*.csv'))})
-    if fmt == 'csv': return D.from_sarvlm_csv(p, skip_bad=skip_bad, sep=sep, domain=domain, group=group)
-    if fmt == 'folders': return D.from_class_folders(p, domain=domain, skip_bad=skip_bad, seed=seed)
-    if fmt == 'coco': return D.from_coco(p, domain=domain, skip_bad=skip_bad, seed=seed)
-    if fmt in ('yolo', 'dota'): return D.from_box_folder(p, fmt, domain=domain, skip_bad=skip_bad, seed=seed)
+        return datasets.DatasetDict({c.stem: D.from_sarvlm_csv(c, sep=sep, group=group, **kw) for c in sorted(p.glob('*.csv'))})
+    if fmt == 'csv': return D.from_sarvlm_csv(p, sep=sep, group=group, **kw)
+    if fmt == 'folders': return D.from_class_folders(p, seed=seed, **kw)
+    if fmt == 'coco': return D.from_coco(p, seed=seed, **kw)
+    if fmt in ('yolo', 'dota'): return D.from_box_folder(p, fmt, seed=seed, **kw)
     raise UsageError(f"unknown data format {fmt!r}; known: {', '.join(FORMATS)}")
 
 # %% ../nbs/17_cli.ipynb #ff139d85
@@ -158,6 +162,27 @@ def write_data(d, # a Dataset or DatasetDict
         raise ValueError("format 'dota' needs rotated boxes ('rbox'), but some boxes are horizontal only (read from YOLO, or COCO without 'rbox'); write coco or yolo instead")
     return [D.to_coco(ds, out/s if s else out) if fmt == 'coco' else D.to_box_folder(ds, out/s if s else out, fmt) for s, ds in parts]
 
+# %% ../nbs/17_cli.ipynb #3cf537a9
+def export_data(d, # a Dataset or DatasetDict
+                fmt:str, # one of FORMATS
+                out, # output folder: missing or empty (`_fresh_out`)
+               ) -> list:
+    "`write_data` into a temp folder beside `out`, renamed to `out` when complete: a killed export leaves no partial `out`."
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    n, size = remove_stale_temps(out.parent)   # the temp folders of killed exports
+    if n: _say(f"removed {n} unfinished export(s) of ended processes ({size/1e6:.1f} MB) in {out.parent}")
+    tmp = out.parent/temp_name(out.name)
+    try:
+        paths = write_data(d, fmt, tmp)
+        kill_point('export')
+        if out.is_dir(): out.rmdir()           # empty (`_fresh_out`); rmdir refuses anything else
+        os.rename(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return [out/Path(q).relative_to(tmp) for q in paths]
+
 # %% ../nbs/17_cli.ipynb #92ec1596
 class _Fmt(argparse.RawDescriptionHelpFormatter):
     "Help text that keeps the epilog's line breaks and shows the defaults that are set."
@@ -171,11 +196,19 @@ def _parser(prog:str, description:str, examples:str, **kw) -> argparse.ArgumentP
     return argparse.ArgumentParser(prog=prog, description=description, formatter_class=_Fmt,
                                    epilog=f"examples:\n{examples}\n\n{EXIT_CODES}", **kw)
 
+def csv_separator(s:str) -> str:
+    "An argparse type: a CSV separator; '\\t' as typed in a shell, and the names tab, comma, semicolon, pipe, space, are understood."
+    if len(s) == 1 and s not in '"\r\n': return s         # the common case, without importing sarvlm.data
+    from sarvlm.data import csv_sep
+    try: return csv_sep(s)
+    except ValueError as e: raise argparse.ArgumentTypeError(str(e)) from None
+
 def _input_args(p:argparse.ArgumentParser, domain_flag:str='--domain'): # `--data-domain` where `--domain` filters rows
     "Options for reading a user's dataset."
     p.add_argument('--from', dest='fmt', choices=FORMATS, default=None, help='input format (default: found from the path)')
     p.add_argument(domain_flag, choices=DOMAINS, default='sar', help="domain of a user's images ('sar': read as linear intensity)")
-    p.add_argument('--sep', default=',', help="CSV separator (SARVLM CSVs use ','; open_clip's default is a tab)")
+    p.add_argument('--sep', default=',', type=csv_separator,
+                   help="CSV separator: one character, or '\\t' / tab, semicolon, pipe (SARVLM CSVs use ','; open_clip's default is a tab)")
     p.add_argument('--skip-bad', action='store_true', help='skip and report bad rows, images and boxes instead of stopping')
 
 def _mini_args(p:argparse.ArgumentParser):
@@ -214,6 +247,8 @@ def data_parser() -> argparse.ArgumentParser:
     _input_args(c)
     c.add_argument('--to', required=True, choices=FORMATS, help='output format')
     c.add_argument('--out', required=True, help='output folder')
+    c.add_argument('--max-pixels', type=int_at_least(1), default=None,
+                   help='refuse images larger than this many pixels, checked before decoding (default: $SARVLM_MAX_PIXELS, else 100 million)')
     k = sub.add_parser('card', help='print the dataset card', formatter_class=_Fmt,
                        description='Print records per split and domain, labels per domain and caption lengths.')
     k.add_argument('--data', default='mini', help="'mini' (sarvlm-mini with --seed/--size/--img-size) or a dataset path")
@@ -222,8 +257,8 @@ def data_parser() -> argparse.ArgumentParser:
 
 # %% ../nbs/17_cli.ipynb #78158fc1
 def _fresh_out(out, what:str='--out') -> Path:
-    "`out` as a Path, refusing a folder that exists and is not empty."
-    out = Path(out)
+    "`out` as a Path, refusing a folder that exists and is not empty, or where nothing can be written."
+    out = check_writable_dir(out, what)
     if out.exists() and (not out.is_dir() or any(out.iterdir())): raise UsageError(f"{what}: {out} exists and is not empty; choose a new folder")
     return out
 
@@ -240,20 +275,21 @@ def cmd_build(a):
     "`sarvlm_data build`."
     from sarvlm.data import build_mini, mini_path
     out = _fresh_out(a.out) if a.out else None
+    check_writable_dir(get_paths().cache, 'the cache folder (SARVLM_CACHE)')
     t0 = time.perf_counter(); _say(f"building sarvlm-mini seed={a.seed} size={a.size or 'default'} ...")
     dd = build_mini(seed=a.seed, size=a.size, img_size=a.img_size, rebuild=a.rebuild, verbose=False)
     _say(f"sarvlm-mini: {dict((k, len(v)) for k, v in dd.items())} records in {time.perf_counter()-t0:.1f} s; cache {mini_path(a.seed, a.size, a.img_size)}")
     if out is None: return
-    paths = write_data(_select(dd, a.split, a.domain), a.format, out)
+    paths = export_data(_select(dd, a.split, a.domain), a.format, out)
     _say(f"wrote {a.format}: " + ', '.join(map(str, paths)))
 
 def cmd_convert(a):
     "`sarvlm_data convert`."
     out, t0 = _fresh_out(a.out), time.perf_counter()
-    d = read_data(a.input, a.fmt, a.domain, a.skip_bad, a.sep, group=True)
+    d = read_data(a.input, a.fmt, a.domain, a.skip_bad, a.sep, group=True, max_pixels=a.max_pixels)
     n = sum(map(len, d.values())) if hasattr(d, 'values') else len(d)
     _say(f"read {n} records from {a.input} ({a.fmt or detect_format(a.input)})")
-    paths = write_data(d, a.to, out)
+    paths = export_data(d, a.to, out)
     _say(f"wrote {a.to} in {time.perf_counter()-t0:.1f} s: " + ', '.join(map(str, paths)))
 
 def cmd_card(a):
@@ -365,11 +401,14 @@ def train_records(a) -> tuple:
 # %% ../nbs/17_cli.ipynb #2aaaf01e
 def _model(a, cfg):
     "(model, train transform, eval transform, tokenizer), from `--init` weights if given."
-    from sarvlm.models import create
+    from sarvlm.models import create, check_checkpoint_file, CheckpointError
     init = a.init
-    if init and (Path(init).suffix in ('.pt', '.pth', '.bin', '.safetensors') or os.sep in init) and not Path(init).is_file():
+    if init and (Path(init).suffix in ('.pt', '.pth', '.bin', '.safetensors') or os.sep in init) and not Path(init).exists():
         raise FileNotFoundError(f"--init: no checkpoint file at {init}")
-    try: return create(cfg.model, pretrained=init, speckle_looks=cfg.speckle_looks)
+    try:
+        if init and Path(init).exists(): check_checkpoint_file(init)   # what the file is, before any of it is loaded
+        return create(cfg.model, pretrained=init, speckle_looks=cfg.speckle_looks)
+    except CheckpointError as e: raise UsageError(f"--init {e}") from None   # refused, or not a checkpoint
     except (ValueError, AssertionError, RuntimeError, TypeError) as e:
         if not init: raise
         raise ValueError(f"--init {init}: cannot load it into {cfg.model}: {_message(e)}") from e
@@ -381,6 +420,7 @@ def _epoch_line(names, row) -> str:
 
 def train_stage(a) -> dict:
     "Train one stage as `a` asks; returns a summary (steps, last loss, seconds, checkpoint)."
+    check_writable_dir(a.out, '--out')   # before anything is loaded
     import torch, torch.distributed as dist
     from sarvlm.train import paper_config, init_distributed, close_distributed, records_learner, fit_clip, read_metrics
     from sarvlm.models import save_checkpoint
@@ -398,15 +438,18 @@ def train_stage(a) -> dict:
                             dist_info=di, progress=not a.no_progress)
     if di.is_main and a.no_progress: learn.logger = lambda row: say(_epoch_line(learn.recorder.metric_names, row))
     if learn.resumed_from: say(f"resuming from epoch {learn.resumed_from['epoch']}, step {learn.resumed_from['step']}")
-    fit_clip(learn)
+    try: fit_clip(learn)
+    except KeyboardInterrupt:
+        close_distributed(learn)   # `fit_clip` saved a checkpoint at the same step on every rank
+        raise
     res = dict(steps=learn.clip_schedule.step, seconds=round(time.perf_counter() - t0, 1), checkpoint=str(out/'checkpoint.pt'))
     if di.is_main:
         save_checkpoint(learn.model, out/'checkpoint.pt', name=cfg.model, epoch=cfg.epochs)
         losses = [float(r['loss']) for r in read_metrics(out/'metrics.csv') if r['loss']]
         res.update(first_loss=round(losses[0], 4) if losses else None, last_loss=round(losses[-1], 4) if losses else None)
-        (out/'cli.json').write_text(json.dumps({k: v for k, v in vars(a).items()}, indent=1, default=str))
+        with atomic_write(out/'cli.json', 'w') as f: json.dump(vars(a), f, indent=1, default=str)
         say(f"done: {res['steps']} steps, loss {res['first_loss']} -> {res['last_loss']}, {res['seconds']} s; weights {res['checkpoint']}")
-    close_distributed()
+    close_distributed(learn)
     return res
 
 def transfer_stage(a) -> dict:
@@ -417,6 +460,7 @@ def transfer_stage(a) -> dict:
     bad = [f"--{k.replace('_', '-')}" for k in (*HPARAMS, 'data', 'out', 'init', 'domain') if k not in ('batch_size', 'seed') and getattr(a, k) is not None]
     if bad: raise UsageError(f"--stage trains with the transfer study's recipe (07_transfer); {', '.join(bad)} cannot be combined with it")
     over = dict(model=a.model, batch_size=a.batch_size, data_size=a.data_size, experiment=a.experiment, threads=a.threads)
+    check_writable_dir(get_paths().runs, 'the runs folder (SARVLM_RUNS)')
     cfg, seed, t0 = study_config(**{k: v for k, v in over.items() if v is not None}), a.seed or 0, time.perf_counter()
     _say(f"transfer study {cfg.experiment}, seed {seed}: stage {a.stage} (chain {' -> '.join(chain(a.stage))}), {cfg.model}, batch {cfg.batch_size}")
     m = run_stage(cfg, seed, a.stage, build_mini(seed=cfg.data_seed, size=cfg.data_size, verbose=False), verbose=True)
@@ -436,8 +480,11 @@ def train_main(argv=None) -> int:
 def _looks_like_path(s:str) -> bool: return os.sep in s or Path(s).suffix in ('.pt', '.pth', '.bin', '.safetensors')
 
 def check_checkpoint(checkpoint:str, model_name:str|None=None):
-    "Fail fast (before any data is read or model built) on a checkpoint path that does not exist, or a tag without --model."
-    if Path(checkpoint).is_file(): return
+    "Fail fast (before any data is read or model built) on a missing, refused or unreadable file, or a tag without --model."
+    from sarvlm.models import check_checkpoint_file, CheckpointError
+    if Path(checkpoint).exists():   # what the file is, from its bytes (nothing in it is run)
+        try: return check_checkpoint_file(checkpoint)
+        except CheckpointError as e: raise UsageError(f"--checkpoint {e}") from None
     if _looks_like_path(checkpoint): raise FileNotFoundError(f"--checkpoint: no checkpoint file at {checkpoint}")
     if not model_name: raise UsageError(f"--checkpoint {checkpoint!r} is not a file; for an open_clip pretrained tag give --model too")
 
@@ -446,12 +493,14 @@ def eval_model(checkpoint:str, model_name:str|None=None, # a checkpoint file or 
               ) -> tuple:
     "(model, eval transform, tokenizer, model name) for a checkpoint file or an open_clip pretrained tag."
     from sarvlm.core import get_device
-    from sarvlm.models import create
+    from sarvlm.models import create, CheckpointError
     from sarvlm.tasks.retrieval import checkpoint_model_name
     check_checkpoint(checkpoint, model_name)
     try: name = model_name or checkpoint_model_name(checkpoint)
+    except CheckpointError as e: raise UsageError(f"--checkpoint {e}") from None   # the file, before its model name
     except ValueError: raise UsageError(f"--checkpoint {checkpoint} does not store its model name: give --model (e.g. ViT-L-14)") from None
     try: model, _, etf, tok = create(name, pretrained=checkpoint, device=get_device(device))
+    except CheckpointError as e: raise UsageError(f"--checkpoint {e}") from None
     except (ValueError, AssertionError, RuntimeError, TypeError) as e:
         raise ValueError(f"--checkpoint {checkpoint}: cannot load it into {name}: {_message(e)}") from e
     return model, etf, tok, name
@@ -489,15 +538,15 @@ def _plain(x):
     return x if x is None or isinstance(x, (bool, int, float, str)) else str(x)
 
 def report(task:str, a, table, metrics:dict, t0:float) -> dict:
-    "Print `table` and write {task, arguments, metrics, seconds} to `a.out` (if given); returns the record."
+    "Write {task, arguments, metrics, seconds} to `a.out` (if given), then print `table`; returns the record."
     import sarvlm
-    print(table.round(2).to_string())
     rec = dict(task=task, checkpoint=a.checkpoint, model=a.model, data=a.data, split=a.split, domain=a.domain, kind=a.kind,
                metrics=_plain(metrics), seconds=round(time.perf_counter() - t0, 2), sarvlm=sarvlm.__version__,
                written=time.strftime('%Y-%m-%d %H:%M:%S'))
-    if a.out:
+    if a.out:   # written before anything is printed: a failure to write never follows printed results
         with atomic_write(a.out, 'w', encoding='utf-8') as fh: json.dump(rec, fh, indent=1)
-        print(f"wrote {a.out}")
+    print(table.round(2).to_string())
+    if a.out: print(f"wrote {a.out}")
     return rec
 
 # %% ../nbs/17_cli.ipynb #6a8728f7
@@ -722,9 +771,17 @@ def eval_parser() -> argparse.ArgumentParser:
     l.add_argument('--px-scale', type=float, default=0.25, help="SLM's AIR-SLT pixel constants x this (0.25 for 256-px scenes)")
     return p
 
+def _check_eval_outputs(a):
+    "Fail fast on an --out file, or a feature cache (retrieval, zeroshot, probe), that cannot be written."
+    if a.out: check_writable_file(a.out, '--out')
+    if a.task in ('retrieval', 'zeroshot', 'probe'): check_writable_dir(get_paths().cache, 'the cache folder (SARVLM_CACHE)')
+
 def eval_main(argv=None) -> int:
     "`sarvlm_eval`: retrieval | zeroshot | probe. Returns the exit code."
-    def go(a): check_checkpoint(a.checkpoint, a.model); TASKS[a.task](a)
+    def go(a):
+        _check_eval_outputs(a)
+        check_checkpoint(a.checkpoint, a.model)
+        TASKS[a.task](a)
     return run_cli(go, eval_parser(), argv)
 
 # %% ../nbs/17_cli.ipynb #b499a46e

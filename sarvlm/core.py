@@ -4,15 +4,16 @@
 
 # %% ../nbs/00_core.ipynb #0f086105
 from __future__ import annotations
-import os, json, random, time, shutil, contextlib, tempfile
+import os, re, json, random, time, shutil, signal, contextlib, tempfile
 from pathlib import Path
 from types import SimpleNamespace
 import numpy as np
 
 # %% auto #0
-__all__ = ['SMALL_ENV', 'is_small', 'set_seed', 'get_rng', 'project_root', 'get_paths', 'show_path', 'no_bars', 'get_device',
-           'set_offline', 'is_offline', 'atomic_write', 'atomic_torch_save', 'scratch_root', 'scratch_dir',
-           'clean_scratch', 'results_dir', 'save_results', 'load_results', 'run_notebook']
+__all__ = ['SMALL_ENV', 'KILL_ENV', 'is_small', 'set_seed', 'get_rng', 'project_root', 'get_paths', 'show_path', 'no_bars',
+           'get_device', 'set_offline', 'is_offline', 'atomic_write', 'atomic_torch_save', 'scratch_root',
+           'scratch_dir', 'clean_scratch', 'UnwritableError', 'check_writable_dir', 'check_writable_file', 'temp_name',
+           'remove_stale_temps', 'kill_point', 'results_dir', 'save_results', 'load_results', 'run_notebook']
 
 # %% ../nbs/00_core.ipynb #da12ccde
 SMALL_ENV = 'SARVLM_SMALL'
@@ -183,6 +184,79 @@ def clean_scratch() -> int:
     n = sum(f.stat().st_size for f in me.rglob('*') if f.is_file() and not f.is_symlink())
     shutil.rmtree(me, ignore_errors=True)
     return n
+
+# %% ../nbs/00_core.ipynb #3507db16
+class UnwritableError(ValueError):
+    "An output location that cannot be written: a file where a folder is needed, a path under a file, no permission."
+
+def _probe(d:Path):
+    "Create and delete a temp file in the folder `d` (OSError if that is not possible)."
+    fd, tmp = tempfile.mkstemp(dir=d, prefix='.sarvlm-probe-')
+    os.close(fd)
+    os.unlink(tmp)
+
+def _write_problem(d:Path, kind:str) -> str|None:
+    "Why files cannot be written in folder `d`, or created under its nearest existing ancestor if it is missing; None if they can."
+    base = d
+    while not base.exists() and base != base.parent: base = base.parent
+    if not base.is_dir(): return f"{base} is a file, so no {kind} can be created under it"
+    try: _probe(base)
+    except OSError as e: return f"cannot create files in {base} ({e.strerror or e})"
+    return None
+
+def check_writable_dir(path, # a folder a command will write into (it need not exist yet; nothing is created)
+                       what:str='output folder', # how to name it in the message, e.g. '--out'
+                      ) -> Path:
+    "`path` as a Path, if files can be written in it (probed with a temp file); else `UnwritableError` saying why."
+    p = Path(path).expanduser()
+    problem = "it is a file; expected a folder" if p.exists() and not p.is_dir() else _write_problem(p, 'folder')
+    if problem: raise UnwritableError(f"{what} {p}: {problem}")
+    return p
+
+def check_writable_file(path, # a file a command will (re)write
+                        what:str='output file', # how to name it in the message, e.g. '--out'
+                       ) -> Path:
+    "`path` as a Path, if it can be written (its folder probed with a temp file); else `UnwritableError` saying why."
+    p = Path(path).expanduser()
+    problem = "it is a folder; expected a file name" if p.is_dir() else _write_problem(p.parent, 'file')
+    if problem: raise UnwritableError(f"{what} {p}: {problem}")
+    return p
+
+# %% ../nbs/00_core.ipynb #7b200b66
+def temp_name(stem:str) -> str:
+    "A name for a temporary file or folder that says which process writes it: `.tmp-<stem>-<pid>-<8 hex>`."
+    return f".tmp-{stem}-{os.getpid()}-{os.urandom(4).hex()}"
+
+def _temp_pid(name:str) -> int|None:
+    "The process id in a `temp_name`, or None for any other name."
+    m = re.fullmatch(r'\.tmp-.+-(\d+)-[0-9a-f]{8}', name)
+    return int(m.group(1)) if m else None
+
+def _size(p:Path) -> int:
+    "Bytes in a file, or in the files under a folder."
+    if p.is_file(): return p.stat().st_size
+    return sum(f.lstat().st_size for f in p.rglob('*') if f.is_file() and not f.is_symlink())
+
+def remove_stale_temps(folder, # where a killed process may have left `temp_name` files or folders
+                      ) -> tuple:
+    "Remove the `temp_name` entries in `folder` whose process has ended (a killed save); returns (how many, bytes)."
+    folder, n, size = Path(folder), 0, 0
+    if not folder.is_dir(): return 0, 0
+    for p in folder.iterdir():
+        pid = _temp_pid(p.name)
+        if pid is None or pid == os.getpid() or _pid_alive(pid): continue
+        size += _size(p)
+        shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+        n += 1
+    return n, size
+
+# %% ../nbs/00_core.ipynb #776816cb
+KILL_ENV = 'SARVLM_TEST_KILL'
+
+def kill_point(name:str):
+    "Tests: send this process a signal here if `SARVLM_TEST_KILL` names this point: `name` (SIGKILL) or `name:SIGINT`."
+    point, _, sig = os.environ.get(KILL_ENV, '').partition(':')
+    if point == name: os.kill(os.getpid(), getattr(signal, sig or 'SIGKILL'))
 
 # %% ../nbs/00_core.ipynb #d16dd9e1
 def results_dir() -> Path:

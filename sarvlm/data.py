@@ -9,17 +9,18 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 import datasets
-from .core import get_paths, get_rng, is_small
+from .core import get_paths, get_rng, is_small, temp_name, remove_stale_temps, kill_point
 from . import captions as C
 
 # %% auto #0
-__all__ = ['DOMAINS', 'COLUMNS', 'IMAGE_EXTS', 'CSV_EXTRA', 'ROUND', 'record_features', 'records_to_dataset', 'sar_image',
-           'rgb_image', 'image_array', 'load_image', 'save_image', 'to_sarvlm_csv', 'from_sarvlm_csv',
-           'to_class_folders', 'from_class_folders', 'box_in_image', 'to_coco', 'from_coco', 'boxes_to_yolo',
-           'yolo_to_boxes', 'rbox_to_poly', 'poly_to_rbox', 'norm_rbox', 'boxes_to_dota', 'dota_to_boxes',
-           'to_box_folder', 'from_box_folder', 'mini_config', 'assign_split', 'mini_scenes', 'scene_annot',
-           'uni_records', 'mini_records', 'code_version', 'mini_path', 'build_mini', 'check_held_out', 'content_hash',
-           'domain_split', 'check_records', 'split_lists', 'save_split_lists', 'dataset_card', 'show_examples']
+__all__ = ['DOMAINS', 'COLUMNS', 'IMAGE_EXTS', 'CSV_EXTRA', 'CSV_FIELD_LIMIT', 'ROUND', 'record_features', 'records_to_dataset',
+           'sar_image', 'rgb_image', 'image_array', 'load_image', 'save_image', 'to_sarvlm_csv', 'csv_sep',
+           'from_sarvlm_csv', 'to_class_folders', 'from_class_folders', 'box_in_image', 'to_coco', 'from_coco',
+           'boxes_to_yolo', 'yolo_to_boxes', 'rbox_to_poly', 'poly_to_rbox', 'norm_rbox', 'boxes_to_dota',
+           'dota_to_boxes', 'to_box_folder', 'from_box_folder', 'load_saved', 'mini_config', 'assign_split',
+           'mini_scenes', 'scene_annot', 'uni_records', 'mini_records', 'code_version', 'mini_path', 'build_mini',
+           'check_held_out', 'content_hash', 'domain_split', 'check_records', 'split_lists', 'save_split_lists',
+           'dataset_card', 'show_examples']
 
 # %% ../nbs/04_data.ipynb #2673cbc8
 DOMAINS = ('natural', 'optical', 'sar')
@@ -61,22 +62,25 @@ def image_array(img:Image.Image) -> np.ndarray:
     return np.asarray(img, dtype=np.float32 if img.mode == 'F' else np.uint8)
 
 # %% ../nbs/04_data.ipynb #a2097f63
-IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.tif', '.tiff', '.bmp')
+IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.tif', '.tiff', '.bmp', '.gif', '.webp') # SAR reads PNG/TIFF/JPEG; RGB anything PIL reads
 
-def _read_sar(path):
+def _read_sar(path, max_pixels=None):
     from sarvlm.sar import read_sar
-    return read_sar(path)[0]
+    return read_sar(path, max_pixels=max_pixels)[0]
 
 def load_image(path, # image file
                domain:str='sar', # 'sar' reads linear intensity through sarvlm.sar.read_sar; else RGB
+               max_pixels:int|None=None, # size limit checked from the header (default $SARVLM_MAX_PIXELS or sarvlm.sar.MAX_PIXELS)
               ) -> Image.Image:
     "Read an image file into a record image; `FileNotFoundError` / `ValueError` name the file."
+    from sarvlm.sar import pil_open
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"image file not found: {path}")
     try:
-        if domain == 'sar': return sar_image(_read_sar(path))
-        with Image.open(path) as im: return rgb_image(im)
+        if domain == 'sar': return sar_image(_read_sar(path, max_pixels))
+        with pil_open(path, max_pixels) as im: return rgb_image(im)
     except (FileNotFoundError, ValueError): raise
+    except MemoryError: raise ValueError(f"{path}: not enough memory to read this image; lower max_pixels") from None
     except Exception as e: raise ValueError(f"cannot read image {path}: {type(e).__name__}: {e}") from e
 
 def save_image(img:Image.Image, # a record image
@@ -95,20 +99,28 @@ def save_image(img:Image.Image, # a record image
     return path
 
 # %% ../nbs/04_data.ipynb #dfd92cee
+def _listed(items:dict) -> str:
+    return '; '.join(f"{len(v)} {k} ({', '.join(v[:3])}{', ...' if len(v) > 3 else ''})" for k, v in items.items())
+
 class _Bad:
-    "Collects skipped rows by reason; raises at once unless skipping was asked for."
+    "Collects skipped rows by reason (raises at once unless skipping was asked for), and entries ignored on purpose (always counted)."
     def __init__(self, what:str, skip:bool, report:dict|None=None):
-        self.what, self.skip, self.items, self.report = what, skip, {}, report
+        self.what, self.skip, self.items, self.ignored, self.report = what, skip, {}, {}, report
     def __call__(self, reason:str, where:str, msg:str, exc=ValueError):
         if not self.skip: raise exc(f"{self.what}: {where}: {msg}")
         self.items.setdefault(reason, []).append(where)
+    def ignore(self, reason:str, where:str):
+        "Count an entry that is not data (a hidden folder, a stray text file): never an error, always reported."
+        self.ignored.setdefault(reason, []).append(where)
     @property
     def n(self): return sum(len(v) for v in self.items.values())
     def done(self, kept:int):
-        if self.report is not None: self.report.update(kept=kept, skipped=self.n, reasons={k: list(v) for k, v in self.items.items()})
-        if self.n:
-            parts = '; '.join(f"{len(v)} {k} ({', '.join(v[:3])}{', ...' if len(v) > 3 else ''})" for k, v in self.items.items())
-            print(f"{self.what}: kept {kept}, skipped {self.n}: {parts}")
+        n_ign = sum(len(v) for v in self.ignored.values())
+        if self.report is not None:
+            self.report.update(kept=kept, skipped=self.n, reasons={k: list(v) for k, v in self.items.items()},
+                               ignored=n_ign, ignored_reasons={k: list(v) for k, v in self.ignored.items()})
+        if self.n: print(f"{self.what}: kept {kept}, skipped {self.n}: {_listed(self.items)}")
+        if n_ign: print(f"{self.what}: ignored {n_ign} entries that are not data: {_listed(self.ignored)}")
 
 # %% ../nbs/04_data.ipynb #31172151
 CSV_EXTRA = ('domain', 'label', 'scene_id')
@@ -144,9 +156,23 @@ def to_sarvlm_csv(ds, # a DatasetDict (one CSV per split) or a Dataset
 
 # %% ../nbs/04_data.ipynb #970bed20
 _SEPS = {'\t': 'tab', ';': 'semicolon', '|': 'pipe', ',': 'comma'}
+_SEP_NAMES = {'\\t': '\t', 'tab': '\t', 'comma': ',', 'semicolon': ';', 'pipe': '|', 'space': ' '}
+CSV_FIELD_LIMIT = 4 * 2**20 # the longest CSV field read, in characters (Python's csv stops at 128 KiB)
+
+def csv_sep(sep:str, # a character, '\\t' (backslash t, as typed in a shell), or a name: tab, comma, semicolon, pipe, space
+           ) -> str:
+    "The one-character CSV separator a user means."
+    s = _SEP_NAMES.get(sep.lower() if len(sep) > 1 else sep, sep) if isinstance(sep, str) else sep
+    if not isinstance(s, str) or len(s) != 1 or s in '"\r\n':
+        raise ValueError(f"sep must be one character other than a quote or a line break, '\\t', or one of "
+                         f"{', '.join(k for k in _SEP_NAMES if k != chr(92) + 't')}; got {sep!r}")
+    return s
 
 def _check_header(path, line:str, sep:str) -> list:
     cols = [c.strip() for c in next(csv.reader([line], delimiter=sep))]
+    dup = sorted({c for c in cols if cols.count(c) > 1})
+    if dup: raise ValueError(f"{path}: line 1: column(s) {dup} appear more than once in the header {cols}; "
+                             f"each column must have its own name (a second one would be dropped)")
     if 'imgpath' in cols and 'caption' in cols: return cols
     for s, nm in _SEPS.items():
         if s != sep and s in line and {'imgpath', 'caption'} <= {c.strip() for c in line.split(s)}:
@@ -157,17 +183,32 @@ def _check_header(path, line:str, sep:str) -> list:
     raise ValueError(f"{path}: line 1: missing column(s) {missing}; the header is {cols}, expected at least 'imgpath' and 'caption'")
 
 def _csv_rows(path:Path, sep:str):
-    "Yield (header, line_no, fields) with undecodable bytes kept as surrogates (checked per row)."
+    "Yield (header, first line, last line, fields) with undecodable bytes kept as surrogates (checked per row)."
     text = path.read_bytes().decode('utf-8', errors='surrogateescape').lstrip('\ufeff')
     if not text.strip(): raise ValueError(f"{path}: the CSV file is empty (expected a header 'imgpath,caption')")
     cols = _check_header(path, text.splitlines()[0], sep)
-    rd = csv.reader(io.StringIO(text, newline=''), delimiter=sep); next(rd)
-    for row in rd:
-        if row: yield cols, rd.line_num, row
+    old = csv.field_size_limit(CSV_FIELD_LIMIT)
+    try:
+        rd = csv.reader(io.StringIO(text, newline=''), delimiter=sep); next(rd)
+        while True:
+            first = rd.line_num + 1
+            try: row = next(rd)
+            except StopIteration: return
+            except csv.Error as e:
+                raise ValueError(f"{path}: line {first}: {e} (fields may hold up to {CSV_FIELD_LIMIT:,} characters, "
+                                 f"sarvlm.data.CSV_FIELD_LIMIT); an unclosed quote, or not a caption file?") from None
+            if row: yield cols, first, rd.line_num, row
+    finally: csv.field_size_limit(old)
 
 def _bad_utf8(s:str) -> bool: return any('\udc80' <= ch <= '\udcff' for ch in s)
 
 # %% ../nbs/04_data.ipynb #ac760c64
+def _merged(bad, first:int, last:int):
+    "A record over several lines (a quote left open): an error, or every line it swallowed skipped and counted."
+    msg = (f"a quoted field opens on line {first} and runs to line {last}: an unclosed quote would merge "
+           f"{last - first + 1} lines into one record (close the quote; a quote inside a caption is doubled: \"\")")
+    for i in range(first, last + 1): bad('unclosed quote (lines merged)', f"line {i}", msg)
+
 def from_sarvlm_csv(path, # a SARVLM CSV file (imgpath,caption[,domain,label,scene_id,...])
                     skip_bad:bool=False, # skip (count, report) bad rows instead of raising
                     sep:str=',', # the separator; anything but ',' must be asked for explicitly
@@ -177,14 +218,16 @@ def from_sarvlm_csv(path, # a SARVLM CSV file (imgpath,caption[,domain,label,sce
                     source:str|None=None, # `source` column (default 'csv:<file name>')
                     report:dict|None=None, # filled with kept/skipped counts and the skipped lines by reason
                     limit:int|None=None, # read only the first `limit` data rows (a look at a large release)
+                    max_pixels:int|None=None, # image-size limit (see `load_image`)
                    ) -> datasets.Dataset:
     "Read a SARVLM CSV into records, checking every row (missing image, empty or non-UTF-8 caption, duplicates)."
-    path = Path(path)
+    path, sep = Path(path), csv_sep(sep)
     if not path.is_file(): raise FileNotFoundError(f"from_sarvlm_csv: no CSV file at {path}")
     root, bad, seen, cache, out = Path(root) if root else path.parent, _Bad(f"from_sarvlm_csv: {path}", skip_bad, report), {}, {}, {}
-    for k, (cols, ln, row) in enumerate(_csv_rows(path, sep)):
+    for k, (cols, ln, last, row) in enumerate(_csv_rows(path, sep)):
         if limit is not None and k >= limit: break
         where = f"line {ln}"
+        if last > ln: _merged(bad, ln, last); continue
         if len(row) != len(cols): bad('wrong number of fields', where, f"{len(row)} fields, the header has {len(cols)}: {row!r}"); continue
         r = dict(zip(cols, (v.strip() for v in row)))
         if any(_bad_utf8(v) for v in r.values()): bad('non-UTF-8 text', where, f"not valid UTF-8: {row!r}"); continue
@@ -197,7 +240,7 @@ def from_sarvlm_csv(path, # a SARVLM CSV file (imgpath,caption[,domain,label,sce
         if d not in DOMAINS: bad('unknown domain', where, f"domain {d!r} is not one of {DOMAINS}"); continue
         p = Path(r['imgpath']); p = p if p.is_absolute() else root/p
         if (p, d) not in cache:
-            try: cache[(p, d)] = load_image(p, d)
+            try: cache[(p, d)] = load_image(p, d, max_pixels)
             except FileNotFoundError: bad('missing image', where, f"image file not found: {p}", FileNotFoundError); continue
             except ValueError as e: bad('unreadable image', where, str(e)); continue
         gk = (r['imgpath'], d) if group else (r['imgpath'], d, ln)
@@ -211,7 +254,30 @@ def from_sarvlm_csv(path, # a SARVLM CSV file (imgpath,caption[,domain,label,sce
     return records_to_dataset(list(out.values()))
 
 # %% ../nbs/04_data.ipynb #b79a5ca7
-def _images_in(d:Path) -> list: return sorted(p for p in d.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTS)
+def _hidden(p:Path) -> bool: return p.name.startswith('.') or p.name == '__MACOSX'
+
+def _is_image(p:Path) -> bool: return p.is_file() and p.suffix.lower() in IMAGE_EXTS
+
+def _images_in(d:Path, bad=None) -> list:
+    "The image files in folder `d`, sorted; with `bad`, everything else in it is counted as ignored."
+    out = []
+    for p in sorted(d.iterdir()):
+        if _is_image(p) and not _hidden(p): out.append(p)
+        elif bad is not None: bad.ignore(_why_ignored(p), str(p))
+    return out
+
+def _why_ignored(p:Path) -> str:
+    if _hidden(p): return 'hidden file or folder'
+    return 'folder inside a class folder' if p.is_dir() else 'not an image file'
+
+def _loose(root:Path, bad):
+    "Count what sits beside the class (or split) folders of `root`: hidden entries and stray files are ignored, images are bad (no class)."
+    for p in sorted(root.iterdir()):
+        if _hidden(p): bad.ignore('hidden file or folder', str(p))
+        elif _is_image(p): bad('image outside a class folder', str(p), f"{p.name} lies in {root}, not in a class folder, so it has no class")
+        elif p.is_file(): bad.ignore('not an image file', str(p))
+
+def _class_dirs(root:Path) -> list: return sorted(p for p in root.iterdir() if p.is_dir() and not _hidden(p))
 
 def _pick(caps:list, rng) -> str: return caps[int(get_rng(rng).integers(len(caps)))]
 
@@ -230,14 +296,15 @@ def to_class_folders(ds, # DatasetDict (split folders) or Dataset
             save_image(r['image'], base/cls/_fname({'scene_id': f"{r['scene_id']}_{r['domain']}"}, used))
     return folder
 
-def _read_class_dirs(root:Path, domain, bad, rng, source, split) -> list:
+def _read_class_dirs(root:Path, domain, bad, rng, source, split, max_pixels=None) -> list:
     recs, vocab = [], C.load_vocabulary()
-    for d in sorted(p for p in root.iterdir() if p.is_dir()):
-        files = _images_in(d)
+    _loose(root, bad)
+    for d in _class_dirs(root):
+        files = _images_in(d, bad)
         if not files: bad('empty class folder', str(d), f"class folder {d.name!r} has no images ({', '.join(IMAGE_EXTS)})"); continue
         ann = C.from_label(d.name, vocab=vocab)
         for f in files:
-            try: img = load_image(f, domain)
+            try: img = load_image(f, domain, max_pixels)
             except ValueError as e: bad('unreadable image', str(f), str(e)); continue
             caps = C.captions_for(ann, domain, rng, vocab=vocab)
             recs.append(dict(image=img, caption=_pick(caps, rng), captions=caps, domain=domain, label=ann.objects[0].cls,
@@ -252,16 +319,19 @@ def from_class_folders(root, # root/<class>/*.img or root/<split>/<class>/*.img
                        seed:int=0, # seed for the caption templates
                        source:str|None=None, # `source` column (default: the folder name)
                        report:dict|None=None,
+                       max_pixels:int|None=None, # image-size limit (see `load_image`)
                       ):
     "Read a class-folder tree into records with label captions: a Dataset, or a DatasetDict when split folders are present."
     root = Path(root)
     if not root.is_dir(): raise FileNotFoundError(f"from_class_folders: no folder at {root}")
-    subs = sorted(p for p in root.iterdir() if p.is_dir())
+    subs = _class_dirs(root)
     if not subs: raise ValueError(f"from_class_folders: {root} has no class folders")
     bad, rng, source = _Bad(f"from_class_folders: {root}", skip_bad, report), get_rng(seed), source or root.name
-    nested = all(not _images_in(s) and any(p.is_dir() for p in s.iterdir()) for s in subs)
-    if nested: res = {s.name: _read_class_dirs(s, domain, bad, rng, source, s.name) for s in subs}
-    else: res = {None: _read_class_dirs(root, domain, bad, rng, source, None)}
+    nested = all(not _images_in(s) and _class_dirs(s) for s in subs)
+    if nested:
+        _loose(root, bad)                                    # beside the split folders
+        res = {s.name: _read_class_dirs(s, domain, bad, rng, source, s.name, max_pixels) for s in subs}
+    else: res = {None: _read_class_dirs(root, domain, bad, rng, source, None, max_pixels)}
     bad.done(sum(len(v) for v in res.values()))
     if not any(res.values()): raise ValueError(f"from_class_folders: no images under {root}")
     if not nested: return records_to_dataset(res[None])
@@ -311,39 +381,101 @@ def _load_json(path:Path, what:str) -> dict:
     try: return json.loads(path.read_text(encoding='utf-8'))
     except (UnicodeDecodeError, json.JSONDecodeError) as e: raise ValueError(f"{what}: {path} is not valid UTF-8 JSON: {e}") from e
 
+def _num(v) -> bool: return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+def _nums(v, n:int) -> bool: return isinstance(v, list) and len(v) == n and all(map(_num, v))
+
+def _image_problem(im) -> str|None:
+    "What is wrong with a COCO image entry, or None."
+    if not isinstance(im, dict): return f"expected an object with id, file_name, width, height, got {json.dumps(im)[:80]}"
+    miss = [k for k in ('id', 'file_name', 'width', 'height') if k not in im]
+    if miss: return f"missing {miss}; an image entry needs id, file_name, width and height"
+    if not isinstance(im['id'], (int, str)) or isinstance(im['id'], bool): return f"id {im['id']!r} is not an integer or a string"
+    if not isinstance(im['file_name'], str) or not im['file_name']: return f"file_name {im['file_name']!r} is not a file name"
+    if not (_num(im['width']) and _num(im['height']) and im['width'] > 0 and im['height'] > 0):
+        return f"width, height = {im['width']!r}, {im['height']!r}; expected positive numbers"
+    return None
+
+def _coco_images(images:list, bad) -> tuple:
+    "({id: entry} of the usable image entries, ids used twice); malformed and duplicated entries go to `bad`."
+    imgs, first, dup = {}, {}, set()
+    for j, im in enumerate(images):
+        where = f"image index {j}" + (f" ({im['file_name']!r})" if isinstance(im, dict) and 'file_name' in im else '')
+        msg = _image_problem(im)
+        if msg: bad('malformed image entry', where, msg); continue
+        i = im['id']
+        if i in first:
+            bad('duplicate image id', where, f"image id {i!r} is also the id of image index {first[i][0]} ({first[i][1]!r}); "
+                f"ids must be unique, or boxes would go to the wrong image")
+            dup.add(i); continue
+        first[i], imgs[i] = (j, im['file_name']), im
+    for i in dup:   # skipping: the first image with that id is just as ambiguous
+        bad('duplicate image id', f"image index {first[i][0]} ({first[i][1]!r})", f"image id {i!r} is used twice"); del imgs[i]
+    return imgs, dup
+
+def _coco_categories(cats:list, what:str) -> dict:
+    out = {}
+    for j, c in enumerate(cats):
+        if not (isinstance(c, dict) and 'id' in c and isinstance(c.get('name'), str)):
+            raise ValueError(f"{what}: category index {j}: expected an object with 'id' and 'name', got {json.dumps(c)[:80]}")
+        out[c['id']] = c['name']
+    return out
+
+def _coco_box(a, j:int, imgs:dict, dup:set, cats:dict, bad):
+    "The box of annotation `a` (index j) as a record box, or None (reported on `bad`)."
+    if not isinstance(a, dict): bad('malformed annotation', f"annotation index {j}", f"expected an object, got {json.dumps(a)[:80]}"); return None
+    where = f"annotation id {a['id']}" if 'id' in a else f"annotation index {j} (no id)"
+    iid = a.get('image_id')
+    if isinstance(iid, (list, dict)) or iid not in imgs:
+        reason = 'box of a duplicated image id' if not isinstance(iid, (list, dict)) and iid in dup else 'unknown image_id'
+        bad(reason, where, f"image_id {iid!r} is not a usable image in 'images'"); return None
+    im = imgs[iid]; where += f" (image {im['file_name']!r})"
+    if isinstance(a.get('category_id'), (list, dict)) or a.get('category_id') not in cats:
+        bad('unknown category_id', where, f"category_id {a.get('category_id')!r} is not in 'categories'"); return None
+    if not _nums(a.get('bbox'), 4):
+        bad('malformed bbox', where, f"bbox is {json.dumps(a['bbox']) if 'bbox' in a else 'missing'}; expected [x, y, width, height], 4 numbers"); return None
+    x, y, w, h = map(float, a['bbox']); bb = [_r(x), _r(y), _r(x+w), _r(y+h)]
+    if not box_in_image(bb, (im['width'], im['height'])):
+        bad('box outside the image', where, f"bbox [x, y, w, h] = {a['bbox']} is empty or outside the {im['width']}x{im['height']} image"); return None
+    if 'rbox' in a and not _nums(a['rbox'], 5):
+        bad('malformed rbox', where, f"rbox is {json.dumps(a['rbox'])}; expected [cx, cy, w, h, angle], 5 numbers"); return None
+    b = dict(cls=C.load_vocabulary().canon(cats[a['category_id']]), fine_type=a.get('fine_type', ''), bbox=bb)
+    if 'rbox' in a: b['rbox'] = [_r(v) for v in a['rbox']]
+    return b
+
 def from_coco(path, # COCO detection JSON
               image_root=None, # folder of the images (default: <json folder>/images, else the JSON's folder)
               domain:str='sar', # domain of the images (an image entry's 'domain' field wins)
-              skip_bad:bool=False, # skip boxes outside the image, unknown ids and missing images (counted)
+              skip_bad:bool=False, # skip (count) malformed entries, duplicated ids, bad boxes, missing images
               seed:int=0, # seed for the caption templates
               source:str|None=None,
               report:dict|None=None,
+              max_pixels:int|None=None, # image-size limit (see `load_image`)
              ) -> datasets.Dataset:
     "Read COCO detection annotations into records with five box-derived captions per image."
     path = Path(path); what = f"from_coco: {path}"
     coco = _load_json(path, what)
+    if not isinstance(coco, dict): raise ValueError(f"{what}: expected a JSON object with images, annotations, categories")
     for k in ('images', 'annotations', 'categories'):
         if k not in coco: raise ValueError(f"{what}: missing top-level key {k!r} (a COCO detection file has images, annotations, categories)")
+        if not isinstance(coco[k], list): raise ValueError(f"{what}: {k!r} must be a list, got {type(coco[k]).__name__}")
     root = Path(image_root) if image_root else (path.parent/'images' if (path.parent/'images').is_dir() else path.parent)
-    cats, imgs = {c['id']: c['name'] for c in coco['categories']}, {im['id']: im for im in coco['images']}
-    bad, rng, boxes = _Bad(what, skip_bad, report), get_rng(seed), {i: [] for i in imgs}
-    for a in coco['annotations']:
-        where = f"annotation id {a.get('id')}"
-        if a.get('image_id') not in imgs: bad('unknown image_id', where, f"image_id {a.get('image_id')!r} is not in 'images'"); continue
-        im = imgs[a['image_id']]; where += f" (image {im.get('file_name')!r})"
-        if a.get('category_id') not in cats: bad('unknown category_id', where, f"category_id {a.get('category_id')!r} is not in 'categories'"); continue
-        x, y, w, h = map(float, a['bbox']); bb = [_r(x), _r(y), _r(x+w), _r(y+h)]
-        if not box_in_image(bb, (im['width'], im['height'])):
-            bad('box outside the image', where, f"bbox [x, y, w, h] = {a['bbox']} is empty or outside the {im['width']}x{im['height']} image"); continue
-        b = dict(cls=C.load_vocabulary().canon(cats[a['category_id']]), fine_type=a.get('fine_type', ''), bbox=bb)
-        if 'rbox' in a: b['rbox'] = [_r(v) for v in a['rbox']]
-        boxes[a['image_id']].append(b)
+    bad, rng = _Bad(what, skip_bad, report), get_rng(seed)
+    cats = _coco_categories(coco['categories'], what)
+    imgs, dup = _coco_images(coco['images'], bad)
+    boxes = {i: [] for i in imgs}
+    for j, a in enumerate(coco['annotations']):
+        b = _coco_box(a, j, imgs, dup, cats, bad)
+        if b is not None: boxes[a['image_id']].append(b)
     recs = []
     for i, im in imgs.items():
-        d = im.get('domain', domain)
-        try: img = load_image(root/im['file_name'], d)
-        except FileNotFoundError as e: bad('missing image', f"image id {i}", str(e), FileNotFoundError); continue
-        except ValueError as e: bad('unreadable image', f"image id {i}", str(e)); continue
+        d, where = im.get('domain', domain), f"image id {i} ({im['file_name']!r})"
+        try: img = load_image(root/im['file_name'], d, max_pixels)
+        except FileNotFoundError as e: bad('missing image', where, str(e), FileNotFoundError); continue
+        except ValueError as e: bad('unreadable image', where, str(e)); continue
+        if tuple(img.size) != (im['width'], im['height']):
+            bad('image size differs from the JSON', where, f"the JSON says {im['width']}x{im['height']}, the file {root/im['file_name']} is "
+                f"{img.size[0]}x{img.size[1]}; its {len(boxes[i])} boxes were checked against the JSON's size; fix width/height"); continue
         ann = C.from_boxes(boxes[i], img.size, kind='scene')
         caps = C.captions_for(ann, d, rng)
         recs.append(dict(image=img, caption=_pick(caps, rng), captions=caps, domain=d, label=C.main_label(ann),
@@ -366,6 +498,9 @@ def yolo_to_boxes(text:str, size, names:list, where:str='<yolo>') -> list:
     for i, line in enumerate(text.splitlines(), 1):
         if not line.strip(): continue
         f = line.split()
+        if len(f) != 5:
+            poly = ' (a polygon/segmentation line: class x1 y1 x2 y2 ...; convert it to a box)' if len(f) > 5 else ''
+            raise ValueError(f"{where}: line {i}: expected 'class x_centre y_centre width height' (5 values), got {len(f)} values{poly}")
         try: k, xc, yc, w, h = int(f[0]), *map(float, f[1:5])
         except (ValueError, IndexError): raise ValueError(f"{where}: line {i}: expected 'class x_centre y_centre width height', got {line!r}")
         if not 0 <= k < len(names): raise ValueError(f"{where}: line {i}: class id {k} is not in 0..{len(names)-1}")
@@ -431,7 +566,14 @@ def to_box_folder(ds:datasets.Dataset, # records whose `meta` holds 'boxes'
     (folder/'classes.txt').write_text(''.join(f"{n}\n" for n in names))
     return folder
 
-def from_box_folder(folder, fmt:str='yolo', domain:str='sar', skip_bad:bool=False, seed:int=0, source=None, report=None) -> datasets.Dataset:
+def from_box_folder(folder, # images/ with labels/ (YOLO) or labelTxt/ (DOTA)
+                    fmt:str='yolo', # 'yolo' or 'dota'
+                    domain:str='sar', # domain of the images
+                    skip_bad:bool=False, # skip (count) images whose label file or image is bad
+                    seed:int=0, # seed for the caption templates
+                    source=None, report=None,
+                    max_pixels:int|None=None, # image-size limit (see `load_image`)
+                   ) -> datasets.Dataset:
     "Read a YOLO or DOTA-style folder into records with box-derived captions (bad label files raise or are skipped)."
     folder = Path(folder); what = f"from_box_folder: {folder} ({fmt})"
     lab = folder/('labels' if fmt == 'yolo' else 'labelTxt')
@@ -439,10 +581,14 @@ def from_box_folder(folder, fmt:str='yolo', domain:str='sar', skip_bad:bool=Fals
     names = [l.strip() for l in (folder/'classes.txt').read_text().splitlines() if l.strip()] if (folder/'classes.txt').is_file() else None
     if fmt == 'yolo' and not names: raise FileNotFoundError(f"{what}: classes.txt (one class name per line) is missing")
     bad, rng, recs = _Bad(what, skip_bad, report), get_rng(seed), []
-    for f in _images_in(folder/'images'):
+    files = _images_in(folder/'images', bad)
+    stems = {f.stem for f in files}
+    for t in sorted(lab.iterdir()):
+        if t.stem not in stems: bad.ignore('label file without an image', str(t))
+    for f in files:
         t = lab/f"{f.stem}.txt"
         try:
-            img = load_image(f, domain)
+            img = load_image(f, domain, max_pixels)
             txt = t.read_text() if t.is_file() else ''
             bx = yolo_to_boxes(txt, img.size, names, str(t)) if fmt == 'yolo' else dota_to_boxes(txt, str(t), img.size)
         except ValueError as e: bad('bad label or image', f.name, str(e)); continue
@@ -453,6 +599,25 @@ def from_box_folder(folder, fmt:str='yolo', domain:str='sar', skip_bad:bool=Fals
     bad.done(len(recs))
     if not recs: raise ValueError(f"{what}: no usable images")
     return records_to_dataset(recs)
+
+# %% ../nbs/04_data.ipynb #c41d0b06
+def _not_saved_hint(p:Path) -> str:
+    if p.is_file(): return f"; it is a file{' (read a CSV with from_sarvlm_csv)' if p.suffix.lower() == '.csv' else ''}"
+    if any(p.glob('*.csv')): return '; it holds CSV files (a SARVLM CSV folder?)'
+    if (p/'images').is_dir(): return '; it has images/ (a YOLO, DOTA or COCO folder?)'
+    return ''
+
+def load_saved(path, # a folder written by `Dataset.save_to_disk` / `DatasetDict.save_to_disk`
+              ):
+    "`datasets.load_from_disk` with clear errors: a path that is not a saved dataset, or a damaged one, is named as such."
+    p = Path(path)
+    if not p.exists(): raise FileNotFoundError(f"no dataset folder at {p}")
+    if not (p.is_dir() and any((p/m).is_file() for m in ('dataset_dict.json', 'dataset_info.json', 'state.json'))):
+        raise ValueError(f"{p}: not a dataset saved with save_to_disk (no dataset_dict.json, dataset_info.json or state.json)"
+                         f"{_not_saved_hint(p)}")
+    try: return datasets.load_from_disk(str(p))
+    except Exception as e:
+        raise ValueError(f"{p}: a damaged or incomplete saved dataset; load_from_disk failed ({type(e).__name__}: {e})") from None
 
 # %% ../nbs/04_data.ipynb #58ab7bce
 def mini_config(size:int|None=None, # number of scenes (default: `default_size`, or `small_size` under SARVLM_SMALL=1)
@@ -570,6 +735,11 @@ def mini_path(seed:int=0, size:int|None=None, img_size:int|None=None) -> Path:
     return get_paths().cache/'sarvlm-mini'/f"seed{seed}-n{cfg['size']}-px{img_size or cfg['image_size']}-{code_version()}"
 
 # %% ../nbs/04_data.ipynb #c14a14fc
+def _remove_stale_builds(folder:Path):
+    "Remove the temp folders of builds whose process has ended (killed while saving), and say how much went."
+    n, size = remove_stale_temps(folder)
+    if n: print(f"sarvlm-mini: removed {n} unfinished build folder(s) of ended processes ({size/1e6:.1f} MB) in {folder}")
+
 def build_mini(seed:int=0, # the seed: the same seed gives the same content
                size:int|None=None, # number of scenes (x 3 domains); default from data/splits/sarvlm-mini.json (small under SARVLM_SMALL=1)
                img_size:int|None=None, # image side in pixels (64 by default; 224 for paper-like inputs)
@@ -579,6 +749,7 @@ def build_mini(seed:int=0, # the seed: the same seed gives the same content
     "sarvlm-mini as a `DatasetDict` (train / val / test / test_uni), built once and cached on disk."
     cfg = mini_config(size); img_size = int(img_size or cfg['image_size'])
     final = mini_path(seed, cfg['size'], img_size)
+    _remove_stale_builds(final.parent)
     if final.is_dir() and (final/'build.json').is_file() and not rebuild: return datasets.load_from_disk(str(final))
     t0 = time.perf_counter()
     recs, st = mini_records(seed, cfg, img_size)
@@ -588,8 +759,9 @@ def build_mini(seed:int=0, # the seed: the same seed gives the same content
     dd = datasets.DatasetDict({k: records_to_dataset(v) for k, v in recs.items()})
     check_held_out(dd, cfg['held_out_sar_classes'])
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.parent/f".tmp-{final.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp = final.parent/temp_name(final.name)   # named with this process's id: a kill leaves it to the next build
     dd.save_to_disk(str(tmp))
+    kill_point('build-save')
     st.update(seed=seed, size=cfg['size'], img_size=img_size, seconds=round(time.perf_counter() - t0, 2), rows={k: len(v) for k, v in dd.items()})
     (tmp/'build.json').write_text(json.dumps(st, indent=1))
     if final.exists(): shutil.rmtree(final, ignore_errors=True)   # rebuild=True, or a half-written folder of an old version

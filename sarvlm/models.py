@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_models.ipynb #975872b8
 from __future__ import annotations
-import json, pickle, zipfile, warnings, logging, contextlib
+import io, json, pickle, pickletools, zipfile, warnings, logging, contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
@@ -14,13 +14,14 @@ import open_clip
 from open_clip.transform import PreprocessCfg, image_transform_v2
 from PIL import Image
 from torchvision import transforms as T
-from .core import atomic_torch_save
+from .core import atomic_torch_save, atomic_write
 
 # %% auto #0
-__all__ = ['CONFIG_DIR', 'TINY_CONFIGS', 'PAPER_MODELS', 'write_configs', 'register_configs', 'count_params', 'sar_to_tensor',
-           'resample_speckle', 'SARAwareTransform', 'make_transforms', 'create', 'LoadReport', 'read_checkpoint',
-           'to_state_dict', 'compare_keys', 'load_checkpoint', 'unwrap_model', 'save_checkpoint', 'embed_images',
-           'embed_texts', 'train_throughput']
+__all__ = ['CONFIG_DIR', 'TINY_CONFIGS', 'PAPER_MODELS', 'CHECKPOINT_KINDS', 'READABLE_KINDS', 'write_configs',
+           'register_configs', 'count_params', 'sar_to_tensor', 'resample_speckle', 'SARAwareTransform',
+           'make_transforms', 'create', 'LoadReport', 'CheckpointError', 'classify_checkpoint', 'check_checkpoint_file',
+           'read_checkpoint', 'to_state_dict', 'compare_keys', 'load_checkpoint', 'unwrap_model', 'save_checkpoint',
+           'save_safetensors', 'convert_torchscript', 'embed_images', 'embed_texts', 'train_throughput']
 
 # %% ../nbs/05_models.ipynb #2c907398
 CONFIG_DIR = Path(__file__).parent/'model_configs' if '__file__' in globals() else Path('../sarvlm/model_configs')
@@ -186,39 +187,189 @@ class LoadReport:
         return '\n'.join(s + ([] if not self.ok else ['  all keys match']))
 
 # %% ../nbs/05_models.ipynb #f80562df
-def _is_torchscript(path) -> bool:
-    "A TorchScript archive is a zip with a `code/` folder (a plain `torch.save` zip has none)."
-    if not zipfile.is_zipfile(path): return False
-    with zipfile.ZipFile(path) as z: return any('/code/' in n for n in z.namelist())
+class CheckpointError(ValueError):
+    "A checkpoint file refused (loading it would run code) or unreadable; the message says what the file is."
 
-def _torch_load(path):
-    "`torch.load(weights_only=True)`, with clear errors for code-running pickles and unreadable files."
+_KNOWN_WEIGHTS = ('open_clip_model.safetensors', 'model.safetensors', 'open_clip_pytorch_model.bin',
+                  'pytorch_model.bin', 'checkpoint.pt', 'latest.pt')
+
+def _head(path, n:int=4096) -> bytes:
+    "The first `n` bytes of a file."
+    with open(path, 'rb') as f: return f.read(n)
+
+def _is_text(b:bytes) -> bool:
+    "Bytes that read as UTF-8 text without NUL bytes (a multi-byte character cut at the end allowed)."
+    if b'\0' in b: return False
+    try: b.decode('utf-8')
+    except UnicodeDecodeError as e: return e.start >= len(b) - 3
+    return True
+
+def _is_safetensors(b:bytes) -> bool:
+    "safetensors files start with the 8-byte little-endian length of a JSON header, then its `{`."
+    return len(b) >= 9 and b[8:9] == b'{' and 0 < int.from_bytes(b[:8], 'little') < 100_000_000
+
+def _code_members(names:list) -> list:
+    "Members of a zip archive that carry code: a `code/` folder, Python files, TorchScript's constants/bytecode."
+    code = lambda n: '/code/' in f'/{n}' or n.endswith(('.py', '.pyc', '.debug_pkl'))
+    return [n for n in names if code(n) or n.rsplit('/', 1)[-1] in ('constants.pkl', 'bytecode.pkl')]
+
+def _torch_zip_pickle(names:list) -> str|None:
+    "The `<folder>/data.pkl` of a `torch.save` archive (one top folder holding data.pkl and version), else None."
+    pkl = [n for n in names if n.count('/') == 1 and n.endswith('/data.pkl')]
+    top = pkl[0].split('/')[0] if len(pkl) == 1 else None
+    if top is None or not all(n.startswith(top + '/') for n in names): return None
+    return pkl[0] if {f'{top}/version', f'{top}/.data/version'} & set(names) else None
+
+# %% ../nbs/05_models.ipynb #c1a55e01
+def _zip_kind(path) -> tuple:
+    "(kind, detail) of a zip archive, from its list of members and the checksum of its pickle; nothing is run."
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = z.namelist()
+            if code := _code_members(names):
+                ts = any(n.rsplit('/', 1)[-1] in ('constants.pkl', 'bytecode.pkl') for n in code)
+                return ('torchscript' if ts else 'code-zip'), ', '.join(code[:3])
+            if (pkl := _torch_zip_pickle(names)) is None:
+                return 'zip-other', f"no <folder>/data.pkl and version; it holds {', '.join(names[:4]) or 'nothing'}"
+            z.read(pkl)   # checks its CRC: what the unpickler will read is what was written
+            return 'torch-zip', pkl
+    except (zipfile.BadZipFile, OSError, EOFError) as e: return 'zip-corrupt', str(e)[:120]
+
+def classify_checkpoint(path) -> tuple:
+    "(kind, detail) of a checkpoint file read as bytes only (no unpickling, no TorchScript): see `CHECKPOINT_KINDS`."
+    path = Path(path)
+    if not path.exists(): return 'missing', ''
+    if path.is_dir():
+        return 'directory', ', '.join(n for n in _KNOWN_WEIGHTS if (path/n).is_file())
+    head = _head(path)
+    if not head: return 'empty', ''
+    if _is_safetensors(head): return 'safetensors', ''
+    if head[:2] == b'PK': return _zip_kind(path) if zipfile.is_zipfile(path) else ('zip-corrupt', 'no end-of-archive record')
+    if head[:1] == b'\x80': return 'pickle', f'protocol {head[1]}'
+    if _is_text(head): return 'text', repr(head.decode('utf-8', 'replace').strip().splitlines()[0][:60]) if head.strip() else 'blank'
+    return 'unknown', repr(head[:16])
+
+CHECKPOINT_KINDS = {   # kind: what the file is
+    'safetensors': 'a safetensors file',
+    'torch-zip': 'a torch.save archive',
+    'pickle': "a pickle file (torch's legacy format or pickle.dump)",
+    'unknown': 'neither a torch archive, a pickle nor safetensors',
+    'torchscript': 'a TorchScript archive',
+    'code-zip': 'a zip archive that carries code',
+    'missing': 'missing',
+    'directory': 'a directory, not a file',
+    'empty': 'an empty file (0 bytes)',
+    'text': 'a text file',
+    'zip-corrupt': 'a truncated or corrupt zip archive',
+    'zip-other': 'a zip archive that is not a torch checkpoint',
+}
+READABLE_KINDS = ('safetensors', 'torch-zip', 'pickle', 'unknown')   # read them (weights only); refuse the others
+
+# %% ../nbs/05_models.ipynb #c1a55e0b
+def _pickle_globals(data:bytes, most:int=8) -> list:
+    "'module.name' of every object the pickles in `data` import, read with `pickletools` (nothing is run)."
+    f, out, strs = io.BytesIO(data), [], []
+    for _ in range(most):   # torch's legacy format is several pickles in a row, then raw storage bytes
+        try:
+            for op, arg, _ in pickletools.genops(f):
+                if op.name in ('GLOBAL', 'INST'): out.append(arg.replace(' ', '.'))
+                if op.name == 'STACK_GLOBAL' and len(strs) >= 2: out.append(f'{strs[-2]}.{strs[-1]}')
+                if isinstance(arg, str): strs.append(arg)
+        except Exception: break   # the end of the pickles (storage bytes) or a truncated one
+    return out
+
+def _unsafe_globals(path, kind:str) -> list:
+    "The imports of a checkpoint's pickle that `torch.load(weights_only=True)` does not allow."
+    try: from torch._weights_only_unpickler import _get_allowed_globals
+    except ImportError: return []   # another torch: its weights_only unpickler still refuses them when loading
+    if kind == 'torch-zip':
+        with zipfile.ZipFile(path) as z: data = z.read(_torch_zip_pickle(z.namelist()))
+    else: data = _head(path, 1 << 24)   # the pickles come first, then raw storage bytes
+    allowed = set(_get_allowed_globals())   # torch's own list, plus what this process registered with torch
+    allowed |= {g if isinstance(g, str) else f'{g.__module__}.{g.__qualname__}'
+                for g in (x[1] if isinstance(x, tuple) else x for x in torch.serialization.get_safe_globals())}
+    return list(dict.fromkeys(g for g in _pickle_globals(data) if g not in allowed))
+
+# %% ../nbs/05_models.ipynb #c1a55e03
+def _convert_hint(path) -> str:
+    "How to turn a TorchScript archive one trusts into a weights-only safetensors file."
+    dst = Path(path).with_suffix('.safetensors')
+    return (f"If you trust its author, convert it once and use the result: python -c \"from sarvlm.models import "
+            f"convert_torchscript; convert_torchscript('{path}', '{dst}', trust_code=True)\"")
+
+def _kind_message(path, kind:str, detail:str) -> str:
+    "The error for a file of a kind that is refused or cannot be read."
+    what = CHECKPOINT_KINDS[kind]
+    if kind in ('torchscript', 'code-zip'):
+        return (f"{path}: refused: this is {what} ({detail}). Loading it would run the code stored in the file "
+                f"(TorchScript's __setstate__ and methods can write files or start programs); sarvlm loads "
+                f"weights only. {_convert_hint(path)}")
+    if kind == 'directory':
+        return f"{path}: is a directory, not a checkpoint file" + (f"; it holds {detail}: pass one of those" if detail else '')
+    shown = f" (it starts {detail})" if kind in ('text', 'unknown') else f" ({detail})" if detail else ''
+    label = 'safetensors file' if Path(path).suffix == '.safetensors' else 'checkpoint'
+    hint = '; an interrupted download or copy?' if kind in ('empty', 'zip-corrupt') else ''
+    return f"{path}: not a readable {label}: it is {what}{shown}{hint}"
+
+def _code_pickle_message(path, bad:list) -> str:
+    "The refusal of a pickle that imports something `torch.load(weights_only=True)` does not allow."
+    return (f"{path}: refused: this checkpoint is a pickle that would run code when loaded: it imports "
+            f"{', '.join(bad[:4])}, which torch.load(weights_only=True) does not allow. If you trust its author, "
+            f"load it yourself with torch.load(..., weights_only=False) and pass the state dict.")
+
+def check_checkpoint_file(path, # the checkpoint file
+                          trust_code:bool=False, # let TorchScript archives through (they run code when loaded)
+                         ) -> str:
+    "The kind of a file `read_checkpoint` may read (`READABLE_KINDS`); `CheckpointError` saying what it is for the rest."
+    kind, detail = classify_checkpoint(path)
+    if kind == 'missing': raise FileNotFoundError(f"read_checkpoint: no checkpoint at {path}")
+    if kind in ('torch-zip', 'pickle') and (bad := _unsafe_globals(path, kind)):
+        raise CheckpointError(_code_pickle_message(path, bad))   # read statically, before torch.load sees it
+    if kind in READABLE_KINDS or (trust_code and kind == 'torchscript'): return kind
+    raise CheckpointError(_kind_message(path, kind, detail))
+
+# %% ../nbs/05_models.ipynb #c1a55e05
+def _torch_load(path, kind:str='torch-zip'):
+    "`torch.load(weights_only=True)`, with errors that say what the file is: code-running pickle, corrupt, other."
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings('ignore', message='Detected pickle protocol')  # plain pickle.dump files: harmless
             return torch.load(path, map_location='cpu', weights_only=True)
-    except pickle.UnpicklingError as e:
-        why = [l.strip() for l in str(e).splitlines() if 'Unsupported' in l or 'WeightsUnpickler error' in l][:1] or [str(e)[:200]]
-        raise ValueError(f"{path}: refused: this checkpoint is a pickle that would run code when loaded "
-                         f"(torch.load(weights_only=True) says: {why[0][:200]}). If you trust its author, "
-                         f"load it yourself with torch.load(..., weights_only=False) and pass the state dict.") from None
-    except Exception as e:  # truncated zips, text files, garbage: anything torch cannot read
-        raise ValueError(f"{path}: not a readable torch checkpoint (truncated or corrupt?): {type(e).__name__}: {str(e)[:200]}") from None
+    except Exception as e:
+        why = [l.strip() for l in str(e).splitlines() if 'Unsupported' in l or 'WeightsUnpickler error' in l]
+        why = (why or [f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'ends early'}"])[-1][:160]
+        if isinstance(e, pickle.UnpicklingError) and (bad := _unsafe_globals(path, kind)):
+            raise CheckpointError(_code_pickle_message(path, bad)) from None
+        if kind == 'unknown': raise CheckpointError(_kind_message(path, kind, classify_checkpoint(path)[1])) from None
+        raise CheckpointError(f"{path}: not a readable checkpoint: it is {CHECKPOINT_KINDS[kind]} that "
+                              f"torch.load(weights_only=True) cannot read: truncated, corrupt or not written by "
+                              f"torch.save ({why})") from None
 
 # %% ../nbs/05_models.ipynb #91941a2f
-def read_checkpoint(path) -> tuple:
-    "(raw object, format) from a checkpoint file: safetensors, TorchScript or a `torch.save` file."
+def _read_safetensors(path):
+    "Tensors of a safetensors file, with its stored model name as `{'name', 'state_dict'}` when it has one."
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+    try:
+        with safe_open(str(path), 'pt') as f: name = (f.metadata() or {}).get('name')
+        sd = load_file(str(path))
+    except Exception as e:
+        raise CheckpointError(f"{path}: not a readable safetensors file: corrupt or truncated "
+                              f"(safetensors says: {str(e)[:160]})") from None
+    return {'name': name, 'state_dict': sd} if name else sd
+
+def read_checkpoint(path, # a checkpoint file
+                    trust_code:bool=False, # load TorchScript archives (this RUNS the code they hold: trusted files only)
+                   ) -> tuple:
+    "(raw object, format) from a checkpoint file: safetensors or `torch.save`; TorchScript only if `trust_code`."
     path = Path(path)
-    if not path.exists(): raise FileNotFoundError(f"read_checkpoint: no checkpoint at {path}")
-    if path.suffix == '.safetensors':
-        from safetensors.torch import load_file
-        try: return load_file(str(path)), 'safetensors'
-        except Exception as e: raise ValueError(f"{path}: not a readable safetensors file: {e}") from None
-    if _is_torchscript(path):
+    kind = check_checkpoint_file(path, trust_code)   # the format is read from the bytes, not from the suffix
+    if kind == 'safetensors': return _read_safetensors(path), 'safetensors'
+    if kind == 'torchscript':
         with warnings.catch_warnings():
             warnings.simplefilter('ignore', FutureWarning)
             return torch.jit.load(str(path), map_location='cpu'), 'torchscript'
-    return _torch_load(path), 'torch'
+    return _torch_load(path, kind), 'torch'
 
 # %% ../nbs/05_models.ipynb #d9c2a802
 def to_state_dict(obj, fmt:str='torch') -> tuple:
@@ -226,7 +377,8 @@ def to_state_dict(obj, fmt:str='torch') -> tuple:
     if isinstance(obj, torch.jit.ScriptModule):
         sd, fmt = dict(obj.state_dict()), 'torchscript'
         for k in ('input_resolution', 'context_length', 'vocab_size'): sd.pop(k, None)
-    elif isinstance(obj, dict) and isinstance(obj.get('state_dict'), dict): sd, fmt = obj['state_dict'], 'open_clip_train'
+    elif isinstance(obj, dict) and isinstance(obj.get('state_dict'), dict):
+        sd, fmt = obj['state_dict'], fmt if fmt == 'safetensors' else 'open_clip_train'
     elif isinstance(obj, dict) and isinstance(obj.get('model'), dict): sd, fmt = obj['model'], "{'model': ...}"
     elif isinstance(obj, dict): sd, fmt = obj, fmt if fmt != 'torch' else 'state_dict'
     else: raise TypeError(f"a checkpoint must hold a dict of tensors, a training dict or TorchScript, got {type(obj).__name__}")
@@ -259,12 +411,13 @@ def compare_keys(model, sd:dict, path='', fmt='') -> LoadReport:
 
 # %% ../nbs/05_models.ipynb #baf0f724
 def load_checkpoint(model, # an open_clip model (or a DDP/compiled wrapper of one)
-                    path, # checkpoint file (.pt/.pth/.bin/.safetensors/TorchScript), or a state dict
+                    path, # checkpoint file (.pt/.pth/.bin/.safetensors), or a state dict
                     strict:bool=True, # raise if any key is missing, unexpected or of the wrong shape
+                    trust_code:bool=False, # also load TorchScript archives: this RUNS their code (trusted files only)
                    ) -> LoadReport:
     "Load weights into `model` from any common checkpoint format; return a `LoadReport` (raise on mismatch if strict)."
     model = unwrap_model(model)
-    obj, fmt = (path, 'in-memory') if isinstance(path, dict) else read_checkpoint(path)
+    obj, fmt = (path, 'in-memory') if isinstance(path, dict) else read_checkpoint(path, trust_code)
     sd, fmt = to_state_dict(obj, fmt)
     sd = _fix_keys(model, sd)
     rep = compare_keys(model, sd, path if not isinstance(path, dict) else '<state dict>', fmt)
@@ -287,6 +440,30 @@ def save_checkpoint(model, path, # model and destination file
                    ) -> Path:
     "Atomically save `{'epoch', 'name', 'state_dict', **extra}` (open_clip_train's layout) to `path`."
     return atomic_torch_save(dict(epoch=int(epoch), name=name, state_dict=unwrap_model(model).state_dict(), **extra), path)
+
+# %% ../nbs/05_models.ipynb #c1a55e08
+def save_safetensors(model, # an open_clip model (or wrapper), or a state dict
+                     path, # destination `.safetensors` file
+                     name:str='', # open_clip model name, stored in the file's metadata as `name`
+                    ) -> Path:
+    "Atomically write the weights (and nothing that could run code) as a safetensors file."
+    from safetensors.torch import save
+    sd = model if isinstance(model, dict) else unwrap_model(model).state_dict()
+    tensors = {k: v.detach().cpu().contiguous().clone() for k, v in sd.items()}   # clone: no shared storage
+    with atomic_write(path, 'wb') as f: f.write(save(tensors, metadata={'name': name} if name else None))
+    return Path(path)
+
+def convert_torchscript(src, # a TorchScript archive (e.g. OpenAI's CLIP .pt) whose author you trust
+                        dst, # the `.safetensors` file to write
+                        trust_code:bool=False, # must be True: loading TorchScript runs the code stored in it
+                        name:str='', # open_clip model name to store with the weights
+                       ) -> Path:
+    "Load a trusted TorchScript archive once and keep only its weights, as a safetensors file anyone can load safely."
+    if not trust_code:
+        raise CheckpointError(f"convert_torchscript: loading {src} runs the code stored in it; pass trust_code=True "
+                              f"only if you trust the author of the file")
+    obj, fmt = read_checkpoint(src, trust_code=True)
+    return save_safetensors(to_state_dict(obj, fmt)[0], dst, name)
 
 # %% ../nbs/05_models.ipynb #15d511e2
 @torch.inference_mode()

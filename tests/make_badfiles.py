@@ -13,6 +13,8 @@ import tifffile
 from PIL import Image
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from bad_data import bomb_png, bomb_tif    # headers that claim a huge image (a few dozen bytes)
 
 
 def _png(a, mode=None, **kw) -> bytes:
@@ -66,6 +68,8 @@ def files() -> dict:
         'overflow_float64.tif': _tif(np.full((4, 4), 1e300, np.float64)),     # finite float64, inf as float32
         'not_an_image.tif': b'this is a text file, not an image\n',
         'notes.txt': b'plain text with a text extension\n',
+        'bomb_12000x12000_uint16.png': bomb_png(12000, 12000),                # 144 megapixels claimed: refused from the header
+        'bomb_20000x20000_zlib.tif': bomb_tif(20000, 20000),                  # 400 megapixels claimed (was a raw MemoryError)
         'directory.tif': None,                                                 # a directory named like an image
     }
 

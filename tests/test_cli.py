@@ -240,6 +240,51 @@ def test_bad_input_file(world, tmp_path, capsys):
     (tmp_path/'tab.csv').write_text('imgpath\tcaption\na.tif\ta ship\n')
     assert data_main(['convert', str(tmp_path/'tab.csv'), '--to', 'hf', '--out', str(tmp_path/'o')]) == 1
     assert 'tab.csv: line 1' in capsys.readouterr().err
-    (tmp_path/'junk.pt').write_text('not a checkpoint')
-    assert eval_main(['retrieval', '--checkpoint', str(tmp_path/'junk.pt'), '--model', 'SARCLIP-Tiny', '--data', str(tmp_path/'tab.csv'), '--sep', '\t']) == 1
-    assert 'junk.pt' in capsys.readouterr().err
+    (tmp_path/'junk.pt').write_text('not a checkpoint')   # what the file is, before the data: exit 2 (a bad argument)
+    assert eval_main(['retrieval', '--checkpoint', str(tmp_path/'junk.pt'), '--model', 'SARCLIP-Tiny', '--data', str(tmp_path/'tab.csv'), '--sep', '\t']) == 2
+    assert "junk.pt: not a readable checkpoint: it is a text file (it starts 'not a checkpoint')" in capsys.readouterr().err
+
+# --- output locations checked before any work ----------------------------------------------------------------------
+UNWRITABLE = {  # command -> arguments before --out (the checkpoint is any file: nothing is loaded before the check)
+    'build': ('data', ['build', '--size', SIZE, '--format', 'csv']),
+    'convert': ('data', ['convert', '{src}', '--to', 'hf']),
+    'train': ('train', ['--data', 'toy:16', '--epochs', '1']),
+    'eval': ('eval', ['retrieval', '--checkpoint', '{src}', '--model', 'SARCLIP-Tiny', '--data', '{src}']),
+}
+
+@pytest.mark.parametrize('kind', ['file', 'under_file', 'read_only'])
+@pytest.mark.parametrize('command', list(UNWRITABLE))
+def test_unwritable_out(world, tmp_path, capsys, monkeypatch, command, kind):
+    "An --out that is a file, under a file or read-only: exit 2 at once, one line naming --out, the path and the problem."
+    import time, sarvlm.cli as cli, sarvlm.core as core
+    script, args = UNWRITABLE[command]
+    src = tmp_path/'data.csv'; src.write_text('imgpath,caption\n')
+    (tmp_path/'f').write_text('x'); (tmp_path/'ro').mkdir(); os.chmod(tmp_path/'ro', 0o555)
+    leaf = 'r.json' if command == 'eval' else 'run'
+    out = {'file': tmp_path/'f', 'under_file': tmp_path/'f'/leaf, 'read_only': tmp_path/'ro'/leaf}[kind]
+    if command == 'eval' and kind == 'file': out = tmp_path   # a folder where a file is expected
+    want = {'file': 'it is a folder; expected a file name' if command == 'eval' else 'it is a file; expected a folder',
+            'under_file': f"{tmp_path/'f'} is a file, so no", 'read_only': f"cannot create files in {tmp_path/'ro'} (Permission denied)"}[kind]
+    real = core._probe
+    def denied(d):   # root writes in a read-only folder: there the probe fails as it would for anyone else
+        if Path(d).resolve() == (tmp_path/'ro').resolve(): raise PermissionError(13, 'Permission denied')
+        real(d)
+    if kind == 'read_only' and os.geteuid() == 0: monkeypatch.setattr(core, '_probe', denied)
+    t0 = time.perf_counter()
+    try: code = getattr(cli, f'{script}_main')([a.format(src=src) for a in args] + ['--out', str(out)])
+    finally: os.chmod(tmp_path/'ro', 0o755)
+    o, err = capsys.readouterr()
+    assert code == 2 and f"sarvlm_{script}: error: --out {out}: {want}" in err, err
+    assert 'Traceback' not in err and o == '' and time.perf_counter() - t0 < 5   # nothing loaded, nothing printed
+
+def test_eval_writes_json_before_printing(tmp_path, monkeypatch):
+    "`report` writes --out before it prints the results: a run that shows results has saved them."
+    import io, types, pandas as pd
+    from sarvlm.cli import report
+    out, seen = tmp_path/'r.json', []
+    class Watch(io.StringIO):
+        def write(self, s): seen.append(out.is_file()); return super().write(s)
+    monkeypatch.setattr(sys, 'stdout', Watch())
+    a = types.SimpleNamespace(checkpoint='c.pt', model=None, data='mini', split='test', domain=None, kind=None, out=str(out))
+    report('retrieval', a, pd.DataFrame({'R@1': [1.0]}), {'R@1': 1.0}, 0.0)
+    assert seen and all(seen) and json.loads(out.read_text())['metrics'] == {'R@1': 1.0}

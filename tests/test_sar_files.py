@@ -32,6 +32,8 @@ CASES = {
     'notes.txt': ({}, ValueError, 'not a PNG, TIFF or JPEG'),
     'directory.tif': ({}, ValueError, 'is a directory'),
     'missing.tif': ({}, FileNotFoundError, 'no such file'),
+    'bomb_12000x12000_uint16.png': ({}, ValueError, 'is 12000x12000 = 144,000,000 pixels, more than the limit of 100,000,000'),
+    'bomb_20000x20000_zlib.tif': ({}, ValueError, 'is 20000x20000 = 400,000,000 pixels, more than the limit of 100,000,000'),
     'png_with_tif_extension.tif': ({}, *_ok((4, 6), lambda I, m: np.all(I == 81) and m['extension_mismatch'] and m['format'] == 'png')),
     'one_pixel.png': ({}, *_ok((1, 1), lambda I, m: I[0, 0] == 49 and m['kind'] == 'amplitude' and not m['calibrated'])),
     'some_inf_nan.tif': ({}, *_ok((32, 32), lambda I, m: m['n_nonfinite'] == 5 and np.all(I[0, :3] == 0) and np.all(I[1, :2] == 0) and np.all(np.isfinite(I)))),
@@ -51,6 +53,9 @@ EXTRA = [
     ('iq_int16_no_kind.tif', dict(kind='complex'), None, lambda I, m: I.shape == (16, 16)),
     ('many_bands.tif', dict(kind='sigma'), ValueError, 'kind must be one of'),
     ('one_pixel.png', dict(nonfinite='drop'), ValueError, 'nonfinite must be'),
+    ('uint16_dn.tif', dict(max_pixels=63), ValueError, 'is 8x8 = 64 pixels, more than the limit of 63'),
+    ('flat_uint16.png', dict(max_pixels=63), ValueError, 'is 8x8 = 64 pixels, more than the limit of 63'),
+    ('flat_uint16.png', dict(max_pixels=64), None, lambda I, m: I.shape == (8, 8)),
 ]
 
 

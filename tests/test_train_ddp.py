@@ -1,4 +1,5 @@
-"""Data parallel: `torchrun --nproc_per_node 2` (gloo, CPU) matches one process with the same global batch."""
+"""Data parallel: `torchrun --nproc_per_node 2` (gloo, CPU) matches one process with the same global batch, and
+leaves no gloo thread running when training returns (see tests/ddp_probe.py)."""
 import os, sys, csv, socket, subprocess
 from pathlib import Path
 import pytest, torch
@@ -6,14 +7,14 @@ import pytest, torch
 ROOT = Path(__file__).resolve().parents[1]
 ENV = dict(os.environ, HF_HUB_OFFLINE='1', HF_DATASETS_OFFLINE='1', PYTHONHASHSEED='0', OMP_NUM_THREADS='1')
 # 64 toy records, global batch 16: 4 steps per epoch, 5 epochs = 20 steps
-ARGS = ['-m', 'sarvlm.train', '--data', 'toy:64', '--model', 'SARCLIP-Tiny', '--epochs', '5', '--batch-size', '16',
+FLAGS = ['--data', 'toy:64', '--model', 'SARCLIP-Tiny', '--epochs', '5', '--batch-size', '16',
         '--lr', '1e-3', '--warmup', '3', '--threads', '1', '--no-progress', '--seed', '0']
 
 def free_port():
     with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
 
 def start(cmd, out):
-    return subprocess.Popen([*cmd, *ARGS, '--out', str(out)], cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL,
+    return subprocess.Popen([*cmd, *FLAGS, '--out', str(out)], cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
 
 def finish(p):
@@ -26,7 +27,8 @@ def losses(run_dir):
 def test_two_processes_match_one(tmp_path):
     torchrun = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2', '--master_addr', '127.0.0.1',
                 '--master_port', str(free_port())]
-    procs = [start([sys.executable], tmp_path/'one'), start(torchrun, tmp_path/'two')]  # side by side: results do not depend on timing
+    probe = str(ROOT/'tests'/'ddp_probe.py')   # `python -m sarvlm.train` that also lists its threads at the end
+    procs = [start([sys.executable, '-m', 'sarvlm.train'], tmp_path/'one'), start([*torchrun, probe], tmp_path/'two')]  # side by side: results do not depend on timing
     for p in procs: finish(p)
     a, b = losses(tmp_path/'one'), losses(tmp_path/'two')
     assert len(a) == len(b) == 20
@@ -39,3 +41,14 @@ def test_two_processes_match_one(tmp_path):
     dw = max(float((wa[k] - wb[k]).abs().max()) for k in wa)
     print(f'final weights: max |1 process - 2 processes| = {dw:.2e}')
     assert dw < 1e-3
+    if Path('/proc/self/task').is_dir(): assert_no_gloo_threads(tmp_path/'two')
+
+GLOO_THREADS = ('pt_gloo', 'gloo_tcp')
+
+def assert_no_gloo_threads(run_dir):
+    "Each rank's gloo worker threads were joined before `main` returned (under destroy_process_group)."
+    for rank in (0, 1):
+        names = (Path(run_dir)/f'threads-rank{rank}.txt').read_text().split()
+        left = [n for n in names if n.startswith(GLOO_THREADS)]
+        assert not left, (f"rank {rank}: gloo threads {left} still run after training returned: something holds the "
+                          f"DDP wrapper past destroy_process_group (all threads: {names})")

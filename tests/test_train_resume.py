@@ -1,4 +1,5 @@
-"""Exact resume: a training run killed with SIGKILL and resumed ends with the same weights as an uninterrupted run."""
+"""Exact resume: a training run killed with SIGKILL, or stopped with SIGINT (Ctrl-C), through `python -m sarvlm.train` or
+the `sarvlm_train` console script, and resumed ends with the same weights and losses as an uninterrupted run."""
 import os, sys, time, signal, subprocess
 from pathlib import Path
 import pytest, torch
@@ -9,9 +10,9 @@ ENV = dict(os.environ, HF_HUB_OFFLINE='1', HF_DATASETS_OFFLINE='1', PYTHONHASHSE
 ARGS = ['--data', 'toy:48', '--model', 'SARCLIP-Tiny', '--epochs', '4', '--batch-size', '8', '--lr', '1e-3',
         '--warmup', '3', '--save-every', '4', '--threads', '1', '--no-progress', '--seed', '0']
 
-def train(out, *extra, wait=True):
+def train(out, *extra, wait=True, env=None):
     cmd = [sys.executable, '-m', 'sarvlm.train', *ARGS, '--out', str(out), *extra]
-    p = subprocess.Popen(cmd, cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(cmd, cwd=ROOT, env=dict(ENV, **(env or {})), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     if not wait: return p
     _, err = p.communicate(timeout=120)
     return p.returncode, err
@@ -63,3 +64,73 @@ def test_external_sigkill_then_resume(reference, tmp_path):
     print('killed after step', len(losses(tmp_path)))
     rc, err = train(tmp_path, '--resume', 'latest'); assert rc == 0, err[-2000:]
     check_same(reference, tmp_path)
+
+# --- interruptions through the console script, SIGINT, and the global RNG -------------------------------------------
+BIN = Path(sys.executable).parent
+
+def console(out, *extra, env=None, wait=True):
+    "`sarvlm_train` (the installed console script, else `python -m sarvlm.cli train`) with ARGS; it resumes by default."
+    exe = [str(BIN/'sarvlm_train')] if (BIN/'sarvlm_train').is_file() else [sys.executable, '-m', 'sarvlm.cli', 'train']
+    env = dict(ENV, PYTHONPATH=os.pathsep.join([str(ROOT), ENV.get('PYTHONPATH', '')]), **(env or {}))
+    p = subprocess.Popen([*exe, *ARGS, '--out', str(out), *extra], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, text=True)
+    if not wait: return p
+    _, err = p.communicate(timeout=120)
+    return p.returncode, err
+
+def test_console_script_sigkill_then_resume(reference, tmp_path):
+    "`sarvlm_train` killed right after step 8 (a step checkpoint), run again as it was: the uninterrupted run."
+    rc, err = console(tmp_path, env={'SARVLM_TEST_KILL': 'step-8'})
+    assert rc == -signal.SIGKILL, f'expected the run to die by SIGKILL, got rc={rc}: {err[-1000:]}'
+    assert weights(tmp_path)['step'] == 8
+    rc, err = console(tmp_path); assert rc == 0, err[-2000:]   # the same command resumes (--resume latest by default)
+    check_same(reference, tmp_path)
+
+@pytest.mark.parametrize('step,saved', [(5, (0, 5)), (6, (1, 0))])  # 5: mid-epoch; 6: last batch of epoch 1 (after its checkpoint)
+def test_sigint_at_step_then_resume(reference, tmp_path, step, saved):
+    "SIGINT right after step k: exit 130, a checkpoint at step k saying where it is, and the resumed run is the uninterrupted one."
+    rc, err = train(tmp_path, env={'SARVLM_TEST_KILL': f'step-{step}:SIGINT'})
+    assert rc == 130, f'expected exit code 130, got {rc}: {err[-1500:]}'
+    assert f"saved a resumable checkpoint at step {step} to {tmp_path/'latest.pt'}" in err and '--resume latest' in err, err
+    ck = weights(tmp_path)
+    assert (ck['step'], ck['epoch'], ck['epoch_step']) == (step, *saved)
+    assert int(losses(tmp_path)[-1][0]) == step
+    rc, err = train(tmp_path, '--resume', 'latest'); assert rc == 0, err[-2000:]
+    check_same(reference, tmp_path)
+
+def test_console_script_external_sigint_then_resume(reference, tmp_path):
+    "Ctrl-C sent to `sarvlm_train` from outside once 10 steps are logged: exit 130, a checkpoint at the step it stopped at."
+    p, t0 = console(tmp_path, wait=False), time.time()
+    while time.time() - t0 < 90 and p.poll() is None:
+        if (tmp_path/'metrics.csv').exists() and len(losses(tmp_path)) >= 10: break
+        time.sleep(0.005)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=120)
+    if p.returncode == 0: pytest.skip('the run finished before it could be interrupted')
+    assert p.returncode == 130, f'expected exit code 130, got {p.returncode}: {err[-1500:]}'
+    last = int(losses(tmp_path)[-1][0])
+    assert weights(tmp_path)['step'] == last and f'at step {last} to' in err and 'Traceback' not in err, err[-1500:]
+    rc, err = console(tmp_path); assert rc == 0, err[-2000:]   # the same command resumes
+    check_same(reference, tmp_path)
+
+def _patch_dropout_run(out, stop=None, resume=None) -> dict:
+    "6 steps of SARCLIP-Tiny with patch dropout (its forward pass draws from torch's global RNG), checkpoints every 2 steps."
+    from open_clip.transformer import PatchDropout
+    from sarvlm.core import set_seed
+    from sarvlm.models import create, unwrap_model
+    from sarvlm.train import TrainConfig, RecordsDataset, toy_records, clip_learner, fit_clip, StopAfterStep
+    set_seed(0); torch.set_num_threads(1)
+    m, ttf, _, tok = create('SARCLIP-Tiny')
+    m.visual.patch_dropout = PatchDropout(0.5)
+    cfg = TrainConfig(model='SARCLIP-Tiny', epochs=2, batch_size=8, lr=1e-3, warmup=2, save_every=2, precision='fp32')
+    learn = clip_learner(m, RecordsDataset(toy_records(24), ttf, tok), None, cfg, out, resume=resume, progress=False)
+    if stop: learn.add_cb(StopAfterStep(stop))
+    return {k: v.clone() for k, v in unwrap_model(fit_clip(learn).model).state_dict().items()}
+
+def test_resume_restores_global_rng(tmp_path):
+    "Resuming puts back the global RNG state of the checkpoint: without it, a model that draws from it diverges."
+    a = _patch_dropout_run(tmp_path/'a')
+    _patch_dropout_run(tmp_path/'b', stop=4)
+    b = _patch_dropout_run(tmp_path/'b', resume='latest')
+    d = max(float((a[k] - b[k]).abs().max()) for k in a)
+    assert d == 0.0, f'resumed weights differ by {d}'
