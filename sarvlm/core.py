@@ -13,7 +13,8 @@ import numpy as np
 __all__ = ['SMALL_ENV', 'KILL_ENV', 'is_small', 'set_seed', 'get_rng', 'project_root', 'get_paths', 'show_path', 'no_bars',
            'get_device', 'set_offline', 'is_offline', 'atomic_write', 'atomic_torch_save', 'scratch_root',
            'scratch_dir', 'clean_scratch', 'UnwritableError', 'check_writable_dir', 'check_writable_file', 'temp_name',
-           'remove_stale_temps', 'kill_point', 'results_dir', 'save_results', 'load_results', 'run_notebook']
+           'remove_stale_temps', 'kill_point', 'TidyStream', 'tidy_paths', 'tidy_outputs', 'results_dir',
+           'save_results', 'load_results', 'run_notebook']
 
 # %% ../nbs/00_core.ipynb #da12ccde
 SMALL_ENV = 'SARVLM_SMALL'
@@ -257,6 +258,28 @@ def kill_point(name:str):
     "Tests: send this process a signal here if `SARVLM_TEST_KILL` names this point: `name` (SIGKILL) or `name:SIGINT`."
     point, _, sig = os.environ.get(KILL_ENV, '').partition(':')
     if point == name: os.kill(os.getpid(), getattr(signal, sig or 'SIGKILL'))
+
+# %% ../nbs/00_core.ipynb #7a1d2c3f
+class TidyStream:
+    "A text stream whose writes pass through `tidy_paths` (other attributes: those of the wrapped stream)."
+    def __init__(self, stream): self.stream = stream
+    def write(self, s): return self.stream.write(tidy_paths(s) if isinstance(s, str) else s)
+    def __getattr__(self, name): return getattr(self.stream, name)
+
+def tidy_paths(text:str) -> str:
+    "`text` with this machine's folders rewritten: `<scratch>`, the project root dropped, `<tmp>`, `~`."
+    tmp, home = Path(tempfile.gettempdir()), Path.home()
+    for base, name in ((_own_scratch(), '<scratch>/'), (project_root(), ''), (tmp, '<tmp>/'), (home, '~/')):
+        for b in dict.fromkeys((str(base), str(base.resolve()))):
+            if b != '/': text = text.replace(b.rstrip('/') + '/', name)
+    return text
+
+def tidy_outputs():
+    "From now on this process prints paths as `tidy_paths` writes them (call it once in a notebook)."
+    import sys
+    for name in ('stdout', 'stderr'):
+        stream = getattr(sys, name)
+        if not isinstance(stream, TidyStream): setattr(sys, name, TidyStream(stream))
 
 # %% ../nbs/00_core.ipynb #d16dd9e1
 def results_dir() -> Path:
