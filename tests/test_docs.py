@@ -16,7 +16,8 @@ from sarvlm.reproduce import notebook_figures
 ROOT = Path(__file__).resolve().parent.parent
 NBS = sorted((ROOT/'nbs').glob('[0-9][0-9]_*.ipynb'))        # the study notebooks, one module each
 PAGES = sorted((ROOT/'nbs').glob('*.ipynb'))                 # every page of the site (index, on-ramp, background too)
-NO_FIGURES = {'00_core'}   # seeds, paths and switches: nothing to draw
+NO_FIGURES = {'00_core',   # seeds, paths and switches: nothing to draw
+              'index'}     # the landing page's quick tour prints a few numbers; the course draws
 
 def _nb(p): return json.loads(p.read_text(encoding='utf-8'))
 def _code(nb): return [c for c in nb['cells'] if c['cell_type'] == 'code']
