@@ -25,19 +25,31 @@ def _data_dir(env:tuple) -> Path: return get_paths().data  # cached per (SARVLM_
 def caption_file(name:str, # file name inside `<data>/captions/`
                 ) -> Path:
     "Path of a caption data file; `FileNotFoundError` naming the folder if it is missing."
-    p = _data_dir((os.environ.get('SARVLM_DATA'), os.environ.get('SARVLM_ROOT'), os.getcwd()))/'captions'/name
+    p = (
+        _data_dir((os.environ.get('SARVLM_DATA'), os.environ.get('SARVLM_ROOT'), os.getcwd()))
+        / 'captions'
+        / name
+    )
     if p not in _SEEN and not p.exists():
-        raise FileNotFoundError(f"sarvlm.captions needs {p} (the caption {name} data file), but it is missing; "
-                                f"restore data/captions/ from the repository or point SARVLM_DATA at a folder holding captions/{name}")
+        raise FileNotFoundError(
+            f"sarvlm.captions needs {p} (the caption {name} data file), but it is missing; "
+            f"restore data/captions/ from the repository or point SARVLM_DATA at a folder holding "
+            f"captions/{name}"
+        )
     return p
 
 @functools.lru_cache(maxsize=8)
-def _read_json(path:str, mtime:float) -> dict: return json.loads(Path(path).read_text(encoding='utf-8'))
+def _read_json(path:str, mtime:float) -> dict:
+    return json.loads(Path(path).read_text(encoding='utf-8'))
 
 _SEEN = {}  # path -> (time of the last check, mtime): files are re-checked at most once a second
 def _load(name):
-    p = caption_file(name); now = time.monotonic(); t, m = _SEEN.get(p, (-1e9, None))
-    if now - t > 1: m = p.stat().st_mtime; _SEEN[p] = (now, m)
+    p = caption_file(name)
+    now = time.monotonic()
+    t, m = _SEEN.get(p, (-1e9, None))
+    if now - t > 1:
+        m = p.stat().st_mtime
+        _SEEN[p] = (now, m)
     return _read_json(str(p), m)
 
 def load_templates() -> dict:
@@ -61,19 +73,22 @@ def pluralize(word:str) -> str:
 def _fkey(s): return re.sub(r'[-_\s]', '', str(s).lower())
 
 class Vocab:
-    "The caption vocabulary: classes with synonyms and plurals, land covers, regions, relations, fine types."
+    """The caption vocabulary: classes with synonyms and plurals, land covers, regions, relations,
+    fine types."""
     def __init__(self, d:dict|None=None): # the parsed vocabulary.json (default: load it)
         d = d if d is not None else _load('vocabulary.json')
         self.d = d
         self.classes = {c: [tuple(f) for f in v['forms']] for c, v in d['classes'].items()}
-        self.aliases = {a.lower(): c for c, v in d['classes'].items() for a in [c, *v.get('aliases', [])]}
+        self.aliases = {a.lower(): c for c, v in d['classes'].items()
+                        for a in [c, *v.get('aliases', [])]}
         self.extra = {k: tuple(v) for k, v in d.get('extra_nouns', {}).items()}
         self.fine = {_fkey(k): v for k, v in d.get('fine_types', {}).items()}
         self.landcover, self.regions, self.relations = d['landcover'], d['regions'], d['relations']
         self.dominance, self.numbers = d['dominance'], d['numbers']
 
     def canon(self, cls:str) -> str:
-        "Canonical class name for a label (aliases and case folded); unknown labels are returned cleaned."
+        """Canonical class name for a label (aliases and case folded); unknown labels are returned
+        cleaned."""
         k = str(cls).strip().lower().replace('_', ' ')
         return self.aliases.get(k, k)
 
@@ -85,16 +100,21 @@ class Vocab:
         return [(c, pluralize(c))]
 
     def fine_name(self, fine:str, cls:str) -> str:
-        "How a fine type is printed, with its noun: 'T72' -> 'T-72 tank', 'cargo ship' -> 'cargo ship'."
+        """How a fine type is printed, with its noun: 'T72' -> 'T-72 tank', 'cargo ship' -> 'cargo
+        ship'."""
         v = self.fine.get(_fkey(fine))
         if v: name, noun = v['name'], v['noun']
         else: name, noun = str(fine), self.forms(cls)[0][0]
-        if not noun or name.lower().endswith(noun.lower()) or any(name.lower().endswith(s.lower()) for s, _ in self.forms(cls)): return name
+        low = name.lower()
+        if not noun or low.endswith(noun.lower()) or any(low.endswith(s.lower())
+                                                         for s, _ in self.forms(cls)):
+            return name
         return f"{name} {noun}"
 
     def fine_cls(self, fine:str, default:str='') -> str:
         "Coarse class of a known fine label (MSTAR 'T72' -> 'tank'), else `default`."
-        v = self.fine.get(_fkey(fine)); return v['cls'] if v else default
+        v = self.fine.get(_fkey(fine))
+        return v['cls'] if v else default
 
 @functools.lru_cache(maxsize=4)
 def _vocab(mtime): return Vocab()
@@ -131,9 +151,11 @@ def from_boxes(boxes:list, # [{cls, fine_type (optional), bbox:[x0,y0,x1,y1] in 
     if W <= 0 or H <= 0: raise ValueError(f"from_boxes: image size must be positive, got {size!r}")
     objs = []
     for i, b in enumerate(boxes):
-        if 'cls' not in b or 'bbox' not in b: raise ValueError(f"from_boxes: box {i} needs 'cls' and 'bbox', got keys {sorted(b)}")
+        if 'cls' not in b or 'bbox' not in b:
+            raise ValueError(f"from_boxes: box {i} needs 'cls' and 'bbox', got keys {sorted(b)}")
         x0, y0, x1, y1 = map(float, b['bbox'])
-        if not (x1 > x0 and y1 > y0): raise ValueError(f"from_boxes: box {i} {b['bbox']} is empty or not [x0,y0,x1,y1]")
+        if not (x1 > x0 and y1 > y0):
+            raise ValueError(f"from_boxes: box {i} {b['bbox']} is empty or not [x0,y0,x1,y1]")
         fine = b.get('fine_type') or ''
         objs.append(Obj(vocab.canon(b['cls']), fine, (x0+x1)/2/W, (y0+y1)/2/H))
     return Annot(objs, dict(landcover or {}), kind)
@@ -160,11 +182,15 @@ def as_annot(x) -> Annot:
     "Accept an `Annot`, a `Scene`, or a dict(boxes=..., size=..., landcover=...)."
     if isinstance(x, Annot): return x
     if hasattr(x, 'objects') and hasattr(x, 'landcover'): return from_scene(x)
-    if isinstance(x, dict) and 'boxes' in x and 'size' in x: return from_boxes(x['boxes'], x['size'], x.get('landcover'), x.get('kind', 'scene'))
-    raise TypeError(f"as_annot: expected an Annot, a Scene or dict(boxes=..., size=...), got {type(x).__name__}")
+    if isinstance(x, dict) and 'boxes' in x and 'size' in x:
+        return from_boxes(x['boxes'], x['size'], x.get('landcover'), x.get('kind', 'scene'))
+    raise TypeError(
+        f"as_annot: expected an Annot, a Scene or dict(boxes=..., size=...), got {type(x).__name__}"
+    )
 
 # %% ../nbs/03_captions.ipynb #391ea6fd
-REGION_GRID = (('upper left', 'top', 'upper right'), ('left', 'center', 'right'), ('lower left', 'bottom', 'lower right'))
+REGION_GRID = (('upper left', 'top', 'upper right'), ('left', 'center', 'right'),
+               ('lower left', 'bottom', 'lower right'))
 
 def region_of(x:float, y:float) -> str:
     "The 3x3 grid cell holding normalised point (x right, y down)."
@@ -180,7 +206,7 @@ def count_phrase(n:int, # how many
                  cls:str, # class
                  rng=None, # seed or Generator (picks the synonym and number style)
                  vocab:Vocab|None=None,
-                 style:str='digits', # 'digits' ("1 ship"), 'mixed' (also "a ship", "one ship", "three ships")
+                 style:str='digits', # 'digits' ("1 ship"), 'mixed' (also "a ship", "three ships")
                 ) -> str:
     "A counted noun phrase with a correct plural."
     vocab, rng = vocab or load_vocabulary(), get_rng(rng)
@@ -219,7 +245,8 @@ DOMAINS = ('natural', 'optical', 'sar')
 
 def _templates(family, domain):
     T = load_templates()
-    if domain not in T['domains']: raise ValueError(f"unknown domain {domain!r}; expected one of {sorted(T['domains'])}")
+    if domain not in T['domains']:
+        raise ValueError(f"unknown domain {domain!r}; expected one of {sorted(T['domains'])}")
     f = T['families'][family]
     return f.get('all', []) + f.get(domain, [])
 
@@ -247,8 +274,10 @@ def cap_complex(annot, domain='sar', rng=None, vocab=None):
     a, vocab, rng = as_annot(annot), vocab or load_vocabulary(), get_rng(rng)
     if not a.objects: return None
     c = counts(a.objects)
-    objs = join_list([count_phrase(n, k, rng, vocab, _choice(rng, ['digits', 'digits', 'mixed'])) for k, n in c.items()])
-    return _fill(_choice(rng, _templates('complex', domain)), domain, rng, objs=objs, be=_be(sum(c.values())))
+    objs = join_list([count_phrase(n, k, rng, vocab, _choice(rng, ['digits', 'digits', 'mixed']))
+                      for k, n in c.items()])
+    return _fill(_choice(rng, _templates('complex', domain)), domain, rng, objs=objs,
+                 be=_be(sum(c.values())))
 
 # %% ../nbs/03_captions.ipynb #e3bb673b
 def region_groups(objs:list) -> dict:
@@ -259,7 +288,10 @@ def region_groups(objs:list) -> dict:
         g.setdefault((o.cls, region_of(o.x, o.y)), []).append(o)
     return g
 
-def _region_link(rng, r): return _choice(rng, load_templates()['region_links']).format(r=_choice(rng, load_vocabulary().regions[r]))
+def _region_link(rng, r):
+    return _choice(rng, load_templates()['region_links']).format(
+        r=_choice(rng, load_vocabulary().regions[r])
+    )
 
 def cap_absolute(annot, domain='sar', rng=None, vocab=None, max_groups:int=3):
     "Absolute-region family: counted groups with their grid cell."
@@ -268,9 +300,11 @@ def cap_absolute(annot, domain='sar', rng=None, vocab=None, max_groups:int=3):
     if not g: return None
     keys = sorted(g, key=lambda k: (-len(g[k]), k))
     k = 1 + int(rng.integers(min(max_groups, len(keys))))
-    parts = [f"{count_phrase(len(g[key]), key[0], rng, vocab, 'mixed')} {_region_link(rng, key[1])}" for key in keys[:k]]
+    parts = [f"{count_phrase(len(g[key]), key[0], rng, vocab, 'mixed')} {_region_link(rng, key[1])}"
+             for key in keys[:k]]
     groups = ', and '.join(parts) if k > 1 else parts[0]
-    return _fill(_choice(rng, _templates('absolute', domain)), domain, rng, groups=groups, be=_be(len(g[keys[0]])))
+    return _fill(_choice(rng, _templates('absolute', domain)), domain, rng, groups=groups,
+                 be=_be(len(g[keys[0]])))
 
 # %% ../nbs/03_captions.ipynb #59b556a4
 _REL_TEST = {'above': lambda A, B: max(o.y for o in A) < min(o.y for o in B),
@@ -279,7 +313,8 @@ _REL_TEST = {'above': lambda A, B: max(o.y for o in A) < min(o.y for o in B),
              'right of': lambda A, B: min(o.x for o in A) > max(o.x for o in B)}
 
 def relation(A:list, B:list) -> list:
-    "The relations ('above', 'below', 'left of', 'right of') that hold between every object of A and every object of B."
+    """The relations ('above', 'below', 'left of', 'right of') that hold between every object of A
+    and every object of B."""
     if not A or not B: return []
     return [r for r, f in _REL_TEST.items() if f(A, B)]
 
@@ -290,13 +325,16 @@ def _rel_candidates(a):
         if o.x is not None: whole.setdefault(o.cls, []).append(o)
     out = []
     for ka, A in g.items():
-        Bs = [((kb[0], kb[1]), B) for kb, B in g.items() if kb != ka] + [((c, None), B) for c, B in whole.items() if c != ka[0]]
+        Bs = [((kb[0], kb[1]), B) for kb, B in g.items() if kb != ka] + [
+            ((c, None), B) for c, B in whole.items() if c != ka[0]
+        ]
         for kb, B in Bs:
             for r in relation(A, B): out.append((ka, kb, r))
     return sorted(out, key=lambda t: (t[0], t[1][0], t[1][1] or '', t[2])), g, whole
 
 def cap_relative(annot, domain='sar', rng=None, vocab=None):
-    "Relative-region family: 'N Xs in <cell> are <above|below|left of|right of> the M Ys [in <cell>]'."
+    """Relative-region family: 'N Xs in <cell> are <above|below|left of|right of> the M Ys [in
+    <cell>]'."""
     a, vocab, rng = as_annot(annot), vocab or load_vocabulary(), get_rng(rng)
     cands, g, whole = _rel_candidates(a)
     if not cands: return None
@@ -304,19 +342,23 @@ def cap_relative(annot, domain='sar', rng=None, vocab=None):
     A, B = g[ka], (g[kb] if kb[1] else whole[kb[0]])
     ta = count_phrase(len(A), ka[0], rng, vocab, 'mixed')
     tb = count_phrase(len(B), kb[0], rng, vocab, 'digits' if len(B) > 1 else 'mixed')
-    tb = (f"the {tb}" if len(B) > 1 else tb) + (f" in the {_choice(rng, vocab.regions[kb[1]])}" if kb[1] else '')
-    return _fill(_choice(rng, _templates('relative', domain)), domain, rng, a=ta, ra=_choice(rng, vocab.regions[ka[1]]),
-                 be=_be(len(A)), rel=_choice(rng, vocab.relations[r]), b=tb)
+    tb = (f"the {tb}" if len(B) > 1 else tb) + (f" in the {_choice(rng, vocab.regions[kb[1]])}"
+                                                if kb[1] else '')
+    return _fill(_choice(rng, _templates('relative', domain)), domain, rng, a=ta,
+                 ra=_choice(rng, vocab.regions[ka[1]]), be=_be(len(A)),
+                 rel=_choice(rng, vocab.relations[r]), b=tb)
 
 # %% ../nbs/03_captions.ipynb #f77f4777
 def cap_fine(annot, domain='sar', rng=None, vocab=None):
-    "Fine-grained family: 'the <fine type> <noun>' of an object whose fine type is unique in the image."
+    """Fine-grained family: 'the <fine type> <noun>' of an object whose fine type is unique in the
+    image."""
     a, vocab, rng = as_annot(annot), vocab or load_vocabulary(), get_rng(rng)
     fines = [o.fine_type for o in a.objects if o.fine_type]
     uniq = [o for o in a.objects if o.fine_type and fines.count(o.fine_type) == 1]
     if not uniq: return None
     o = uniq[int(rng.integers(len(uniq)))]
-    return _fill(_choice(rng, _templates('fine', domain)), domain, rng, fine_obj=vocab.fine_name(o.fine_type, o.cls))
+    return _fill(_choice(rng, _templates('fine', domain)), domain, rng,
+                 fine_obj=vocab.fine_name(o.fine_type, o.cls))
 
 def landcover_phrase(lc:dict, rng=None, vocab=None) -> str|None:
     "Land covers over `LC_MIN`, largest first; 'mostly X' when X covers more than `LC_MOSTLY`."
@@ -333,7 +375,8 @@ def cap_landcover(annot, domain='sar', rng=None, vocab=None):
     "Land-cover family (SARLANG style)."
     a, vocab, rng = as_annot(annot), vocab or load_vocabulary(), get_rng(rng)
     lcs = landcover_phrase(a.landcover, rng, vocab)
-    return None if lcs is None else _fill(_choice(rng, _templates('landcover', domain)), domain, rng, lcs=lcs)
+    return None if lcs is None else _fill(_choice(rng, _templates('landcover', domain)), domain,
+                                          rng, lcs=lcs)
 
 # %% ../nbs/03_captions.ipynb #7978f5b4
 def cap_background(annot, domain='sar', rng=None, vocab=None):
@@ -342,7 +385,8 @@ def cap_background(annot, domain='sar', rng=None, vocab=None):
     return None if a.objects else _fill(_choice(rng, _templates('background', domain)), domain, rng)
 
 FAMILIES = {'general': cap_general, 'complex': cap_complex, 'absolute': cap_absolute,
-            'relative': cap_relative, 'fine': cap_fine, 'landcover': cap_landcover, 'background': cap_background}
+            'relative': cap_relative, 'fine': cap_fine, 'landcover': cap_landcover,
+            'background': cap_background}
 
 def _plan(a):
     P = load_templates()['five']
@@ -357,7 +401,7 @@ def five_captions(annot, # Annot, Scene or dict(boxes=..., size=...)
                   n:int=5, # captions per image
                   vocab:Vocab|None=None,
                  ) -> list:
-    "`n` distinct (family, caption) pairs for one image, following SARVLM-1M's five-captions-per-image plan."
+    "`n` distinct (family, caption) pairs for one image, after SARVLM-1M's five-captions plan."
     a, vocab, rng = as_annot(annot), vocab or load_vocabulary(), get_rng(rng)
     plan = _plan(a) + load_templates()['five']['fallback']
     out, seen = [], set()
@@ -366,9 +410,12 @@ def five_captions(annot, # Annot, Scene or dict(boxes=..., size=...)
             c = FAMILIES[fam](a, domain, rng, vocab)
             if c is None or c not in seen: break
         if c is None or c in seen: continue
-        out.append((fam, c)); seen.add(c)
+        out.append((fam, c))
+        seen.add(c)
         if len(out) == n: return out
-    while len(out) < n: out.append(out[len(out) % len(seen)])  # too little to say: repeat, as SARVLM-1M's 5.00 ratio implies
+    while len(out) < n:
+        # too little to say: repeat, as SARVLM-1M's 5.00 ratio implies
+        out.append(out[len(out) % len(seen)])
     return out
 
 def captions_for(annot, domain='sar', rng=None, n=5, vocab=None) -> list:
@@ -388,7 +435,8 @@ class Claim:
     mostly: bool = False
     span: tuple = (0, 0)
 
-def _alt(phrases): return '|'.join(re.escape(p) for p in sorted(set(phrases), key=lambda s: (-len(s), s)))
+def _alt(phrases):
+    return '|'.join(re.escape(p) for p in sorted(set(phrases), key=lambda s: (-len(s), s)))
 
 @functools.lru_cache(maxsize=64)
 def _tokenizer(vocab_id, extra:tuple):
@@ -398,23 +446,29 @@ def _tokenizer(vocab_id, extra:tuple):
         for s, p in vocab.forms(c):
             s, p = s.lower(), p.lower()
             if s == p: nouns.setdefault(s, (vocab.canon(c), 'both'))
-            else: nouns.setdefault(s, (vocab.canon(c), 'sing')); nouns.setdefault(p, (vocab.canon(c), 'plur'))
+            else:
+                nouns.setdefault(s, (vocab.canon(c), 'sing'))
+                nouns.setdefault(p, (vocab.canon(c), 'plur'))
     fines = {}
     for k, v in vocab.fine.items(): fines[vocab.fine_name(k, v['cls']).lower()] = k
     regions = {p.lower(): r for r, ps in vocab.regions.items() for p in ps}
     rels = {p.lower(): r for r, ps in vocab.relations.items() for p in ps}
     lcs = {p.lower(): k for k, ps in vocab.landcover.items() for p in ps}
     nums = ['a single', 'single', 'an', 'a', 'the only', *vocab.numbers]
-    pat = (rf"(?P<none>\b(?:no|without any) labelled objects\b)|(?P<fine>\b(?:{{FINE}})\b)|(?P<rel>\b(?:{_alt(rels)})\b)|(?P<reg>\b(?:{_alt(regions)})\b)"
-           rf"|(?P<lc>(?:\b(?P<dom>{_alt(vocab.dominance)})\s+)?\b(?:{_alt(lcs)})\b)"
-           rf"|(?P<cnt>(?:\b(?P<num>\d+|{_alt(nums)})\s+)?\b(?P<noun>{_alt(nouns)})\b)")
+    pat = (
+        rf"(?P<none>\b(?:no|without any) labelled "
+        rf"objects\b)|(?P<fine>\b(?:{{FINE}})\b)|(?P<rel>\b(?:{_alt(rels)})\b)|(?P<reg>\b(?:{_alt(regions)})\b)"
+        rf"|(?P<lc>(?:\b(?P<dom>{_alt(vocab.dominance)})\s+)?\b(?:{_alt(lcs)})\b)"
+        rf"|(?P<cnt>(?:\b(?P<num>\d+|{_alt(nums)})\s+)?\b(?P<noun>{_alt(nouns)})\b)"
+    )
     return pat, nouns, fines, regions, rels, lcs
 
 _VOCABS = {}
 def _compile(vocab, fine_names:tuple, extra:tuple):
     _VOCABS[id(vocab)] = vocab
     pat, nouns, fines, regions, rels, lcs = _tokenizer(id(vocab), extra)
-    fine_alt = _alt([f for f in [*fines, *fine_names] if f.lower() not in nouns]) or r'(?!x)x'  # a fine name equal to a noun reads as a noun
+    # a fine name equal to a noun reads as a noun
+    fine_alt = _alt([f for f in [*fines, *fine_names] if f.lower() not in nouns]) or r'(?!x)x'
     return _rx(pat.replace('{FINE}', fine_alt)), nouns, regions, rels, lcs, vocab
 
 @functools.lru_cache(maxsize=256)
@@ -428,70 +482,94 @@ def _num(tok, numbers):
     return numbers.index(t)
 
 def parse_caption(caption:str, # the caption
-                  annot=None, # the image's annotation (its fine types and unknown classes extend the vocabulary)
+                  annot=None, # the image's annotation (its fine types, unknown classes join the vocabulary)
                   vocab:Vocab|None=None) -> tuple:
-    "Claims and relations read from a caption: (claims, [(i, relation, j)]) with i, j indices of count claims."
+    """Claims and relations read from a caption: (claims, [(i, relation, j)]) with i, j indices of
+    count claims."""
     vocab = vocab or load_vocabulary()
     a = as_annot(annot) if annot is not None else Annot()
-    fine_names = tuple(sorted({vocab.fine_name(o.fine_type, o.cls) for o in a.objects if o.fine_type}))
+    fine_names = tuple(
+        sorted({vocab.fine_name(o.fine_type, o.cls) for o in a.objects if o.fine_type})
+    )
     extra = tuple(sorted({o.cls for o in a.objects if o.cls not in vocab.classes}))
     rx, nouns, regions, rels, lcs, _ = _compile(vocab, fine_names, extra)
     claims, rel_marks = [], []
     for m in rx.finditer(caption):
         if m['none']: claims.append(Claim('none', 'no objects', span=m.span()))
         elif m['fine']: claims.append(Claim('fine', m['fine'].lower(), span=m.span()))
-        elif m['rel']: rel_marks.append((len([c for c in claims if c.kind == 'count']), rels[m['rel'].lower()]))
+        elif m['rel']:
+            rel_marks.append(
+                (len([c for c in claims if c.kind == 'count']), rels[m['rel'].lower()])
+            )
         elif m['reg']:
             cnt = [c for c in claims if c.kind == 'count']
-            if cnt and cnt[-1].region is None and not any(i == len(cnt) for i, _ in rel_marks): cnt[-1].region = regions[m['reg'].lower()]
-            else: claims.append(Claim('region-without-object', regions[m['reg'].lower()], span=m.span()))
+            if cnt and cnt[-1].region is None and not any(i == len(cnt) for i, _ in rel_marks):
+                cnt[-1].region = regions[m['reg'].lower()]
+            else:
+                claims.append(Claim('region-without-object', regions[m['reg'].lower()],
+                                    span=m.span()))
         elif m['lc']:
             words = m['lc'][len(m['dom']):].strip() if m['dom'] else m['lc']
-            claims.append(Claim('landcover', lcs[words.lower()], mostly=bool(m['dom']), span=m.span()))
+            claims.append(Claim('landcover', lcs[words.lower()], mostly=bool(m['dom']),
+                                span=m.span()))
         else:
             cls, form = nouns[m['noun'].lower()]
             n = _num(m['num'], vocab.numbers) if m['num'] else None
-            claims.append(Claim('count', cls, n, 2 if (form == 'plur' and n is None) else 1, plural=form, span=m.span()))
+            claims.append(Claim('count', cls, n, 2 if (form == 'plur' and n is None) else 1,
+                                plural=form, span=m.span()))
     cidx = [i for i, c in enumerate(claims) if c.kind == 'count']
     rels_out = [(cidx[k-1], r, cidx[k]) for k, r in rel_marks if 0 < k < len(cidx)]
     return claims, rels_out
 
 # %% ../nbs/03_captions.ipynb #a735a0ea
 def _fine_ok(name, a, vocab):
-    return any(o.fine_type and vocab.fine_name(o.fine_type, o.cls).lower() == name for o in a.objects)
+    return any(o.fine_type and vocab.fine_name(o.fine_type, o.cls).lower() == name
+               for o in a.objects)
 
 def check_caption(caption:str, # the caption to check
                   annot, # Annot, Scene or dict(boxes=..., size=...) the caption should describe
                   vocab:Vocab|None=None,
-                  complete:bool=False, # also require every class of the image to be mentioned (counting captions)
+                  complete:bool=False, # also require every class of the image to be named (counting)
                  ) -> list:
-    "Problems found when the caption's classes, counts, positions, fine types and land covers are checked against the labels; [] if consistent."
+    """Problems found when the caption's classes, counts, positions, fine types and land covers are
+    checked against the labels; [] if consistent."""
     vocab, a = vocab or load_vocabulary(), as_annot(annot)
     claims, rels = parse_caption(caption, a, vocab)
     probs = [] if claims else [f"no claim could be read from {caption!r}"]
     sets = {}
     for i, c in enumerate(claims):
         if c.kind == 'fine':
-            if not _fine_ok(c.name, a, vocab): probs.append(f"fine type {c.name!r} is not in the image")
+            if not _fine_ok(c.name, a, vocab):
+                probs.append(f"fine type {c.name!r} is not in the image")
         elif c.kind == 'landcover':
             f = a.landcover.get(c.name, 0.0)
             if f < LC_MIN: probs.append(f"land cover {c.name!r} covers {f:.0%} < {LC_MIN:.0%}")
-            if c.mostly and f <= LC_MOSTLY: probs.append(f"'mostly {c.name}' but it covers only {f:.0%}")
+            if c.mostly and f <= LC_MOSTLY:
+                probs.append(f"'mostly {c.name}' but it covers only {f:.0%}")
         elif c.kind == 'count':
             objs = [o for o in a.objects if o.cls == c.name]
             if c.region:
-                if any(o.x is None for o in objs): probs.append(f"{c.name}: a position is claimed but the labels have none"); continue
+                if any(o.x is None for o in objs):
+                    probs.append(f"{c.name}: a position is claimed but the labels have none")
+                    continue
                 objs = [o for o in objs if region_of(o.x, o.y) == c.region]
             sets[i] = objs
             where = f" in the {c.region}" if c.region else ''
-            if c.n is not None and len(objs) != c.n: probs.append(f"{c.name}{where}: {c.n} claimed, the labels have {len(objs)}")
-            if c.n is None and len(objs) < c.at_least: probs.append(f"{c.name}{where}: at least {c.at_least} claimed, the labels have {len(objs)}")
-            if c.n is not None and c.plural == ('plur' if c.n == 1 else 'sing'): probs.append(f"number agreement: {caption[c.span[0]:c.span[1]]!r}")
+            if c.n is not None and len(objs) != c.n:
+                probs.append(f"{c.name}{where}: {c.n} claimed, the labels have {len(objs)}")
+            if c.n is None and len(objs) < c.at_least:
+                probs.append(
+                    f"{c.name}{where}: at least {c.at_least} claimed, the labels have {len(objs)}"
+                )
+            if c.n is not None and c.plural == ('plur' if c.n == 1 else 'sing'):
+                probs.append(f"number agreement: {caption[c.span[0]:c.span[1]]!r}")
         elif c.kind == 'none':
-            if a.objects: probs.append(f"'no labelled objects' but the labels have {len(a.objects)}")
+            if a.objects:
+                probs.append(f"'no labelled objects' but the labels have {len(a.objects)}")
         else: probs.append(f"region {c.name!r} is not attached to an object")
     for i, r, j in rels:
-        if r not in relation(sets.get(i, []), sets.get(j, [])): probs.append(f"relation {claims[i].name} {r} {claims[j].name} does not hold")
+        if r not in relation(sets.get(i, []), sets.get(j, [])):
+            probs.append(f"relation {claims[i].name} {r} {claims[j].name} does not hold")
     if complete:
         missing = set(counts(a.objects)) - {c.name for c in claims if c.kind == 'count'}
         if missing: probs.append(f"classes not mentioned: {sorted(missing)}")
@@ -499,7 +577,8 @@ def check_caption(caption:str, # the caption to check
 
 # %% ../nbs/03_captions.ipynb #48c4f2a8
 def random_boxes(rng=None, n_max:int=12, size:int=64, vocab=None) -> Annot:
-    "A random box layout (classes from the vocabulary, random land cover): a test input for the checker."
+    """A random box layout (classes from the vocabulary, random land cover): a test input for the
+    checker."""
     rng, vocab = get_rng(rng), vocab or load_vocabulary()
     cls = list(vocab.classes)
     k = int(rng.integers(0, n_max+1))
@@ -507,7 +586,9 @@ def random_boxes(rng=None, n_max:int=12, size:int=64, vocab=None) -> Annot:
     for _ in range(k):
         x, y, w = rng.uniform(0, size-4, 2), None, rng.uniform(2, 6)
         c = _choice(rng, cls)
-        boxes.append({'cls': c, 'fine_type': f"{c} type {int(rng.integers(3))}" if rng.random() < .5 else '', 'bbox': [x[0], x[1], min(x[0]+w, size), min(x[1]+w, size)]})
+        boxes.append({'cls': c, 'fine_type': f"{c} type {int(rng.integers(3))}"
+                      if rng.random() < .5 else '',
+                      'bbox': [x[0], x[1], min(x[0]+w, size), min(x[1]+w, size)]})
     lc = dict(zip(vocab.landcover, rng.dirichlet(np.full(len(vocab.landcover), .3))))
     return from_boxes(boxes, (size, size), lc, 'scene')
 
@@ -516,13 +597,15 @@ def _mutate(c, rng, vocab):
     if m: return c[:m.start(1)] + str(int(m[1]) + 1) + c[m.end(1):]
     for r in sorted(vocab.regions, key=len, reverse=True):
         if re.search(rf'\b{r}\b', c):
-            other = _choice(rng, [o for o in vocab.regions if o != r and not re.search(rf'\b{o}\b', r)])
+            other = _choice(rng,
+                            [o for o in vocab.regions if o != r and not re.search(rf'\b{o}\b', r)])
             return re.sub(rf'\b{r}\b', other, c, count=1)
     return None
 
 def check_many(annots, # iterable of Annot / Scene / dict(boxes, size)
                domains=DOMAINS, seed:int=0, vocab=None) -> dict:
-    "Generate and check five captions per annotation and domain; count captions, problems and caught mutants."
+    """Generate and check five captions per annotation and domain; count captions, problems and
+    caught mutants."""
     vocab, rng = vocab or load_vocabulary(), get_rng(seed)
     res = dict(images=0, captions=0, inconsistent=0, by_family={}, mutants=0, caught=0, examples=[])
     for an in annots:
@@ -530,10 +613,14 @@ def check_many(annots, # iterable of Annot / Scene / dict(boxes, size)
         for d in domains:
             res['images'] += 1
             for fam, c in five_captions(a, d, rng, vocab=vocab):
-                res['captions'] += 1; res['by_family'][fam] = res['by_family'].get(fam, 0) + 1
+                res['captions'] += 1
+                res['by_family'][fam] = res['by_family'].get(fam, 0) + 1
                 p = check_caption(c, a, vocab, complete=(fam == 'complex'))
-                if p: res['inconsistent'] += 1; res['examples'].append((c, p))
+                if p:
+                    res['inconsistent'] += 1
+                    res['examples'].append((c, p))
                 mut = _mutate(c, rng, vocab) if fam in ('complex', 'absolute', 'relative') else None
                 if mut and mut != c:
-                    res['mutants'] += 1; res['caught'] += bool(check_caption(mut, a, vocab, complete=(fam == 'complex')))
+                    res['mutants'] += 1
+                    res['caught'] += bool(check_caption(mut, a, vocab, complete=(fam == 'complex')))
     return res

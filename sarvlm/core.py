@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #0f086105
 from __future__ import annotations
-import os, re, json, random, time, shutil, signal, contextlib, tempfile
+import os, re, sys, json, random, time, shutil, signal, contextlib, tempfile
 from pathlib import Path
 from types import SimpleNamespace
 import numpy as np
@@ -20,7 +20,8 @@ __all__ = ['SMALL_ENV', 'KILL_ENV', 'is_small', 'set_seed', 'get_rng', 'project_
 SMALL_ENV = 'SARVLM_SMALL'
 
 def is_small() -> bool:
-    "True when the environment asks for the small (test) configuration: `SARVLM_SMALL` set to 1/true/yes."
+    """True when the environment asks for the small (test) configuration: `SARVLM_SMALL` set to
+    1/true/yes."""
     return os.environ.get(SMALL_ENV, '').strip().lower() in ('1', 'true', 'yes', 'on')
 
 # %% ../nbs/00_core.ipynb #35ff741e
@@ -30,7 +31,8 @@ def set_seed(seed:int=0, # the seed for python, numpy and torch
     "Seed python, numpy and torch in one call; returns the seed."
     if not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"set_seed: seed must be a non-negative integer, got {seed!r}")
-    random.seed(seed); np.random.seed(seed % 2**32)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
     try:
         import torch
         torch.manual_seed(seed)
@@ -48,37 +50,44 @@ def get_rng(rng=None, # None (fresh entropy), an int seed, or a `numpy.random.Ge
 
 # %% ../nbs/00_core.ipynb #d4ab2353
 def project_root() -> Path:
-    "The project folder: `SARVLM_ROOT`, else the nearest parent of the cwd with `settings.ini`, else the package's parent."
+    """The project folder: `SARVLM_ROOT`, else the nearest parent of the cwd with `settings.ini`,
+    else the package's parent."""
     if os.environ.get('SARVLM_ROOT'): return Path(os.environ['SARVLM_ROOT']).expanduser().resolve()
     for d in [Path.cwd(), *Path.cwd().parents]:
         if (d/'settings.ini').exists() and (d/'sarvlm').is_dir(): return d
     return Path(__file__).resolve().parent.parent
 
 # %% ../nbs/00_core.ipynb #41257dec
-_PATH_ENVS = dict(data='SARVLM_DATA', cache='SARVLM_CACHE', runs='SARVLM_RUNS', outputs='SARVLM_OUTPUTS')
+_PATH_ENVS = dict(data='SARVLM_DATA', cache='SARVLM_CACHE', runs='SARVLM_RUNS',
+                  outputs='SARVLM_OUTPUTS')
 
 def get_paths(create:bool=False, # create cache, runs and outputs folders if missing
              ) -> SimpleNamespace:
-    "The project's folders (`root`, `data`, `cache`, `runs`, `outputs`), each overridable by an environment variable."
+    """The project's folders (`root`, `data`, `cache`, `runs`, `outputs`), each overridable by an
+    environment variable."""
     root = project_root()
-    ps = {k: Path(os.environ[e]).expanduser() if os.environ.get(e) else root/k for k, e in _PATH_ENVS.items()}
+    ps = {k: Path(os.environ[e]).expanduser() if os.environ.get(e) else root/k
+          for k, e in _PATH_ENVS.items()}
     if create:
         for k in ('cache', 'runs', 'outputs'): ps[k].mkdir(parents=True, exist_ok=True)
     return SimpleNamespace(root=root, **ps)
 
 # %% ../nbs/00_core.ipynb #65d54ff3
 def _under(p:Path, base:Path):
-    "`p` relative to `base` (either as given or with links resolved), or None when it is not inside it."
+    """`p` relative to `base` (either as given or with links resolved), or None when it is not
+    inside it."""
     for a, b in ((p, base), (p.resolve(), base.resolve())):
         if a.is_relative_to(b): return a.relative_to(b)
     return None
 
 def show_path(p, # a path to print on a page
              ) -> str:
-    "`p` without this machine's folders: relative to the project root, else `<tmp>/...` or `~/...`, else as is."
+    """`p` without this machine's folders: relative to the project root, else `<tmp>/...` or
+    `~/...`, else as is."""
     p = Path(p)
     if not p.is_absolute(): return str(p)
-    for base, name in ((project_root(), None), (Path(tempfile.gettempdir()), '<tmp>'), (Path.home(), '~')):
+    bases = ((project_root(), None), (Path(tempfile.gettempdir()), '<tmp>'), (Path.home(), '~'))
+    for base, name in bases:
         rel = _under(p, base)
         if rel is not None: return str(rel) if name is None else f"{name}/{rel.as_posix()}"
     return str(p)
@@ -95,18 +104,21 @@ def no_bars():
         if not was_off: datasets.enable_progress_bars()
 
 # %% ../nbs/00_core.ipynb #b54ba20b
-def get_device(prefer:str|None=None, # 'cuda', 'cuda:1', 'mps' or 'cpu'; default: `SARVLM_DEVICE` or the best available
+def get_device(prefer:str|None=None, # 'cuda', 'cuda:1', 'mps', 'cpu'; default: `SARVLM_DEVICE` or the best
               ):
     "The `torch.device` to use."
     import torch
     want = prefer or os.environ.get('SARVLM_DEVICE')
     if want:
         dev = torch.device(want)
-        if dev.type == 'cuda' and not torch.cuda.is_available(): raise ValueError(f"device {want!r} asked for, but CUDA is not available")
-        if dev.type == 'mps' and not torch.backends.mps.is_available(): raise ValueError(f"device {want!r} asked for, but MPS is not available")
+        if dev.type == 'cuda' and not torch.cuda.is_available():
+            raise ValueError(f"device {want!r} asked for, but CUDA is not available")
+        if dev.type == 'mps' and not torch.backends.mps.is_available():
+            raise ValueError(f"device {want!r} asked for, but MPS is not available")
         return dev
     if torch.cuda.is_available(): return torch.device('cuda')
-    if getattr(torch.backends, 'mps', None) is not None and torch.backends.mps.is_available(): return torch.device('mps')
+    if getattr(torch.backends, 'mps', None) is not None and torch.backends.mps.is_available():
+        return torch.device('mps')
     return torch.device('cpu')
 
 # %% ../nbs/00_core.ipynb #077120f8
@@ -123,19 +135,24 @@ def is_offline() -> bool:
 # %% ../nbs/00_core.ipynb #dfc1deaf
 def _umask() -> int:
     "The process umask (read without changing it for longer than a moment)."
-    m = os.umask(0); os.umask(m); return m
+    m = os.umask(0)
+    os.umask(m)
+    return m
 
 @contextlib.contextmanager
 def atomic_write(path, # the file to (re)write
                  mode:str='wb', # 'wb' or 'w'
                  encoding:str|None=None):
-    "Context manager yielding a file object; the target is replaced only if the block finishes without error."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    """Context manager yielding a file object; the target is replaced only if the block finishes
+    without error."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
     try:
         with os.fdopen(fd, mode, encoding=encoding if 'b' not in mode else None) as f:
             yield f
-            f.flush(); os.fsync(f.fileno())
+            f.flush()
+            os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_umask())   # mkstemp makes 0600 files; give the usual permissions
         os.replace(tmp, path)
     except BaseException:
@@ -165,17 +182,20 @@ def _scratch_base() -> Path:
 def _own_scratch() -> Path: return _scratch_base()/str(os.getpid())
 
 def scratch_root() -> Path:
-    "This process's scratch root, created on first use; the roots of processes that have ended are removed then."
+    """This process's scratch root, created on first use; the roots of processes that have ended are
+    removed then."""
     base, me = _scratch_base(), _own_scratch()
     if not me.is_dir():
         base.mkdir(parents=True, exist_ok=True)
         for d in base.iterdir():
-            if d.name.isdigit() and int(d.name) != os.getpid() and not _pid_alive(int(d.name)): shutil.rmtree(d, ignore_errors=True)
+            if d.name.isdigit() and int(d.name) != os.getpid() and not _pid_alive(int(d.name)):
+                shutil.rmtree(d, ignore_errors=True)
         me.mkdir(exist_ok=True)
     return me
 
 def scratch_dir(prefix:str='') -> Path:
-    "A new, empty folder for throw-away files; removed by `clean_scratch` or after this process ends."
+    """A new, empty folder for throw-away files; removed by `clean_scratch` or after this process
+    ends."""
     return Path(tempfile.mkdtemp(prefix=prefix, dir=scratch_root()))
 
 def clean_scratch() -> int:
@@ -188,7 +208,8 @@ def clean_scratch() -> int:
 
 # %% ../nbs/00_core.ipynb #3507db16
 class UnwritableError(ValueError):
-    "An output location that cannot be written: a file where a folder is needed, a path under a file, no permission."
+    """An output location that cannot be written: a file where a folder is needed, a path under a
+    file, no permission."""
 
 def _probe(d:Path):
     "Create and delete a temp file in the folder `d` (OSError if that is not possible)."
@@ -197,7 +218,8 @@ def _probe(d:Path):
     os.unlink(tmp)
 
 def _write_problem(d:Path, kind:str) -> str|None:
-    "Why files cannot be written in folder `d`, or created under its nearest existing ancestor if it is missing; None if they can."
+    """Why files cannot be written in folder `d`, or created under its nearest existing ancestor if
+    it is missing; None if they can."""
     base = d
     while not base.exists() and base != base.parent: base = base.parent
     if not base.is_dir(): return f"{base} is a file, so no {kind} can be created under it"
@@ -205,27 +227,36 @@ def _write_problem(d:Path, kind:str) -> str|None:
     except OSError as e: return f"cannot create files in {base} ({e.strerror or e})"
     return None
 
-def check_writable_dir(path, # a folder a command will write into (it need not exist yet; nothing is created)
+def check_writable_dir(path, # a folder a command will write into (need not exist; nothing is created)
                        what:str='output folder', # how to name it in the message, e.g. '--out'
                       ) -> Path:
-    "`path` as a Path, if files can be written in it (probed with a temp file); else `UnwritableError` saying why."
+    """`path` as a Path, if files can be written in it (probed with a temp file); else
+    `UnwritableError` saying why."""
     p = Path(path).expanduser()
-    problem = "it is a file; expected a folder" if p.exists() and not p.is_dir() else _write_problem(p, 'folder')
+    problem = (
+        "it is a file; expected a folder"
+        if p.exists() and not p.is_dir()
+        else _write_problem(p, 'folder')
+    )
     if problem: raise UnwritableError(f"{what} {p}: {problem}")
     return p
 
 def check_writable_file(path, # a file a command will (re)write
                         what:str='output file', # how to name it in the message, e.g. '--out'
                        ) -> Path:
-    "`path` as a Path, if it can be written (its folder probed with a temp file); else `UnwritableError` saying why."
+    """`path` as a Path, if it can be written (its folder probed with a temp file); else
+    `UnwritableError` saying why."""
     p = Path(path).expanduser()
-    problem = "it is a folder; expected a file name" if p.is_dir() else _write_problem(p.parent, 'file')
+    problem = (
+        "it is a folder; expected a file name" if p.is_dir() else _write_problem(p.parent, 'file')
+    )
     if problem: raise UnwritableError(f"{what} {p}: {problem}")
     return p
 
 # %% ../nbs/00_core.ipynb #7b200b66
 def temp_name(stem:str) -> str:
-    "A name for a temporary file or folder that says which process writes it: `.tmp-<stem>-<pid>-<8 hex>`."
+    """A name for a temporary file or folder that says which process writes it:
+    `.tmp-<stem>-<pid>-<8 hex>`."""
     return f".tmp-{stem}-{os.getpid()}-{os.urandom(4).hex()}"
 
 def _temp_pid(name:str) -> int|None:
@@ -240,7 +271,8 @@ def _size(p:Path) -> int:
 
 def remove_stale_temps(folder, # where a killed process may have left `temp_name` files or folders
                       ) -> tuple:
-    "Remove the `temp_name` entries in `folder` whose process has ended (a killed save); returns (how many, bytes)."
+    """Remove the `temp_name` entries in `folder` whose process has ended (a killed save); returns
+    (how many, bytes)."""
     folder, n, size = Path(folder), 0, 0
     if not folder.is_dir(): return 0, 0
     for p in folder.iterdir():
@@ -255,35 +287,40 @@ def remove_stale_temps(folder, # where a killed process may have left `temp_name
 KILL_ENV = 'SARVLM_TEST_KILL'
 
 def kill_point(name:str):
-    "Tests: send this process a signal here if `SARVLM_TEST_KILL` names this point: `name` (SIGKILL) or `name:SIGINT`."
+    """Tests: send this process a signal here if `SARVLM_TEST_KILL` names this point: `name`
+    (SIGKILL) or `name:SIGINT`."""
     point, _, sig = os.environ.get(KILL_ENV, '').partition(':')
     if point == name: os.kill(os.getpid(), getattr(signal, sig or 'SIGKILL'))
 
 # %% ../nbs/00_core.ipynb #7a1d2c3f
 class TidyStream:
-    "A text stream whose writes pass through `tidy_paths` (other attributes: those of the wrapped stream)."
+    """A text stream whose writes pass through `tidy_paths` (other attributes: those of the wrapped
+    stream)."""
     def __init__(self, stream): self.stream = stream
     def write(self, s): return self.stream.write(tidy_paths(s) if isinstance(s, str) else s)
     def __getattr__(self, name): return getattr(self.stream, name)
 
 def tidy_paths(text:str) -> str:
-    "`text` with this machine's folders rewritten: `<scratch>`, the project root dropped, `<tmp>`, `~`."
+    """`text` with this machine's folders rewritten: `<scratch>`, the project root dropped, `<tmp>`,
+    `~`."""
     tmp, home = Path(tempfile.gettempdir()), Path.home()
-    for base, name in ((_own_scratch(), '<scratch>/'), (project_root(), ''), (tmp, '<tmp>/'), (home, '~/')):
+    bases = ((_own_scratch(), '<scratch>/'), (project_root(), ''), (tmp, '<tmp>/'), (home, '~/'))
+    for base, name in bases:
         for b in dict.fromkeys((str(base), str(base.resolve()))):
             if b != '/': text = text.replace(b.rstrip('/') + '/', name)
     return text
 
 def tidy_outputs():
-    "From now on this process prints paths as `tidy_paths` writes them (call it once in a notebook)."
-    import sys
+    """From now on this process prints paths as `tidy_paths` writes them (call it once in a
+    notebook)."""
     for name in ('stdout', 'stderr'):
         stream = getattr(sys, name)
         if not isinstance(stream, TidyStream): setattr(sys, name, TidyStream(stream))
 
 # %% ../nbs/00_core.ipynb #d16dd9e1
 def results_dir() -> Path:
-    "Where `save_results` writes: `outputs/results` (full configuration) or `outputs/results-small` (`SARVLM_SMALL=1`)."
+    """Where `save_results` writes: `outputs/results` (full configuration) or `outputs/results-small`
+    (`SARVLM_SMALL=1`)."""
     return get_paths().outputs/('results-small' if is_small() else 'results')
 
 def _plain(x):
@@ -294,13 +331,17 @@ def _plain(x):
     if hasattr(x, 'tolist'): return _plain(x.tolist())   # numpy / torch scalars and arrays
     if isinstance(x, float) and x != x: return None        # NaN -> null (JSON has no NaN)
     if x is None or isinstance(x, (bool, int, float, str)): return x
-    raise TypeError(f"save_results: value {x!r} of type {type(x).__name__} is not JSON-serialisable")
+    raise TypeError(
+        f"save_results: value {x!r} of type {type(x).__name__} is not JSON-serialisable"
+    )
 
 def save_results(name:str, # the notebook's name, e.g. '09_retrieval'
                  results:dict, # headline numbers: {key: number | str | list | dict}
                  ):
-    "Write `results` (plus the configuration and a timestamp) to `results_dir()/name.json`, atomically, and say where."
-    if not isinstance(results, dict) or not results: raise ValueError(f"save_results({name!r}): expected a non-empty dict of results")
+    """Write `results` (plus the configuration and a timestamp) to `results_dir()/name.json`,
+    atomically, and say where."""
+    if not isinstance(results, dict) or not results:
+        raise ValueError(f"save_results({name!r}): expected a non-empty dict of results")
     rec = {'notebook': name, 'config': 'small' if is_small() else 'full',
            'written': time.strftime('%Y-%m-%d %H:%M:%S'), 'results': _plain(results)}
     path = results_dir()/f'{name}.json'
@@ -313,17 +354,20 @@ def load_results(folder=None) -> dict:
     out = {}
     for p in sorted(folder.glob('*.json')):
         try: out[p.stem] = json.loads(p.read_text(encoding='utf-8'))
-        except json.JSONDecodeError as e: raise ValueError(f"load_results: {p} is not valid JSON ({e})") from e
+        except json.JSONDecodeError as e:
+            raise ValueError(f"load_results: {p} is not valid JSON ({e})") from e
     return out
 
 # %% ../nbs/00_core.ipynb #3c732097
 def _skip_cell(cell) -> bool:
     "True for cells nbdev would not run: `#| eval: false`."
     src = cell.get('source', '')
-    return any(l.strip().replace(' ', '') in ('#|eval:false', '#|eval:False') for l in src.splitlines())
+    return any(l.strip().replace(' ', '') in ('#|eval:false', '#|eval:False')
+               for l in src.splitlines())
 
 def run_notebook(src, dest=None, timeout:int|None=None):
-    "Execute notebook `src` in a fresh kernel (cwd = its folder) and save the executed copy to `dest`; returns seconds."
+    """Execute notebook `src` in a fresh kernel (cwd = its folder) and save the executed copy to
+    `dest`; returns seconds."""
     import nbformat
     from nbclient import NotebookClient
     src = Path(src)
@@ -332,9 +376,14 @@ def run_notebook(src, dest=None, timeout:int|None=None):
     skipped = [c for c in nb.cells if c.cell_type == 'code' and _skip_cell(c)]
     for c in skipped: c.cell_type = 'raw'
     t0 = time.perf_counter()
-    try: NotebookClient(nb, timeout=timeout, kernel_name='python3', resources={'metadata': {'path': str(src.parent)}}).execute()
+    try:
+        NotebookClient(nb, timeout=timeout, kernel_name='python3',
+                       resources={'metadata': {'path': str(src.parent)}}).execute()
     finally:
-        for c in skipped: c.cell_type = 'code'; c.setdefault('outputs', []); c.setdefault('execution_count', None)
+        for c in skipped:
+            c.cell_type = 'code'
+            c.setdefault('outputs', [])
+            c.setdefault('execution_count', None)
         if dest is not None:
             with atomic_write(dest, 'w', encoding='utf-8') as f: nbformat.write(nb, f)
     return time.perf_counter() - t0

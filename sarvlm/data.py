@@ -4,13 +4,16 @@
 
 # %% ../nbs/04_data.ipynb #fdb582d0
 from __future__ import annotations
-import os, io, csv, json, math, shutil, hashlib, tempfile, time, uuid
+import os, io, csv, json, math, shutil, hashlib, tempfile, time, uuid, importlib, textwrap
 from pathlib import Path
 import numpy as np
 from PIL import Image
 import datasets
-from .core import get_paths, get_rng, is_small, temp_name, remove_stale_temps, kill_point
-from . import captions as C
+from .core import (
+    get_paths, get_rng, is_small, temp_name, remove_stale_temps, kill_point, atomic_write)
+from .sar import read_sar, pil_open, normalize
+from .scenes import random_scene, render, CLASSES
+from . import captions as C, scenes as _scenes, sar as _sar
 
 # %% auto #0
 __all__ = ['DOMAINS', 'COLUMNS', 'IMAGE_EXTS', 'CSV_EXTRA', 'CSV_FIELD_LIMIT', 'ROUND', 'record_features', 'records_to_dataset',
@@ -24,13 +27,15 @@ __all__ = ['DOMAINS', 'COLUMNS', 'IMAGE_EXTS', 'CSV_EXTRA', 'CSV_FIELD_LIMIT', '
 
 # %% ../nbs/04_data.ipynb #2673cbc8
 DOMAINS = ('natural', 'optical', 'sar')
-COLUMNS = ('image', 'caption', 'captions', 'domain', 'label', 'fine_type', 'scene_id', 'split', 'source', 'meta')
+COLUMNS = ('image', 'caption', 'captions', 'domain', 'label', 'fine_type', 'scene_id', 'split',
+           'source', 'meta')
 
 def record_features() -> datasets.Features:
     "The `datasets.Features` of a record."
     s = datasets.Value('string')
-    return datasets.Features({'image': datasets.Image(), 'caption': s, 'captions': datasets.List(s), 'domain': s, 'label': s,
-                              'fine_type': s, 'scene_id': s, 'split': s, 'source': s, 'meta': s})
+    return datasets.Features({'image': datasets.Image(), 'caption': s, 'captions': datasets.List(s),
+                              'domain': s, 'label': s, 'fine_type': s, 'scene_id': s, 'split': s,
+                              'source': s, 'meta': s})
 
 def records_to_dataset(recs:list) -> datasets.Dataset:
     "A `datasets.Dataset` from a list of record dicts (missing optional columns are filled)."
@@ -47,14 +52,16 @@ def sar_image(x) -> Image.Image:
     "PIL mode 'F' image from a 2-D linear-intensity array (a first band is kept from (H, W, C))."
     a = np.asarray(x, dtype=np.float32)
     if a.ndim == 3: a = a[..., 0]
-    if a.ndim != 2: raise ValueError(f"sar_image: expected a 2-D intensity array, got shape {a.shape}")
+    if a.ndim != 2:
+        raise ValueError(f"sar_image: expected a 2-D intensity array, got shape {a.shape}")
     return Image.fromarray(np.ascontiguousarray(a))
 
 def rgb_image(x) -> Image.Image:
     "PIL RGB image from an (H, W, 3) uint8 array (or any PIL image)."
     if isinstance(x, Image.Image): return Image.fromarray(np.asarray(x.convert('RGB')))
     a = np.asarray(x)
-    if a.ndim != 3 or a.shape[2] != 3 or a.dtype != np.uint8: raise ValueError(f"rgb_image: expected (H, W, 3) uint8, got {a.shape} {a.dtype}")
+    if a.ndim != 3 or a.shape[2] != 3 or a.dtype != np.uint8:
+        raise ValueError(f"rgb_image: expected (H, W, 3) uint8, got {a.shape} {a.dtype}")
     return Image.fromarray(a)
 
 def image_array(img:Image.Image) -> np.ndarray:
@@ -62,31 +69,35 @@ def image_array(img:Image.Image) -> np.ndarray:
     return np.asarray(img, dtype=np.float32 if img.mode == 'F' else np.uint8)
 
 # %% ../nbs/04_data.ipynb #a2097f63
-IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.tif', '.tiff', '.bmp', '.gif', '.webp') # SAR reads PNG/TIFF/JPEG; RGB anything PIL reads
+# SAR reads PNG/TIFF/JPEG; RGB anything PIL reads
+IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.tif', '.tiff', '.bmp', '.gif', '.webp')
 
 def _read_sar(path, max_pixels=None):
-    from sarvlm.sar import read_sar
     return read_sar(path, max_pixels=max_pixels)[0]
 
 def load_image(path, # image file
-               domain:str='sar', # 'sar' reads linear intensity through sarvlm.sar.read_sar; else RGB
-               max_pixels:int|None=None, # size limit checked from the header (default $SARVLM_MAX_PIXELS or sarvlm.sar.MAX_PIXELS)
+               domain:str='sar', # 'sar': linear intensity through sarvlm.sar.read_sar; else RGB
+               max_pixels:int|None=None, # pixel limit checked on the header ($SARVLM_MAX_PIXELS)
               ) -> Image.Image:
     "Read an image file into a record image; `FileNotFoundError` / `ValueError` name the file."
-    from sarvlm.sar import pil_open
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"image file not found: {path}")
     try:
         if domain == 'sar': return sar_image(_read_sar(path, max_pixels))
         with pil_open(path, max_pixels) as im: return rgb_image(im)
     except (FileNotFoundError, ValueError): raise
-    except MemoryError: raise ValueError(f"{path}: not enough memory to read this image; lower max_pixels") from None
-    except Exception as e: raise ValueError(f"cannot read image {path}: {type(e).__name__}: {e}") from e
+    except MemoryError:
+        raise ValueError(
+            f"{path}: not enough memory to read this image; lower max_pixels"
+        ) from None
+    except Exception as e:
+        raise ValueError(f"cannot read image {path}: {type(e).__name__}: {e}") from e
 
 def save_image(img:Image.Image, # a record image
-               path, # file name without or with extension (.tif for SAR, .png for RGB is added if missing)
+               path, # file name with or without extension (.tif for SAR, .png for RGB is added)
               ) -> Path:
-    "Write a record image losslessly: mode 'F' -> float32 TIFF, RGB -> PNG. Returns the path written."
+    """Write a record image losslessly: mode 'F' -> float32 TIFF, RGB -> PNG. Returns the path
+    written."""
     path = Path(path)
     if img.mode == 'F':
         import tifffile
@@ -95,41 +106,53 @@ def save_image(img:Image.Image, # a record image
         tifffile.imwrite(path, image_array(img), description=json.dumps({'kind': 'intensity'}))
     else:
         path = path if path.suffix.lower() == '.png' else path.with_suffix('.png')
-        path.parent.mkdir(parents=True, exist_ok=True); img.convert('RGB').save(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        img.convert('RGB').save(path)
     return path
 
 # %% ../nbs/04_data.ipynb #dfd92cee
 def _listed(items:dict) -> str:
-    return '; '.join(f"{len(v)} {k} ({', '.join(v[:3])}{', ...' if len(v) > 3 else ''})" for k, v in items.items())
+    return '; '.join(f"{len(v)} {k} ({', '.join(v[:3])}{', ...' if len(v) > 3 else ''})"
+                     for k, v in items.items())
 
 class _Bad:
-    "Collects skipped rows by reason (raises at once unless skipping was asked for), and entries ignored on purpose (always counted)."
+    """Collects skipped rows by reason (raises at once unless skipping was asked for), and entries
+    ignored on purpose (always counted)."""
     def __init__(self, what:str, skip:bool, report:dict|None=None):
         self.what, self.skip, self.items, self.ignored, self.report = what, skip, {}, {}, report
     def __call__(self, reason:str, where:str, msg:str, exc=ValueError):
         if not self.skip: raise exc(f"{self.what}: {where}: {msg}")
         self.items.setdefault(reason, []).append(where)
     def ignore(self, reason:str, where:str):
-        "Count an entry that is not data (a hidden folder, a stray text file): never an error, always reported."
+        """Count an entry that is not data (a hidden folder, a stray text file): never an error,
+        always reported."""
         self.ignored.setdefault(reason, []).append(where)
     @property
     def n(self): return sum(len(v) for v in self.items.values())
     def done(self, kept:int):
         n_ign = sum(len(v) for v in self.ignored.values())
         if self.report is not None:
-            self.report.update(kept=kept, skipped=self.n, reasons={k: list(v) for k, v in self.items.items()},
-                               ignored=n_ign, ignored_reasons={k: list(v) for k, v in self.ignored.items()})
+            self.report.update(kept=kept, skipped=self.n,
+                               reasons={k: list(v) for k, v in self.items.items()}, ignored=n_ign,
+                               ignored_reasons={k: list(v) for k, v in self.ignored.items()})
         if self.n: print(f"{self.what}: kept {kept}, skipped {self.n}: {_listed(self.items)}")
-        if n_ign: print(f"{self.what}: ignored {n_ign} entries that are not data: {_listed(self.ignored)}")
+        if n_ign:
+            print(
+                f"{self.what}: ignored {n_ign} entries that are not data: {_listed(self.ignored)}"
+            )
 
 # %% ../nbs/04_data.ipynb #31172151
 CSV_EXTRA = ('domain', 'label', 'scene_id')
 
 def _fname(r, used:set) -> str:
-    base = ''.join(ch if ch.isalnum() or ch in '-_.' else '_' for ch in (r.get('scene_id') or 'img')) or 'img'
+    base = (
+        ''.join(ch if ch.isalnum() or ch in '-_.' else '_' for ch in (r.get('scene_id') or 'img'))
+        or 'img'
+    )
     name, i = base, 1
     while name in used: name, i = f"{base}_{i}", i + 1
-    used.add(name); return name
+    used.add(name)
+    return name
 
 def _write_csv(ds, folder:Path, split:str, all_captions:bool, extra) -> Path:
     used, rows = {}, []
@@ -137,66 +160,89 @@ def _write_csv(ds, folder:Path, split:str, all_captions:bool, extra) -> Path:
         d = r.get('domain') or 'sar'
         p = save_image(r['image'], folder/'images'/split/d/_fname(r, used.setdefault(d, set())))
         caps = (r.get('captions') or [r['caption']]) if all_captions else [r['caption']]
-        rows += [[p.relative_to(folder).as_posix(), c, *[str(r.get(k) or '') for k in extra]] for c in caps]
+        rows += [[p.relative_to(folder).as_posix(), c, *[str(r.get(k) or '') for k in extra]]
+                 for c in caps]
     out = folder/f"{split}.csv"
     with open(out, 'w', newline='', encoding='utf-8') as f:
-        w = csv.writer(f); w.writerow(['imgpath', 'caption', *extra]); w.writerows(rows)
+        w = csv.writer(f)
+        w.writerow(['imgpath', 'caption', *extra])
+        w.writerows(rows)
     return out
 
 def to_sarvlm_csv(ds, # a DatasetDict (one CSV per split) or a Dataset
                   folder, # output folder (created)
-                  all_captions:bool=True, # one row per caption (SARVLM-1M style); False: one row per image ('caption')
-                  extra:tuple=CSV_EXTRA, # optional columns after imgpath,caption (() for the bare format)
+                  all_captions:bool=True, # one row per caption (SARVLM-1M); False: one row per image
+                  extra:tuple=CSV_EXTRA, # columns after imgpath,caption (() for the bare format)
                   name:str='data', # CSV name for a single Dataset
                  ) -> dict:
-    "Write SARVLM CSV(s) (`imgpath,caption`, comma-separated) and the images; returns {split: csv path}."
-    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
-    if isinstance(ds, datasets.DatasetDict): return {s: _write_csv(d, folder, s, all_captions, extra) for s, d in ds.items()}
+    """Write SARVLM CSV(s) (`imgpath,caption`, comma-separated) and the images; returns {split: csv
+    path}."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    if isinstance(ds, datasets.DatasetDict):
+        return {s: _write_csv(d, folder, s, all_captions, extra) for s, d in ds.items()}
     return {name: _write_csv(ds, folder, name, all_captions, extra)}
 
 # %% ../nbs/04_data.ipynb #970bed20
 _SEPS = {'\t': 'tab', ';': 'semicolon', '|': 'pipe', ',': 'comma'}
 _SEP_NAMES = {'\\t': '\t', 'tab': '\t', 'comma': ',', 'semicolon': ';', 'pipe': '|', 'space': ' '}
-CSV_FIELD_LIMIT = 4 * 2**20 # the longest CSV field read, in characters (Python's csv stops at 128 KiB)
+# the longest CSV field read, in characters (Python's csv stops at 128 KiB)
+CSV_FIELD_LIMIT = 4 * 2**20
 
-def csv_sep(sep:str, # a character, '\\t' (backslash t, as typed in a shell), or a name: tab, comma, semicolon, pipe, space
+def csv_sep(sep:str, # a character, '\\t' (as typed in a shell), or tab, comma, semicolon, pipe, space
            ) -> str:
     "The one-character CSV separator a user means."
     s = _SEP_NAMES.get(sep.lower() if len(sep) > 1 else sep, sep) if isinstance(sep, str) else sep
     if not isinstance(s, str) or len(s) != 1 or s in '"\r\n':
-        raise ValueError(f"sep must be one character other than a quote or a line break, '\\t', or one of "
-                         f"{', '.join(k for k in _SEP_NAMES if k != chr(92) + 't')}; got {sep!r}")
+        raise ValueError(
+            f"sep must be one character other than a quote or a line break, '\\t', or one of "
+            f"{', '.join(k for k in _SEP_NAMES if k != chr(92) + 't')}; got {sep!r}"
+        )
     return s
 
 def _check_header(path, line:str, sep:str) -> list:
     cols = [c.strip() for c in next(csv.reader([line], delimiter=sep))]
     dup = sorted({c for c in cols if cols.count(c) > 1})
-    if dup: raise ValueError(f"{path}: line 1: column(s) {dup} appear more than once in the header {cols}; "
+    if dup: raise ValueError(f"{path}: line 1: column(s) {dup} appear more than once in the header "
+                             f"{cols}; "
                              f"each column must have its own name (a second one would be dropped)")
     if 'imgpath' in cols and 'caption' in cols: return cols
     for s, nm in _SEPS.items():
         if s != sep and s in line and {'imgpath', 'caption'} <= {c.strip() for c in line.split(s)}:
-            raise ValueError(f"{path}: line 1: the header {line!r} is {nm}-separated, but SARVLM CSVs are comma-separated "
-                             f"('imgpath,caption'; open_clip's --csv-separator defaults to a tab, a common source of such files). "
-                             f"Re-save the file with commas, or read it with from_sarvlm_csv(path, sep={s!r}).")
+            raise ValueError(
+                f"{path}: line 1: the header {line!r} is {nm}-separated, but SARVLM CSVs are "
+                f"comma-separated "
+                f"('imgpath,caption'; open_clip's --csv-separator defaults to a tab, a common "
+                f"source of such files). "
+                f"Re-save the file with commas, or read it with from_sarvlm_csv(path, sep={s!r})."
+            )
     missing = [c for c in ('imgpath', 'caption') if c not in cols]
-    raise ValueError(f"{path}: line 1: missing column(s) {missing}; the header is {cols}, expected at least 'imgpath' and 'caption'")
+    raise ValueError(
+        f"{path}: line 1: missing column(s) {missing}; the header is {cols}, expected at least "
+        f"'imgpath' and 'caption'"
+    )
 
 def _csv_rows(path:Path, sep:str):
-    "Yield (header, first line, last line, fields) with undecodable bytes kept as surrogates (checked per row)."
+    """Yield (header, first line, last line, fields) with undecodable bytes kept as surrogates
+    (checked per row)."""
     text = path.read_bytes().decode('utf-8', errors='surrogateescape').lstrip('\ufeff')
-    if not text.strip(): raise ValueError(f"{path}: the CSV file is empty (expected a header 'imgpath,caption')")
+    if not text.strip():
+        raise ValueError(f"{path}: the CSV file is empty (expected a header 'imgpath,caption')")
     cols = _check_header(path, text.splitlines()[0], sep)
     old = csv.field_size_limit(CSV_FIELD_LIMIT)
     try:
-        rd = csv.reader(io.StringIO(text, newline=''), delimiter=sep); next(rd)
+        rd = csv.reader(io.StringIO(text, newline=''), delimiter=sep)
+        next(rd)
         while True:
             first = rd.line_num + 1
             try: row = next(rd)
             except StopIteration: return
             except csv.Error as e:
-                raise ValueError(f"{path}: line {first}: {e} (fields may hold up to {CSV_FIELD_LIMIT:,} characters, "
-                                 f"sarvlm.data.CSV_FIELD_LIMIT); an unclosed quote, or not a caption file?") from None
+                raise ValueError(
+                    f"{path}: line {first}: {e} (fields may hold up to {CSV_FIELD_LIMIT:,} "
+                    f"characters, "
+                    f"sarvlm.data.CSV_FIELD_LIMIT); an unclosed quote, or not a caption file?"
+                ) from None
             if row: yield cols, first, rd.line_num, row
     finally: csv.field_size_limit(old)
 
@@ -204,50 +250,86 @@ def _bad_utf8(s:str) -> bool: return any('\udc80' <= ch <= '\udcff' for ch in s)
 
 # %% ../nbs/04_data.ipynb #ac760c64
 def _merged(bad, first:int, last:int):
-    "A record over several lines (a quote left open): an error, or every line it swallowed skipped and counted."
-    msg = (f"a quoted field opens on line {first} and runs to line {last}: an unclosed quote would merge "
-           f"{last - first + 1} lines into one record (close the quote; a quote inside a caption is doubled: \"\")")
+    """A record over several lines (a quote left open): an error, or every line it swallowed skipped
+    and counted."""
+    msg = (
+        f"a quoted field opens on line {first} and runs to line {last}: an unclosed quote would "
+        f"merge "
+        f"{last - first + 1} lines into one record (close the quote; a quote inside a caption is "
+        f"doubled: \"\")"
+    )
     for i in range(first, last + 1): bad('unclosed quote (lines merged)', f"line {i}", msg)
 
 def from_sarvlm_csv(path, # a SARVLM CSV file (imgpath,caption[,domain,label,scene_id,...])
                     skip_bad:bool=False, # skip (count, report) bad rows instead of raising
                     sep:str=',', # the separator; anything but ',' must be asked for explicitly
-                    domain:str='sar', # domain of rows without a `domain` column (SARVLM-1M is all SAR)
-                    root=None, # folder that relative image paths start from (default: the CSV's folder)
-                    group:bool=False, # one record per image with all its captions, instead of one per row
+                    domain:str='sar', # domain of rows without a `domain` column (SARVLM-1M: SAR)
+                    root=None, # folder that relative image paths start from (default: the CSV's)
+                    group:bool=False, # one record per image with all its captions, not one per row
                     source:str|None=None, # `source` column (default 'csv:<file name>')
-                    report:dict|None=None, # filled with kept/skipped counts and the skipped lines by reason
-                    limit:int|None=None, # read only the first `limit` data rows (a look at a large release)
+                    report:dict|None=None, # filled with kept/skipped counts, skipped lines by reason
+                    limit:int|None=None, # read only the first `limit` data rows (a look at a release)
                     max_pixels:int|None=None, # image-size limit (see `load_image`)
                    ) -> datasets.Dataset:
-    "Read a SARVLM CSV into records, checking every row (missing image, empty or non-UTF-8 caption, duplicates)."
+    """Read a SARVLM CSV into records, checking every row (missing image, empty or non-UTF-8
+    caption, duplicates)."""
     path, sep = Path(path), csv_sep(sep)
     if not path.is_file(): raise FileNotFoundError(f"from_sarvlm_csv: no CSV file at {path}")
-    root, bad, seen, cache, out = Path(root) if root else path.parent, _Bad(f"from_sarvlm_csv: {path}", skip_bad, report), {}, {}, {}
+    root, bad, seen, cache, out = (
+        Path(root) if root else path.parent,
+        _Bad(f"from_sarvlm_csv: {path}", skip_bad, report),
+        {},
+        {},
+        {},
+    )
     for k, (cols, ln, last, row) in enumerate(_csv_rows(path, sep)):
         if limit is not None and k >= limit: break
         where = f"line {ln}"
-        if last > ln: _merged(bad, ln, last); continue
-        if len(row) != len(cols): bad('wrong number of fields', where, f"{len(row)} fields, the header has {len(cols)}: {row!r}"); continue
+        if last > ln:
+            _merged(bad, ln, last)
+            continue
+        if len(row) != len(cols):
+            bad('wrong number of fields', where,
+                f"{len(row)} fields, the header has {len(cols)}: {row!r}")
+            continue
         r = dict(zip(cols, (v.strip() for v in row)))
-        if any(_bad_utf8(v) for v in r.values()): bad('non-UTF-8 text', where, f"not valid UTF-8: {row!r}"); continue
-        if not r['caption']: bad('empty caption', where, f"empty caption for {r['imgpath']!r}"); continue
-        if not r['imgpath']: bad('empty imgpath', where, "empty imgpath"); continue
+        if any(_bad_utf8(v) for v in r.values()):
+            bad('non-UTF-8 text', where, f"not valid UTF-8: {row!r}")
+            continue
+        if not r['caption']:
+            bad('empty caption', where, f"empty caption for {r['imgpath']!r}")
+            continue
+        if not r['imgpath']:
+            bad('empty imgpath', where, "empty imgpath")
+            continue
         key = (r['imgpath'], r['caption'])
-        if key in seen: bad('duplicate row', where, f"duplicate of line {seen[key]} ({r['imgpath']!r}, {r['caption']!r})"); continue
+        if key in seen:
+            bad('duplicate row', where,
+                f"duplicate of line {seen[key]} ({r['imgpath']!r}, {r['caption']!r})")
+            continue
         seen[key] = ln
         d = r.get('domain') or domain
-        if d not in DOMAINS: bad('unknown domain', where, f"domain {d!r} is not one of {DOMAINS}"); continue
-        p = Path(r['imgpath']); p = p if p.is_absolute() else root/p
+        if d not in DOMAINS:
+            bad('unknown domain', where, f"domain {d!r} is not one of {DOMAINS}")
+            continue
+        p = Path(r['imgpath'])
+        p = p if p.is_absolute() else root/p
         if (p, d) not in cache:
             try: cache[(p, d)] = load_image(p, d, max_pixels)
-            except FileNotFoundError: bad('missing image', where, f"image file not found: {p}", FileNotFoundError); continue
-            except ValueError as e: bad('unreadable image', where, str(e)); continue
+            except FileNotFoundError:
+                bad('missing image', where, f"image file not found: {p}", FileNotFoundError)
+                continue
+            except ValueError as e:
+                bad('unreadable image', where, str(e))
+                continue
         gk = (r['imgpath'], d) if group else (r['imgpath'], d, ln)
-        if gk in out: out[gk]['captions'].append(r['caption']); continue
+        if gk in out:
+            out[gk]['captions'].append(r['caption'])
+            continue
         extra = {k: v for k, v in r.items() if k not in ('imgpath', 'caption', *CSV_EXTRA)}
-        out[gk] = dict(image=cache[(p, d)], caption=r['caption'], captions=[r['caption']], domain=d, label=r.get('label', ''),
-                       scene_id=r.get('scene_id') or p.stem, split=path.stem, source=source or f"csv:{path.name}",
+        out[gk] = dict(image=cache[(p, d)], caption=r['caption'], captions=[r['caption']], domain=d,
+                       label=r.get('label', ''), scene_id=r.get('scene_id') or p.stem,
+                       split=path.stem, source=source or f"csv:{path.name}",
                        meta=json.dumps({'imgpath': r['imgpath'], 'line': ln, **extra}))
     bad.done(len(out))
     if not out: raise ValueError(f"from_sarvlm_csv: {path}: no usable rows")
@@ -259,7 +341,8 @@ def _hidden(p:Path) -> bool: return p.name.startswith('.') or p.name == '__MACOS
 def _is_image(p:Path) -> bool: return p.is_file() and p.suffix.lower() in IMAGE_EXTS
 
 def _images_in(d:Path, bad=None) -> list:
-    "The image files in folder `d`, sorted; with `bad`, everything else in it is counted as ignored."
+    """The image files in folder `d`, sorted; with `bad`, everything else in it is counted as
+    ignored."""
     out = []
     for p in sorted(d.iterdir()):
         if _is_image(p) and not _hidden(p): out.append(p)
@@ -271,19 +354,23 @@ def _why_ignored(p:Path) -> str:
     return 'folder inside a class folder' if p.is_dir() else 'not an image file'
 
 def _loose(root:Path, bad):
-    "Count what sits beside the class (or split) folders of `root`: hidden entries and stray files are ignored, images are bad (no class)."
+    """Count what sits beside the class (or split) folders of `root`: hidden entries and stray files
+    are ignored, images are bad (no class)."""
     for p in sorted(root.iterdir()):
         if _hidden(p): bad.ignore('hidden file or folder', str(p))
-        elif _is_image(p): bad('image outside a class folder', str(p), f"{p.name} lies in {root}, not in a class folder, so it has no class")
+        elif _is_image(p):
+            bad('image outside a class folder', str(p),
+                f"{p.name} lies in {root}, not in a class folder, so it has no class")
         elif p.is_file(): bad.ignore('not an image file', str(p))
 
-def _class_dirs(root:Path) -> list: return sorted(p for p in root.iterdir() if p.is_dir() and not _hidden(p))
+def _class_dirs(root:Path) -> list:
+    return sorted(p for p in root.iterdir() if p.is_dir() and not _hidden(p))
 
 def _pick(caps:list, rng) -> str: return caps[int(get_rng(rng).integers(len(caps)))]
 
 def to_class_folders(ds, # DatasetDict (split folders) or Dataset
                      folder, # output root
-                     label_col:str='label', # column naming the class folder ('label' or 'fine_type')
+                     label_col:str='label', # column naming the class folder: 'label', 'fine_type'
                     ) -> Path:
     "Write images as `folder/[split/]<class>/<scene_id>_<domain>.<ext>`."
     folder = Path(folder)
@@ -291,9 +378,11 @@ def to_class_folders(ds, # DatasetDict (split folders) or Dataset
     for split, d in parts:
         used = set()
         for r in d:
-            cls = ''.join(ch if ch.isalnum() or ch in '-_. ' else '_' for ch in (r[label_col] or 'unknown'))
+            cls = ''.join(ch if ch.isalnum() or ch in '-_. ' else '_'
+                          for ch in (r[label_col] or 'unknown'))
             base = folder/split if split else folder
-            save_image(r['image'], base/cls/_fname({'scene_id': f"{r['scene_id']}_{r['domain']}"}, used))
+            save_image(r['image'],
+                       base/cls/_fname({'scene_id': f"{r['scene_id']}_{r['domain']}"}, used))
     return folder
 
 def _read_class_dirs(root:Path, domain, bad, rng, source, split, max_pixels=None) -> list:
@@ -301,36 +390,58 @@ def _read_class_dirs(root:Path, domain, bad, rng, source, split, max_pixels=None
     _loose(root, bad)
     for d in _class_dirs(root):
         files = _images_in(d, bad)
-        if not files: bad('empty class folder', str(d), f"class folder {d.name!r} has no images ({', '.join(IMAGE_EXTS)})"); continue
+        if not files:
+            bad('empty class folder', str(d),
+                f"class folder {d.name!r} has no images ({', '.join(IMAGE_EXTS)})")
+            continue
         ann = C.from_label(d.name, vocab=vocab)
         for f in files:
             try: img = load_image(f, domain, max_pixels)
-            except ValueError as e: bad('unreadable image', str(f), str(e)); continue
+            except ValueError as e:
+                bad('unreadable image', str(f), str(e))
+                continue
             caps = C.captions_for(ann, domain, rng, vocab=vocab)
-            recs.append(dict(image=img, caption=_pick(caps, rng), captions=caps, domain=domain, label=ann.objects[0].cls,
-                             fine_type=ann.objects[0].fine_type, scene_id=f.stem, split=split or '', source=source,
-                             meta=json.dumps({'file': str(f.relative_to(root.parent)), 'folder': d.name})))
+            recs.append(
+                dict(
+                    image=img,
+                    caption=_pick(caps, rng),
+                    captions=caps,
+                    domain=domain,
+                    label=ann.objects[0].cls,
+                    fine_type=ann.objects[0].fine_type,
+                    scene_id=f.stem,
+                    split=split or '',
+                    source=source,
+                    meta=json.dumps({'file': str(f.relative_to(root.parent)), 'folder': d.name}),
+                )
+            )
     return recs
 
 # %% ../nbs/04_data.ipynb #bb88c30a
 def from_class_folders(root, # root/<class>/*.img or root/<split>/<class>/*.img
                        domain:str='sar', # domain of the images
-                       skip_bad:bool=False, # skip (count, report) empty class folders and unreadable images
+                       skip_bad:bool=False, # skip (count, report) empty folders and unreadable images
                        seed:int=0, # seed for the caption templates
                        source:str|None=None, # `source` column (default: the folder name)
                        report:dict|None=None,
                        max_pixels:int|None=None, # image-size limit (see `load_image`)
                       ):
-    "Read a class-folder tree into records with label captions: a Dataset, or a DatasetDict when split folders are present."
+    """Read a class-folder tree into records with label captions: a Dataset, or a DatasetDict when
+    split folders are present."""
     root = Path(root)
     if not root.is_dir(): raise FileNotFoundError(f"from_class_folders: no folder at {root}")
     subs = _class_dirs(root)
     if not subs: raise ValueError(f"from_class_folders: {root} has no class folders")
-    bad, rng, source = _Bad(f"from_class_folders: {root}", skip_bad, report), get_rng(seed), source or root.name
+    bad, rng, source = (
+        _Bad(f"from_class_folders: {root}", skip_bad, report),
+        get_rng(seed),
+        source or root.name,
+    )
     nested = all(not _images_in(s) and _class_dirs(s) for s in subs)
     if nested:
         _loose(root, bad)                                    # beside the split folders
-        res = {s.name: _read_class_dirs(s, domain, bad, rng, source, s.name, max_pixels) for s in subs}
+        res = {s.name: _read_class_dirs(s, domain, bad, rng, source, s.name, max_pixels)
+               for s in subs}
     else: res = {None: _read_class_dirs(root, domain, bad, rng, source, None, max_pixels)}
     bad.done(sum(len(v) for v in res.values()))
     if not any(res.values()): raise ValueError(f"from_class_folders: no images under {root}")
@@ -344,7 +455,8 @@ def _r(v): return round(float(v), ROUND) + 0.0
 
 def box_in_image(bbox, size, tol:float=1e-6) -> bool:
     "True when [x0, y0, x1, y1] is non-empty and inside an image of `size` = (width, height)."
-    x0, y0, x1, y1 = bbox; W, H = size
+    x0, y0, x1, y1 = bbox
+    W, H = size
     return x1 > x0 and y1 > y0 and x0 >= -tol and y0 >= -tol and x1 <= W + tol and y1 <= H + tol
 
 # %% ../nbs/04_data.ipynb #892a366f
@@ -360,106 +472,162 @@ def to_coco(ds:datasets.Dataset, # records whose `meta` holds 'boxes'
             name:str='instances', # JSON file name (no extension)
             categories:list|None=None, # class names in id order (default: vocabulary order)
            ) -> Path:
-    "Write a COCO detection JSON (bbox = [x, y, w, h]; rotated boxes kept as an extra 'rbox' field) and the images."
-    folder = Path(folder); cats = categories or _categories([ds])
-    coco, used = dict(images=[], annotations=[], categories=[{'id': i+1, 'name': c} for i, c in enumerate(cats)]), set()
+    """Write a COCO detection JSON (bbox = [x, y, w, h]; rotated boxes kept as an extra 'rbox'
+    field) and the images."""
+    folder = Path(folder)
+    cats = categories or _categories([ds])
+    coco, used = dict(images=[], annotations=[],
+                      categories=[{'id': i+1, 'name': c} for i, c in enumerate(cats)]), set()
     for i, r in enumerate(ds):
-        p = save_image(r['image'], folder/'images'/_fname({'scene_id': f"{r['scene_id']}_{r['domain']}"}, used))
+        p = save_image(r['image'],
+                       folder/'images'/_fname({'scene_id': f"{r['scene_id']}_{r['domain']}"}, used))
         W, H = r['image'].size
-        coco['images'].append(dict(id=i+1, file_name=p.name, width=W, height=H, domain=r['domain'], scene_id=r['scene_id']))
+        coco['images'].append(dict(id=i+1, file_name=p.name, width=W, height=H, domain=r['domain'],
+                                   scene_id=r['scene_id']))
         for b in json.loads(r['meta']).get('boxes', []):
             x0, y0, x1, y1 = b['bbox']
-            a = dict(id=len(coco['annotations'])+1, image_id=i+1, category_id=cats.index(b['cls'])+1,
-                     bbox=[x0, y0, x1-x0, y1-y0], area=(x1-x0)*(y1-y0), iscrowd=0, fine_type=b.get('fine_type', ''))
+            a = dict(id=len(coco['annotations'])+1, image_id=i+1,
+                     category_id=cats.index(b['cls'])+1, bbox=[x0, y0, x1-x0, y1-y0],
+                     area=(x1-x0)*(y1-y0), iscrowd=0, fine_type=b.get('fine_type', ''))
             if b.get('rbox') is not None: a['rbox'] = list(b['rbox'])
             coco['annotations'].append(a)
-    out = folder/f"{name}.json"; out.write_text(json.dumps(coco)); return out
+    out = folder/f"{name}.json"
+    out.write_text(json.dumps(coco))
+    return out
 
 # %% ../nbs/04_data.ipynb #06f62885
 def _load_json(path:Path, what:str) -> dict:
     if not path.is_file(): raise FileNotFoundError(f"{what}: no file at {path}")
     try: return json.loads(path.read_text(encoding='utf-8'))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e: raise ValueError(f"{what}: {path} is not valid UTF-8 JSON: {e}") from e
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{what}: {path} is not valid UTF-8 JSON: {e}") from e
 
-def _num(v) -> bool: return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+def _num(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 def _nums(v, n:int) -> bool: return isinstance(v, list) and len(v) == n and all(map(_num, v))
 
 def _image_problem(im) -> str|None:
     "What is wrong with a COCO image entry, or None."
-    if not isinstance(im, dict): return f"expected an object with id, file_name, width, height, got {json.dumps(im)[:80]}"
+    if not isinstance(im, dict):
+        return f"expected an object with id, file_name, width, height, got {json.dumps(im)[:80]}"
     miss = [k for k in ('id', 'file_name', 'width', 'height') if k not in im]
     if miss: return f"missing {miss}; an image entry needs id, file_name, width and height"
-    if not isinstance(im['id'], (int, str)) or isinstance(im['id'], bool): return f"id {im['id']!r} is not an integer or a string"
-    if not isinstance(im['file_name'], str) or not im['file_name']: return f"file_name {im['file_name']!r} is not a file name"
+    if not isinstance(im['id'], (int, str)) or isinstance(im['id'], bool):
+        return f"id {im['id']!r} is not an integer or a string"
+    if not isinstance(im['file_name'], str) or not im['file_name']:
+        return f"file_name {im['file_name']!r} is not a file name"
     if not (_num(im['width']) and _num(im['height']) and im['width'] > 0 and im['height'] > 0):
         return f"width, height = {im['width']!r}, {im['height']!r}; expected positive numbers"
     return None
 
 def _coco_images(images:list, bad) -> tuple:
-    "({id: entry} of the usable image entries, ids used twice); malformed and duplicated entries go to `bad`."
+    """({id: entry} of the usable image entries, ids used twice); malformed and duplicated entries
+    go to `bad`."""
     imgs, first, dup = {}, {}, set()
     for j, im in enumerate(images):
-        where = f"image index {j}" + (f" ({im['file_name']!r})" if isinstance(im, dict) and 'file_name' in im else '')
+        where = f"image index {j}" + (f" ({im['file_name']!r})"
+                                      if isinstance(im, dict) and 'file_name' in im else '')
         msg = _image_problem(im)
-        if msg: bad('malformed image entry', where, msg); continue
+        if msg:
+            bad('malformed image entry', where, msg)
+            continue
         i = im['id']
         if i in first:
-            bad('duplicate image id', where, f"image id {i!r} is also the id of image index {first[i][0]} ({first[i][1]!r}); "
-                f"ids must be unique, or boxes would go to the wrong image")
-            dup.add(i); continue
+            bad(
+                'duplicate image id',
+                where,
+                f"image id {i!r} is also the id of image index {first[i][0]} ({first[i][1]!r}); "
+                f"ids must be unique, or boxes would go to the wrong image",
+            )
+            dup.add(i)
+            continue
         first[i], imgs[i] = (j, im['file_name']), im
     for i in dup:   # skipping: the first image with that id is just as ambiguous
-        bad('duplicate image id', f"image index {first[i][0]} ({first[i][1]!r})", f"image id {i!r} is used twice"); del imgs[i]
+        bad('duplicate image id', f"image index {first[i][0]} ({first[i][1]!r})",
+            f"image id {i!r} is used twice")
+        del imgs[i]
     return imgs, dup
 
 def _coco_categories(cats:list, what:str) -> dict:
     out = {}
     for j, c in enumerate(cats):
         if not (isinstance(c, dict) and 'id' in c and isinstance(c.get('name'), str)):
-            raise ValueError(f"{what}: category index {j}: expected an object with 'id' and 'name', got {json.dumps(c)[:80]}")
+            raise ValueError(
+                f"{what}: category index {j}: expected an object with 'id' and 'name', got "
+                f"{json.dumps(c)[:80]}"
+            )
         out[c['id']] = c['name']
     return out
 
 def _coco_box(a, j:int, imgs:dict, dup:set, cats:dict, bad):
     "The box of annotation `a` (index j) as a record box, or None (reported on `bad`)."
-    if not isinstance(a, dict): bad('malformed annotation', f"annotation index {j}", f"expected an object, got {json.dumps(a)[:80]}"); return None
+    if not isinstance(a, dict):
+        bad('malformed annotation', f"annotation index {j}",
+            f"expected an object, got {json.dumps(a)[:80]}")
+        return None
     where = f"annotation id {a['id']}" if 'id' in a else f"annotation index {j} (no id)"
     iid = a.get('image_id')
     if isinstance(iid, (list, dict)) or iid not in imgs:
-        reason = 'box of a duplicated image id' if not isinstance(iid, (list, dict)) and iid in dup else 'unknown image_id'
-        bad(reason, where, f"image_id {iid!r} is not a usable image in 'images'"); return None
-    im = imgs[iid]; where += f" (image {im['file_name']!r})"
+        reason = (
+            'box of a duplicated image id'
+            if not isinstance(iid, (list, dict)) and iid in dup
+            else 'unknown image_id'
+        )
+        bad(reason, where, f"image_id {iid!r} is not a usable image in 'images'")
+        return None
+    im = imgs[iid]
+    where += f" (image {im['file_name']!r})"
     if isinstance(a.get('category_id'), (list, dict)) or a.get('category_id') not in cats:
-        bad('unknown category_id', where, f"category_id {a.get('category_id')!r} is not in 'categories'"); return None
+        bad('unknown category_id', where,
+            f"category_id {a.get('category_id')!r} is not in 'categories'")
+        return None
     if not _nums(a.get('bbox'), 4):
-        bad('malformed bbox', where, f"bbox is {json.dumps(a['bbox']) if 'bbox' in a else 'missing'}; expected [x, y, width, height], 4 numbers"); return None
-    x, y, w, h = map(float, a['bbox']); bb = [_r(x), _r(y), _r(x+w), _r(y+h)]
+        bad('malformed bbox', where,
+            f"bbox is {json.dumps(a['bbox']) if 'bbox' in a else 'missing'}; expected [x, y, "
+            f"width, height], 4 numbers")
+        return None
+    x, y, w, h = map(float, a['bbox'])
+    bb = [_r(x), _r(y), _r(x+w), _r(y+h)]
     if not box_in_image(bb, (im['width'], im['height'])):
-        bad('box outside the image', where, f"bbox [x, y, w, h] = {a['bbox']} is empty or outside the {im['width']}x{im['height']} image"); return None
+        bad('box outside the image', where,
+            f"bbox [x, y, w, h] = {a['bbox']} is empty or outside the {im['width']}x{im['height']} "
+            f"image")
+        return None
     if 'rbox' in a and not _nums(a['rbox'], 5):
-        bad('malformed rbox', where, f"rbox is {json.dumps(a['rbox'])}; expected [cx, cy, w, h, angle], 5 numbers"); return None
-    b = dict(cls=C.load_vocabulary().canon(cats[a['category_id']]), fine_type=a.get('fine_type', ''), bbox=bb)
+        bad('malformed rbox', where,
+            f"rbox is {json.dumps(a['rbox'])}; expected [cx, cy, w, h, angle], 5 numbers")
+        return None
+    b = dict(cls=C.load_vocabulary().canon(cats[a['category_id']]),
+             fine_type=a.get('fine_type', ''), bbox=bb)
     if 'rbox' in a: b['rbox'] = [_r(v) for v in a['rbox']]
     return b
 
 def from_coco(path, # COCO detection JSON
-              image_root=None, # folder of the images (default: <json folder>/images, else the JSON's folder)
+              image_root=None, # folder of the images (default: <json folder>/images, else its folder)
               domain:str='sar', # domain of the images (an image entry's 'domain' field wins)
-              skip_bad:bool=False, # skip (count) malformed entries, duplicated ids, bad boxes, missing images
+              skip_bad:bool=False, # skip (count) malformed entries, repeated ids, bad boxes, lost images
               seed:int=0, # seed for the caption templates
               source:str|None=None,
               report:dict|None=None,
               max_pixels:int|None=None, # image-size limit (see `load_image`)
              ) -> datasets.Dataset:
     "Read COCO detection annotations into records with five box-derived captions per image."
-    path = Path(path); what = f"from_coco: {path}"
+    path = Path(path)
+    what = f"from_coco: {path}"
     coco = _load_json(path, what)
-    if not isinstance(coco, dict): raise ValueError(f"{what}: expected a JSON object with images, annotations, categories")
+    if not isinstance(coco, dict):
+        raise ValueError(f"{what}: expected a JSON object with images, annotations, categories")
     for k in ('images', 'annotations', 'categories'):
-        if k not in coco: raise ValueError(f"{what}: missing top-level key {k!r} (a COCO detection file has images, annotations, categories)")
-        if not isinstance(coco[k], list): raise ValueError(f"{what}: {k!r} must be a list, got {type(coco[k]).__name__}")
-    root = Path(image_root) if image_root else (path.parent/'images' if (path.parent/'images').is_dir() else path.parent)
+        if k not in coco:
+            raise ValueError(
+                f"{what}: missing top-level key {k!r} (a COCO detection file has images, "
+                f"annotations, categories)"
+            )
+        if not isinstance(coco[k], list):
+            raise ValueError(f"{what}: {k!r} must be a list, got {type(coco[k]).__name__}")
+    root = Path(image_root) if image_root else (path.parent/'images'
+                                                if (path.parent/'images').is_dir() else path.parent)
     bad, rng = _Bad(what, skip_bad, report), get_rng(seed)
     cats = _coco_categories(coco['categories'], what)
     imgs, dup = _coco_images(coco['images'], bad)
@@ -471,15 +639,24 @@ def from_coco(path, # COCO detection JSON
     for i, im in imgs.items():
         d, where = im.get('domain', domain), f"image id {i} ({im['file_name']!r})"
         try: img = load_image(root/im['file_name'], d, max_pixels)
-        except FileNotFoundError as e: bad('missing image', where, str(e), FileNotFoundError); continue
-        except ValueError as e: bad('unreadable image', where, str(e)); continue
+        except FileNotFoundError as e:
+            bad('missing image', where, str(e), FileNotFoundError)
+            continue
+        except ValueError as e:
+            bad('unreadable image', where, str(e))
+            continue
         if tuple(img.size) != (im['width'], im['height']):
-            bad('image size differs from the JSON', where, f"the JSON says {im['width']}x{im['height']}, the file {root/im['file_name']} is "
-                f"{img.size[0]}x{img.size[1]}; its {len(boxes[i])} boxes were checked against the JSON's size; fix width/height"); continue
+            bad('image size differs from the JSON', where, f"the JSON says "
+                                                           f"{im['width']}x{im['height']}, the "
+                                                           f"file {root/im['file_name']} is "
+                f"{img.size[0]}x{img.size[1]}; its {len(boxes[i])} boxes were checked against the "
+                f"JSON's size; fix width/height"); continue
         ann = C.from_boxes(boxes[i], img.size, kind='scene')
         caps = C.captions_for(ann, d, rng)
-        recs.append(dict(image=img, caption=_pick(caps, rng), captions=caps, domain=d, label=C.main_label(ann),
-                         scene_id=im.get('scene_id') or Path(im['file_name']).stem, split=path.stem, source=source or f"coco:{path.name}",
+        recs.append(dict(image=img, caption=_pick(caps, rng), captions=caps, domain=d,
+                         label=C.main_label(ann),
+                         scene_id=im.get('scene_id') or Path(im['file_name']).stem, split=path.stem,
+                         source=source or f"coco:{path.name}",
                          meta=json.dumps({'file_name': im['file_name'], 'boxes': boxes[i]})))
     bad.done(len(recs))
     if not recs: raise ValueError(f"{what}: no usable images")
@@ -489,64 +666,100 @@ def from_coco(path, # COCO detection JSON
 def boxes_to_yolo(boxes:list, size, names:list) -> str:
     "YOLO label text for horizontal boxes."
     W, H = size
-    return ''.join(f"{names.index(b['cls'])} {repr((b['bbox'][0]+b['bbox'][2])/2/W)} {repr((b['bbox'][1]+b['bbox'][3])/2/H)} "
-                   f"{repr((b['bbox'][2]-b['bbox'][0])/W)} {repr((b['bbox'][3]-b['bbox'][1])/H)}\n" for b in boxes)
+    return ''.join(f"{names.index(b['cls'])} {repr((b['bbox'][0]+b['bbox'][2])/2/W)} "
+                   f"{repr((b['bbox'][1]+b['bbox'][3])/2/H)} "
+                   f"{repr((b['bbox'][2]-b['bbox'][0])/W)} "
+                   f"{repr((b['bbox'][3]-b['bbox'][1])/H)}\n" for b in boxes)
 
 def yolo_to_boxes(text:str, size, names:list, where:str='<yolo>') -> list:
-    "Horizontal boxes from YOLO label text; `ValueError` naming the line for malformed lines or boxes outside the image."
+    """Horizontal boxes from YOLO label text; `ValueError` naming the line for malformed lines or
+    boxes outside the image."""
     W, H, out = *size, []
     for i, line in enumerate(text.splitlines(), 1):
         if not line.strip(): continue
         f = line.split()
         if len(f) != 5:
-            poly = ' (a polygon/segmentation line: class x1 y1 x2 y2 ...; convert it to a box)' if len(f) > 5 else ''
-            raise ValueError(f"{where}: line {i}: expected 'class x_centre y_centre width height' (5 values), got {len(f)} values{poly}")
+            poly = (
+                ' (a polygon/segmentation line: class x1 y1 x2 y2 ...; convert it to a box)'
+                if len(f) > 5
+                else ''
+            )
+            raise ValueError(
+                f"{where}: line {i}: expected 'class x_centre y_centre width height' (5 values), "
+                f"got {len(f)} values{poly}"
+            )
         try: k, xc, yc, w, h = int(f[0]), *map(float, f[1:5])
-        except (ValueError, IndexError): raise ValueError(f"{where}: line {i}: expected 'class x_centre y_centre width height', got {line!r}")
-        if not 0 <= k < len(names): raise ValueError(f"{where}: line {i}: class id {k} is not in 0..{len(names)-1}")
+        except (ValueError, IndexError):
+            raise ValueError(
+                f"{where}: line {i}: expected 'class x_centre y_centre width height', got {line!r}"
+            )
+        if not 0 <= k < len(names):
+            raise ValueError(f"{where}: line {i}: class id {k} is not in 0..{len(names)-1}")
         bb = [_r((xc-w/2)*W), _r((yc-h/2)*H), _r((xc+w/2)*W), _r((yc+h/2)*H)]
-        if not box_in_image(bb, size): raise ValueError(f"{where}: line {i}: box {bb} is empty or outside the {W}x{H} image")
+        if not box_in_image(bb, size):
+            raise ValueError(f"{where}: line {i}: box {bb} is empty or outside the {W}x{H} image")
         out.append(dict(cls=names[k], bbox=bb))
     return out
 
 # %% ../nbs/04_data.ipynb #0810b27a
 def rbox_to_poly(rbox) -> list:
-    "Corners [x1, y1, ..., x4, y4] of rbox [cx, cy, w, h, angle_deg] (angle counter-clockwise on screen from +x)."
-    cx, cy, w, h, a = map(float, rbox); t = math.radians(a)
+    """Corners [x1, y1, ..., x4, y4] of rbox [cx, cy, w, h, angle_deg] (angle counter-clockwise on
+    screen from +x)."""
+    cx, cy, w, h, a = map(float, rbox)
+    t = math.radians(a)
     u, v = (math.cos(t), -math.sin(t)), (math.sin(t), math.cos(t))
     pts = [(-w/2, -h/2), (w/2, -h/2), (w/2, h/2), (-w/2, h/2)]
     return [c for s, r in pts for c in (cx + s*u[0] + r*v[0], cy + s*u[1] + r*v[1])]
 
 def poly_to_rbox(poly) -> list:
-    "rbox [cx, cy, w, h, angle_deg] of a rectangle given by its 4 corners in `rbox_to_poly` order (angle in (-180, 180])."
+    """rbox [cx, cy, w, h, angle_deg] of a rectangle given by its 4 corners in `rbox_to_poly` order
+    (angle in (-180, 180])."""
     p = np.asarray(poly, float).reshape(4, 2)
-    cx, cy = p.mean(0); e1, e2 = p[1]-p[0], p[2]-p[1]
+    cx, cy = p.mean(0)
+    e1, e2 = p[1]-p[0], p[2]-p[1]
     a = math.degrees(math.atan2(-e1[1], e1[0]))
     if a <= -180: a += 360
     return [_r(cx), _r(cy), _r(np.hypot(*e1)), _r(np.hypot(*e2)), _r(a)]
 
 def norm_rbox(rbox) -> list:
     "rbox with the angle wrapped into (-180, 180] and values rounded like the readers."
-    cx, cy, w, h, a = map(float, rbox); a = -((-a + 180) % 360 - 180)
+    cx, cy, w, h, a = map(float, rbox)
+    a = -((-a + 180) % 360 - 180)
     return [_r(cx), _r(cy), _r(w), _r(h), _r(a)]
 
 def boxes_to_dota(boxes:list) -> str:
     "DOTA-style polygon lines for boxes with an `rbox`."
-    return ''.join(' '.join(repr(c) for c in rbox_to_poly(b['rbox'])) + f" {b['cls'].replace(' ', '-')} 0\n" for b in boxes)
+    return ''.join(
+        ' '.join(repr(c) for c in rbox_to_poly(b['rbox'])) + f" {b['cls'].replace(' ', '-')} 0\n"
+        for b in boxes
+    )
 
 def dota_to_boxes(text:str, where:str='<dota>', size=None) -> list:
-    "Boxes (rbox and the enclosing horizontal bbox, clipped to `size` if given) from DOTA-style lines; `ValueError` naming the bad line."
+    """Boxes (rbox and the enclosing horizontal bbox, clipped to `size` if given) from DOTA-style
+    lines; `ValueError` naming the bad line."""
     out = []
     for i, line in enumerate(text.splitlines(), 1):
         f = line.split()
-        if not f or f[0] in ('imagesource:', 'gsd:') or line.startswith(('imagesource', 'gsd')): continue
-        try: poly = list(map(float, f[:8])); cls = f[8].replace('-', ' ')
-        except (ValueError, IndexError): raise ValueError(f"{where}: line {i}: expected 'x1 y1 x2 y2 x3 y3 x4 y4 class [difficult]', got {line!r}")
+        if not f or f[0] in ('imagesource:', 'gsd:') or line.startswith(('imagesource', 'gsd')):
+            continue
+        try:
+            poly = list(map(float, f[:8]))
+            cls = f[8].replace('-', ' ')
+        except (ValueError, IndexError):
+            raise ValueError(
+                f"{where}: line {i}: expected 'x1 y1 x2 y2 x3 y3 x4 y4 class [difficult]', got "
+                f"{line!r}"
+            )
         xs, ys = poly[0::2], poly[1::2]
         bb = [_r(min(xs)), _r(min(ys)), _r(max(xs)), _r(max(ys))]
-        if size is not None:  # a rotated box may stick out of the image (a long bridge); its horizontal box is clipped
-            bb = [_r(max(bb[0], 0)), _r(max(bb[1], 0)), _r(min(bb[2], size[0])), _r(min(bb[3], size[1]))]
-            if not box_in_image(bb, size): raise ValueError(f"{where}: line {i}: the rotated box lies outside the {size[0]}x{size[1]} image")
+        if size is not None:
+            # a rotated box may stick out of the image (a long bridge): its upright box is clipped
+            bb = [_r(max(bb[0], 0)), _r(max(bb[1], 0)), _r(min(bb[2], size[0])),
+                  _r(min(bb[3], size[1]))]
+            if not box_in_image(bb, size):
+                raise ValueError(
+                    f"{where}: line {i}: the rotated box lies outside the {size[0]}x{size[1]} image"
+                )
         out.append(dict(cls=cls, bbox=bb, rbox=poly_to_rbox(poly)))
     return out
 
@@ -556,13 +769,17 @@ def to_box_folder(ds:datasets.Dataset, # records whose `meta` holds 'boxes'
                   fmt:str='yolo', # 'yolo' or 'dota' (rotated boxes; needs 'rbox')
                  ) -> Path:
     "Write images and YOLO / DOTA label files."
-    if fmt not in ('yolo', 'dota'): raise ValueError(f"to_box_folder: fmt must be 'yolo' or 'dota', got {fmt!r}")
+    if fmt not in ('yolo', 'dota'):
+        raise ValueError(f"to_box_folder: fmt must be 'yolo' or 'dota', got {fmt!r}")
     folder, names, used = Path(folder), _categories([ds]), set()
-    lab = folder/('labels' if fmt == 'yolo' else 'labelTxt'); lab.mkdir(parents=True, exist_ok=True)
+    lab = folder/('labels' if fmt == 'yolo' else 'labelTxt')
+    lab.mkdir(parents=True, exist_ok=True)
     for r in ds:
-        p = save_image(r['image'], folder/'images'/_fname({'scene_id': f"{r['scene_id']}_{r['domain']}"}, used))
+        p = save_image(r['image'],
+                       folder/'images'/_fname({'scene_id': f"{r['scene_id']}_{r['domain']}"}, used))
         bx = json.loads(r['meta']).get('boxes', [])
-        (lab/f"{p.stem}.txt").write_text(boxes_to_yolo(bx, r['image'].size, names) if fmt == 'yolo' else boxes_to_dota(bx))
+        (lab/f"{p.stem}.txt").write_text(boxes_to_yolo(bx, r['image'].size, names)
+                                         if fmt == 'yolo' else boxes_to_dota(bx))
     (folder/'classes.txt').write_text(''.join(f"{n}\n" for n in names))
     return folder
 
@@ -574,12 +791,20 @@ def from_box_folder(folder, # images/ with labels/ (YOLO) or labelTxt/ (DOTA)
                     source=None, report=None,
                     max_pixels:int|None=None, # image-size limit (see `load_image`)
                    ) -> datasets.Dataset:
-    "Read a YOLO or DOTA-style folder into records with box-derived captions (bad label files raise or are skipped)."
-    folder = Path(folder); what = f"from_box_folder: {folder} ({fmt})"
+    """Read a YOLO or DOTA-style folder into records with box-derived captions (bad label files
+    raise or are skipped)."""
+    folder = Path(folder)
+    what = f"from_box_folder: {folder} ({fmt})"
     lab = folder/('labels' if fmt == 'yolo' else 'labelTxt')
-    if not (folder/'images').is_dir() or not lab.is_dir(): raise FileNotFoundError(f"{what}: expected folders images/ and {lab.name}/")
-    names = [l.strip() for l in (folder/'classes.txt').read_text().splitlines() if l.strip()] if (folder/'classes.txt').is_file() else None
-    if fmt == 'yolo' and not names: raise FileNotFoundError(f"{what}: classes.txt (one class name per line) is missing")
+    if not (folder/'images').is_dir() or not lab.is_dir():
+        raise FileNotFoundError(f"{what}: expected folders images/ and {lab.name}/")
+    names = (
+        [l.strip() for l in (folder / 'classes.txt').read_text().splitlines() if l.strip()]
+        if (folder / 'classes.txt').is_file()
+        else None
+    )
+    if fmt == 'yolo' and not names:
+        raise FileNotFoundError(f"{what}: classes.txt (one class name per line) is missing")
     bad, rng, recs = _Bad(what, skip_bad, report), get_rng(seed), []
     files = _images_in(folder/'images', bad)
     stems = {f.stem for f in files}
@@ -590,51 +815,82 @@ def from_box_folder(folder, # images/ with labels/ (YOLO) or labelTxt/ (DOTA)
         try:
             img = load_image(f, domain, max_pixels)
             txt = t.read_text() if t.is_file() else ''
-            bx = yolo_to_boxes(txt, img.size, names, str(t)) if fmt == 'yolo' else dota_to_boxes(txt, str(t), img.size)
-        except ValueError as e: bad('bad label or image', f.name, str(e)); continue
+            bx = (
+                yolo_to_boxes(txt, img.size, names, str(t))
+                if fmt == 'yolo'
+                else dota_to_boxes(txt, str(t), img.size)
+            )
+        except ValueError as e:
+            bad('bad label or image', f.name, str(e))
+            continue
         ann = C.from_boxes(bx, img.size)
         caps = C.captions_for(ann, domain, rng)
-        recs.append(dict(image=img, caption=_pick(caps, rng), captions=caps, domain=domain, label=C.main_label(ann),
-                         scene_id=f.stem, split='', source=source or f"{fmt}:{folder.name}", meta=json.dumps({'file': f.name, 'boxes': bx})))
+        recs.append(dict(image=img, caption=_pick(caps, rng), captions=caps, domain=domain,
+                         label=C.main_label(ann), scene_id=f.stem, split='',
+                         source=source or f"{fmt}:{folder.name}",
+                         meta=json.dumps({'file': f.name, 'boxes': bx})))
     bad.done(len(recs))
     if not recs: raise ValueError(f"{what}: no usable images")
     return records_to_dataset(recs)
 
 # %% ../nbs/04_data.ipynb #c41d0b06
 def _not_saved_hint(p:Path) -> str:
-    if p.is_file(): return f"; it is a file{' (read a CSV with from_sarvlm_csv)' if p.suffix.lower() == '.csv' else ''}"
+    if p.is_file():
+        hint = ' (read a CSV with from_sarvlm_csv)' if p.suffix.lower() == '.csv' else ''
+        return f"; it is a file{hint}"
     if any(p.glob('*.csv')): return '; it holds CSV files (a SARVLM CSV folder?)'
     if (p/'images').is_dir(): return '; it has images/ (a YOLO, DOTA or COCO folder?)'
     return ''
 
 def load_saved(path, # a folder written by `Dataset.save_to_disk` / `DatasetDict.save_to_disk`
               ):
-    "`datasets.load_from_disk` with clear errors: a path that is not a saved dataset, or a damaged one, is named as such."
+    """`datasets.load_from_disk` with clear errors: a path that is not a saved dataset, or a damaged
+    one, is named as such."""
     p = Path(path)
     if not p.exists(): raise FileNotFoundError(f"no dataset folder at {p}")
-    if not (p.is_dir() and any((p/m).is_file() for m in ('dataset_dict.json', 'dataset_info.json', 'state.json'))):
-        raise ValueError(f"{p}: not a dataset saved with save_to_disk (no dataset_dict.json, dataset_info.json or state.json)"
-                         f"{_not_saved_hint(p)}")
+    marks = ('dataset_dict.json', 'dataset_info.json', 'state.json')
+    if not (p.is_dir() and any((p/m).is_file() for m in marks)):
+        raise ValueError(
+            f"{p}: not a dataset saved with save_to_disk (no dataset_dict.json, dataset_info.json "
+            f"or state.json)"
+            f"{_not_saved_hint(p)}"
+        )
     try: return datasets.load_from_disk(str(p))
     except Exception as e:
-        raise ValueError(f"{p}: a damaged or incomplete saved dataset; load_from_disk failed ({type(e).__name__}: {e})") from None
+        raise ValueError(
+            f"{p}: a damaged or incomplete saved dataset; load_from_disk failed "
+            f"({type(e).__name__}: {e})"
+        ) from None
 
 # %% ../nbs/04_data.ipynb #58ab7bce
-def mini_config(size:int|None=None, # number of scenes (default: `default_size`, or `small_size` under SARVLM_SMALL=1)
+def mini_config(size:int|None=None, # number of scenes (default: `default_size`; `small_size` when small)
                 path=None, # the rules file (default <data>/splits/sarvlm-mini.json)
                ) -> dict:
     "The sarvlm-mini rules (fractions, held-out SAR classes, sizes) with the size resolved."
     p = Path(path) if path else get_paths().data/'splits'/'sarvlm-mini.json'
-    if not p.is_file(): raise FileNotFoundError(f"sarvlm-mini needs its split rules at {p}; restore data/splits/ or set SARVLM_DATA")
+    if not p.is_file():
+        raise FileNotFoundError(
+            f"sarvlm-mini needs its split rules at {p}; restore data/splits/ or set SARVLM_DATA"
+        )
     cfg = json.loads(p.read_text(encoding='utf-8'))
-    n = cfg['small_size'] if (size is None and is_small()) else cfg['default_size'] if size is None else size
-    if not isinstance(n, (int, np.integer)) or n < 10: raise ValueError(f"sarvlm-mini size must be an integer >= 10 scenes, got {n!r}")
-    if abs(sum(cfg['fractions'].values()) - 1) > 1e-9: raise ValueError(f"{p}: split fractions must sum to 1, got {cfg['fractions']}")
+    n = (
+        cfg['small_size']
+        if (size is None and is_small())
+        else cfg['default_size'] if size is None else size
+    )
+    if not isinstance(n, (int, np.integer)) or n < 10:
+        raise ValueError(f"sarvlm-mini size must be an integer >= 10 scenes, got {n!r}")
+    if abs(sum(cfg['fractions'].values()) - 1) > 1e-9:
+        raise ValueError(f"{p}: split fractions must sum to 1, got {cfg['fractions']}")
     return {**cfg, 'size': int(n), 'rules_file': str(p)}
 
 def _u01(*parts) -> float:
-    "A uniform number in [0, 1) from a hash of `parts` (stable across machines and Python versions)."
-    return int.from_bytes(hashlib.sha256(':'.join(map(str, parts)).encode()).digest()[:8], 'big') / 2**64
+    """A uniform number in [0, 1) from a hash of `parts` (stable across machines and Python
+    versions)."""
+    return (
+        int.from_bytes(hashlib.sha256(':'.join(map(str, parts)).encode()).digest()[:8], 'big')
+        / 2**64
+    )
 
 def assign_split(scene_id:str, seed:int, fractions:dict) -> str:
     "The split of a scene: a hash of (seed, scene_id) against the cumulative fractions."
@@ -646,23 +902,31 @@ def assign_split(scene_id:str, seed:int, fractions:dict) -> str:
 
 # %% ../nbs/04_data.ipynb #72d0e9b4
 def mini_scenes(seed:int, size:int, chip_fraction:float=0.4) -> list:
-    "The scene graphs of sarvlm-mini: chips (classes in turn) then multi-object scenes, with hashed per-scene seeds."
-    from sarvlm.scenes import random_scene, CLASSES
+    """The scene graphs of sarvlm-mini: chips (classes in turn) then multi-object scenes, with
+    hashed per-scene seeds."""
     n_chip, out, ids = int(round(size * chip_fraction)), [], set()
     for i in range(size):
         s = int(_u01('scene-seed', seed, i) * 2**31)
         while True:
-            sc = random_scene(s, 'chip', classes=[CLASSES[i % len(CLASSES)]]) if i < n_chip else random_scene(s, 'scene')
+            sc = (
+                random_scene(s, 'chip', classes=[CLASSES[i % len(CLASSES)]])
+                if i < n_chip
+                else random_scene(s, 'scene')
+            )
             if sc.scene_id not in ids: break
             s += 1
-        ids.add(sc.scene_id); out.append(sc)
+        ids.add(sc.scene_id)
+        out.append(sc)
     return out
 
 def scene_annot(scene, rendered:dict, domain:str) -> C.Annot:
-    "Caption input for one rendering: the scene graph's objects visible in it; positions only for overhead views."
-    vis = {b['instance_id'] for b in rendered['boxes'] if b.get('visible', b.get('bbox') is not None)}
+    """Caption input for one rendering: the scene graph's objects visible in it; positions only for
+    overhead views."""
+    vis = {b['instance_id'] for b in rendered['boxes']
+           if b.get('visible', b.get('bbox') is not None)}
     pos = domain != 'natural'
-    objs = [C.Obj(o.cls, o.fine_type, o.x if pos else None, o.y if pos else None) for o in scene.objects if o.instance_id in vis]
+    objs = [C.Obj(o.cls, o.fine_type, o.x if pos else None, o.y if pos else None)
+            for o in scene.objects if o.instance_id in vis]
     return C.Annot(objs, dict(scene.landcover), scene.kind)
 
 # %% ../nbs/04_data.ipynb #3caeb8cc
@@ -670,7 +934,8 @@ def _jsonable(x):
     if isinstance(x, dict): return {str(k): _jsonable(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)): return [_jsonable(v) for v in x]
     if isinstance(x, (np.integer,)): return int(x)
-    if isinstance(x, (np.floating, float)): return float(x)  # never rounded: a rounded centre can cross a grid-cell border
+    if isinstance(x, (np.floating, float)):
+        return float(x)  # never rounded: a rounded centre can cross a grid-cell border
     if isinstance(x, np.ndarray): return _jsonable(x.tolist())
     return x
 
@@ -679,40 +944,65 @@ def _record(scene, domain, r, ann, seed, split, vocab) -> dict:
     caps = C.captions_for(ann, domain, rng, vocab=vocab)
     img = sar_image(r['image']) if domain == 'sar' else rgb_image(r['image'])
     vis = [b for b in r['boxes'] if b.get('visible', b.get('bbox') is not None)]
-    meta = dict(kind=scene.kind, theme=getattr(scene, 'theme', ''), landcover=scene.landcover,
-                objects=[dict(instance_id=o.instance_id, cls=o.cls, fine_type=o.fine_type, x=o.x, y=o.y) for o in scene.objects],
-                caption_objects=[dict(cls=o.cls, fine_type=o.fine_type, x=o.x, y=o.y) for o in ann.objects],
-                boxes=[dict(instance_id=b['instance_id'], cls=b['cls'], fine_type=b['fine_type'], bbox=[float(v) for v in b['bbox']],
-                            rbox=[float(v) for v in b['rbox']]) for b in vis],
-                render=r['meta'])
+    meta = dict(
+        kind=scene.kind,
+        theme=getattr(scene, 'theme', ''),
+        landcover=scene.landcover,
+        objects=[
+            dict(instance_id=o.instance_id, cls=o.cls, fine_type=o.fine_type, x=o.x, y=o.y)
+            for o in scene.objects
+        ],
+        caption_objects=[dict(cls=o.cls, fine_type=o.fine_type, x=o.x, y=o.y) for o in ann.objects],
+        boxes=[
+            dict(
+                instance_id=b['instance_id'],
+                cls=b['cls'],
+                fine_type=b['fine_type'],
+                bbox=[float(v) for v in b['bbox']],
+                rbox=[float(v) for v in b['rbox']],
+            )
+            for b in vis
+        ],
+        render=r['meta'],
+    )
     fine = scene.objects[0].fine_type if scene.kind == 'chip' and scene.objects else ''
-    return dict(image=img, caption=_pick(caps, rng), captions=caps, domain=domain, label=C.main_label(C.from_scene(scene, vocab)),
-                fine_type=fine, scene_id=scene.scene_id, split=split, source='sarvlm-mini', meta=json.dumps(_jsonable(meta)))
+    return dict(image=img, caption=_pick(caps, rng), captions=caps, domain=domain,
+                label=C.main_label(C.from_scene(scene, vocab)), fine_type=fine,
+                scene_id=scene.scene_id, split=split, source='sarvlm-mini',
+                meta=json.dumps(_jsonable(meta)))
 
 # %% ../nbs/04_data.ipynb #1f40f25c
 def uni_records(recs:list, seed:int=0) -> list:
-    "A de-duplicated retrieval split: each image once, each caption once (a record is dropped when all its captions are taken)."
+    """A de-duplicated retrieval split: each image once, each caption once (a record is dropped when
+    all its captions are taken)."""
     used, out = set(), []
     for r in recs:
-        order = np.random.default_rng([seed, int(_u01('uni', r['scene_id'], r['domain']) * 2**32)]).permutation(len(r['captions']))
+        order = np.random.default_rng(
+            [seed, int(_u01('uni', r['scene_id'], r['domain']) * 2**32)]
+        ).permutation(len(r['captions']))
         c = next((r['captions'][j] for j in order if r['captions'][j] not in used), None)
         if c is None: continue
-        used.add(c); out.append({**r, 'caption': c, 'split': 'test_uni'})
+        used.add(c)
+        out.append({**r, 'caption': c, 'split': 'test_uni'})
     return out
 
 def _held(meta:str, held) -> bool: return any(o['cls'] in held for o in json.loads(meta)['objects'])
 
 def mini_records(seed:int=0, cfg:dict|None=None, img_size:int=64) -> tuple:
     "All records of sarvlm-mini by split, plus build statistics."
-    from sarvlm.scenes import render
-    cfg = cfg or mini_config(); vocab, held = C.load_vocabulary(), set(cfg['held_out_sar_classes'])
-    out, st = {k: [] for k in cfg['fractions']}, dict(scenes=cfg['size'], dropped_held_out_sar=0, invisible_objects={d: 0 for d in DOMAINS})
+    cfg = cfg or mini_config()
+    vocab, held = C.load_vocabulary(), set(cfg['held_out_sar_classes'])
+    out, st = {k: [] for k in cfg['fractions']}, dict(scenes=cfg['size'], dropped_held_out_sar=0,
+                                                      invisible_objects={d: 0 for d in DOMAINS})
     for sc in mini_scenes(seed, cfg['size'], cfg['chip_fraction']):
         split = assign_split(sc.scene_id, seed, cfg['fractions'])
         for d in DOMAINS:
-            if d == 'sar' and split != 'test' and any(o.cls in held for o in sc.objects): st['dropped_held_out_sar'] += 1; continue
+            if d == 'sar' and split != 'test' and any(o.cls in held for o in sc.objects):
+                st['dropped_held_out_sar'] += 1
+                continue
             r = render(sc, d, img_size)
-            ann = scene_annot(sc, r, d); st['invisible_objects'][d] += len(sc.objects) - len(ann.objects)
+            ann = scene_annot(sc, r, d)
+            st['invisible_objects'][d] += len(sc.objects) - len(ann.objects)
             out[split].append(_record(sc, d, r, ann, seed, split, vocab))
     out['test_uni'] = uni_records(out['test'], seed)
     return out, st
@@ -720,68 +1010,96 @@ def mini_records(seed:int=0, cfg:dict|None=None, img_size:int=64) -> tuple:
 # %% ../nbs/04_data.ipynb #3715c208
 def code_version() -> str:
     "Hash of the code and data files sarvlm-mini is made from (part of its cache key)."
-    import importlib, sarvlm.scenes, sarvlm.sar
-    files = [Path(m.__file__) for m in (sarvlm.scenes, sarvlm.sar, C, importlib.import_module('sarvlm.data'))]
-    files += sorted((get_paths().data/'captions').glob('*.json')) + [get_paths().data/'splits'/'sarvlm-mini.json']
-    files += sorted(Path(sarvlm.scenes.__file__).parent.glob('scene_catalog*.json'))
+    files = [Path(m.__file__)
+             for m in (_scenes, _sar, C, importlib.import_module('sarvlm.data'))]
+    files += sorted((get_paths().data / 'captions').glob('*.json')) + [
+        get_paths().data / 'splits' / 'sarvlm-mini.json'
+    ]
+    files += sorted(Path(_scenes.__file__).parent.glob('scene_catalog*.json'))
     h = hashlib.sha256()
     for f in files:
-        if f.is_file(): h.update(f.name.encode()); h.update(f.read_bytes())
+        if f.is_file():
+            h.update(f.name.encode())
+            h.update(f.read_bytes())
     return h.hexdigest()[:12]
 
 def mini_path(seed:int=0, size:int|None=None, img_size:int|None=None) -> Path:
     "Where the cached build for these arguments lives."
     cfg = mini_config(size)
-    return get_paths().cache/'sarvlm-mini'/f"seed{seed}-n{cfg['size']}-px{img_size or cfg['image_size']}-{code_version()}"
+    return (
+        get_paths().cache
+        / 'sarvlm-mini'
+        / f"seed{seed}-n{cfg['size']}-px{img_size or cfg['image_size']}-{code_version()}"
+    )
 
 # %% ../nbs/04_data.ipynb #c14a14fc
 def _remove_stale_builds(folder:Path):
-    "Remove the temp folders of builds whose process has ended (killed while saving), and say how much went."
+    """Remove the temp folders of builds whose process has ended (killed while saving), and say how
+    much went."""
     n, size = remove_stale_temps(folder)
-    if n: print(f"sarvlm-mini: removed {n} unfinished build folder(s) of ended processes ({size/1e6:.1f} MB) in {folder}")
+    if n:
+        print(
+            f"sarvlm-mini: removed {n} unfinished build folder(s) of ended processes "
+            f"({size/1e6:.1f} MB) in {folder}"
+        )
 
 def build_mini(seed:int=0, # the seed: the same seed gives the same content
-               size:int|None=None, # number of scenes (x 3 domains); default from data/splits/sarvlm-mini.json (small under SARVLM_SMALL=1)
-               img_size:int|None=None, # image side in pixels (64 by default; 224 for paper-like inputs)
+               size:int|None=None, # number of scenes (x 3 domains); default: `mini_config`
+               img_size:int|None=None, # image side in pixels (64 by default; 224 as in the paper)
                rebuild:bool=False, # ignore (and replace) a cached build
                verbose:bool=True,
               ) -> datasets.DatasetDict:
     "sarvlm-mini as a `DatasetDict` (train / val / test / test_uni), built once and cached on disk."
-    cfg = mini_config(size); img_size = int(img_size or cfg['image_size'])
+    cfg = mini_config(size)
+    img_size = int(img_size or cfg['image_size'])
     final = mini_path(seed, cfg['size'], img_size)
     _remove_stale_builds(final.parent)
-    if final.is_dir() and (final/'build.json').is_file() and not rebuild: return datasets.load_from_disk(str(final))
+    if final.is_dir() and (final/'build.json').is_file() and not rebuild:
+        return datasets.load_from_disk(str(final))
     t0 = time.perf_counter()
     recs, st = mini_records(seed, cfg, img_size)
     empty = [k for k, v in recs.items() if not v]
-    if empty: raise ValueError(f"sarvlm-mini size={cfg['size']} seed={seed}: the {' and '.join(empty)} split would be empty "
+    if empty: raise ValueError(f"sarvlm-mini size={cfg['size']} seed={seed}: the "
+                               f"{' and '.join(empty)} split would be empty "
                                f"(split fractions {cfg['fractions']}); use more scenes")
     dd = datasets.DatasetDict({k: records_to_dataset(v) for k, v in recs.items()})
     check_held_out(dd, cfg['held_out_sar_classes'])
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.parent/temp_name(final.name)   # named with this process's id: a kill leaves it to the next build
+    # named with this process's id: a kill leaves it to the next build
+    tmp = final.parent/temp_name(final.name)
     dd.save_to_disk(str(tmp))
     kill_point('build-save')
-    st.update(seed=seed, size=cfg['size'], img_size=img_size, seconds=round(time.perf_counter() - t0, 2), rows={k: len(v) for k, v in dd.items()})
+    st.update(seed=seed, size=cfg['size'], img_size=img_size,
+              seconds=round(time.perf_counter() - t0, 2), rows={k: len(v) for k, v in dd.items()})
     (tmp/'build.json').write_text(json.dumps(st, indent=1))
-    if final.exists(): shutil.rmtree(final, ignore_errors=True)   # rebuild=True, or a half-written folder of an old version
+    if final.exists():
+        # rebuild=True, or a half-written folder of an old version
+        shutil.rmtree(final, ignore_errors=True)
     try: os.rename(tmp, final)
     except OSError:
         shutil.rmtree(tmp, ignore_errors=True)
         if not (final/'build.json').is_file(): raise                # not a lost race: a real error
         # else another process finished first: use its copy
-    if verbose: print(f"built sarvlm-mini seed={seed} size={cfg['size']} px={img_size} in {st['seconds']} s -> {final}")
+    if verbose:
+        print(
+            f"built sarvlm-mini seed={seed} size={cfg['size']} px={img_size} in {st['seconds']} s "
+            f"-> {final}"
+        )
     return datasets.load_from_disk(str(final))
 
 def check_held_out(dd, held) -> int:
-    "Assert that no SAR train/val record holds a held-out SAR class (in any object); returns the number of SAR train/val records checked."
+    """Assert that no SAR train/val record holds a held-out SAR class (in any object); returns the
+    number of SAR train/val records checked."""
     n = 0
     for s in ('train', 'val'):
         if s not in dd: continue
         for dom, meta in zip(dd[s]['domain'], dd[s]['meta']):
             if dom != 'sar': continue
             n += 1
-            if _held(meta, set(held)): raise AssertionError(f"held-out SAR class found in SAR {s}: {json.loads(meta)['objects']}")
+            if _held(meta, set(held)):
+                raise AssertionError(
+                    f"held-out SAR class found in SAR {s}: {json.loads(meta)['objects']}"
+                )
     return n
 
 # %% ../nbs/04_data.ipynb #e562aede
@@ -792,7 +1110,9 @@ def content_hash(dd:datasets.DatasetDict) -> str:
         d = dd[k].cast_column('image', datasets.Image(decode=False))
         h.update(k.encode())
         for col in d.column_names:
-            for v in d[col]: h.update(json.dumps(v, sort_keys=True, default=lambda b: hashlib.sha256(b).hexdigest()).encode())
+            for v in d[col]:
+                h.update(json.dumps(v, sort_keys=True,
+                                    default=lambda b: hashlib.sha256(b).hexdigest()).encode())
     return h.hexdigest()
 
 # %% ../nbs/04_data.ipynb #2951264b
@@ -800,7 +1120,8 @@ def domain_split(dd:datasets.DatasetDict, # a built sarvlm-mini (or any records 
                  split:str='train', # 'train', 'val', 'test' or 'test_uni'
                  domain:str='sar', # 'natural', 'optical' or 'sar'
                 ) -> datasets.Dataset:
-    "The records of one domain in one split (an in-memory selection; nothing is written to the cache)."
+    """The records of one domain in one split (an in-memory selection; nothing is written to the
+    cache)."""
     if split not in dd: raise KeyError(f"no split {split!r}; the dataset has {list(dd)}")
     if domain not in DOMAINS: raise ValueError(f"domain must be one of {DOMAINS}, got {domain!r}")
     idx = [i for i, d in enumerate(dd[split]['domain']) if d == domain]
@@ -814,7 +1135,8 @@ def check_records(ds:datasets.Dataset) -> dict:
         m = json.loads(meta)
         ann = C.Annot([C.Obj(**o) for o in m['caption_objects']], m['landcover'], m['kind'])
         for c in caps:
-            n += 1; p = C.check_caption(c, ann, vocab)
+            n += 1
+            p = C.check_caption(c, ann, vocab)
             if p: bad.append((c, p))
     return dict(captions=n, inconsistent=len(bad), examples=bad[:5])
 
@@ -823,43 +1145,54 @@ def split_lists(dd:datasets.DatasetDict) -> dict:
     "{split: {domain: [scene_id, ...]}} of a built dataset."
     out = {}
     for k, d in dd.items():
-        out[k] = {dom: sorted(s for s, d_ in zip(d['scene_id'], d['domain']) if d_ == dom) for dom in DOMAINS}
+        out[k] = {dom: sorted(s for s, d_ in zip(d['scene_id'], d['domain']) if d_ == dom)
+                  for dom in DOMAINS}
     return out
 
 def save_split_lists(dd, path, **extra) -> Path:
     "Write the split lists (and `extra` fields) as JSON."
-    from sarvlm.core import atomic_write
-    with atomic_write(path, 'w', encoding='utf-8') as f: json.dump({**extra, 'splits': split_lists(dd)}, f, indent=0)
+    with atomic_write(path, 'w', encoding='utf-8') as f:
+        json.dump({**extra, 'splits': split_lists(dd)}, f, indent=0)
     return Path(path)
 
 # %% ../nbs/04_data.ipynb #fe91d943
 def dataset_card(dd:datasets.DatasetDict) -> dict:
-    "Print counts per split x domain, labels per domain (train) and caption length statistics; return them as DataFrames."
+    """Print counts per split x domain, labels per domain (train) and caption length statistics;
+    return them as DataFrames."""
     import pandas as pd
-    rows = [dict(split=k, domain=d, label=l, words=len(c.split()), fine=f)
-            for k, ds in dd.items() for d, l, c, f in zip(ds['domain'], ds['label'], ds['caption'], ds['fine_type'])]
+    rows = [dict(split=k, domain=d, label=l, words=len(c.split()), fine=f) for k, ds in dd.items()
+            for d, l, c, f in zip(ds['domain'], ds['label'], ds['caption'], ds['fine_type'])]
     df = pd.DataFrame(rows)
     t1 = pd.crosstab(df.split, df.domain, margins=True)
     t2 = pd.crosstab(df[df.split == 'train'].label, df[df.split == 'train'].domain)
     t3 = df.groupby('domain').words.describe()[['mean', '50%', 'min', 'max']]
-    for title, t in [('records per split and domain', t1), ('train records per label (main class or land cover) and domain', t2),
+    for title, t in [('records per split and domain', t1), ('train records per label (main class '
+                                                            'or land cover) and domain', t2),
                      ('words per caption', t3)]:
         print(f"\n{title}\n{t.to_string()}")
     return dict(splits=t1, labels=t2, words=t3)
 
 def show_examples(ds:datasets.Dataset, n:int=5, seed:int=0, width:int=34):
     "A grid: one column per scene, its natural, optical and SAR renderings with one caption each."
-    import matplotlib.pyplot as plt, textwrap
-    from sarvlm.sar import normalize
+    import matplotlib.pyplot as plt
     ids = sorted(set(ds['scene_id']))
     pick = [ids[i] for i in get_rng(seed).choice(len(ids), min(n, len(ids)), replace=False)]
     idx = {(s, d): i for i, (s, d) in enumerate(zip(ds['scene_id'], ds['domain']))}
     fig, axs = plt.subplots(3, len(pick), figsize=(2.6*len(pick), 9.3), squeeze=False)
     for j, s in enumerate(pick):
         for i, d in enumerate(DOMAINS):
-            ax = axs[i, j]; ax.axis('off')
-            if (s, d) not in idx: ax.set_title(f"{d}: held out", fontsize=7); continue
-            r = ds[idx[(s, d)]]; a = image_array(r['image'])
-            ax.imshow(normalize(a) if d == 'sar' else a, cmap='gray', vmin=0, vmax=1) if d == 'sar' else ax.imshow(a)
+            ax = axs[i, j]
+            ax.axis('off')
+            if (s, d) not in idx:
+                ax.set_title(f"{d}: held out", fontsize=7)
+                continue
+            r = ds[idx[(s, d)]]
+            a = image_array(r['image'])
+            (
+                ax.imshow(normalize(a) if d == 'sar' else a, cmap='gray', vmin=0, vmax=1)
+                if d == 'sar'
+                else ax.imshow(a)
+            )
             ax.set_title(textwrap.fill(r['caption'], width), fontsize=6.5)
-    plt.tight_layout(); return fig
+    plt.tight_layout()
+    return fig

@@ -25,17 +25,20 @@ __all__ = ['CATALOG_FILE', 'CATALOG', 'CLASSES', 'FINE_TYPES', 'LANDCOVERS', 'DO
 # %% ../nbs/02_scenes.ipynb #3b16a939
 CATALOG_FILE = 'scene_catalog.json'
 
-def load_catalog(path=None, # a JSON file; default: the copy shipped inside the package (sarvlm/scene_catalog.json)
+def load_catalog(path=None, # a JSON file; default: the package's own sarvlm/scene_catalog.json
                 ) -> dict:
-    "The scene catalogue (classes, fine types, sizes, materials, colours, SAR levels, land covers) as a dict."
-    if path is None: txt = resources.files('sarvlm').joinpath(CATALOG_FILE).read_text(encoding='utf-8')
+    """The scene catalogue (classes, fine types, sizes, materials, colours, SAR levels, land covers)
+    as a dict."""
+    if path is None:
+        txt = resources.files('sarvlm').joinpath(CATALOG_FILE).read_text(encoding='utf-8')
     else:
         p = Path(path)
         if not p.is_file(): raise FileNotFoundError(f"load_catalog: no catalogue file at {p}")
         txt = p.read_text(encoding='utf-8')
     cat = json.loads(txt)
     for k in ('classes', 'landcovers', 'footprints', 'profiles', 'water_model'):
-        if k not in cat: raise ValueError(f"load_catalog: {path or CATALOG_FILE} has no {k!r} section")
+        if k not in cat:
+            raise ValueError(f"load_catalog: {path or CATALOG_FILE} has no {k!r} section")
     return cat
 
 CATALOG = load_catalog()
@@ -71,22 +74,30 @@ class Scene:
     extent_m:float   # side of the square ground footprint in metres
     landcover:dict   # land-cover name -> area fraction (sums to 1)
     objects:list     # list[SceneObject]
-    theme:str=''     # 'sea', 'harbour', 'airport', 'urban', 'rural', 'river', 'industrial' or 'chip'
-    layout:list=field(default_factory=list)    # land-cover layers painted in order (see `landcover_map`)
+    theme:str=''     # 'sea', 'harbour', 'airport', 'urban', 'rural', 'river', 'industrial', 'chip'
+    layout:list=field(default_factory=list)    # land-cover layers painted in order (`landcover_map`)
     sea_state:dict=field(default_factory=dict) # {'wind_mps': ..., 'wind_dir_deg': ...}
-    sensor:dict=field(default_factory=dict)    # default SAR sensor drawn from the seed (render(**sensor) overrides)
-    light:dict=field(default_factory=dict)     # sun azimuth/elevation, overcast, for optical/natural
+    sensor:dict=field(default_factory=dict)    # default SAR sensor from the seed (render(**sensor) wins)
+    light:dict=field(default_factory=dict)     # sun azimuth/elevation, overcast (optical, natural)
 
     def __post_init__(self):
-        self._cache = {}   # rasterised layout and footprints per size (not a field: not compared, copied or serialised)
-        if self.kind not in KINDS: raise ValueError(f"Scene.kind must be one of {KINDS}, got {self.kind!r}")
-        if not self.extent_m > 0: raise ValueError(f"Scene.extent_m must be > 0, got {self.extent_m!r}")
+        # rasterised layout and footprints per size (not a field: not compared, copied, serialised)
+        self._cache = {}
+        if self.kind not in KINDS:
+            raise ValueError(f"Scene.kind must be one of {KINDS}, got {self.kind!r}")
+        if not self.extent_m > 0:
+            raise ValueError(f"Scene.extent_m must be > 0, got {self.extent_m!r}")
         for o in self.objects:
-            if o.cls not in CLASSES: raise ValueError(f"unknown class {o.cls!r}; expected one of {CLASSES}")
+            if o.cls not in CLASSES:
+                raise ValueError(f"unknown class {o.cls!r}; expected one of {CLASSES}")
             if o.fine_type not in FINE_TYPES[o.cls]:
-                raise ValueError(f"unknown fine type {o.fine_type!r} for class {o.cls!r}; expected one of {FINE_TYPES[o.cls]}")
+                raise ValueError(
+                    f"unknown fine type {o.fine_type!r} for class {o.cls!r}; expected one of "
+                    f"{FINE_TYPES[o.cls]}"
+                )
         ids = [o.instance_id for o in self.objects]
-        if sorted(ids) != list(range(1, len(ids) + 1)): raise ValueError(f"instance ids must be 1..n, got {ids}")
+        if sorted(ids) != list(range(1, len(ids) + 1)):
+            raise ValueError(f"instance ids must be 1..n, got {ids}")
 
     def to_dict(self) -> dict:
         "Plain JSON-able data (`Scene.from_dict` inverts it exactly)."
@@ -95,7 +106,9 @@ class Scene:
     @classmethod
     def from_dict(cls, d:dict) -> 'Scene':
         "A scene from `to_dict` output (e.g. read back from a dataset's JSON meta)."
-        d = dict(d); d['objects'] = [o if isinstance(o, SceneObject) else SceneObject(**o) for o in d.get('objects', [])]
+        d = dict(d)
+        d['objects'] = [o if isinstance(o, SceneObject) else SceneObject(**o)
+                        for o in d.get('objects', [])]
         return cls(**d)
 
 # %% ../nbs/02_scenes.ipynb #24f106ce
@@ -103,7 +116,9 @@ def _halfplanes(poly) -> tuple:
     "Convex polygon -> (A, b) with inside <=> A @ p <= b for every row."
     P = np.asarray(poly, np.float64)
     Q = np.roll(P, -1, 0)
-    if (P[:, 0] * Q[:, 1] - Q[:, 0] * P[:, 1]).sum() < 0: P = P[::-1]; Q = np.roll(P, -1, 0)
+    if (P[:, 0] * Q[:, 1] - Q[:, 0] * P[:, 1]).sum() < 0:
+        P = P[::-1]
+        Q = np.roll(P, -1, 0)
     E = Q - P
     A = np.stack([E[:, 1], -E[:, 0]], 1)
     return A, (A * P).sum(1) + 1e-9
@@ -115,7 +130,8 @@ FOOTPRINTS = {k: _compile(v) for k, v in CATALOG['footprints'].items()}
 PROFILES = {k: [(c, _halfplanes(p)) for c, p in v] for k, v in CATALOG['profiles'].items()}
 
 def _inside(tpl, u, v) -> np.ndarray:
-    "Point-in-template test for local coordinates u (along) and v (across), both normalised to [-0.5, 0.5]."
+    """Point-in-template test for local coordinates u (along) and v (across), both normalised to
+    [-0.5, 0.5]."""
     if isinstance(tpl, str): return u * u + v * v <= 0.25
     m = np.zeros(u.shape, bool)
     for A, b in tpl:
@@ -133,15 +149,19 @@ def footprint(o:SceneObject, # the object
               extent_m:float, # the scene's ground extent (m)
               size:int, # image side (px)
              ) -> tuple:
-    "Rasterised footprint in the overhead frame: (row0, col0, bool window, u, v) with u, v the local coordinates."
+    """Rasterised footprint in the overhead frame: (row0, col0, bool window, u, v) with u, v the
+    local coordinates."""
     cx, cy, L, W, a = _pose_px(o, extent_m, size)
     ca, sa = math.cos(a), math.sin(a)
     hx, hy = 0.5 * (abs(L * ca) + abs(W * sa)) + 1, 0.5 * (abs(L * sa) + abs(W * ca)) + 1
     c0, c1 = max(0, int(cx - hx)), min(size, int(math.ceil(cx + hx)))
     r0, r1 = max(0, int(cy - hy)), min(size, int(math.ceil(cy + hy)))
-    if c0 >= c1 or r0 >= r1: return r0, c0, np.zeros((0, 0), bool), np.zeros((0, 0)), np.zeros((0, 0))
-    dc = (np.arange(c0, c1) + 0.5 - cx)[None, :]; dr = (np.arange(r0, r1) + 0.5 - cy)[:, None]
-    u = (dc * ca - dr * sa) / max(L, 1e-6); v = (dc * sa + dr * ca) / max(W, 1e-6)
+    if c0 >= c1 or r0 >= r1:
+        return r0, c0, np.zeros((0, 0), bool), np.zeros((0, 0)), np.zeros((0, 0))
+    dc = (np.arange(c0, c1) + 0.5 - cx)[None, :]
+    dr = (np.arange(r0, r1) + 0.5 - cy)[:, None]
+    u = (dc * ca - dr * sa) / max(L, 1e-6)
+    v = (dc * sa + dr * ca) / max(W, 1e-6)
     m = _inside(FOOTPRINTS[_ftype(o)['footprint']], u, v)
     if not m.any():   # sub-pixel object: it still occupies the pixel holding its centre
         i, j = int(cy) - r0, int(cx) - c0
@@ -157,12 +177,14 @@ def _paste(win, r0, c0, size, dtype=bool):
 def footprints(scene:Scene, size:int) -> list:
     "Footprints of all objects (cached on the scene): list of (row0, col0, window, u, v)."
     key = ('fp', size)
-    if key not in scene._cache: scene._cache[key] = [footprint(o, scene.extent_m, size) for o in scene.objects]
+    if key not in scene._cache:
+        scene._cache[key] = [footprint(o, scene.extent_m, size) for o in scene.objects]
     return scene._cache[key]
 
 def footprint_masks(scene:Scene, size:int) -> dict:
     "instance_id -> full-size bool footprint mask (overhead frame)."
-    return {o.instance_id: _paste(f[2], f[0], f[1], size) for o, f in zip(scene.objects, footprints(scene, size))}
+    return {o.instance_id: _paste(f[2], f[0], f[1], size)
+            for o, f in zip(scene.objects, footprints(scene, size))}
 
 def _bbox(mask) -> list|None:
     "[x0, y0, x1, y1] in pixel edges (x1, y1 exclusive) of a bool mask, None if empty."
@@ -187,45 +209,57 @@ def _layer_mask(L, U, V):
     t = L['type']
     if t == 'fill': return np.ones(np.broadcast(U, V).shape, bool)
     if t == 'half':
-        nx, ny = L['normal']; x, y = U - 0.5, V - 0.5
+        nx, ny = L['normal']
+        x, y = U - 0.5, V - 0.5
         return nx * x + ny * y - L['offset'] + _wiggle(-ny * x + nx * y, L.get('wiggle', [])) > 0
     if t == 'band':
-        (px, py), (dx, dy) = L['point'], L['dir']; x, y = U - px, V - py
+        (px, py), (dx, dy) = L['point'], L['dir']
+        x, y = U - px, V - py
         tt = dx * x + dy * y
         m = np.abs(-dy * x + dx * y + _wiggle(tt, L.get('wiggle', []))) < L['width'] / 2
         if L.get('length'): m &= np.abs(tt) < L['length'] / 2
         return m
     if t == 'rect':
-        a = math.radians(L['angle']); x, y = U - L['centre'][0], V - L['centre'][1]
-        u = x * math.cos(a) - y * math.sin(a); v = x * math.sin(a) + y * math.cos(a)
+        a = math.radians(L['angle'])
+        x, y = U - L['centre'][0], V - L['centre'][1]
+        u = x * math.cos(a) - y * math.sin(a)
+        v = x * math.sin(a) + y * math.cos(a)
         return (np.abs(u) < L['size'][0] / 2) & (np.abs(v) < L['size'][1] / 2)
     if t == 'blobs':
         acc = 0.
-        for (bx, by), r in zip(L['centres'], L['radii']): acc = acc + np.exp(-((U - bx) ** 2 + (V - by) ** 2) / r ** 2)
+        for (bx, by), r in zip(L['centres'], L['radii']):
+            acc = acc + np.exp(-((U - bx) ** 2 + (V - by) ** 2) / r ** 2)
         return acc > L.get('threshold', 0.5)
     raise ValueError(f"unknown layout layer type {t!r}")
 
 def _parcels(P, U, V):
     "Farmland parcel value in [0, 1) per pixel: a rotated grid of fields, hashed."
     a = math.radians(P['angle'])
-    u = (U - 0.5) * math.cos(a) - (V - 0.5) * math.sin(a); v = (U - 0.5) * math.sin(a) + (V - 0.5) * math.cos(a)
-    i = np.floor(u / P['du']); j = np.floor(v / P['dv'])
+    u = (U - 0.5) * math.cos(a) - (V - 0.5) * math.sin(a)
+    v = (U - 0.5) * math.sin(a) + (V - 0.5) * math.cos(a)
+    i = np.floor(u / P['du'])
+    j = np.floor(v / P['dv'])
     h = np.sin(i * 12.9898 + j * 78.233 + P['seed'] * 0.137) * 43758.5453
     return (h - np.floor(h)).astype(np.float32)
 
 def landcover_map(scene:Scene, # the scene
                   size:int, # image side (px)
                  ) -> tuple:
-    "(labels uint8 (size, size) indexing `LANDCOVERS`, farmland parcel values float32 in [0,1)), cached on the scene."
+    """(labels uint8 (size, size) indexing `LANDCOVERS`, farmland parcel values float32 in [0,1)),
+    cached on the scene."""
     key = ('lc', size)
     if key not in scene._cache:
         U, V = _uv(size)
         lab = np.zeros((size, size), np.uint8)
         parcels = None
         for L in scene.layout:
-            if L['type'] == 'parcels': parcels = _parcels(L, U, V); continue
+            if L['type'] == 'parcels':
+                parcels = _parcels(L, U, V)
+                continue
             lab[_layer_mask(L, U, V)] = LC_INDEX[L['lc']]
-        if parcels is None: parcels = np.full((1, 1), 0.5, np.float32)   # no parcel layer: every field at the class mean
+        if parcels is None:
+            # no parcel layer: every field at the class mean
+            parcels = np.full((1, 1), 0.5, np.float32)
         scene._cache[key] = (lab, np.broadcast_to(parcels, (size, size)))
     return scene._cache[key]
 
@@ -238,65 +272,154 @@ def landcover_fractions(scene:Scene) -> dict:
     return {n: float(c) for n, c in zip(LANDCOVERS, cnt) if c > 0}
 
 # %% ../nbs/02_scenes.ipynb #7fabec50
-THEMES = {   # extent range (m) and object count ranges per class; fine-type restrictions where the setting needs them
- 'sea':        dict(extent=(800, 2000), counts={'ship': (1, 6)}),
- 'harbour':    dict(extent=(500, 1200), counts={'harbour': (1, 3), 'ship': (1, 6), 'storage tank': (0, 5), 'building': (0, 4)}),
- 'airport':    dict(extent=(250, 600), counts={'aircraft': (1, 7), 'building': (0, 3), 'truck': (0, 2), 'car': (0, 3)}),
- 'urban':      dict(extent=(200, 450), counts={'building': (3, 10), 'car': (0, 6), 'bus': (0, 2), 'truck': (0, 2)}),
- 'rural':      dict(extent=(120, 300), counts={'tank': (0, 5), 'truck': (0, 3), 'car': (0, 3), 'building': (0, 2)}),
- 'river':      dict(extent=(300, 800), counts={'bridge': (1, 2), 'ship': (0, 3), 'building': (0, 4), 'car': (0, 3)},
-                    fine={'ship': ['fishing boat']}),
- 'industrial': dict(extent=(300, 700), counts={'storage tank': (2, 10), 'building': (0, 4), 'truck': (0, 3)}),
+# extent range (m) and object count ranges per class; fine-type limits where the setting needs them
+THEMES = {
+    'sea': dict(extent=(800, 2000), counts={'ship': (1, 6)}),
+    'harbour': dict(
+        extent=(500, 1200),
+        counts={'harbour': (1, 3), 'ship': (1, 6), 'storage tank': (0, 5), 'building': (0, 4)},
+    ),
+    'airport': dict(
+        extent=(250, 600),
+        counts={'aircraft': (1, 7), 'building': (0, 3), 'truck': (0, 2), 'car': (0, 3)},
+    ),
+    'urban': dict(
+        extent=(200, 450),
+        counts={'building': (3, 10), 'car': (0, 6), 'bus': (0, 2), 'truck': (0, 2)},
+    ),
+    'rural': dict(
+        extent=(120, 300),
+        counts={'tank': (0, 5), 'truck': (0, 3), 'car': (0, 3), 'building': (0, 2)},
+    ),
+    'river': dict(
+        extent=(300, 800),
+        counts={'bridge': (1, 2), 'ship': (0, 3), 'building': (0, 4), 'car': (0, 3)},
+        fine={'ship': ['fishing boat']},
+    ),
+    'industrial': dict(
+        extent=(300, 700), counts={'storage tank': (2, 10), 'building': (0, 4), 'truck': (0, 3)}
+    ),
 }
 ALLOWED = {  # land covers an object's centre and ends may stand on
- 'ship': {'open sea', 'calm water'}, 'aircraft': {'runway', 'land'}, 'tank': {'land', 'farmland', 'road'},
- 'car': {'road', 'land', 'urban'}, 'truck': {'road', 'land', 'farmland', 'urban'}, 'bus': {'road', 'urban'},
- 'building': {'urban', 'land'}, 'storage tank': {'land', 'urban'}, 'harbour': set(), 'bridge': set()}
+    'ship': {'open sea', 'calm water'},
+    'aircraft': {'runway', 'land'},
+    'tank': {'land', 'farmland', 'road'},
+    'car': {'road', 'land', 'urban'},
+    'truck': {'road', 'land', 'farmland', 'urban'},
+    'bus': {'road', 'urban'},
+    'building': {'urban', 'land'},
+    'storage tank': {'land', 'urban'},
+    'harbour': set(),
+    'bridge': set(),
+}
 
 def _wig(rng, n=2, amp=0.03):
-    return [[float(rng.uniform(0, amp)), float(rng.uniform(0.5, 2.5)), float(rng.uniform(0, 6.28))] for _ in range(n)]
+    return [[float(rng.uniform(0, amp)), float(rng.uniform(0.5, 2.5)), float(rng.uniform(0, 6.28))]
+            for _ in range(n)]
 
 def _unit(rng):
-    a = rng.uniform(0, 2 * np.pi); return [float(np.cos(a)), float(np.sin(a))]
+    a = rng.uniform(0, 2 * np.pi)
+    return [float(np.cos(a)), float(np.sin(a))]
 
 def _blobs(rng, lc, k, r=(0.08, 0.2), thr=0.5):
-    return dict(type='blobs', lc=lc, centres=rng.uniform(0, 1, (k, 2)).tolist(), radii=rng.uniform(*r, k).tolist(), threshold=thr)
+    return dict(type='blobs', lc=lc, centres=rng.uniform(0, 1, (k, 2)).tolist(),
+                radii=rng.uniform(*r, k).tolist(), threshold=thr)
 
 def _layout(theme, rng, E):
     "Land-cover layers for a theme (normalised coordinates)."
-    road = lambda w_m, d=None, p=None: dict(type='band', lc='road', point=p or rng.uniform(0.2, 0.8, 2).tolist(),
-                                             dir=d or _unit(rng), width=w_m / E)
+    road = lambda w_m, d=None, p=None: dict(type='band', lc='road',
+                                            point=p or rng.uniform(0.2, 0.8, 2).tolist(),
+                                            dir=d or _unit(rng), width=w_m / E)
     if theme == 'sea': return [dict(type='fill', lc='open sea')]
     if theme == 'harbour':
-        return [dict(type='fill', lc='land'), _blobs(rng, 'urban', 2, (0.1, 0.25)),
-                dict(type='half', lc=str(rng.choice(['open sea', 'calm water'], p=[0.7, 0.3])), normal=_unit(rng),
-                     offset=float(rng.uniform(-0.15, 0.1)), wiggle=_wig(rng, 2, 0.02))]
+        return [
+            dict(type='fill', lc='land'),
+            _blobs(rng, 'urban', 2, (0.1, 0.25)),
+            dict(
+                type='half',
+                lc=str(rng.choice(['open sea', 'calm water'], p=[0.7, 0.3])),
+                normal=_unit(rng),
+                offset=float(rng.uniform(-0.15, 0.1)),
+                wiggle=_wig(rng, 2, 0.02),
+            ),
+        ]
     if theme == 'airport':
-        d = _unit(rng); n = [-d[1], d[0]]; off = float(rng.uniform(-0.15, 0.15))
-        p = [0.5 + n[0] * off, 0.5 + n[1] * off]; w = rng.uniform(45, 60) / E
+        d = _unit(rng)
+        n = [-d[1], d[0]]
+        off = float(rng.uniform(-0.15, 0.15))
+        p = [0.5 + n[0] * off, 0.5 + n[1] * off]
+        w = rng.uniform(45, 60) / E
         apron = [p[0] + n[0] * (w / 2 + 0.12), p[1] + n[1] * (w / 2 + 0.12)]
-        return [dict(type='fill', lc=str(rng.choice(['land', 'farmland']))), dict(type='parcels', angle=float(rng.uniform(0, 90)), du=0.2, dv=0.12, seed=int(rng.integers(1 << 16))),
-                dict(type='rect', lc='land', centre=apron, size=[0.9, 0.22], angle=float(-math.degrees(math.atan2(d[1], d[0])))),
-                dict(type='band', lc='runway', point=p, dir=d, width=float(w)),
-                dict(type='band', lc='road', point=[p[0] + n[0] * (w / 2 + 0.03), p[1] + n[1] * (w / 2 + 0.03)], dir=d, width=15 / E)]
+        return [
+            dict(type='fill', lc=str(rng.choice(['land', 'farmland']))),
+            dict(
+                type='parcels',
+                angle=float(rng.uniform(0, 90)),
+                du=0.2,
+                dv=0.12,
+                seed=int(rng.integers(1 << 16)),
+            ),
+            dict(
+                type='rect',
+                lc='land',
+                centre=apron,
+                size=[0.9, 0.22],
+                angle=float(-math.degrees(math.atan2(d[1], d[0]))),
+            ),
+            dict(type='band', lc='runway', point=p, dir=d, width=float(w)),
+            dict(
+                type='band',
+                lc='road',
+                point=[p[0] + n[0] * (w / 2 + 0.03), p[1] + n[1] * (w / 2 + 0.03)],
+                dir=d,
+                width=15 / E,
+            ),
+        ]
     if theme == 'urban':
-        d = _unit(rng); n = [-d[1], d[0]]
+        d = _unit(rng)
+        n = [-d[1], d[0]]
         L = [dict(type='fill', lc='urban')]
-        if rng.random() < 0.5: L.append(_blobs(rng, str(rng.choice(['forest', 'land'])), 1, (0.1, 0.2)))
-        for k in range(int(rng.integers(1, 3))): L.append(road(rng.uniform(10, 20), d, rng.uniform(0.15, 0.85, 2).tolist()))
-        for k in range(int(rng.integers(1, 3))): L.append(road(rng.uniform(10, 20), n, rng.uniform(0.15, 0.85, 2).tolist()))
+        if rng.random() < 0.5:
+            L.append(_blobs(rng, str(rng.choice(['forest', 'land'])), 1, (0.1, 0.2)))
+        for k in range(int(rng.integers(1, 3))):
+            L.append(road(rng.uniform(10, 20), d, rng.uniform(0.15, 0.85, 2).tolist()))
+        for k in range(int(rng.integers(1, 3))):
+            L.append(road(rng.uniform(10, 20), n, rng.uniform(0.15, 0.85, 2).tolist()))
         return L
     if theme == 'rural':
-        return [dict(type='fill', lc='farmland'), dict(type='parcels', angle=float(rng.uniform(0, 90)), du=float(rng.uniform(0.15, 0.35)),
-                dv=float(rng.uniform(0.1, 0.3)), seed=int(rng.integers(1 << 16))),
-                _blobs(rng, 'forest', int(rng.integers(1, 4)), (0.08, 0.2)), _blobs(rng, 'land', 1, (0.05, 0.15)), road(rng.uniform(6, 10))]
+        return [dict(type='fill', lc='farmland'),
+                dict(type='parcels', angle=float(rng.uniform(0, 90)),
+                     du=float(rng.uniform(0.15, 0.35)), dv=float(rng.uniform(0.1, 0.3)),
+                     seed=int(rng.integers(1 << 16))),
+                _blobs(rng, 'forest', int(rng.integers(1, 4)), (0.08, 0.2)),
+                _blobs(rng, 'land', 1, (0.05, 0.15)), road(rng.uniform(6, 10))]
     if theme == 'river':
-        d = _unit(rng); w = rng.uniform(40, 110) / E
-        return [dict(type='fill', lc=str(rng.choice(['land', 'farmland']))), dict(type='parcels', angle=float(rng.uniform(0, 90)), du=0.25, dv=0.18, seed=int(rng.integers(1 << 16))),
-                _blobs(rng, 'forest', 2, (0.08, 0.18)), _blobs(rng, 'urban', 1, (0.08, 0.15), 0.6),
-                dict(type='band', lc='calm water', point=rng.uniform(0.4, 0.6, 2).tolist(), dir=d, width=float(w), wiggle=_wig(rng, 1, 0.01))]
+        d = _unit(rng)
+        w = rng.uniform(40, 110) / E
+        return [
+            dict(type='fill', lc=str(rng.choice(['land', 'farmland']))),
+            dict(
+                type='parcels',
+                angle=float(rng.uniform(0, 90)),
+                du=0.25,
+                dv=0.18,
+                seed=int(rng.integers(1 << 16)),
+            ),
+            _blobs(rng, 'forest', 2, (0.08, 0.18)),
+            _blobs(rng, 'urban', 1, (0.08, 0.15), 0.6),
+            dict(
+                type='band',
+                lc='calm water',
+                point=rng.uniform(0.4, 0.6, 2).tolist(),
+                dir=d,
+                width=float(w),
+                wiggle=_wig(rng, 1, 0.01),
+            ),
+        ]
     if theme == 'industrial':
-        return [dict(type='fill', lc='land'), dict(type='rect', lc='urban', centre=rng.uniform(0.2, 0.8, 2).tolist(), size=[0.4, 0.3], angle=float(rng.uniform(0, 90))),
+        return [dict(type='fill', lc='land'),
+                dict(type='rect', lc='urban', centre=rng.uniform(0.2, 0.8, 2).tolist(),
+                     size=[0.4, 0.3], angle=float(rng.uniform(0, 90))),
                 road(rng.uniform(8, 15))]
     raise ValueError(f"unknown theme {theme!r}; expected one of {list(THEMES)}")
 
@@ -308,18 +431,22 @@ def _draw_size(ftd, rng):
 def _make_obj(iid, cls, ft, x, y, angle, L, W, H, rng):
     ftd = CATALOG['classes'][cls]['fine_types'][ft]
     speed = float(rng.uniform(*ftd['speed'])) if ftd.get('speed') and rng.random() < 0.6 else 0.0
-    return SceneObject(iid, cls, ft, float(x), float(y), float(angle % 360), L, W, H, CATALOG['classes'][cls]['material'], speed)
+    return SceneObject(iid, cls, ft, float(x), float(y), float(angle % 360), L, W, H,
+                       CATALOG['classes'][cls]['material'], speed)
 
 def _label_at(lab, x, y):
     n = lab.shape[0]
     return LANDCOVERS[lab[min(n - 1, max(0, int(y * n))), min(n - 1, max(0, int(x * n)))]]
 
 def _fits(lab, cls, x, y, angle, L, W, E, placed):
-    "Centre and both ends on an allowed land cover, inside the image, not overlapping placed objects."
-    ok = ALLOWED[cls]; a = math.radians(angle)
+    """Centre and both ends on an allowed land cover, inside the image, not overlapping placed
+    objects."""
+    ok = ALLOWED[cls]
+    a = math.radians(angle)
     dx, dy = math.cos(a) * L / 2 / E, -math.sin(a) * L / 2 / E
     for px, py in ((x, y), (x + dx, y + dy), (x - dx, y - dy)):
-        if not (0.02 < px < 0.98 and 0.02 < py < 0.98) or _label_at(lab, px, py) not in ok: return False
+        if not (0.02 < px < 0.98 and 0.02 < py < 0.98) or _label_at(lab, px, py) not in ok:
+            return False
     r = 0.5 * math.hypot(L, W) / E
     return all(math.hypot(x - q[0], y - q[1]) > 0.8 * (r + q[2]) for q in placed)
 
@@ -327,20 +454,23 @@ def _line_layer(layout, lc):
     return next((L for L in layout if L['type'] in ('band', 'half') and L.get('lc') == lc), None)
 
 def _special(cls, ft, rng, layout, E, lab):
-    "Position and heading for bridges (across the river) and harbour structures (from the coast into the water)."
+    """Position and heading for bridges (across the river) and harbour structures (from the coast
+    into the water)."""
     ftd = CATALOG['classes'][cls]['fine_types'][ft]
     if cls == 'bridge':
         R = _line_layer(layout, 'calm water') or _line_layer(layout, 'open sea')
         if R is None or R['type'] != 'band': return None
         (px, py), (dx, dy) = R['point'], R['dir']
-        t = rng.uniform(-0.35, 0.35); w = _wiggle(t, R.get('wiggle', []))
+        t = rng.uniform(-0.35, 0.35)
+        w = _wiggle(t, R.get('wiggle', []))
         x, y = px + dx * t + dy * w, py + dy * t - dx * w
         L = R['width'] * E + rng.uniform(30, 80)
         return x, y, math.degrees(math.atan2(dx, dy)), L   # heading (dy, -dx): across the river
     if cls == 'harbour':
         H = next((L for L in layout if L['type'] == 'half'), None)
         if H is None: return None
-        nx, ny = H['normal']; t = rng.uniform(-0.35, 0.35)
+        nx, ny = H['normal']
+        t = rng.uniform(-0.35, 0.35)
         s = H['offset'] - _wiggle(t, H.get('wiggle', []))
         L = float(rng.uniform(*ftd['length']))
         cx, cy = 0.5 + nx * s - ny * t, 0.5 + ny * s + nx * t
@@ -350,7 +480,8 @@ def _special(cls, ft, rng, layout, E, lab):
 
 def _chip_layout(cls, rng, E):
     "Background for a one-object chip."
-    if cls == 'ship': return [dict(type='fill', lc=str(rng.choice(['open sea', 'calm water'], p=[0.75, 0.25])))]
+    if cls == 'ship':
+        return [dict(type='fill', lc=str(rng.choice(['open sea', 'calm water'], p=[0.75, 0.25])))]
     if cls == 'aircraft': return [dict(type='fill', lc=str(rng.choice(['runway', 'land'])))]
     if cls in ('tank', 'truck', 'car', 'bus'):
         lc = str(rng.choice(['land', 'farmland', 'road'] if cls != 'bus' else ['road', 'urban']))
@@ -358,10 +489,19 @@ def _chip_layout(cls, rng, E):
     if cls == 'building': return [dict(type='fill', lc=str(rng.choice(['land', 'urban'])))]
     if cls == 'storage tank': return [dict(type='fill', lc='land')]
     if cls == 'bridge':
-        return [dict(type='fill', lc=str(rng.choice(['land', 'forest', 'farmland']))),
-                dict(type='band', lc='calm water', point=[0.5, 0.5], dir=_unit(rng), width=float(rng.uniform(0.3, 0.5)))]
+        return [
+            dict(type='fill', lc=str(rng.choice(['land', 'forest', 'farmland']))),
+            dict(
+                type='band',
+                lc='calm water',
+                point=[0.5, 0.5],
+                dir=_unit(rng),
+                width=float(rng.uniform(0.3, 0.5)),
+            ),
+        ]
     if cls == 'harbour':
-        return [dict(type='fill', lc='land'), dict(type='half', lc='open sea', normal=_unit(rng), offset=0.0, wiggle=[])]
+        return [dict(type='fill', lc='land'),
+                dict(type='half', lc='open sea', normal=_unit(rng), offset=0.0, wiggle=[])]
     raise ValueError(cls)
 
 # %% ../nbs/02_scenes.ipynb #add83271
@@ -370,53 +510,75 @@ def _check_classes(classes):
     if isinstance(classes, str): classes = [classes]
     classes = list(classes)
     bad = [c for c in classes if c not in CLASSES]
-    if bad or not classes: raise ValueError(f"unknown class(es) {bad or classes}; expected a non-empty list from {CLASSES}")
+    if bad or not classes:
+        raise ValueError(
+            f"unknown class(es) {bad or classes}; expected a non-empty list from {CLASSES}"
+        )
     return classes
 
 def _sensor_defaults(rng, cls=None):
     vehicle = cls in ('tank', 'truck', 'car', 'bus')
     inc = rng.uniform(60, 75) if vehicle else rng.uniform(25, 50)
-    return dict(incidence_deg=round(float(inc), 2), looks=int(rng.choice([1, 2, 3, 4])) if not vehicle else int(rng.choice([1, 2])),
-                look_side=str(rng.choice(['right', 'left'])), range_axis=str(rng.choice(['x', 'y'])))
+    return dict(
+        incidence_deg=round(float(inc), 2),
+        looks=int(rng.choice([1, 2, 3, 4])) if not vehicle else int(rng.choice([1, 2])),
+        look_side=str(rng.choice(['right', 'left'])),
+        range_axis=str(rng.choice(['x', 'y'])),
+    )
 
 def _light(rng):
-    return dict(sun_azimuth_deg=round(float(rng.uniform(0, 360)), 1), sun_elevation_deg=round(float(rng.uniform(20, 65)), 1),
-                overcast=bool(rng.random() < 0.2), brightness=round(float(rng.uniform(0.85, 1.1)), 3))
+    return dict(sun_azimuth_deg=round(float(rng.uniform(0, 360)), 1),
+                sun_elevation_deg=round(float(rng.uniform(20, 65)), 1),
+                overcast=bool(rng.random() < 0.2),
+                brightness=round(float(rng.uniform(0.85, 1.1)), 3))
 
-def random_scene(seed:int, # seed: the whole graph (layout, objects, sensor, light, sea state) follows from it
-                 kind:str='scene', # 'scene' (multi-object, SARDet/SARLANG style) or 'chip' (one object, MSTAR/OpenSARShip style)
-                 classes=None, # restrict objects to these coarse classes (a name or a list); None: any
-                 n_objects:int|None=None, # exact number of objects for kind='scene' (None: drawn from the theme)
+def random_scene(seed:int, # the whole graph (layout, objects, sensor, light, sea state) follows from it
+                 kind:str='scene', # 'scene' (many objects, as SARDet) or 'chip' (one object, as MSTAR)
+                 classes=None, # only objects of these coarse classes (a name or a list); None: any
+                 n_objects:int|None=None, # exact object count for kind='scene' (None: from the theme)
                  theme:str|None=None, # force a theme for kind='scene' (see `THEMES`)
                 ) -> Scene:
     "A random scene graph, deterministic for `seed`."
-    if not isinstance(seed, (int, np.integer)) or seed < 0: raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    if not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     if kind not in KINDS: raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     classes = _check_classes(classes)
     if n_objects is not None and (not isinstance(n_objects, (int, np.integer)) or n_objects < 0):
         raise ValueError(f"n_objects must be an integer >= 0, got {n_objects!r}")
-    if theme is not None and theme not in THEMES: raise ValueError(f"unknown theme {theme!r}; expected one of {list(THEMES)}")
+    if theme is not None and theme not in THEMES:
+        raise ValueError(f"unknown theme {theme!r}; expected one of {list(THEMES)}")
     rng = np.random.default_rng([int(seed), KINDS.index(kind)])
-    return (_random_chip if kind == 'chip' else _random_multi)(int(seed), rng, classes, n_objects, theme)
+    return (_random_chip if kind == 'chip' else _random_multi)(int(seed), rng, classes, n_objects,
+                                                               theme)
 
 # %% ../nbs/02_scenes.ipynb #25de9ef8
 def _random_chip(seed, rng, classes, n_objects, theme):
-    if n_objects not in (None, 1): raise ValueError(f"a chip holds exactly one object, got n_objects={n_objects}")
-    cls = str(rng.choice(classes or CLASSES)); ft = str(rng.choice(FINE_TYPES[cls]))
+    if n_objects not in (None, 1):
+        raise ValueError(f"a chip holds exactly one object, got n_objects={n_objects}")
+    cls = str(rng.choice(classes or CLASSES))
+    ft = str(rng.choice(FINE_TYPES[cls]))
     L, W, H = _draw_size(CATALOG['classes'][cls]['fine_types'][ft], rng)
     E = float(max(L, W) * rng.uniform(2.2, 3.2))
     layout = _chip_layout(cls, rng, E)
     x, y, ang = 0.5 + rng.uniform(-0.04, 0.04), 0.5 + rng.uniform(-0.04, 0.04), rng.uniform(0, 360)
     if cls == 'bridge':
         dx, dy = layout[1]['dir']
-        E = float(L * rng.uniform(1.15, 1.4) / 0.8); x = y = 0.5
-        layout[1]['width'] = float(0.75 * L / E); ang = math.degrees(math.atan2(dx, dy))
+        E = float(L * rng.uniform(1.15, 1.4) / 0.8)
+        x = y = 0.5
+        layout[1]['width'] = float(0.75 * L / E)
+        ang = math.degrees(math.atan2(dx, dy))
     if cls == 'harbour':
-        nx, ny = layout[1]['normal']; E = float(L * rng.uniform(1.3, 1.6))
-        x, y, ang = 0.5 + nx * 0.35 * L / E, 0.5 + ny * 0.35 * L / E, math.degrees(math.atan2(-ny, nx))
+        nx, ny = layout[1]['normal']
+        E = float(L * rng.uniform(1.3, 1.6))
+        x, y, ang = (
+            0.5 + nx * 0.35 * L / E,
+            0.5 + ny * 0.35 * L / E,
+            math.degrees(math.atan2(-ny, nx)),
+        )
     o = _make_obj(1, cls, ft, x, y, ang, L, W, H, rng)
     sc = Scene(f'chip-{seed:06d}', 'chip', seed, E, {}, [o], 'chip', layout,
-               dict(wind_mps=round(float(rng.uniform(1, 12)), 2), wind_dir_deg=round(float(rng.uniform(0, 360)), 1)),
+               dict(wind_mps=round(float(rng.uniform(1, 12)), 2),
+                    wind_dir_deg=round(float(rng.uniform(0, 360)), 1)),
                _sensor_defaults(rng, cls), _light(rng))
     sc.landcover = landcover_fractions(sc)
     return sc
@@ -428,67 +590,94 @@ def _random_multi(seed, rng, classes, n_objects, theme):
     E = float(rng.uniform(*spec['extent']))
     layout = _layout(theme, rng, E)
     sc = Scene(f'scene-{seed:06d}', 'scene', seed, E, {}, [], theme, layout,
-               dict(wind_mps=round(float(rng.uniform(1, 12)), 2), wind_dir_deg=round(float(rng.uniform(0, 360)), 1)),
+               dict(wind_mps=round(float(rng.uniform(1, 12)), 2),
+                    wind_dir_deg=round(float(rng.uniform(0, 360)), 1)),
                _sensor_defaults(rng), _light(rng))
     lab = landcover_map(sc, REF_SIZE)[0]
     pool = [c for c in spec['counts'] if classes is None or c in classes]
     if not pool: raise ValueError(f"theme {theme!r} has none of the classes {classes}")
     if n_objects is None:
-        todo = [c for c in pool for _ in range(int(rng.integers(spec['counts'][c][0], spec['counts'][c][1] + 1)))]
+        todo = [c for c in pool
+                for _ in range(int(rng.integers(spec['counts'][c][0], spec['counts'][c][1] + 1)))]
         if classes is not None and not todo: todo = [str(rng.choice(pool))]
     else: todo = [str(rng.choice(pool)) for _ in range(n_objects)]
     order = {'harbour': 0, 'bridge': 0}
     todo.sort(key=lambda c: order.get(c, 1))
     placed, objs = [], []
     roads = [L for L in layout if L['type'] == 'band' and L['lc'] == 'road']
-    piers = []                                                    # indices of placed harbour structures
+    # indices of placed harbour structures
+    piers = []
     for cls in todo:
         fts = spec.get('fine', {}).get(cls, FINE_TYPES[cls])
         for attempt in range(40):
-            ft = str(rng.choice(fts)); L, W, H = _draw_size(CATALOG['classes'][cls]['fine_types'][ft], rng)
+            ft = str(rng.choice(fts))
+            L, W, H = _draw_size(CATALOG['classes'][cls]['fine_types'][ft], rng)
             if cls in ('bridge', 'harbour'):
                 s = _special(cls, ft, rng, layout, E, lab)
                 if s is None: break
                 x, y, ang, L = s
-                ok = 0.05 < x < 0.95 and 0.05 < y < 0.95 and all(math.hypot(x - q[0], y - q[1]) > 0.5 * (0.5 * L / E + q[2]) for q in placed)
+                ok = (
+                    0.05 < x < 0.95
+                    and 0.05 < y < 0.95
+                    and all(
+                        math.hypot(x - q[0], y - q[1]) > 0.5 * (0.5 * L / E + q[2]) for q in placed
+                    )
+                )
             elif cls == 'ship' and piers and rng.random() < 0.6:   # moored alongside a pier or quay
-                pi = int(rng.integers(len(piers))); p = objs[piers[pi]]
-                a = math.radians(p.angle); side = 1 if rng.random() < 0.5 else -1
-                off = (p.width / 2 + W / 2 + 3) / E * side; slide = rng.uniform(-0.35, 0.35) * p.length / E
-                x = p.x + math.sin(a) * off + math.cos(a) * slide; y = p.y + math.cos(a) * off - math.sin(a) * slide
+                pi = int(rng.integers(len(piers)))
+                p = objs[piers[pi]]
+                a = math.radians(p.angle)
+                side = 1 if rng.random() < 0.5 else -1
+                off = (p.width / 2 + W / 2 + 3) / E * side
+                slide = rng.uniform(-0.35, 0.35) * p.length / E
+                x = p.x + math.sin(a) * off + math.cos(a) * slide
+                y = p.y + math.cos(a) * off - math.sin(a) * slide
                 ang = p.angle + 180 * rng.integers(2)
-                ok = _fits(lab, cls, x, y, ang, L, W, E, [q for k, q in enumerate(placed) if k != piers[pi]])
+                ok = _fits(lab, cls, x, y, ang, L, W, E,
+                           [q for k, q in enumerate(placed) if k != piers[pi]])
             else:
                 x, y = rng.uniform(0.05, 0.95, 2)
                 ang = rng.uniform(0, 360)
                 on = [R for R in roads if _layer_mask(R, np.array([[x]]), np.array([[y]]))[0, 0]]
-                if cls in ('car', 'bus', 'truck', 'tank') and on:      # vehicles on a road drive along it
-                    ang = math.degrees(math.atan2(-on[-1]['dir'][1], on[-1]['dir'][0])) + 180 * rng.integers(2)
+                if cls in ('car', 'bus', 'truck', 'tank') and on:
+                    # vehicles on a road drive along it
+                    ang = math.degrees(
+                        math.atan2(-on[-1]['dir'][1], on[-1]['dir'][0])
+                    ) + 180 * rng.integers(2)
                 if cls == 'building' and theme == 'urban':
-                    R = _line_layer(layout, 'road'); ang = math.degrees(math.atan2(-R['dir'][1], R['dir'][0])) + 90 * rng.integers(4)
+                    R = _line_layer(layout, 'road')
+                    ang = math.degrees(math.atan2(-R['dir'][1], R['dir'][0])) + 90 * rng.integers(4)
                 ok = _fits(lab, cls, x, y, ang, L, W, E, placed)
             if ok:
                 if cls == 'harbour': piers.append(len(objs))
                 objs.append(_make_obj(len(objs) + 1, cls, ft, x, y, ang, L, W, H, rng))
-                placed.append((x, y, 0.5 * math.hypot(L, W) / E)); break
+                placed.append((x, y, 0.5 * math.hypot(L, W) / E))
+                break
     if n_objects is not None and len(objs) < n_objects:
-        raise ValueError(f"random_scene: could place only {len(objs)} of n_objects={n_objects} in a {theme!r} scene of {E:.0f} m (seed {seed}); ask for fewer")
+        raise ValueError(
+            f"random_scene: could place only {len(objs)} of n_objects={n_objects} in a {theme!r} "
+            f"scene of {E:.0f} m (seed {seed}); ask for fewer"
+        )
     sc.objects = objs
     sc.landcover = landcover_fractions(sc)
     return sc
 
 # %% ../nbs/02_scenes.ipynb #e29e7915
 def _render_rng(scene, domain, size):
-    return np.random.default_rng([int(scene.seed), KINDS.index(scene.kind), 1 + DOMAINS.index(domain), int(size)])
+    return np.random.default_rng([int(scene.seed), KINDS.index(scene.kind),
+                                  1 + DOMAINS.index(domain), int(size)])
 
 def _check_size(size):
-    if not isinstance(size, (int, np.integer)) or size < 1: raise ValueError(f"size must be a positive integer (pixels), got {size!r}")
+    if not isinstance(size, (int, np.integer)) or size < 1:
+        raise ValueError(f"size must be a positive integer (pixels), got {size!r}")
     return int(size)
 
 def _sweep2d(win, dc, dr, pad):
-    "OR of a bool window shifted along (dc, dr) pixels for steps 0..1 (the window is padded by `pad` first)."
+    """OR of a bool window shifted along (dc, dr) pixels for steps 0..1 (the window is padded by
+    `pad` first)."""
     P = np.pad(win, pad)
-    out = P.copy(); n = int(math.ceil(max(abs(dc), abs(dr))))
+    out = P.copy()
+    n = int(math.ceil(max(abs(dc), abs(dr))))
     for k in range(1, n + 1):
         sc, sr = int(round(dc * k / n)), int(round(dr * k / n))
         out[pad + sr:pad + sr + win.shape[0], pad + sc:pad + sc + win.shape[1]] |= win
@@ -497,28 +686,34 @@ def _sweep2d(win, dc, dr, pad):
 def _paste_or(full, win, r0, c0):
     "OR a window whose top-left is (r0, c0) (may be negative / overflow) into `full`."
     H, W = full.shape
-    a0, b0 = max(0, r0), max(0, c0); a1, b1 = min(H, r0 + win.shape[0]), min(W, c0 + win.shape[1])
+    a0, b0 = max(0, r0), max(0, c0)
+    a1, b1 = min(H, r0 + win.shape[0]), min(W, c0 + win.shape[1])
     if a0 < a1 and b0 < b1: full[a0:a1, b0:b1] |= win[a0 - r0:a1 - r0, b0 - c0:b1 - c0]
 
 def _boxes(scene, masks, size, extra=None):
     out = []
     for o in scene.objects:
-        m = masks[o.instance_id]; bb = _bbox(m)
+        m = masks[o.instance_id]
+        bb = _bbox(m)
         cx, cy, L, W, a = _pose_px(o, scene.extent_m, size)
         d = dict(instance_id=o.instance_id, cls=o.cls, fine_type=o.fine_type, bbox=bb,
-                 rbox=[round(cx, 3), round(cy, 3), round(L, 3), round(W, 3), round(o.angle, 3)], visible=bb is not None, area_px=int(m.sum()))
+                 rbox=[round(cx, 3), round(cy, 3), round(L, 3), round(W, 3), round(o.angle, 3)],
+                 visible=bb is not None, area_px=int(m.sum()))
         if extra: d.update(extra.get(o.instance_id, {}))
         out.append(d)
     return out
 
 def _meta(scene, domain, size, **kw):
-    return dict(scene_id=scene.scene_id, domain=domain, size=size, kind=scene.kind, theme=scene.theme,
-                extent_m=scene.extent_m, pixel_spacing_m=scene.extent_m / size, **kw)
+    return dict(scene_id=scene.scene_id, domain=domain, size=size, kind=scene.kind,
+                theme=scene.theme, extent_m=scene.extent_m, pixel_spacing_m=scene.extent_m / size,
+                **kw)
 
 # %% ../nbs/02_scenes.ipynb #3813516b
 def _wake_factor(scene, size, rng):
-    "sigma0 multiplier (overhead frame) for ship wakes: dark turbulent centreline, bright narrow-V arms, faint Kelvin arms."
-    f = None; wk = CATALOG['wakes']
+    """sigma0 multiplier (overhead frame) for ship wakes: dark turbulent centreline, bright narrow-V
+    arms, faint Kelvin arms."""
+    f = None
+    wk = CATALOG['wakes']
     for o in scene.objects:
         if o.cls != 'ship' or o.speed <= 0: continue
         cx, cy, L, W, a = _pose_px(o, scene.extent_m, size)
@@ -530,18 +725,50 @@ def _wake_factor(scene, size, rng):
         g = np.zeros((size, size), np.float32)
         g[beh & (ac < W / 2 * (1 + al / L * 0.3))] = wk['dark_db']
         arm = max(0.7, W * 0.15)
-        g[beh & (np.abs(ac - al * math.tan(math.radians(wk['v_half_angle_deg'])) - W / 2) < arm)] = wk['v_arm_db']
-        g[(al > 0) & (al < Lw * 0.6) & (np.abs(ac - al * math.tan(math.radians(wk['kelvin_half_angle_deg']))) < arm)] += wk['kelvin_db']
+        g[
+            beh & (np.abs(ac - al * math.tan(math.radians(wk['v_half_angle_deg'])) - W / 2) < arm)
+        ] = wk['v_arm_db']
+        g[
+            (al > 0)
+            & (al < Lw * 0.6)
+            & (np.abs(ac - al * math.tan(math.radians(wk['kelvin_half_angle_deg']))) < arm)
+        ] += wk['kelvin_db']
         f = g if f is None else f + g
     return None if f is None else np.power(10, f / 10).astype(np.float32)
 
-_TEXTURED = [i for i, n in enumerate(LANDCOVERS) if CATALOG['landcovers'][n]['sar'].get('texture', 'none') != 'none']
+_TEXTURED = [i for i, n in enumerate(LANDCOVERS)
+             if CATALOG['landcovers'][n]['sar'].get('texture', 'none') != 'none']
 
 # %% ../nbs/02_scenes.ipynb #c3591fd1
 _LC_RGB = np.array([CATALOG['landcovers'][n]['optical'] for n in LANDCOVERS], np.float32) / 255
-_LC_TEX = np.array([{'forest': 0.22, 'urban': 0.14, 'farmland': 0.05, 'land': 0.08, 'open sea': 0.03, 'calm water': 0.02}.get(n, 0.04)
-                    for n in LANDCOVERS], np.float32)
-_FIELD_RGB = np.array([[120, 150, 70], [165, 170, 85], [185, 160, 105], [95, 130, 60], [145, 120, 80], [140, 165, 95]], np.float32) / 255
+_LC_TEX = np.array(
+    [
+        {
+            'forest': 0.22,
+            'urban': 0.14,
+            'farmland': 0.05,
+            'land': 0.08,
+            'open sea': 0.03,
+            'calm water': 0.02,
+        }.get(n, 0.04)
+        for n in LANDCOVERS
+    ],
+    np.float32,
+)
+_FIELD_RGB = (
+    np.array(
+        [
+            [120, 150, 70],
+            [165, 170, 85],
+            [185, 160, 105],
+            [95, 130, 60],
+            [145, 120, 80],
+            [140, 165, 95],
+        ],
+        np.float32,
+    )
+    / 255
+)
 _SHADE = float(CATALOG.get('shadow_optical', 0.45))
 _WATER = np.array([n in ('open sea', 'calm water') for n in LANDCOVERS])
 
@@ -551,30 +778,42 @@ def _rgb(o, key):
     return c
 
 def _blocks(scene, size, block_m=18.0):
-    "Per-pixel RGB factors of urban blocks: a grid of roofs of varied brightness and tint (hashed cells)."
-    U, V = _uv(size); k = scene.extent_m / block_m
-    R = _line_layer(scene.layout, 'road')              # blocks follow the street grid when there is one
+    """Per-pixel RGB factors of urban blocks: a grid of roofs of varied brightness and tint (hashed
+    cells)."""
+    U, V = _uv(size)
+    k = scene.extent_m / block_m
+    # blocks follow the street grid when there is one
+    R = _line_layer(scene.layout, 'road')
     dx, dy = R['dir'] if R is not None else (1.0, 0.0)
     U, V = dx * U + dy * V, -dy * U + dx * V
-    h = np.sin(np.floor(U * k) * 12.9898 + np.floor(V * k) * 78.233 + scene.seed * 0.61) * 43758.5453
+    h = (
+        np.sin(np.floor(U * k) * 12.9898 + np.floor(V * k) * 78.233 + scene.seed * 0.61)
+        * 43758.5453
+    )
     h = (h - np.floor(h)).astype(np.float32)
     f = np.repeat((0.75 + 0.5 * h)[..., None], 3, -1)
-    red = h > 0.88; f[red] *= np.float32([1.2, 0.8, 0.7])
+    red = h > 0.88
+    f[red] *= np.float32([1.2, 0.8, 0.7])
     return f
 
 def _runway_marks(img, scene, size):
-    "Dashed white centre lines on runway bands (30 m dashes every 60 m, about 1 m wide, at least 1 px)."
-    U, V = _uv(size); E = scene.extent_m
+    """Dashed white centre lines on runway bands (30 m dashes every 60 m, about 1 m wide, at least 1
+    px)."""
+    U, V = _uv(size)
+    E = scene.extent_m
     for L in scene.layout:
         if L.get('type') != 'band' or L.get('lc') != 'runway': continue
-        (px, py), (dx, dy) = L['point'], L['dir']; x, y = U - px, V - py
+        (px, py), (dx, dy) = L['point'], L['dir']
+        x, y = U - px, V - py
         along, across = (dx * x + dy * y) * E, (-dy * x + dx * y) * E
         m = (np.abs(across) < max(1.0, 0.6 * E / size)) & (np.mod(along, 60.0) < 30.0)
         img[m] = 0.95
 
 def render_optical(scene:Scene, size:int=64, rng=None) -> dict:
-    "Overhead RGB (uint8 HxWx3): land-cover colours and texture, farmland parcels, sun-cast shadows, objects."
-    size = _check_size(size); rng = get_rng(rng) if rng is not None else _render_rng(scene, 'optical', size)
+    """Overhead RGB (uint8 HxWx3): land-cover colours and texture, farmland parcels, sun-cast
+    shadows, objects."""
+    size = _check_size(size)
+    rng = get_rng(rng) if rng is not None else _render_rng(scene, 'optical', size)
     lab, parcels = landcover_map(scene, size)
     img = _LC_RGB[lab]
     farm = lab == LC_INDEX['farmland']
@@ -584,24 +823,29 @@ def render_optical(scene:Scene, size:int=64, rng=None) -> dict:
     _runway_marks(img, scene, size)
     noise = rng.standard_normal((size, size, 1)).astype(np.float32)
     img = img * (1 + _LC_TEX[lab][..., None] * noise)
-    lt = scene.light or dict(sun_azimuth_deg=135., sun_elevation_deg=45., overcast=False, brightness=1.)
+    lt = scene.light or dict(sun_azimuth_deg=135., sun_elevation_deg=45., overcast=False,
+                             brightness=1.)
     az, el = math.radians(lt['sun_azimuth_deg']), math.radians(lt['sun_elevation_deg'])
-    sdir = (-math.sin(az), math.cos(az))      # shadows point away from the sun (azimuth clockwise from the top)
+    # shadows point away from the sun (azimuth clockwise from the top)
+    sdir = (-math.sin(az), math.cos(az))
     ps = scene.extent_m / size
     fps = footprints(scene, size)
-    shadow = np.zeros((size, size), bool); objm = np.zeros((size, size), bool)
+    shadow = np.zeros((size, size), bool)
+    objm = np.zeros((size, size), bool)
     for o, (r0, c0, m, u, v) in zip(scene.objects, fps):
         if not m.size: continue
         objm[r0:r0 + m.shape[0], c0:c0 + m.shape[1]] |= m
         ln = o.height / math.tan(el) / ps
         if o.cls == 'bridge':   # elevated deck: a displaced strip on the water
-            dc, dr = int(round(sdir[0] * ln)), int(round(sdir[1] * ln)); _paste_or(shadow, m, r0 + dr, c0 + dc)
+            dc, dr = int(round(sdir[0] * ln)), int(round(sdir[1] * ln))
+            _paste_or(shadow, m, r0 + dr, c0 + dc)
         elif ln >= 0.5:
             pad = int(math.ceil(ln)) + 1
             _paste_or(shadow, _sweep2d(m, sdir[0] * ln, sdir[1] * ln, pad), r0 - pad, c0 - pad)
     if not lt.get('overcast'): img[shadow & ~objm] *= _SHADE
     else: img[shadow & ~objm] *= 0.85
-    wf = _wake_factor(scene, size, rng)                 # ship wakes: white turbulent water behind moving ships
+    # ship wakes: white turbulent water behind moving ships
+    wf = _wake_factor(scene, size, rng)
     if wf is not None:
         wk = _WATER[lab] & (wf != 1)
         img[wk] = 0.6 * img[wk] + 0.4 * np.float32([0.9, 0.93, 0.95])
@@ -612,11 +856,19 @@ def render_optical(scene:Scene, size:int=64, rng=None) -> dict:
         win = img[r0:r0 + m.shape[0], c0:c0 + m.shape[1]]
         col = np.broadcast_to(_rgb(o, 'body'), win.shape).copy()
         fp = _ftype(o)['footprint']
-        if o.cls == 'ship': part = (u < -0.28) & (np.abs(v) < 0.3)          # superstructure at the stern
+        if o.cls == 'ship':
+            part = (u < -0.28) & (np.abs(v) < 0.3)          # superstructure at the stern
         elif fp == 'circle': part = u * u + v * v > 0.16                    # tank rim
-        elif o.cls in ('building', 'harbour', 'bridge'): part = (np.abs(u) > 0.44) | (np.abs(v) > 0.42)  # roof edge
-        elif o.cls in ('tank',): part = (np.abs(u) < 0.2) & (np.abs(v) < 0.3)                       # turret
-        else: part = (u > 0.25) & (np.abs(v) < 0.4) if o.cls in ('truck', 'bus', 'car') else np.zeros_like(m)
+        elif o.cls in ('building', 'harbour', 'bridge'):
+            part = (np.abs(u) > 0.44) | (np.abs(v) > 0.42)  # roof edge
+        elif o.cls in ('tank',):
+            part = (np.abs(u) < 0.2) & (np.abs(v) < 0.3)                       # turret
+        else:
+            part = (
+                (u > 0.25) & (np.abs(v) < 0.4)
+                if o.cls in ('truck', 'bus', 'car')
+                else np.zeros_like(m)
+            )
         col[part] = _rgb(o, 'accent')
         # sun shading: the sun-facing half of the roof slightly brighter
         shade = 1 + 0.08 * np.sign(u * math.cos(math.radians(o.angle) - az + math.pi / 2) + 1e-9)
@@ -625,31 +877,45 @@ def render_optical(scene:Scene, size:int=64, rng=None) -> dict:
     img = img * lt.get('brightness', 1.)
     out = np.clip(img * 255 + 0.5, 0, 255).astype(np.uint8)
     boxes = _boxes(scene, masks, size)
-    meta = _meta(scene, 'optical', size, sun_azimuth_deg=lt['sun_azimuth_deg'], sun_elevation_deg=lt['sun_elevation_deg'],
-                 overcast=bool(lt.get('overcast')), masks_format='dict instance_id -> bool HxW (footprint)')
+    meta = _meta(scene, 'optical', size, sun_azimuth_deg=lt['sun_azimuth_deg'],
+                 sun_elevation_deg=lt['sun_elevation_deg'], overcast=bool(lt.get('overcast')),
+                 masks_format='dict instance_id -> bool HxW (footprint)')
     return dict(image=out, masks=masks, boxes=boxes, meta=meta)
 
 # %% ../nbs/02_scenes.ipynb #cb144640
-SENSOR_KEYS = ('incidence_deg', 'looks', 'look_side', 'range_axis', 'oversample', 'window', 'nesz_db')
-SENSOR_DEFAULTS = dict(incidence_deg=35.0, looks=1, look_side='right', range_axis='x', oversample=1.0, window='rect', nesz_db=-25.0)
-NEAR_EDGE = {('x', 'right'): 'left', ('x', 'left'): 'right', ('y', 'right'): 'top', ('y', 'left'): 'bottom'}
+SENSOR_KEYS = ('incidence_deg', 'looks', 'look_side', 'range_axis', 'oversample', 'window',
+               'nesz_db')
+SENSOR_DEFAULTS = dict(incidence_deg=35.0, looks=1, look_side='right', range_axis='x',
+                       oversample=1.0, window='rect', nesz_db=-25.0)
+NEAR_EDGE = {('x', 'right'): 'left', ('x', 'left'): 'right', ('y', 'right'): 'top',
+             ('y', 'left'): 'bottom'}
 
 def sar_sensor(scene:Scene, **sensor) -> dict:
-    "The SAR sensor for a rendering: defaults < the scene's own (drawn from its seed) < `sensor`; validated."
+    """The SAR sensor for a rendering: defaults < the scene's own (drawn from its seed) < `sensor`;
+    validated."""
     bad = set(sensor) - set(SENSOR_KEYS)
-    if bad: raise ValueError(f"unknown SAR sensor parameter(s) {sorted(bad)}; expected some of {SENSOR_KEYS}")
+    if bad:
+        raise ValueError(
+            f"unknown SAR sensor parameter(s) {sorted(bad)}; expected some of {SENSOR_KEYS}"
+        )
     s = {**SENSOR_DEFAULTS, **(scene.sensor or {}), **sensor}
     th = s['incidence_deg']
     if not (isinstance(th, (int, float, np.floating, np.integer)) and 0 < th < 90):
         raise ValueError(f"incidence_deg must be in (0, 90) degrees, got {th!r}")
-    if not (isinstance(s['looks'], (int, np.integer)) and s['looks'] >= 1): raise ValueError(f"looks must be an integer >= 1, got {s['looks']!r}")
-    if s['range_axis'] not in ('x', 'y'): raise ValueError(f"range_axis must be 'x' (columns) or 'y' (rows), got {s['range_axis']!r}")
-    if s['look_side'] not in ('right', 'left'): raise ValueError(f"look_side must be 'right' or 'left', got {s['look_side']!r}")
-    if not s['oversample'] >= 1: raise ValueError(f"oversample must be >= 1, got {s['oversample']!r}")
-    if s['window'] not in ('rect', 'hamming'): raise ValueError(f"window must be 'rect' or 'hamming', got {s['window']!r}")
-    return dict(s, incidence_deg=float(th), looks=int(s['looks']), near_range_edge=NEAR_EDGE[(s['range_axis'], s['look_side'])])
+    if not (isinstance(s['looks'], (int, np.integer)) and s['looks'] >= 1):
+        raise ValueError(f"looks must be an integer >= 1, got {s['looks']!r}")
+    if s['range_axis'] not in ('x', 'y'):
+        raise ValueError(f"range_axis must be 'x' (columns) or 'y' (rows), got {s['range_axis']!r}")
+    if s['look_side'] not in ('right', 'left'):
+        raise ValueError(f"look_side must be 'right' or 'left', got {s['look_side']!r}")
+    if not s['oversample'] >= 1:
+        raise ValueError(f"oversample must be >= 1, got {s['oversample']!r}")
+    if s['window'] not in ('rect', 'hamming'):
+        raise ValueError(f"window must be 'rect' or 'hamming', got {s['window']!r}")
+    return dict(s, incidence_deg=float(th), looks=int(s['looks']),
+                near_range_edge=NEAR_EDGE[(s['range_axis'], s['look_side'])])
 
-# the "range frame": a view of an image with near range at column 0 and range increasing with the column
+# the "range frame": a view of an image with near range at column 0, range growing with the column
 def to_range_frame(a, near_edge:str):
     "View of a (H, W, ...) array with near range at column 0."
     return {'left': lambda a: a, 'right': lambda a: a[:, ::-1], 'top': lambda a: a.swapaxes(0, 1),
@@ -676,18 +942,23 @@ def _rc_from_range_frame(r, c, near_edge, size):
 
 # %% ../nbs/02_scenes.ipynb #6c4dc23b
 def _cum(F):
-    cs = np.zeros((F.shape[0], F.shape[1] + 1), np.int32); np.cumsum(F, 1, out=cs[:, 1:]); return cs
+    cs = np.zeros((F.shape[0], F.shape[1] + 1), np.int32)
+    np.cumsum(F, 1, out=cs[:, 1:])
+    return cs
 
 def sweep_near(F, k:int):
     "Pixels c with any F[c .. c+k] (the footprint smeared k px toward near range = column 0)."
     if k <= 0: return F.copy()
-    cs = _cum(F); W = F.shape[1]; c = np.arange(W)
+    cs = _cum(F)
+    W = F.shape[1]
+    c = np.arange(W)
     return (cs[:, np.minimum(c + k + 1, W)] - cs[:, c]) > 0
 
 def sweep_far(F, k:int):
     "Pixels c with any F[c-k .. c] (smeared k px toward far range)."
     if k <= 0: return F.copy()
-    cs = _cum(F); c = np.arange(F.shape[1])
+    cs = _cum(F)
+    c = np.arange(F.shape[1])
     return (cs[:, c + 1] - cs[:, np.maximum(c - k, 0)]) > 0
 
 def shift_range(F, k:int):
@@ -700,150 +971,225 @@ def shift_range(F, k:int):
 
 # %% ../nbs/02_scenes.ipynb #f25c9c8f
 def water_sigma0_db(incidence_deg, wind_mps=None) -> float:
-    "C-band VV water sigma0 (dB): TU Wien calm-water model -0.394 theta - 4.14, plus a wind term for the open sea."
+    """C-band VV water sigma0 (dB): TU Wien calm-water model -0.394 theta - 4.14, plus a wind term
+    for the open sea."""
     wm = CATALOG['water_model']
     db = wm['a'] * incidence_deg + wm['b']
     if wind_mps is None: return float(db)
     u = max(float(wind_mps), 0.3)
     g = wm['wind_gain_db_per_decade'] * math.log10(u / wm['wind_ref_mps'])
-    if u < wm['bragg_threshold_mps']:   # below the Bragg threshold capillary waves die out: extra drop
-        g -= wm['below_threshold_drop_db'] * (wm['bragg_threshold_mps'] - u) / wm['bragg_threshold_mps']
+    if u < wm['bragg_threshold_mps']:
+        # below the Bragg threshold capillary waves die out: extra drop
+        g -= (
+            wm['below_threshold_drop_db']
+            * (wm['bragg_threshold_mps'] - u)
+            / wm['bragg_threshold_mps']
+        )
     return float(db + g)
 
 def landcover_sigma0_db(name:str, incidence_deg:float, wind_mps:float=5.0) -> float:
     "Mean sigma0 (dB) of a land cover at an incidence angle (before parcel variation and texture)."
     sp = CATALOG['landcovers'][name]['sar']
-    if sp['model'] == 'water': return water_sigma0_db(incidence_deg, wind_mps if sp.get('wind') else None)
+    if sp['model'] == 'water':
+        return water_sigma0_db(incidence_deg, wind_mps if sp.get('wind') else None)
     if sp['model'] == 'water_offset': return water_sigma0_db(incidence_deg) + sp['offset_db']
     return float(sp['db35'] + sp['slope'] * (incidence_deg - 35))
 
 def _texture(name, n, rng, wind):
-    "Unit-mean texture samples: K (Gamma texture) for sea/forest, G0 (inverse Gamma) for urban, 1 otherwise."
-    sp = CATALOG['landcovers'][name]['sar']; t = sp.get('texture', 'none')
+    """Unit-mean texture samples: K (Gamma texture) for sea/forest, G0 (inverse Gamma) for urban, 1
+    otherwise."""
+    sp = CATALOG['landcovers'][name]['sar']
+    t = sp.get('texture', 'none')
     if t == 'K':
         nu = sp.get('nu') or float(np.interp(wind, [1, 12], CATALOG['water_model']['sea_nu'][::-1]))
         return rng.gamma(nu, 1 / nu, n).astype(np.float32)
     if t == 'G0':
-        a = -sp['alpha']; return (1 / rng.gamma(a, 1 / (a - 1), n)).astype(np.float32)
+        a = -sp['alpha']
+        return (1 / rng.gamma(a, 1 / (a - 1), n)).astype(np.float32)
     return None
 
 # %% ../nbs/02_scenes.ipynb #fd6486b3
-_SAR_LIN = {c: {k: 10 ** (v / 10) for k, v in d['sar'].items() if k.endswith('_db') and not isinstance(v, list)}
-            for c, d in CATALOG['classes'].items()}
-_SITES = {k: np.array(CATALOG['scatterers'].get(k, CATALOG['scatterers']['rect']), np.float64) for k in CATALOG['footprints']}
+_SAR_LIN = {
+    c: {
+        k: 10 ** (v / 10)
+        for k, v in d['sar'].items()
+        if k.endswith('_db') and not isinstance(v, list)
+    }
+    for c, d in CATALOG['classes'].items()
+}
+_SITES = {k: np.array(CATALOG['scatterers'].get(k, CATALOG['scatterers']['rect']), np.float64)
+          for k in CATALOG['footprints']}
 
 def _window_in_range_frame(r0, c0, shape, near_edge, size):
-    "Top-left (row, col) in the range frame of an image window at (r0, c0) with `shape` (seen through `to_range_frame`)."
+    """Top-left (row, col) in the range frame of an image window at (r0, c0) with `shape` (seen
+    through `to_range_frame`)."""
     h, w = shape
-    return {'left': (r0, c0), 'right': (r0, size - c0 - w), 'top': (c0, r0), 'bottom': (c0, size - r0 - h)}[near_edge]
+    return {'left': (r0, c0), 'right': (r0, size - c0 - w), 'top': (c0, r0),
+            'bottom': (c0, size - r0 - h)}[near_edge]
 
 def sar_layers(scene:Scene, # the scene graph
                size:int=64, # image side (px)
                rng=None, # texture/scatterer randomness (default: from the scene seed)
                **sensor):
-    "Everything before speckle: sigma0 maps (ground, objects), point scatterers, masks and geometry (range frame and image frame)."
-    size = _check_size(size); s = sar_sensor(scene, **sensor)
+    """Everything before speckle: sigma0 maps (ground, objects), point scatterers, masks and
+    geometry (range frame and image frame)."""
+    size = _check_size(size)
+    s = sar_sensor(scene, **sensor)
     rng = get_rng(rng) if rng is not None else _render_rng(scene, 'sar', size)
-    th = math.radians(s['incidence_deg']); ne = s['near_range_edge']; ps = scene.extent_m / size
+    th = math.radians(s['incidence_deg'])
+    ne = s['near_range_edge']
+    ps = scene.extent_m / size
     osf2 = float(s['oversample']) ** 2
     wind = float(scene.sea_state.get('wind_mps', 5.0)) if scene.sea_state else 5.0
     lab, parcels = landcover_map(scene, size)
-    lut = np.array([10 ** (landcover_sigma0_db(n, s['incidence_deg'], wind) / 10) for n in LANDCOVERS], np.float32)
+    lut = np.array(
+        [10 ** (landcover_sigma0_db(n, s['incidence_deg'], wind) / 10) for n in LANDCOVERS],
+        np.float32,
+    )
     ground = lut[lab]
     farm = lab == LC_INDEX['farmland']
-    if farm.any(): ground[farm] *= np.power(10, CATALOG['landcovers']['farmland']['sar'].get('parcel_db', 0) * (2 * parcels[farm] - 1) / 10)
+    if farm.any():
+        ground[farm] *= np.power(
+            10,
+            CATALOG['landcovers']['farmland']['sar'].get('parcel_db', 0)
+            * (2 * parcels[farm] - 1)
+            / 10,
+        )
     for i in _TEXTURED:
-        m = lab == i; n = int(np.count_nonzero(m))
+        m = lab == i
+        n = int(np.count_nonzero(m))
         if n: ground[m] *= _texture(LANDCOVERS[i], n, rng, wind)
     wf = _wake_factor(scene, size, rng)
     if wf is not None:
         water = (lab == LC_INDEX['open sea']) | (lab == LC_INDEX['calm water'])
         ground[water] *= wf[water]
     ground_rf = to_range_frame(ground, ne)
-    occluded = np.zeros(ground_rf.shape, bool); obj = np.zeros(ground_rf.shape, np.float32)
+    occluded = np.zeros(ground_rf.shape, bool)
+    obj = np.zeros(ground_rf.shape, np.float32)
     points, bands, geo = [], {}, {}
     for o, (r0, c0, m, u, v) in zip(scene.objects, footprints(scene, size)):
         if not m.size: continue
         ra, ca = _window_in_range_frame(r0, c0, m.shape, ne, size)
-        Fw = to_range_frame(m, ne); hh = Fw.shape[0]
-        F = np.zeros((hh, size), bool); F[:, ca:ca + Fw.shape[1]] = Fw      # the object's rows, full range extent
-        cat = CATALOG['classes'][o.cls]['sar']; lin = _SAR_LIN[o.cls]
+        Fw = to_range_frame(m, ne)
+        hh = Fw.shape[0]
+        F = np.zeros((hh, size), bool)
+        F[:, ca:ca + Fw.shape[1]] = Fw  # the object's rows, full range extent
+        cat = CATALOG['classes'][o.cls]['sar']
+        lin = _SAR_LIN[o.cls]
         Lv, Sv = o.height / math.tan(th) / ps, o.height * math.tan(th) / ps
-        Lb = Lv * cat.get('body_height_frac', 1.0)   # layover of the object's body (aircraft: fuselage/wings, not the fin)
+        # layover of the object's body (aircraft: fuselage/wings, not the fin)
+        Lb = Lv * cat.get('body_height_frac', 1.0)
         kl, ks = int(round(Lb)), int(round(Sv))
         S = sweep_near(F, kl)
         E = F & ~shift_range(F, 1)          # near-range edge: in F, its near neighbour is not
         ob, oc = obj[ra:ra + hh], occluded[ra:ra + hh]
-        if cat['model'] == 'elevated':       # bridge deck: direct return laid over, deck-water double bounce at the true edge
+        if cat['model'] == 'elevated':
+            # bridge deck: direct return laid over, deck-water double bounce at the true edge
             sh = shift_range(F, ks) & ~F
-            ob += lin['roof_db'] * shift_range(F, -kl) + lin['dihedral_db'] * E + 0.25 * lin['dihedral_db'] * shift_range(E, kl)
+            ob += (
+                lin['roof_db'] * shift_range(F, -kl)
+                + lin['dihedral_db'] * E
+                + 0.25 * lin['dihedral_db'] * shift_range(E, kl)
+            )
         else:
             sh = sweep_far(F, ks) & ~F
             oc |= F
             if cat['model'] == 'box':
-                T = shift_range(F, -kl); wall = sweep_near(E, kl) & ~T & ~F
+                T = shift_range(F, -kl)
+                wall = sweep_near(E, kl) & ~T & ~F
                 ob += lin['roof_db'] * T + lin['wall_db'] * wall + lin['dihedral_db'] * E
-            else:   # 'points': weak hull, hull-ground dihedral, bright scattering centres laid over by z cot(theta)
+            else:
+                # 'points': weak hull, hull-ground dihedral, bright scatterers laid over by z cot(theta)
                 n = int(S.sum())                # discrete-looking hull: heavy-tailed G0 texture
-                if n: ob[S] += lin['hull_db'] * np.minimum(1 / rng.gamma(1.5, 2.0, n), 1e3).astype(np.float32)
+                if n:
+                    ob[S] += lin['hull_db'] * np.minimum(1 / rng.gamma(1.5, 2.0, n), 1e3).astype(
+                        np.float32
+                    )
                 ob += lin['dihedral_db'] * E
                 sites = _SITES[_ftype(o)['footprint']]
                 k = int(rng.integers(cat['n_points'][0], cat['n_points'][1] + 1))
                 pick = sites[rng.choice(len(sites), min(k, len(sites)), replace=False)]
                 cx, cy, Lp, Wp, a = _pose_px(o, scene.extent_m, size)
-                jit = rng.normal(0, 1, (len(pick), 2)) * (0.03, 0.05); pw = rng.uniform(*cat['point_db'], len(pick))
+                jit = rng.normal(0, 1, (len(pick), 2)) * (0.03, 0.05)
+                pw = rng.uniform(*cat['point_db'], len(pick))
                 for (su, sv, sz), (ju, jv), db in zip(pick, jit, pw):
-                    su += ju; sv += jv
+                    su += ju
+                    sv += jv
                     col = cx + su * Lp * math.cos(a) + sv * Wp * math.sin(a)
                     row = cy - su * Lp * math.sin(a) + sv * Wp * math.cos(a)
                     rr, cc = _rc_to_range_frame(row, col, ne, size)
-                    ir, ic = _rc_from_range_frame(rr, cc - sz * Lv, ne, size)   # layover of a scatterer at height z
-                    if 0 <= ir < size and 0 <= ic < size:   # (the FFT would wrap an outside point to the far side)
+                    # layover of a scatterer at height z
+                    ir, ic = _rc_from_range_frame(rr, cc - sz * Lv, ne, size)
+                    if 0 <= ir < size and 0 <= ic < size:
+                        # (the FFT would wrap an outside point to the far side)
                         points.append((float(ir) - 0.5, float(ic) - 0.5, 10 ** (db / 10) * osf2))
         oc |= sh
         bands[o.instance_id] = (ra, S)
-        geo[o.instance_id] = dict(layover_px=float(Lb), top_layover_px=float(Lv), shadow_px=float(Sv))
+        geo[o.instance_id] = dict(layover_px=float(Lb), top_layover_px=float(Lv),
+                                  shadow_px=float(Sv))
     sigma0_rf = np.where(occluded, 0, ground_rf) + obj
     masks = {}
     for o in scene.objects:
         full = np.zeros((size, size), bool)
         if o.instance_id in bands:
-            ra, S = bands[o.instance_id]; full[ra:ra + S.shape[0]] = S
+            ra, S = bands[o.instance_id]
+            full[ra:ra + S.shape[0]] = S
         else: geo[o.instance_id] = dict(layover_px=0.0, top_layover_px=0.0, shadow_px=0.0)
         masks[o.instance_id] = np.ascontiguousarray(from_range_frame(full, ne))
-    return dict(sensor=s, ground=ground, lab=lab, sigma0=np.ascontiguousarray(from_range_frame(sigma0_rf, ne)),
-                occluded=from_range_frame(occluded, ne), points=points, masks=masks, geo=geo, pixel_spacing_m=ps)
+    return dict(sensor=s, ground=ground, lab=lab,
+                sigma0=np.ascontiguousarray(from_range_frame(sigma0_rf, ne)),
+                occluded=from_range_frame(occluded, ne), points=points, masks=masks, geo=geo,
+                pixel_spacing_m=ps)
 
 # %% ../nbs/02_scenes.ipynb #59fec2a7
 def render_sar(scene:Scene, size:int=64, rng=None, **sensor) -> dict:
-    "SAR image (float32 linear intensity HxW) through `sarvlm.sar.speckle`, with masks (object signature incl. layover), boxes, meta."
+    """SAR image (float32 linear intensity HxW) through `sarvlm.sar.speckle`, with masks (object
+    signature incl. layover), boxes, meta."""
     size = _check_size(size)
     rng = get_rng(rng) if rng is not None else _render_rng(scene, 'sar', size)
-    Ly = sar_layers(scene, size, rng, **sensor); s = Ly['sensor']
-    img = speckle(Ly['sigma0'], looks=s['looks'], oversample=s['oversample'], window=s['window'], rng=rng,
-                  points=Ly['points'] or None, nesz=float(from_db(s['nesz_db'])))
-    th = math.radians(s['incidence_deg']); ps = Ly['pixel_spacing_m']
-    meta = _meta(scene, 'sar', size, incidence_deg=s['incidence_deg'], look_side=s['look_side'], range_axis=s['range_axis'],
-                 near_range_edge=s['near_range_edge'], looks=s['looks'], window=s['window'], oversample=float(s['oversample']),
-                 nesz_db=float(s['nesz_db']), slant_spacing_m=ps * math.sin(th), wind_mps=scene.sea_state.get('wind_mps'),
-                 units='linear intensity (sigma0-like)', masks_format='dict instance_id -> bool HxW (footprint + layover toward near range)')
-    return dict(image=img.astype(np.float32), masks=Ly['masks'], boxes=_boxes(scene, Ly['masks'], size, Ly['geo']), meta=meta,
-                points=Ly['points'])
+    Ly = sar_layers(scene, size, rng, **sensor)
+    s = Ly['sensor']
+    img = speckle(Ly['sigma0'], looks=s['looks'], oversample=s['oversample'], window=s['window'],
+                  rng=rng, points=Ly['points'] or None, nesz=float(from_db(s['nesz_db'])))
+    th = math.radians(s['incidence_deg'])
+    ps = Ly['pixel_spacing_m']
+    meta = _meta(
+        scene,
+        'sar',
+        size,
+        incidence_deg=s['incidence_deg'],
+        look_side=s['look_side'],
+        range_axis=s['range_axis'],
+        near_range_edge=s['near_range_edge'],
+        looks=s['looks'],
+        window=s['window'],
+        oversample=float(s['oversample']),
+        nesz_db=float(s['nesz_db']),
+        slant_spacing_m=ps * math.sin(th),
+        wind_mps=scene.sea_state.get('wind_mps'),
+        units='linear intensity (sigma0-like)',
+        masks_format='dict instance_id -> bool HxW (footprint + layover toward near range)',
+    )
+    return dict(image=img.astype(np.float32), masks=Ly['masks'],
+                boxes=_boxes(scene, Ly['masks'], size, Ly['geo']), meta=meta, points=Ly['points'])
 
 # %% ../nbs/02_scenes.ipynb #574aacef
 _LC_NAT = np.array([CATALOG['landcovers'][n]['natural'] for n in LANDCOVERS], np.float32) / 255
 NATURAL_FOV_DEG = 60.0
 
 def _sky(lt):
-    "Sky colours (zenith, horizon) from the light: blue by day, warm at low sun, grey when overcast."
+    """Sky colours (zenith, horizon) from the light: blue by day, warm at low sun, grey when
+    overcast."""
     if lt.get('overcast'): return np.array([0.62, 0.64, 0.67]), np.array([0.8, 0.8, 0.8])
-    e = lt['sun_elevation_deg']; warm = float(np.clip((35 - e) / 15, 0, 1))
+    e = lt['sun_elevation_deg']
+    warm = float(np.clip((35 - e) / 15, 0, 1))
     top = np.array([0.25, 0.45, 0.8]) * (1 - 0.3 * warm) + np.array([0.35, 0.3, 0.5]) * 0.3 * warm
     hor = np.array([0.72, 0.82, 0.92]) * (1 - warm) + np.array([0.95, 0.7, 0.45]) * warm
     return top, hor
 
 def natural_camera(scene:Scene, size:int) -> dict:
-    "The ground-level/oblique camera of the natural view: it stands beyond the bottom edge and looks toward the top (north)."
+    """The ground-level/oblique camera of the natural view: it stands beyond the bottom edge and
+    looks toward the top (north)."""
     rng = np.random.default_rng([int(scene.seed), 7])
     E, W = scene.extent_m, size
     f = (W / 2) / math.tan(math.radians(NATURAL_FOV_DEG / 2))
@@ -852,35 +1198,46 @@ def natural_camera(scene:Scene, size:int) -> dict:
     hc = 0.95 * (size - h0) * d0 / f
     vis, cap = [], []
     for o in scene.objects:
-        a = math.radians(o.angle); d = d0 + (1 - o.y) * E
+        a = math.radians(o.angle)
+        d = d0 + (1 - o.y) * E
         vis.append(f * (abs(math.cos(a)) * o.length + abs(math.sin(a)) * o.width) / d)
-        cap.append(0.85 * (h0 + f * hc / d) / max(f * o.height / d, 1e-6))   # keep the top inside the frame
+        # keep the top inside the frame
+        cap.append(0.85 * (h0 + f * hc / d) / max(f * o.height / d, 1e-6))
     if not vis: zoom = 1.0
     elif scene.kind == 'chip': zoom = min(0.6 * W / max(vis[0], 1e-6), cap[0])
     else: zoom = float(np.clip(min(0.3 * W / max(max(vis), 1e-6), min(cap)), 1, 4))
     return dict(f=f, d0=d0, horizon=h0, height_m=hc * 1.0, zoom=zoom, fov_deg=NATURAL_FOV_DEG)
 
 def render_natural(scene:Scene, size:int=64, rng=None) -> dict:
-    "A ground-level/oblique photograph-like RGB view (uint8 HxWx3): sky, horizon, perspective ground, side silhouettes."
-    size = _check_size(size); rng = get_rng(rng) if rng is not None else _render_rng(scene, 'natural', size)
-    cam = natural_camera(scene, size); f, d0, h0, hc, zoom = cam['f'], cam['d0'], cam['horizon'], cam['height_m'], cam['zoom']
+    """A ground-level/oblique photograph-like RGB view (uint8 HxWx3): sky, horizon, perspective
+    ground, side silhouettes."""
+    size = _check_size(size)
+    rng = get_rng(rng) if rng is not None else _render_rng(scene, 'natural', size)
+    cam = natural_camera(scene, size)
+    f, d0, h0, hc, zoom = cam['f'], cam['d0'], cam['horizon'], cam['height_m'], cam['zoom']
     E = scene.extent_m
-    lt = scene.light or dict(sun_azimuth_deg=135., sun_elevation_deg=45., overcast=False, brightness=1.)
+    lt = scene.light or dict(sun_azimuth_deg=135., sun_elevation_deg=45., overcast=False,
+                             brightness=1.)
     top, hor = _sky(lt)
-    rows = np.arange(size) + 0.5; cols = np.arange(size) + 0.5
+    rows = np.arange(size) + 0.5
+    cols = np.arange(size) + 0.5
     img = np.empty((size, size, 3), np.float32)
     hi = int(math.ceil(h0 - 0.5))           # first ground row
     t = np.clip(rows[:hi] / max(h0, 1), 0, 1)[:, None]
     img[:hi] = (top * (1 - t) + hor * t)[:, None, :]
     if hi < size:
-        d = f * hc / (rows[hi:] - h0)[:, None]                  # distance of the ground seen in each row
-        X = 0.5 + (cols[None, :] - size / 2) * d / f / E; Y = 1 - (d - d0) / E
+        # distance of the ground seen in each row
+        d = f * hc / (rows[hi:] - h0)[:, None]
+        X = 0.5 + (cols[None, :] - size / 2) * d / f / E
+        Y = 1 - (d - d0) / E
         lab, parcels = landcover_map(scene, REF_SIZE)
-        ii = np.clip((Y * REF_SIZE).astype(int), 0, REF_SIZE - 1); jj = np.clip((X * REF_SIZE).astype(int), 0, REF_SIZE - 1)
+        ii = np.clip((Y * REF_SIZE).astype(int), 0, REF_SIZE - 1)
+        jj = np.clip((X * REF_SIZE).astype(int), 0, REF_SIZE - 1)
         L = lab[ii, jj]
         g = _LC_NAT[L]
         farm = L == LC_INDEX['farmland']
-        if farm.any(): g[farm] = _FIELD_RGB[(parcels[ii, jj][farm] * len(_FIELD_RGB)).astype(int)] * 0.9
+        if farm.any():
+            g[farm] = _FIELD_RGB[(parcels[ii, jj][farm] * len(_FIELD_RGB)).astype(int)] * 0.9
         wat = _WATER[L]
         g[wat] = 0.6 * g[wat] + 0.4 * hor
         g = g * (1 + 0.06 * rng.standard_normal((size - hi, size, 1)).astype(np.float32))
@@ -889,8 +1246,10 @@ def render_natural(scene:Scene, size:int=64, rng=None) -> dict:
     labels = np.zeros((size, size), np.int32)
     light = 0.8 - 0.2 * math.cos(math.radians(lt['sun_azimuth_deg']))
     for o in sorted(scene.objects, key=lambda o: o.y):        # painter: far first
-        a = math.radians(o.angle); dd = d0 + (1 - o.y) * E
-        cc = size / 2 + f * (o.x - 0.5) * E / dd; base = h0 + f * hc / dd
+        a = math.radians(o.angle)
+        dd = d0 + (1 - o.y) * E
+        cc = size / 2 + f * (o.x - 0.5) * E / dd
+        base = h0 + f * hc / dd
         wpx = max(zoom * f * (abs(math.cos(a)) * o.length + abs(math.sin(a)) * o.width) / dd, 1.0)
         hpx = max(zoom * f * o.height / dd, 1.0)
         sink = 0.15 * hpx if o.cls == 'ship' else 0.0
@@ -901,18 +1260,22 @@ def render_natural(scene:Scene, size:int=64, rng=None) -> dict:
         w = (base + sink - rows[r0:r1, None]) / hpx
         u, w = np.broadcast_arrays(u, w)
         body, acc = _rgb(o, 'body'), _rgb(o, 'accent')
-        cmap = dict(body=body, accent=acc, dark=body * 0.35, glass=np.array([0.45, 0.6, 0.75], np.float32))
-        win = img[r0:r1, c0:c1]; lw = labels[r0:r1, c0:c1]
+        cmap = dict(body=body, accent=acc, dark=body * 0.35,
+                    glass=np.array([0.45, 0.6, 0.75], np.float32))
+        win = img[r0:r1, c0:c1]
+        lw = labels[r0:r1, c0:c1]
         drawn = np.zeros(w.shape, bool)
         for key, (A, b) in PROFILES[_ftype(o)['profile']]:
             m = (A[:, 0, None, None] * u + A[:, 1, None, None] * w <= b[:, None, None]).all(0)
             if o.cls == 'ship': m &= (rows[r0:r1, None] <= base)    # below the waterline: hidden
             if m.any():
                 shade = (light * (0.85 + 0.3 * np.clip(w, 0, 1)))[..., None]
-                win[m] = (cmap[key] * shade)[m]; drawn |= m
+                win[m] = (cmap[key] * shade)[m]
+                drawn |= m
         if not drawn.any():                                       # sub-pixel: one pixel at the base
             i, j = min(r1 - 1, max(r0, int(base) - 1)) - r0, min(c1 - 1, max(c0, int(cc))) - c0
-            drawn[i, j] = True; win[i, j] = body * light
+            drawn[i, j] = True
+            win[i, j] = body * light
         lw[drawn] = o.instance_id
     img = img * lt.get('brightness', 1.)
     out = np.clip(img * 255 + 0.5, 0, 255).astype(np.uint8)
@@ -920,10 +1283,13 @@ def render_natural(scene:Scene, size:int=64, rng=None) -> dict:
     boxes = _boxes(scene, masks, size)
     for b in boxes:   # no overhead pose in a side view: the rotated box is the upright box
         bb = b['bbox']
-        b['rbox'] = None if bb is None else [(bb[0] + bb[2]) / 2, (bb[1] + bb[3]) / 2, bb[2] - bb[0], bb[3] - bb[1], 0.0]
-    meta = _meta(scene, 'natural', size, camera_height_m=round(hc, 3), horizon_row=round(h0, 2), fov_deg=NATURAL_FOV_DEG,
-                 zoom=round(zoom, 3), sun_azimuth_deg=lt['sun_azimuth_deg'], sun_elevation_deg=lt['sun_elevation_deg'],
-                 overcast=bool(lt.get('overcast')), masks_format='dict instance_id -> bool HxW (visible silhouette)')
+        b['rbox'] = None if bb is None else [(bb[0] + bb[2]) / 2, (bb[1] + bb[3]) / 2,
+                                             bb[2] - bb[0], bb[3] - bb[1], 0.0]
+    meta = _meta(scene, 'natural', size, camera_height_m=round(hc, 3), horizon_row=round(h0, 2),
+                 fov_deg=NATURAL_FOV_DEG, zoom=round(zoom, 3),
+                 sun_azimuth_deg=lt['sun_azimuth_deg'], sun_elevation_deg=lt['sun_elevation_deg'],
+                 overcast=bool(lt.get('overcast')),
+                 masks_format='dict instance_id -> bool HxW (visible silhouette)')
     meta.pop('pixel_spacing_m')
     return dict(image=out, masks=masks, boxes=boxes, meta=meta)
 
@@ -934,12 +1300,16 @@ def render(scene:Scene, # a scene graph (`random_scene` or hand-made)
            domain:str, # 'natural', 'optical' or 'sar'
            size:int=64, # image side in pixels (64 for the CPU study, 224 at paper scale)
            rng=None, # None: deterministic from the scene seed; or an int / numpy Generator
-           **sensor, # SAR only: incidence_deg, looks, look_side, range_axis, oversample, window, nesz_db
+           **sensor, # SAR only: incidence_deg, looks, look_side, range_axis, oversample, window...
           ) -> dict:
-    "Render one scene graph in one domain: dict(image, masks, boxes, meta); the three domains share scene_id and instance ids."
-    if domain not in _RENDERERS: raise ValueError(f"domain must be one of {DOMAINS}, got {domain!r}")
-    if not isinstance(scene, Scene): raise TypeError(f"render expects a Scene, got {type(scene).__name__}")
-    if sensor and domain != 'sar': raise ValueError(f"sensor parameters {sorted(sensor)} only apply to domain='sar'")
+    """Render one scene graph in one domain: dict(image, masks, boxes, meta); the three domains
+    share scene_id and instance ids."""
+    if domain not in _RENDERERS:
+        raise ValueError(f"domain must be one of {DOMAINS}, got {domain!r}")
+    if not isinstance(scene, Scene):
+        raise TypeError(f"render expects a Scene, got {type(scene).__name__}")
+    if sensor and domain != 'sar':
+        raise ValueError(f"sensor parameters {sorted(sensor)} only apply to domain='sar'")
     return _RENDERERS[domain](scene, size, rng, **sensor)
 
 # %% ../nbs/02_scenes.ipynb #d7547018
@@ -947,21 +1317,31 @@ def chip_scene(cls:str, # coarse class
                fine_type:str|None=None, # default: the first fine type of the class
                landcover:str='land', # the background land cover (one of LANDCOVERS)
                extent_m:float=100.0, # ground side (m)
-               length:float|None=None, width:float|None=None, height:float|None=None, # metres (default: middle of the catalogue range)
+               length:float|None=None, # metres (default: middle of the catalogue range)
+               width:float|None=None, # metres (default: as length)
+               height:float|None=None, # metres (default: middle of the catalogue range)
                angle:float=0.0, # heading (deg, ccw from +x)
                x:float=0.5, y:float=0.5, # centre (normalised)
                seed:int=0, wind_mps:float=5.0, speed:float=0.0, **sensor) -> Scene:
     "A one-object scene with fixed pose and size on a uniform background (for checks and figures)."
     if cls not in CLASSES: raise ValueError(f"unknown class {cls!r}; expected one of {CLASSES}")
     fine_type = fine_type or FINE_TYPES[cls][0]
-    if landcover not in LANDCOVERS: raise ValueError(f"unknown land cover {landcover!r}; expected one of {LANDCOVERS}")
+    if landcover not in LANDCOVERS:
+        raise ValueError(f"unknown land cover {landcover!r}; expected one of {LANDCOVERS}")
     ftd = CATALOG['classes'][cls]['fine_types'].get(fine_type)
-    if ftd is None: raise ValueError(f"unknown fine type {fine_type!r} for {cls!r}; expected one of {FINE_TYPES[cls]}")
+    if ftd is None:
+        raise ValueError(
+            f"unknown fine type {fine_type!r} for {cls!r}; expected one of {FINE_TYPES[cls]}"
+        )
     mid = lambda r: float(np.mean(r))
-    L = length or mid(ftd['length']); W = width or (mid(ftd['width']) if ftd.get('width') else L); H = height if height is not None else mid(ftd['height'])
-    o = SceneObject(1, cls, fine_type, x, y, angle, L, W, H, CATALOG['classes'][cls]['material'], speed)
-    sc = Scene(f'chip-{seed:06d}', 'chip', seed, float(extent_m), {}, [o], 'chip', [dict(type='fill', lc=landcover)],
-               dict(wind_mps=wind_mps, wind_dir_deg=0.0), dict(sensor), _light(np.random.default_rng(seed)))
+    L = length or mid(ftd['length'])
+    W = width or (mid(ftd['width']) if ftd.get('width') else L)
+    H = height if height is not None else mid(ftd['height'])
+    o = SceneObject(1, cls, fine_type, x, y, angle, L, W, H, CATALOG['classes'][cls]['material'],
+                    speed)
+    sc = Scene(f'chip-{seed:06d}', 'chip', seed, float(extent_m), {}, [o], 'chip',
+               [dict(type='fill', lc=landcover)], dict(wind_mps=wind_mps, wind_dir_deg=0.0),
+               dict(sensor), _light(np.random.default_rng(seed)))
     sc.landcover = landcover_fractions(sc)
     return sc
 
@@ -969,25 +1349,40 @@ def strip_scene(landcovers:list, # land covers, painted as equal vertical strips
                 extent_m:float=500.0, seed:int=0, wind_mps:float=5.0, **sensor) -> Scene:
     "An object-free scene of equal land-cover strips (for radiometric checks)."
     bad = [n for n in landcovers if n not in LANDCOVERS]
-    if bad or not landcovers: raise ValueError(f"unknown land cover(s) {bad}; expected names from {LANDCOVERS}")
+    if bad or not landcovers:
+        raise ValueError(f"unknown land cover(s) {bad}; expected names from {LANDCOVERS}")
     k = len(landcovers)
-    layout = [dict(type='rect', lc=n, centre=[(i + 0.5) / k, 0.5], size=[1 / k + 1e-9, 1.01], angle=0.0) for i, n in enumerate(landcovers)]
-    sc = Scene(f'scene-{seed:06d}', 'scene', seed, float(extent_m), {}, [], 'strips', [dict(type='fill', lc=landcovers[0])] + layout,
-               dict(wind_mps=wind_mps, wind_dir_deg=0.0), dict(sensor), _light(np.random.default_rng(seed)))
+    layout = [
+        dict(type='rect', lc=n, centre=[(i + 0.5) / k, 0.5], size=[1 / k + 1e-9, 1.01], angle=0.0)
+        for i, n in enumerate(landcovers)
+    ]
+    sc = Scene(f'scene-{seed:06d}', 'scene', seed, float(extent_m), {}, [], 'strips',
+               [dict(type='fill', lc=landcovers[0])] + layout,
+               dict(wind_mps=wind_mps, wind_dir_deg=0.0), dict(sensor),
+               _light(np.random.default_rng(seed)))
     sc.landcover = landcover_fractions(sc)
     return sc
 
 # %% ../nbs/02_scenes.ipynb #3e2d0cad
 def _declared(meta):
-    return meta['near_range_edge'], math.radians(meta['incidence_deg']), meta['pixel_spacing_m'], float(from_db(meta['nesz_db']))
+    return (
+        meta['near_range_edge'],
+        math.radians(meta['incidence_deg']),
+        meta['pixel_spacing_m'],
+        float(from_db(meta['nesz_db'])),
+    )
 
 def flip_look(meta:dict) -> dict:
-    "A copy of SAR meta with the look side flipped (near and far range swapped): the geometry checks must then fail."
+    """A copy of SAR meta with the look side flipped (near and far range swapped): the geometry
+    checks must then fail."""
     opp = {'left': 'right', 'right': 'left', 'top': 'bottom', 'bottom': 'top'}
-    return dict(meta, look_side=opp[meta['look_side']], near_range_edge=opp[meta['near_range_edge']])
+    return dict(
+        meta, look_side=opp[meta['look_side']], near_range_edge=opp[meta['near_range_edge']]
+    )
 
 def _geometry(scene, size, meta):
-    "Per object, in the DECLARED range frame: footprint, signature (footprint + layover) and layover/shadow lengths in px."
+    """Per object, in the DECLARED range frame: footprint, signature (footprint + layover) and
+    layover/shadow lengths in px."""
     ne, th, ps, _ = _declared(meta)
     out = {}
     for o, (r0, c0, m, u, v) in zip(scene.objects, footprints(scene, size)):
@@ -998,20 +1393,25 @@ def _geometry(scene, size, meta):
     return out
 
 def cross_mask(points, size:int, halfwidth:int=1):
-    "Image rows and columns within `halfwidth` px of point scatterers: where their sidelobe cross lies."
+    """Image rows and columns within `halfwidth` px of point scatterers: where their sidelobe cross
+    lies."""
     m = np.zeros((size, size), bool)
     for r, c, p in points or []:
         r, c = int(round(r)), int(round(c))
-        m[max(0, r - halfwidth):r + halfwidth + 1] = True; m[:, max(0, c - halfwidth):c + halfwidth + 1] = True
+        m[max(0, r - halfwidth):r + halfwidth + 1] = True
+        m[:, max(0, c - halfwidth):c + halfwidth + 1] = True
     return m
 
 def measure_shadow(img, # SAR linear intensity
                    scene:Scene, meta:dict, # the scene and the meta that declares the geometry
-                   points=None, # point scatterers of the rendering (`render_sar(...)['points']`): their sidelobe crosses are left out
+                   points=None, # `render_sar(...)['points']`: their sidelobe crosses are left out
                   ) -> dict:
-    "G3: per object, the fraction of predicted far-range shadow pixels at <= NESZ + 3 dB, and the same on the near-range side."
-    ne, th, ps, nesz = _declared(meta); size = img.shape[0]
-    I = to_range_frame(np.asarray(img), ne); thr = 2 * nesz
+    """G3: per object, the fraction of predicted far-range shadow pixels at <= NESZ + 3 dB, and the
+    same on the near-range side."""
+    ne, th, ps, nesz = _declared(meta)
+    size = img.shape[0]
+    I = to_range_frame(np.asarray(img), ne)
+    thr = 2 * nesz
     G = _geometry(scene, size, meta)
     busy = to_range_frame(cross_mask(points, size), ne).copy()
     for g in G.values(): busy |= g['F'] | g['S']
@@ -1020,42 +1420,60 @@ def measure_shadow(img, # SAR linear intensity
         if g['elevated'] or g['Sv'] < 1: continue
         k, kl = int(round(g['Sv'])), int(round(g['Lv']))
         far = sweep_far(g['F'], k) & ~busy                                    # predicted shadow
-        near = sweep_near(g['F'], kl + k) & ~sweep_near(g['F'], kl) & ~busy  # same length on the near side, before the layover
+        # same length on the near side, before the layover
+        near = sweep_near(g['F'], kl + k) & ~sweep_near(g['F'], kl) & ~busy
         if far.sum() < 3 or near.sum() < 3: continue
-        res[iid] = dict(far_frac=float((I[far] <= thr).mean()), near_frac=float((I[near] <= thr).mean()),
-                        n_far=int(far.sum()), n_near=int(near.sum()))
+        res[iid] = dict(far_frac=float((I[far] <= thr).mean()),
+                        near_frac=float((I[near] <= thr).mean()), n_far=int(far.sum()),
+                        n_near=int(near.sum()))
     return res
 
 def _rows_profile(I, F, side, n):
-    "Mean profile of `n` px beyond the far (side=+1) or before the near (side=-1) footprint edge, over the object's central rows."
-    rows = np.flatnonzero(F.any(1)); rows = rows[len(rows) // 4: len(rows) - len(rows) // 4] if len(rows) >= 4 else rows
+    """Mean profile of `n` px beyond the far (side=+1) or before the near (side=-1) footprint edge,
+    over the object's central rows."""
+    rows = np.flatnonzero(F.any(1))
+    rows = rows[len(rows) // 4: len(rows) - len(rows) // 4] if len(rows) >= 4 else rows
     prof = []
     for r in rows:
         cs = np.flatnonzero(F[r])
         e = cs[-1] + 1 if side > 0 else cs[0] - 1
         idx = e + side * np.arange(n)
         ok = (idx >= 0) & (idx < I.shape[1])
-        p = np.full(n, np.nan); p[ok] = I[r, idx[ok]]; prof.append(p)
-    prof = np.array(prof); ok = np.isfinite(prof).any(0)
-    out = np.full(n, np.nan); out[ok] = np.nanmean(prof[:, ok], 0); return out
+        p = np.full(n, np.nan)
+        p[ok] = I[r, idx[ok]]
+        prof.append(p)
+    prof = np.array(prof)
+    ok = np.isfinite(prof).any(0)
+    out = np.full(n, np.nan)
+    out[ok] = np.nanmean(prof[:, ok], 0)
+    return out
 
 def measure_shadow_length(img, scene:Scene, meta:dict, iid:int=1) -> float:
-    "G4: length (m) of the dark run beyond the far-range footprint edge, on the row-averaged range profile."
+    """G4: length (m) of the dark run beyond the far-range footprint edge, on the row-averaged range
+    profile."""
     ne, th, ps, nesz = _declared(meta)
-    I = to_range_frame(np.asarray(img), ne); g = _geometry(scene, img.shape[0], meta)[iid]
+    I = to_range_frame(np.asarray(img), ne)
+    g = _geometry(scene, img.shape[0], meta)[iid]
     prof = _rows_profile(I, g['F'], +1, I.shape[1])
-    ground = np.nanmedian(prof[np.isfinite(prof)][-max(3, len(prof) // 10):]) if np.isfinite(prof).any() else nesz
+    ground = (
+        np.nanmedian(prof[np.isfinite(prof)][-max(3, len(prof) // 10) :])
+        if np.isfinite(prof).any()
+        else nesz
+    )
     thr = math.sqrt(max(ground, nesz) * nesz * 2)
     n = 0
     while n < len(prof) and np.isfinite(prof[n]) and prof[n] <= thr: n += 1
     return n * ps
 
 def measure_layover(img, scene:Scene, meta:dict, iid:int=1) -> float:
-    "G5: how far (px) the object's returns reach beyond its near-range footprint edge toward near range (negative: toward far range)."
+    """G5: how far (px) the object's returns reach beyond its near-range footprint edge toward near
+    range (negative: toward far range)."""
     ne, th, ps, nesz = _declared(meta)
-    I = to_range_frame(np.asarray(img), ne); g = _geometry(scene, img.shape[0], meta)[iid]
+    I = to_range_frame(np.asarray(img), ne)
+    g = _geometry(scene, img.shape[0], meta)[iid]
     n = int(round(g['Lv'])) + 12
-    near = _rows_profile(I, g['F'], -1, n)                  # index 0 = just outside the near edge, going toward near range
+    # index 0 = just outside the near edge, going toward near range
+    near = _rows_profile(I, g['F'], -1, n)
     ground = np.nanmedian(near[-5:])
     bright = np.isfinite(near) & (near > 2 * ground)
     if not bright[0]: return 0.0       # nothing laid over toward (declared) near range
@@ -1064,20 +1482,27 @@ def measure_layover(img, scene:Scene, meta:dict, iid:int=1) -> float:
     return float(k)
 
 def measure_dihedral(img, scene:Scene, meta:dict, iid:int=1) -> float:
-    "G6: mean intensity on the near-range footprint edge over the mean of the ground just beyond the layover band (dB)."
+    """G6: mean intensity on the near-range footprint edge over the mean of the ground just beyond
+    the layover band (dB)."""
     ne, th, ps, nesz = _declared(meta)
-    I = to_range_frame(np.asarray(img), ne); g = _geometry(scene, img.shape[0], meta)[iid]
-    F = g['F']; E = F & ~shift_range(F, 1)
+    I = to_range_frame(np.asarray(img), ne)
+    g = _geometry(scene, img.shape[0], meta)[iid]
+    F = g['F']
+    E = F & ~shift_range(F, 1)
     k = int(round(g['Lv']))
     ground = sweep_near(F, k + 10) & ~sweep_near(F, k + 3)
     return float(10 * np.log10(I[E].mean() / I[ground].mean()))
 
 def undo_layover(mask, layover_px:float, near_edge:str):
-    "X1: the base (footprint) layer of a SAR signature mask: erode by the layover along range (inverse of the near-range smear)."
-    S = np.ascontiguousarray(to_range_frame(np.asarray(mask, bool), near_edge)); k = int(round(layover_px))
+    """X1: the base (footprint) layer of a SAR signature mask: erode by the layover along range
+    (inverse of the near-range smear)."""
+    S = np.ascontiguousarray(to_range_frame(np.asarray(mask, bool), near_edge))
+    k = int(round(layover_px))
     if k <= 0: return np.asarray(mask, bool).copy()
-    P = np.concatenate([np.ones((S.shape[0], k), bool), S], 1)   # beyond the near edge counts as signature
-    cs = _cum(P); c = np.arange(S.shape[1]) + k
+    # beyond the near edge counts as signature
+    P = np.concatenate([np.ones((S.shape[0], k), bool), S], 1)
+    cs = _cum(P)
+    c = np.arange(S.shape[1]) + k
     base = (cs[:, c + 1] - cs[:, c - k]) == k + 1
     return np.ascontiguousarray(from_range_frame(base, near_edge))
 
