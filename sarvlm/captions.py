@@ -43,6 +43,8 @@ def _read_json(path:str, mtime:float) -> dict:
     return json.loads(Path(path).read_text(encoding='utf-8'))
 
 _SEEN = {}  # path -> (time of the last check, mtime): files are re-checked at most once a second
+
+# %% ../nbs/03_captions.ipynb #5399cb3f
 def _load(name):
     p = caption_file(name)
     now = time.monotonic()
@@ -72,6 +74,7 @@ def pluralize(word:str) -> str:
 # %% ../nbs/03_captions.ipynb #cf92f0cb
 def _fkey(s): return re.sub(r'[-_\s]', '', str(s).lower())
 
+# %% ../nbs/03_captions.ipynb #e926bb6b
 class Vocab:
     """The caption vocabulary: classes with synonyms and plurals, land covers, regions, relations,
     fine types."""
@@ -116,6 +119,7 @@ class Vocab:
         v = self.fine.get(_fkey(fine))
         return v['cls'] if v else default
 
+# %% ../nbs/03_captions.ipynb #e27655e4
 @functools.lru_cache(maxsize=4)
 def _vocab(mtime): return Vocab()
 
@@ -160,6 +164,7 @@ def from_boxes(boxes:list, # [{cls, fine_type (optional), bbox:[x0,y0,x1,y1] in 
         objs.append(Obj(vocab.canon(b['cls']), fine, (x0+x1)/2/W, (y0+y1)/2/H))
     return Annot(objs, dict(landcover or {}), kind)
 
+# %% ../nbs/03_captions.ipynb #e0e90206
 def from_label(label:str, # class name, or a fine label the vocabulary knows (MSTAR 'T72')
                fine_type:str='', # fine type, if known separately
                landcover:dict|None=None,
@@ -332,6 +337,7 @@ def _rel_candidates(a):
             for r in relation(A, B): out.append((ka, kb, r))
     return sorted(out, key=lambda t: (t[0], t[1][0], t[1][1] or '', t[2])), g, whole
 
+# %% ../nbs/03_captions.ipynb #adeb010c
 def cap_relative(annot, domain='sar', rng=None, vocab=None):
     """Relative-region family: 'N Xs in <cell> are <above|below|left of|right of> the M Ys [in
     <cell>]'."""
@@ -395,6 +401,7 @@ def _plan(a):
     if a.kind == 'chip': return P['chip']
     return P['single'] if len(a.objects) == 1 else P['scene']
 
+# %% ../nbs/03_captions.ipynb #38ddcca5
 def five_captions(annot, # Annot, Scene or dict(boxes=..., size=...)
                   domain:str='sar', # 'natural', 'optical' or 'sar'
                   rng=None, # seed or Generator
@@ -438,6 +445,7 @@ class Claim:
 def _alt(phrases):
     return '|'.join(re.escape(p) for p in sorted(set(phrases), key=lambda s: (-len(s), s)))
 
+# %% ../nbs/03_captions.ipynb #abdf745a
 @functools.lru_cache(maxsize=64)
 def _tokenizer(vocab_id, extra:tuple):
     vocab = _VOCABS[vocab_id]
@@ -464,6 +472,8 @@ def _tokenizer(vocab_id, extra:tuple):
     return pat, nouns, fines, regions, rels, lcs
 
 _VOCABS = {}
+
+# %% ../nbs/03_captions.ipynb #9864b009
 def _compile(vocab, fine_names:tuple, extra:tuple):
     _VOCABS[id(vocab)] = vocab
     pat, nouns, fines, regions, rels, lcs = _tokenizer(id(vocab), extra)
@@ -481,6 +491,7 @@ def _num(tok, numbers):
     if t in ('a', 'an', 'a single', 'single', 'the only'): return 1
     return numbers.index(t)
 
+# %% ../nbs/03_captions.ipynb #38657955
 def parse_caption(caption:str, # the caption
                   annot=None, # the image's annotation (its fine types, unknown classes join the vocabulary)
                   vocab:Vocab|None=None) -> tuple:
@@ -526,6 +537,7 @@ def _fine_ok(name, a, vocab):
     return any(o.fine_type and vocab.fine_name(o.fine_type, o.cls).lower() == name
                for o in a.objects)
 
+# %% ../nbs/03_captions.ipynb #71b31852
 def check_caption(caption:str, # the caption to check
                   annot, # Annot, Scene or dict(boxes=..., size=...) the caption should describe
                   vocab:Vocab|None=None,
@@ -602,6 +614,7 @@ def _mutate(c, rng, vocab):
             return re.sub(rf'\b{r}\b', other, c, count=1)
     return None
 
+# %% ../nbs/03_captions.ipynb #9ebcf0f5
 def check_many(annots, # iterable of Annot / Scene / dict(boxes, size)
                domains=DOMAINS, seed:int=0, vocab=None) -> dict:
     """Generate and check five captions per annotation and domain; count captions, problems and

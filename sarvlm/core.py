@@ -193,6 +193,7 @@ def scratch_root() -> Path:
         me.mkdir(exist_ok=True)
     return me
 
+# %% ../nbs/00_core.ipynb #12fd313a
 def scratch_dir(prefix:str='') -> Path:
     """A new, empty folder for throw-away files; removed by `clean_scratch` or after this process
     ends."""
@@ -227,6 +228,7 @@ def _write_problem(d:Path, kind:str) -> str|None:
     except OSError as e: return f"cannot create files in {base} ({e.strerror or e})"
     return None
 
+# %% ../nbs/00_core.ipynb #30ae1951
 def check_writable_dir(path, # a folder a command will write into (need not exist; nothing is created)
                        what:str='output folder', # how to name it in the message, e.g. '--out'
                       ) -> Path:
@@ -335,6 +337,7 @@ def _plain(x):
         f"save_results: value {x!r} of type {type(x).__name__} is not JSON-serialisable"
     )
 
+# %% ../nbs/00_core.ipynb #ca255844
 def save_results(name:str, # the notebook's name, e.g. '09_retrieval'
                  results:dict, # headline numbers: {key: number | str | list | dict}
                  ):

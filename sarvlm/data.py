@@ -93,6 +93,7 @@ def load_image(path, # image file
     except Exception as e:
         raise ValueError(f"cannot read image {path}: {type(e).__name__}: {e}") from e
 
+# %% ../nbs/04_data.ipynb #1efdd519
 def save_image(img:Image.Image, # a record image
                path, # file name with or without extension (.tif for SAR, .png for RGB is added)
               ) -> Path:
@@ -169,6 +170,7 @@ def _write_csv(ds, folder:Path, split:str, all_captions:bool, extra) -> Path:
         w.writerows(rows)
     return out
 
+# %% ../nbs/04_data.ipynb #e51a403e
 def to_sarvlm_csv(ds, # a DatasetDict (one CSV per split) or a Dataset
                   folder, # output folder (created)
                   all_captions:bool=True, # one row per caption (SARVLM-1M); False: one row per image
@@ -200,6 +202,7 @@ def csv_sep(sep:str, # a character, '\\t' (as typed in a shell), or tab, comma, 
         )
     return s
 
+# %% ../nbs/04_data.ipynb #5aedec11
 def _check_header(path, line:str, sep:str) -> list:
     cols = [c.strip() for c in next(csv.reader([line], delimiter=sep))]
     dup = sorted({c for c in cols if cols.count(c) > 1})
@@ -222,6 +225,7 @@ def _check_header(path, line:str, sep:str) -> list:
         f"'imgpath' and 'caption'"
     )
 
+# %% ../nbs/04_data.ipynb #b1f30999
 def _csv_rows(path:Path, sep:str):
     """Yield (header, first line, last line, fields) with undecodable bytes kept as surrogates
     (checked per row)."""
@@ -260,6 +264,7 @@ def _merged(bad, first:int, last:int):
     )
     for i in range(first, last + 1): bad('unclosed quote (lines merged)', f"line {i}", msg)
 
+# %% ../nbs/04_data.ipynb #ddaec6f6
 def from_sarvlm_csv(path, # a SARVLM CSV file (imgpath,caption[,domain,label,scene_id,...])
                     skip_bad:bool=False, # skip (count, report) bad rows instead of raising
                     sep:str=',', # the separator; anything but ',' must be asked for explicitly
@@ -363,6 +368,7 @@ def _loose(root:Path, bad):
                 f"{p.name} lies in {root}, not in a class folder, so it has no class")
         elif p.is_file(): bad.ignore('not an image file', str(p))
 
+# %% ../nbs/04_data.ipynb #f128dd4b
 def _class_dirs(root:Path) -> list:
     return sorted(p for p in root.iterdir() if p.is_dir() and not _hidden(p))
 
@@ -385,6 +391,7 @@ def to_class_folders(ds, # DatasetDict (split folders) or Dataset
                        base/cls/_fname({'scene_id': f"{r['scene_id']}_{r['domain']}"}, used))
     return folder
 
+# %% ../nbs/04_data.ipynb #06dd7b3f
 def _read_class_dirs(root:Path, domain, bad, rng, source, split, max_pixels=None) -> list:
     recs, vocab = [], C.load_vocabulary()
     _loose(root, bad)
@@ -467,6 +474,7 @@ def _categories(dsets) -> list:
     order = list(vocab.classes)
     return sorted(names, key=lambda c: (order.index(c) if c in order else len(order), c))
 
+# %% ../nbs/04_data.ipynb #137e7a40
 def to_coco(ds:datasets.Dataset, # records whose `meta` holds 'boxes'
             folder, # output folder: images/ and <name>.json
             name:str='instances', # JSON file name (no extension)
@@ -521,6 +529,7 @@ def _image_problem(im) -> str|None:
         return f"width, height = {im['width']!r}, {im['height']!r}; expected positive numbers"
     return None
 
+# %% ../nbs/04_data.ipynb #7b7880aa
 def _coco_images(images:list, bad) -> tuple:
     """({id: entry} of the usable image entries, ids used twice); malformed and duplicated entries
     go to `bad`."""
@@ -549,6 +558,7 @@ def _coco_images(images:list, bad) -> tuple:
         del imgs[i]
     return imgs, dup
 
+# %% ../nbs/04_data.ipynb #68ac39f9
 def _coco_categories(cats:list, what:str) -> dict:
     out = {}
     for j, c in enumerate(cats):
@@ -560,6 +570,7 @@ def _coco_categories(cats:list, what:str) -> dict:
         out[c['id']] = c['name']
     return out
 
+# %% ../nbs/04_data.ipynb #777d434b
 def _coco_box(a, j:int, imgs:dict, dup:set, cats:dict, bad):
     "The box of annotation `a` (index j) as a record box, or None (reported on `bad`)."
     if not isinstance(a, dict):
@@ -603,6 +614,7 @@ def _coco_box(a, j:int, imgs:dict, dup:set, cats:dict, bad):
     if 'rbox' in a: b['rbox'] = [_r(v) for v in a['rbox']]
     return b
 
+# %% ../nbs/04_data.ipynb #a0de0735
 def from_coco(path, # COCO detection JSON
               image_root=None, # folder of the images (default: <json folder>/images, else its folder)
               domain:str='sar', # domain of the images (an image entry's 'domain' field wins)
@@ -671,6 +683,7 @@ def boxes_to_yolo(boxes:list, size, names:list) -> str:
                    f"{repr((b['bbox'][2]-b['bbox'][0])/W)} "
                    f"{repr((b['bbox'][3]-b['bbox'][1])/H)}\n" for b in boxes)
 
+# %% ../nbs/04_data.ipynb #78b4a742
 def yolo_to_boxes(text:str, size, names:list, where:str='<yolo>') -> list:
     """Horizontal boxes from YOLO label text; `ValueError` naming the line for malformed lines or
     boxes outside the image."""
@@ -727,6 +740,7 @@ def norm_rbox(rbox) -> list:
     a = -((-a + 180) % 360 - 180)
     return [_r(cx), _r(cy), _r(w), _r(h), _r(a)]
 
+# %% ../nbs/04_data.ipynb #0e11639c
 def boxes_to_dota(boxes:list) -> str:
     "DOTA-style polygon lines for boxes with an `rbox`."
     return ''.join(
@@ -734,6 +748,7 @@ def boxes_to_dota(boxes:list) -> str:
         for b in boxes
     )
 
+# %% ../nbs/04_data.ipynb #013dc4af
 def dota_to_boxes(text:str, where:str='<dota>', size=None) -> list:
     """Boxes (rbox and the enclosing horizontal bbox, clipped to `size` if given) from DOTA-style
     lines; `ValueError` naming the bad line."""
@@ -783,6 +798,7 @@ def to_box_folder(ds:datasets.Dataset, # records whose `meta` holds 'boxes'
     (folder/'classes.txt').write_text(''.join(f"{n}\n" for n in names))
     return folder
 
+# %% ../nbs/04_data.ipynb #c05f1466
 def from_box_folder(folder, # images/ with labels/ (YOLO) or labelTxt/ (DOTA)
                     fmt:str='yolo', # 'yolo' or 'dota'
                     domain:str='sar', # domain of the images
@@ -892,6 +908,7 @@ def _u01(*parts) -> float:
         / 2**64
     )
 
+# %% ../nbs/04_data.ipynb #555354db
 def assign_split(scene_id:str, seed:int, fractions:dict) -> str:
     "The split of a scene: a hash of (seed, scene_id) against the cumulative fractions."
     u, acc = _u01(seed, scene_id), 0.0
@@ -939,6 +956,7 @@ def _jsonable(x):
     if isinstance(x, np.ndarray): return _jsonable(x.tolist())
     return x
 
+# %% ../nbs/04_data.ipynb #9cdc7120
 def _record(scene, domain, r, ann, seed, split, vocab) -> dict:
     rng = np.random.default_rng([seed, int(_u01('caption', scene.scene_id, domain) * 2**32)])
     caps = C.captions_for(ann, domain, rng, vocab=vocab)
@@ -988,6 +1006,7 @@ def uni_records(recs:list, seed:int=0) -> list:
 
 def _held(meta:str, held) -> bool: return any(o['cls'] in held for o in json.loads(meta)['objects'])
 
+# %% ../nbs/04_data.ipynb #8a2d1aa8
 def mini_records(seed:int=0, cfg:dict|None=None, img_size:int=64) -> tuple:
     "All records of sarvlm-mini by split, plus build statistics."
     cfg = cfg or mini_config()
@@ -1043,6 +1062,7 @@ def _remove_stale_builds(folder:Path):
             f"({size/1e6:.1f} MB) in {folder}"
         )
 
+# %% ../nbs/04_data.ipynb #2001e088
 def build_mini(seed:int=0, # the seed: the same seed gives the same content
                size:int|None=None, # number of scenes (x 3 domains); default: `mini_config`
                img_size:int|None=None, # image side in pixels (64 by default; 224 as in the paper)
@@ -1087,6 +1107,7 @@ def build_mini(seed:int=0, # the seed: the same seed gives the same content
         )
     return datasets.load_from_disk(str(final))
 
+# %% ../nbs/04_data.ipynb #6bda5d67
 def check_held_out(dd, held) -> int:
     """Assert that no SAR train/val record holds a held-out SAR class (in any object); returns the
     number of SAR train/val records checked."""
@@ -1172,6 +1193,7 @@ def dataset_card(dd:datasets.DatasetDict) -> dict:
         print(f"\n{title}\n{t.to_string()}")
     return dict(splits=t1, labels=t2, words=t3)
 
+# %% ../nbs/04_data.ipynb #d85a0b64
 def show_examples(ds:datasets.Dataset, n:int=5, seed:int=0, width:int=34):
     "A grid: one column per scene, its natural, optical and SAR renderings with one caption each."
     import matplotlib.pyplot as plt

@@ -140,6 +140,7 @@ def _inside(tpl, u, v) -> np.ndarray:
 
 def _ftype(o) -> dict: return CATALOG['classes'][o.cls]['fine_types'][o.fine_type]
 
+# %% ../nbs/02_scenes.ipynb #e9a32fda
 def _pose_px(o, extent_m, size):
     "Centre (col, row), length and width in pixels, heading in radians."
     s = size / extent_m
@@ -205,6 +206,7 @@ def _uv(size:int):
     c = (np.arange(size) + 0.5) / size
     return c[None, :], c[:, None]
 
+# %% ../nbs/02_scenes.ipynb #0caf8051
 def _layer_mask(L, U, V):
     t = L['type']
     if t == 'fill': return np.ones(np.broadcast(U, V).shape, bool)
@@ -232,6 +234,7 @@ def _layer_mask(L, U, V):
         return acc > L.get('threshold', 0.5)
     raise ValueError(f"unknown layout layer type {t!r}")
 
+# %% ../nbs/02_scenes.ipynb #7deba754
 def _parcels(P, U, V):
     "Farmland parcel value in [0, 1) per pixel: a rotated grid of fields, hashed."
     a = math.radians(P['angle'])
@@ -242,6 +245,7 @@ def _parcels(P, U, V):
     h = np.sin(i * 12.9898 + j * 78.233 + P['seed'] * 0.137) * 43758.5453
     return (h - np.floor(h)).astype(np.float32)
 
+# %% ../nbs/02_scenes.ipynb #afe563b0
 def landcover_map(scene:Scene, # the scene
                   size:int, # image side (px)
                  ) -> tuple:
@@ -313,6 +317,7 @@ ALLOWED = {  # land covers an object's centre and ends may stand on
     'bridge': set(),
 }
 
+# %% ../nbs/02_scenes.ipynb #f469ae0a
 def _wig(rng, n=2, amp=0.03):
     return [[float(rng.uniform(0, amp)), float(rng.uniform(0.5, 2.5)), float(rng.uniform(0, 6.28))]
             for _ in range(n)]
@@ -325,6 +330,7 @@ def _blobs(rng, lc, k, r=(0.08, 0.2), thr=0.5):
     return dict(type='blobs', lc=lc, centres=rng.uniform(0, 1, (k, 2)).tolist(),
                 radii=rng.uniform(*r, k).tolist(), threshold=thr)
 
+# %% ../nbs/02_scenes.ipynb #d129de2b
 def _layout(theme, rng, E):
     "Land-cover layers for a theme (normalised coordinates)."
     road = lambda w_m, d=None, p=None: dict(type='band', lc='road',
@@ -423,6 +429,7 @@ def _layout(theme, rng, E):
                 road(rng.uniform(8, 15))]
     raise ValueError(f"unknown theme {theme!r}; expected one of {list(THEMES)}")
 
+# %% ../nbs/02_scenes.ipynb #0e67cc42
 def _draw_size(ftd, rng):
     L = float(rng.uniform(*ftd['length']))
     W = float(rng.uniform(*ftd['width'])) if ftd.get('width') else L
@@ -450,6 +457,7 @@ def _fits(lab, cls, x, y, angle, L, W, E, placed):
     r = 0.5 * math.hypot(L, W) / E
     return all(math.hypot(x - q[0], y - q[1]) > 0.8 * (r + q[2]) for q in placed)
 
+# %% ../nbs/02_scenes.ipynb #ba6761eb
 def _line_layer(layout, lc):
     return next((L for L in layout if L['type'] in ('band', 'half') and L.get('lc') == lc), None)
 
@@ -478,6 +486,7 @@ def _special(cls, ft, rng, layout, E, lab):
         return cx + nx * k, cy + ny * k, math.degrees(math.atan2(-ny, nx)), L
     return None
 
+# %% ../nbs/02_scenes.ipynb #8c85d404
 def _chip_layout(cls, rng, E):
     "Background for a one-object chip."
     if cls == 'ship':
@@ -532,6 +541,7 @@ def _light(rng):
                 overcast=bool(rng.random() < 0.2),
                 brightness=round(float(rng.uniform(0.85, 1.1)), 3))
 
+# %% ../nbs/02_scenes.ipynb #32f24431
 def random_scene(seed:int, # the whole graph (layout, objects, sensor, light, sea state) follows from it
                  kind:str='scene', # 'scene' (many objects, as SARDet) or 'chip' (one object, as MSTAR)
                  classes=None, # only objects of these coarse classes (a name or a list); None: any
@@ -583,6 +593,7 @@ def _random_chip(seed, rng, classes, n_objects, theme):
     sc.landcover = landcover_fractions(sc)
     return sc
 
+# %% ../nbs/02_scenes.ipynb #b78dbaeb
 def _random_multi(seed, rng, classes, n_objects, theme):
     themes = [t for t, d in THEMES.items() if classes is None or set(d['counts']) & set(classes)]
     theme = theme or str(rng.choice(themes))
@@ -690,6 +701,7 @@ def _paste_or(full, win, r0, c0):
     a1, b1 = min(H, r0 + win.shape[0]), min(W, c0 + win.shape[1])
     if a0 < a1 and b0 < b1: full[a0:a1, b0:b1] |= win[a0 - r0:a1 - r0, b0 - c0:b1 - c0]
 
+# %% ../nbs/02_scenes.ipynb #623d6abb
 def _boxes(scene, masks, size, extra=None):
     out = []
     for o in scene.objects:
@@ -772,6 +784,7 @@ _FIELD_RGB = (
 _SHADE = float(CATALOG.get('shadow_optical', 0.45))
 _WATER = np.array([n in ('open sea', 'calm water') for n in LANDCOVERS])
 
+# %% ../nbs/02_scenes.ipynb #9413469b
 def _rgb(o, key):
     ftd = _ftype(o)
     c = np.array(ftd['colour'] if key == 'body' else ftd['accent'], np.float32) / 255
@@ -796,6 +809,7 @@ def _blocks(scene, size, block_m=18.0):
     f[red] *= np.float32([1.2, 0.8, 0.7])
     return f
 
+# %% ../nbs/02_scenes.ipynb #0b76e977
 def _runway_marks(img, scene, size):
     """Dashed white centre lines on runway bands (30 m dashes every 60 m, about 1 m wide, at least 1
     px)."""
@@ -809,6 +823,7 @@ def _runway_marks(img, scene, size):
         m = (np.abs(across) < max(1.0, 0.6 * E / size)) & (np.mod(along, 60.0) < 30.0)
         img[m] = 0.95
 
+# %% ../nbs/02_scenes.ipynb #43f2ad6b
 def render_optical(scene:Scene, size:int=64, rng=None) -> dict:
     """Overhead RGB (uint8 HxWx3): land-cover colours and texture, farmland parcels, sun-cast
     shadows, objects."""
@@ -890,6 +905,7 @@ SENSOR_DEFAULTS = dict(incidence_deg=35.0, looks=1, look_side='right', range_axi
 NEAR_EDGE = {('x', 'right'): 'left', ('x', 'left'): 'right', ('y', 'right'): 'top',
              ('y', 'left'): 'bottom'}
 
+# %% ../nbs/02_scenes.ipynb #e2ed753f
 def sar_sensor(scene:Scene, **sensor) -> dict:
     """The SAR sensor for a rendering: defaults < the scene's own (drawn from its seed) < `sensor`;
     validated."""
@@ -915,6 +931,7 @@ def sar_sensor(scene:Scene, **sensor) -> dict:
     return dict(s, incidence_deg=float(th), looks=int(s['looks']),
                 near_range_edge=NEAR_EDGE[(s['range_axis'], s['look_side'])])
 
+# %% ../nbs/02_scenes.ipynb #ead437f7
 # the "range frame": a view of an image with near range at column 0, range growing with the column
 def to_range_frame(a, near_edge:str):
     "View of a (H, W, ...) array with near range at column 0."
@@ -995,6 +1012,7 @@ def landcover_sigma0_db(name:str, incidence_deg:float, wind_mps:float=5.0) -> fl
     if sp['model'] == 'water_offset': return water_sigma0_db(incidence_deg) + sp['offset_db']
     return float(sp['db35'] + sp['slope'] * (incidence_deg - 35))
 
+# %% ../nbs/02_scenes.ipynb #0b2fe8ba
 def _texture(name, n, rng, wind):
     """Unit-mean texture samples: K (Gamma texture) for sea/forest, G0 (inverse Gamma) for urban, 1
     otherwise."""
@@ -1027,6 +1045,7 @@ def _window_in_range_frame(r0, c0, shape, near_edge, size):
     return {'left': (r0, c0), 'right': (r0, size - c0 - w), 'top': (c0, r0),
             'bottom': (c0, size - r0 - h)}[near_edge]
 
+# %% ../nbs/02_scenes.ipynb #916c667c
 def sar_layers(scene:Scene, # the scene graph
                size:int=64, # image side (px)
                rng=None, # texture/scatterer randomness (default: from the scene seed)
@@ -1187,6 +1206,7 @@ def _sky(lt):
     hor = np.array([0.72, 0.82, 0.92]) * (1 - warm) + np.array([0.95, 0.7, 0.45]) * warm
     return top, hor
 
+# %% ../nbs/02_scenes.ipynb #0b6d24cb
 def natural_camera(scene:Scene, size:int) -> dict:
     """The ground-level/oblique camera of the natural view: it stands beyond the bottom edge and
     looks toward the top (north)."""
@@ -1208,6 +1228,7 @@ def natural_camera(scene:Scene, size:int) -> dict:
     else: zoom = float(np.clip(min(0.3 * W / max(max(vis), 1e-6), min(cap)), 1, 4))
     return dict(f=f, d0=d0, horizon=h0, height_m=hc * 1.0, zoom=zoom, fov_deg=NATURAL_FOV_DEG)
 
+# %% ../nbs/02_scenes.ipynb #64747b98
 def render_natural(scene:Scene, size:int=64, rng=None) -> dict:
     """A ground-level/oblique photograph-like RGB view (uint8 HxWx3): sky, horizon, perspective
     ground, side silhouettes."""
@@ -1345,6 +1366,7 @@ def chip_scene(cls:str, # coarse class
     sc.landcover = landcover_fractions(sc)
     return sc
 
+# %% ../nbs/02_scenes.ipynb #8163d43c
 def strip_scene(landcovers:list, # land covers, painted as equal vertical strips left to right
                 extent_m:float=500.0, seed:int=0, wind_mps:float=5.0, **sensor) -> Scene:
     "An object-free scene of equal land-cover strips (for radiometric checks)."
@@ -1392,6 +1414,7 @@ def _geometry(scene, size, meta):
                                   elevated=CATALOG['classes'][o.cls]['sar']['model'] == 'elevated')
     return out
 
+# %% ../nbs/02_scenes.ipynb #ba73f140
 def cross_mask(points, size:int, halfwidth:int=1):
     """Image rows and columns within `halfwidth` px of point scatterers: where their sidelobe cross
     lies."""
@@ -1402,6 +1425,7 @@ def cross_mask(points, size:int, halfwidth:int=1):
         m[:, max(0, c - halfwidth):c + halfwidth + 1] = True
     return m
 
+# %% ../nbs/02_scenes.ipynb #17d614ba
 def measure_shadow(img, # SAR linear intensity
                    scene:Scene, meta:dict, # the scene and the meta that declares the geometry
                    points=None, # `render_sar(...)['points']`: their sidelobe crosses are left out
@@ -1428,6 +1452,7 @@ def measure_shadow(img, # SAR linear intensity
                         n_near=int(near.sum()))
     return res
 
+# %% ../nbs/02_scenes.ipynb #77472e2a
 def _rows_profile(I, F, side, n):
     """Mean profile of `n` px beyond the far (side=+1) or before the near (side=-1) footprint edge,
     over the object's central rows."""
@@ -1448,6 +1473,7 @@ def _rows_profile(I, F, side, n):
     out[ok] = np.nanmean(prof[:, ok], 0)
     return out
 
+# %% ../nbs/02_scenes.ipynb #c7ee8f07
 def measure_shadow_length(img, scene:Scene, meta:dict, iid:int=1) -> float:
     """G4: length (m) of the dark run beyond the far-range footprint edge, on the row-averaged range
     profile."""
@@ -1465,6 +1491,7 @@ def measure_shadow_length(img, scene:Scene, meta:dict, iid:int=1) -> float:
     while n < len(prof) and np.isfinite(prof[n]) and prof[n] <= thr: n += 1
     return n * ps
 
+# %% ../nbs/02_scenes.ipynb #432fb5d6
 def measure_layover(img, scene:Scene, meta:dict, iid:int=1) -> float:
     """G5: how far (px) the object's returns reach beyond its near-range footprint edge toward near
     range (negative: toward far range)."""
@@ -1493,6 +1520,7 @@ def measure_dihedral(img, scene:Scene, meta:dict, iid:int=1) -> float:
     ground = sweep_near(F, k + 10) & ~sweep_near(F, k + 3)
     return float(10 * np.log10(I[E].mean() / I[ground].mean()))
 
+# %% ../nbs/02_scenes.ipynb #a6ba774e
 def undo_layover(mask, layover_px:float, near_edge:str):
     """X1: the base (footprint) layer of a SAR signature mask: erode by the layover along range
     (inverse of the near-range smear)."""
