@@ -13,7 +13,7 @@ from .core import (
     get_paths, get_rng, is_small, temp_name, remove_stale_temps, kill_point, atomic_write)
 from .sar import read_sar, pil_open, normalize
 from .scenes import random_scene, render, CLASSES
-from . import captions as C, scenes as _scenes, sar as _sar
+from . import captions as C, scenes as _scenes_module, sar as _sar_module
 
 # %% auto #0
 __all__ = ['DOMAINS', 'COLUMNS', 'IMAGE_EXTS', 'CSV_EXTRA', 'CSV_FIELD_LIMIT', 'ROUND', 'record_features', 'records_to_dataset',
@@ -1030,11 +1030,11 @@ def mini_records(seed:int=0, cfg:dict|None=None, img_size:int=64) -> tuple:
 def code_version() -> str:
     "Hash of the code and data files sarvlm-mini is made from (part of its cache key)."
     files = [Path(m.__file__)
-             for m in (_scenes, _sar, C, importlib.import_module('sarvlm.data'))]
+             for m in (_scenes_module, _sar_module, C, importlib.import_module('sarvlm.data'))]
     files += sorted((get_paths().data / 'captions').glob('*.json')) + [
         get_paths().data / 'splits' / 'sarvlm-mini.json'
     ]
-    files += sorted(Path(_scenes.__file__).parent.glob('scene_catalog*.json'))
+    files += sorted(Path(_scenes_module.__file__).parent.glob('scene_catalog*.json'))
     h = hashlib.sha256()
     for f in files:
         if f.is_file():
