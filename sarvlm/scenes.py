@@ -14,7 +14,7 @@ from .sar import speckle, from_db
 
 # %% auto #0
 __all__ = ['CATALOG_FILE', 'CATALOG', 'CLASSES', 'FINE_TYPES', 'LANDCOVERS', 'DOMAINS', 'KINDS', 'FOOTPRINTS', 'PROFILES',
-           'LC_INDEX', 'REF_SIZE', 'THEMES', 'ALLOWED', 'SENSOR_KEYS', 'SENSOR_DEFAULTS', 'NEAR_EDGE',
+           'LC_INDEX', 'REF_SIZE', 'THEMES', 'ALLOWED', 'DEFAULT_LIGHT', 'SENSOR_KEYS', 'SENSOR_DEFAULTS', 'NEAR_EDGE',
            'NATURAL_FOV_DEG', 'load_catalog', 'SceneObject', 'Scene', 'footprint', 'footprints', 'footprint_masks',
            'landcover_map', 'landcover_fractions', 'random_scene', 'render_optical', 'sar_sensor', 'to_range_frame',
            'from_range_frame', 'sweep_near', 'sweep_far', 'shift_range', 'water_sigma0_db', 'landcover_sigma0_db',
@@ -823,12 +823,10 @@ def _runway_marks(img, scene, size):
         m = (np.abs(across) < max(1.0, 0.6 * E / size)) & (np.mod(along, 60.0) < 30.0)
         img[m] = 0.95
 
-# %% ../nbs/02_scenes.ipynb #43f2ad6b
-def render_optical(scene:Scene, size:int=64, rng=None) -> dict:
-    """Overhead RGB (uint8 HxWx3): land-cover colours and texture, farmland parcels, sun-cast
-    shadows, objects."""
-    size = _check_size(size)
-    rng = get_rng(rng) if rng is not None else _render_rng(scene, 'optical', size)
+# %% ../nbs/02_scenes.ipynb #c26ca361
+def _optical_ground(scene, size, rng) -> tuple:
+    """The ground seen from above (HxWx3 float): land-cover colours, farmland parcels, urban blocks,
+    runway marks and a little texture noise; and the land-cover labels."""
     lab, parcels = landcover_map(scene, size)
     img = _LC_RGB[lab]
     farm = lab == LC_INDEX['farmland']
@@ -837,14 +835,18 @@ def render_optical(scene:Scene, size:int=64, rng=None) -> dict:
     if urb.any(): img[urb] *= _blocks(scene, size)[urb]
     _runway_marks(img, scene, size)
     noise = rng.standard_normal((size, size, 1)).astype(np.float32)
-    img = img * (1 + _LC_TEX[lab][..., None] * noise)
-    lt = scene.light or dict(sun_azimuth_deg=135., sun_elevation_deg=45., overcast=False,
-                             brightness=1.)
-    az, el = math.radians(lt['sun_azimuth_deg']), math.radians(lt['sun_elevation_deg'])
+    return img * (1 + _LC_TEX[lab][..., None] * noise), lab
+
+# %% ../nbs/02_scenes.ipynb #4e5850ab
+DEFAULT_LIGHT = dict(sun_azimuth_deg=135., sun_elevation_deg=45., overcast=False, brightness=1.)
+
+def _sun_shadows(scene, size, fps, light) -> tuple:
+    """Where the objects cast their shadows away from the sun (bool HxW), and where the objects
+    themselves stand."""
+    az, el = math.radians(light['sun_azimuth_deg']), math.radians(light['sun_elevation_deg'])
     # shadows point away from the sun (azimuth clockwise from the top)
     sdir = (-math.sin(az), math.cos(az))
     ps = scene.extent_m / size
-    fps = footprints(scene, size)
     shadow = np.zeros((size, size), bool)
     objm = np.zeros((size, size), bool)
     for o, (r0, c0, m, u, v) in zip(scene.objects, fps):
@@ -857,45 +859,57 @@ def render_optical(scene:Scene, size:int=64, rng=None) -> dict:
         elif ln >= 0.5:
             pad = int(math.ceil(ln)) + 1
             _paste_or(shadow, _sweep2d(m, sdir[0] * ln, sdir[1] * ln, pad), r0 - pad, c0 - pad)
-    if not lt.get('overcast'): img[shadow & ~objm] *= _SHADE
-    else: img[shadow & ~objm] *= 0.85
-    # ship wakes: white turbulent water behind moving ships
-    wf = _wake_factor(scene, size, rng)
-    if wf is not None:
-        wk = _WATER[lab] & (wf != 1)
-        img[wk] = 0.6 * img[wk] + 0.4 * np.float32([0.9, 0.93, 0.95])
+    return shadow, objm
+
+# %% ../nbs/02_scenes.ipynb #77fcf752
+def _accent(o, u, v, m):
+    """The accent-coloured part of an object's footprint: a ship's superstructure, a tank rim, a
+    roof edge, a turret, a vehicle's cab."""
+    if o.cls == 'ship': return (u < -0.28) & (np.abs(v) < 0.3)          # superstructure at the stern
+    if _ftype(o)['footprint'] == 'circle': return u * u + v * v > 0.16   # tank rim
+    if o.cls in ('building', 'harbour', 'bridge'): return (np.abs(u) > 0.44) | (np.abs(v) > 0.42)
+    if o.cls == 'tank': return (np.abs(u) < 0.2) & (np.abs(v) < 0.3)     # turret
+    if o.cls in ('truck', 'bus', 'car'): return (u > 0.25) & (np.abs(v) < 0.4)   # cab
+    return np.zeros_like(m)
+
+def _paint_objects(img, scene, size, fps, az) -> dict:
+    """Paint each object's footprint in its colours, the sun-facing half slightly brighter;
+    returns the footprint masks."""
     masks = {}
     for o, (r0, c0, m, u, v) in zip(scene.objects, fps):
         masks[o.instance_id] = _paste(m, r0, c0, size)
         if not m.size: continue
         win = img[r0:r0 + m.shape[0], c0:c0 + m.shape[1]]
         col = np.broadcast_to(_rgb(o, 'body'), win.shape).copy()
-        fp = _ftype(o)['footprint']
-        if o.cls == 'ship':
-            part = (u < -0.28) & (np.abs(v) < 0.3)          # superstructure at the stern
-        elif fp == 'circle': part = u * u + v * v > 0.16                    # tank rim
-        elif o.cls in ('building', 'harbour', 'bridge'):
-            part = (np.abs(u) > 0.44) | (np.abs(v) > 0.42)  # roof edge
-        elif o.cls in ('tank',):
-            part = (np.abs(u) < 0.2) & (np.abs(v) < 0.3)                       # turret
-        else:
-            part = (
-                (u > 0.25) & (np.abs(v) < 0.4)
-                if o.cls in ('truck', 'bus', 'car')
-                else np.zeros_like(m)
-            )
-        col[part] = _rgb(o, 'accent')
-        # sun shading: the sun-facing half of the roof slightly brighter
+        col[_accent(o, u, v, m)] = _rgb(o, 'accent')
         shade = 1 + 0.08 * np.sign(u * math.cos(math.radians(o.angle) - az + math.pi / 2) + 1e-9)
         win[m] = (col * shade[..., None])[m]
+    return masks
+
+# %% ../nbs/02_scenes.ipynb #43f2ad6b
+def render_optical(scene:Scene, size:int=64, rng=None) -> dict:
+    """Overhead RGB (uint8 HxWx3): land-cover colours and texture, farmland parcels, sun-cast
+    shadows, objects."""
+    size = _check_size(size)
+    rng = get_rng(rng) if rng is not None else _render_rng(scene, 'optical', size)
+    img, lab = _optical_ground(scene, size, rng)
+    lt = scene.light or DEFAULT_LIGHT
+    fps = footprints(scene, size)
+    shadow, objm = _sun_shadows(scene, size, fps, lt)
+    img[shadow & ~objm] *= 0.85 if lt.get('overcast') else _SHADE
+    # ship wakes: white turbulent water behind moving ships
+    wf = _wake_factor(scene, size, rng)
+    if wf is not None:
+        wk = _WATER[lab] & (wf != 1)
+        img[wk] = 0.6 * img[wk] + 0.4 * np.float32([0.9, 0.93, 0.95])
+    masks = _paint_objects(img, scene, size, fps, math.radians(lt['sun_azimuth_deg']))
     if lt.get('overcast'): img = 0.8 * img + 0.12
     img = img * lt.get('brightness', 1.)
     out = np.clip(img * 255 + 0.5, 0, 255).astype(np.uint8)
-    boxes = _boxes(scene, masks, size)
     meta = _meta(scene, 'optical', size, sun_azimuth_deg=lt['sun_azimuth_deg'],
                  sun_elevation_deg=lt['sun_elevation_deg'], overcast=bool(lt.get('overcast')),
                  masks_format='dict instance_id -> bool HxW (footprint)')
-    return dict(image=out, masks=masks, boxes=boxes, meta=meta)
+    return dict(image=out, masks=masks, boxes=_boxes(scene, masks, size), meta=meta)
 
 # %% ../nbs/02_scenes.ipynb #cb144640
 SENSOR_KEYS = ('incidence_deg', 'looks', 'look_side', 'range_axis', 'oversample', 'window',
