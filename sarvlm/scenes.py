@@ -1059,6 +1059,92 @@ def _window_in_range_frame(r0, c0, shape, near_edge, size):
     return {'left': (r0, c0), 'right': (r0, size - c0 - w), 'top': (c0, r0),
             'bottom': (c0, size - r0 - h)}[near_edge]
 
+# %% ../nbs/02_scenes.ipynb #6a10e73e
+def _sar_ground(scene, size, sensor, rng) -> tuple:
+    """σ⁰ of the ground (linear, image frame): each land cover's level at the incidence angle,
+    farmland parcels, K / G0 texture and ship wakes; and the land-cover labels."""
+    wind = float(scene.sea_state.get('wind_mps', 5.0)) if scene.sea_state else 5.0
+    lab, parcels = landcover_map(scene, size)
+    lut = np.array([10 ** (landcover_sigma0_db(n, sensor['incidence_deg'], wind) / 10)
+                    for n in LANDCOVERS], np.float32)
+    ground = lut[lab]
+    farm = lab == LC_INDEX['farmland']
+    if farm.any():
+        parcel_db = CATALOG['landcovers']['farmland']['sar'].get('parcel_db', 0)
+        ground[farm] *= np.power(10, parcel_db * (2 * parcels[farm] - 1) / 10)
+    for i in _TEXTURED:
+        m = lab == i
+        n = int(np.count_nonzero(m))
+        if n: ground[m] *= _texture(LANDCOVERS[i], n, rng, wind)
+    wf = _wake_factor(scene, size, rng)
+    if wf is not None:
+        water = (lab == LC_INDEX['open sea']) | (lab == LC_INDEX['calm water'])
+        ground[water] *= wf[water]
+    return ground, lab
+
+# %% ../nbs/02_scenes.ipynb #1eba7060
+def _add_object(o, F, S, kl:int, ks:int, ob, oc, rng) -> np.ndarray:
+    """Add one object's echoes (roof or deck, walls, dihedral, hull) to `ob` and its footprint to
+    `oc` (range-frame rows of the object, changed in place); returns where its radar shadow falls."""
+    cat, lin = CATALOG['classes'][o.cls]['sar'], _SAR_LIN[o.cls]
+    E = F & ~shift_range(F, 1)          # near-range edge: in F, its near neighbour is not
+    if cat['model'] == 'elevated':
+        # bridge deck: direct return laid over, deck-water double bounce at the true edge
+        ob += (lin['roof_db'] * shift_range(F, -kl) + lin['dihedral_db'] * E
+               + 0.25 * lin['dihedral_db'] * shift_range(E, kl))
+        return shift_range(F, ks) & ~F
+    oc |= F
+    if cat['model'] == 'box':
+        T = shift_range(F, -kl)
+        wall = sweep_near(E, kl) & ~T & ~F
+        ob += lin['roof_db'] * T + lin['wall_db'] * wall + lin['dihedral_db'] * E
+    else:
+        # 'points': weak hull with heavy-tailed G0 texture (discrete-looking), hull-ground dihedral
+        n = int(S.sum())
+        if n:
+            ob[S] += lin['hull_db'] * np.minimum(1 / rng.gamma(1.5, 2.0, n), 1e3).astype(np.float32)
+        ob += lin['dihedral_db'] * E
+    return sweep_far(F, ks) & ~F
+
+# %% ../nbs/02_scenes.ipynb #51a17256
+def _scatterers(o, scene, size, Lv:float, ne:str, osf2:float, rng) -> list:
+    """Bright point scatterers of a 'points' object (ship, aircraft, vehicle), each laid over toward
+    near range by its height: [(row, col, intensity)] in the image frame."""
+    cat = CATALOG['classes'][o.cls]['sar']
+    sites = _SITES[_ftype(o)['footprint']]
+    k = int(rng.integers(cat['n_points'][0], cat['n_points'][1] + 1))
+    pick = sites[rng.choice(len(sites), min(k, len(sites)), replace=False)]
+    cx, cy, Lp, Wp, a = _pose_px(o, scene.extent_m, size)
+    jit = rng.normal(0, 1, (len(pick), 2)) * (0.03, 0.05)
+    pw = rng.uniform(*cat['point_db'], len(pick))
+    points = []
+    for (su, sv, sz), (ju, jv), db in zip(pick, jit, pw):
+        su += ju
+        sv += jv
+        col = cx + su * Lp * math.cos(a) + sv * Wp * math.sin(a)
+        row = cy - su * Lp * math.sin(a) + sv * Wp * math.cos(a)
+        rr, cc = _rc_to_range_frame(row, col, ne, size)
+        # layover of a scatterer at height z
+        ir, ic = _rc_from_range_frame(rr, cc - sz * Lv, ne, size)
+        if 0 <= ir < size and 0 <= ic < size:
+            # (the FFT would wrap an outside point to the far side)
+            points.append((float(ir) - 0.5, float(ic) - 0.5, 10 ** (db / 10) * osf2))
+    return points
+
+# %% ../nbs/02_scenes.ipynb #e45be091
+def _sar_masks(scene, size, bands, geo, ne) -> dict:
+    """Each object's SAR signature mask (footprint plus layover) in the image frame; objects
+    outside the image get zero layover and shadow in `geo`."""
+    masks = {}
+    for o in scene.objects:
+        full = np.zeros((size, size), bool)
+        if o.instance_id in bands:
+            ra, S = bands[o.instance_id]
+            full[ra:ra + S.shape[0]] = S
+        else: geo[o.instance_id] = dict(layover_px=0.0, top_layover_px=0.0, shadow_px=0.0)
+        masks[o.instance_id] = np.ascontiguousarray(from_range_frame(full, ne))
+    return masks
+
 # %% ../nbs/02_scenes.ipynb #916c667c
 def sar_layers(scene:Scene, # the scene graph
                size:int=64, # image side (px)
@@ -1069,33 +1155,8 @@ def sar_layers(scene:Scene, # the scene graph
     size = _check_size(size)
     s = sar_sensor(scene, **sensor)
     rng = get_rng(rng) if rng is not None else _render_rng(scene, 'sar', size)
-    th = math.radians(s['incidence_deg'])
-    ne = s['near_range_edge']
-    ps = scene.extent_m / size
-    osf2 = float(s['oversample']) ** 2
-    wind = float(scene.sea_state.get('wind_mps', 5.0)) if scene.sea_state else 5.0
-    lab, parcels = landcover_map(scene, size)
-    lut = np.array(
-        [10 ** (landcover_sigma0_db(n, s['incidence_deg'], wind) / 10) for n in LANDCOVERS],
-        np.float32,
-    )
-    ground = lut[lab]
-    farm = lab == LC_INDEX['farmland']
-    if farm.any():
-        ground[farm] *= np.power(
-            10,
-            CATALOG['landcovers']['farmland']['sar'].get('parcel_db', 0)
-            * (2 * parcels[farm] - 1)
-            / 10,
-        )
-    for i in _TEXTURED:
-        m = lab == i
-        n = int(np.count_nonzero(m))
-        if n: ground[m] *= _texture(LANDCOVERS[i], n, rng, wind)
-    wf = _wake_factor(scene, size, rng)
-    if wf is not None:
-        water = (lab == LC_INDEX['open sea']) | (lab == LC_INDEX['calm water'])
-        ground[water] *= wf[water]
+    th, ne, ps = math.radians(s['incidence_deg']), s['near_range_edge'], scene.extent_m / size
+    ground, lab = _sar_ground(scene, size, s, rng)
     ground_rf = to_range_frame(ground, ne)
     occluded = np.zeros(ground_rf.shape, bool)
     obj = np.zeros(ground_rf.shape, np.float32)
@@ -1104,71 +1165,23 @@ def sar_layers(scene:Scene, # the scene graph
         if not m.size: continue
         ra, ca = _window_in_range_frame(r0, c0, m.shape, ne, size)
         Fw = to_range_frame(m, ne)
-        hh = Fw.shape[0]
-        F = np.zeros((hh, size), bool)
+        F = np.zeros((Fw.shape[0], size), bool)
         F[:, ca:ca + Fw.shape[1]] = Fw  # the object's rows, full range extent
         cat = CATALOG['classes'][o.cls]['sar']
-        lin = _SAR_LIN[o.cls]
         Lv, Sv = o.height / math.tan(th) / ps, o.height * math.tan(th) / ps
         # layover of the object's body (aircraft: fuselage/wings, not the fin)
         Lb = Lv * cat.get('body_height_frac', 1.0)
-        kl, ks = int(round(Lb)), int(round(Sv))
-        S = sweep_near(F, kl)
-        E = F & ~shift_range(F, 1)          # near-range edge: in F, its near neighbour is not
-        ob, oc = obj[ra:ra + hh], occluded[ra:ra + hh]
-        if cat['model'] == 'elevated':
-            # bridge deck: direct return laid over, deck-water double bounce at the true edge
-            sh = shift_range(F, ks) & ~F
-            ob += (
-                lin['roof_db'] * shift_range(F, -kl)
-                + lin['dihedral_db'] * E
-                + 0.25 * lin['dihedral_db'] * shift_range(E, kl)
-            )
-        else:
-            sh = sweep_far(F, ks) & ~F
-            oc |= F
-            if cat['model'] == 'box':
-                T = shift_range(F, -kl)
-                wall = sweep_near(E, kl) & ~T & ~F
-                ob += lin['roof_db'] * T + lin['wall_db'] * wall + lin['dihedral_db'] * E
-            else:
-                # 'points': weak hull, hull-ground dihedral, bright scatterers laid over by z cot(theta)
-                n = int(S.sum())                # discrete-looking hull: heavy-tailed G0 texture
-                if n:
-                    ob[S] += lin['hull_db'] * np.minimum(1 / rng.gamma(1.5, 2.0, n), 1e3).astype(
-                        np.float32
-                    )
-                ob += lin['dihedral_db'] * E
-                sites = _SITES[_ftype(o)['footprint']]
-                k = int(rng.integers(cat['n_points'][0], cat['n_points'][1] + 1))
-                pick = sites[rng.choice(len(sites), min(k, len(sites)), replace=False)]
-                cx, cy, Lp, Wp, a = _pose_px(o, scene.extent_m, size)
-                jit = rng.normal(0, 1, (len(pick), 2)) * (0.03, 0.05)
-                pw = rng.uniform(*cat['point_db'], len(pick))
-                for (su, sv, sz), (ju, jv), db in zip(pick, jit, pw):
-                    su += ju
-                    sv += jv
-                    col = cx + su * Lp * math.cos(a) + sv * Wp * math.sin(a)
-                    row = cy - su * Lp * math.sin(a) + sv * Wp * math.cos(a)
-                    rr, cc = _rc_to_range_frame(row, col, ne, size)
-                    # layover of a scatterer at height z
-                    ir, ic = _rc_from_range_frame(rr, cc - sz * Lv, ne, size)
-                    if 0 <= ir < size and 0 <= ic < size:
-                        # (the FFT would wrap an outside point to the far side)
-                        points.append((float(ir) - 0.5, float(ic) - 0.5, 10 ** (db / 10) * osf2))
-        oc |= sh
+        S = sweep_near(F, int(round(Lb)))
+        rows = slice(ra, ra + F.shape[0])
+        sh = _add_object(o, F, S, int(round(Lb)), int(round(Sv)), obj[rows], occluded[rows], rng)
+        if cat['model'] not in ('elevated', 'box'):
+            points += _scatterers(o, scene, size, Lv, ne, float(s['oversample']) ** 2, rng)
+        occluded[rows] |= sh
         bands[o.instance_id] = (ra, S)
         geo[o.instance_id] = dict(layover_px=float(Lb), top_layover_px=float(Lv),
                                   shadow_px=float(Sv))
     sigma0_rf = np.where(occluded, 0, ground_rf) + obj
-    masks = {}
-    for o in scene.objects:
-        full = np.zeros((size, size), bool)
-        if o.instance_id in bands:
-            ra, S = bands[o.instance_id]
-            full[ra:ra + S.shape[0]] = S
-        else: geo[o.instance_id] = dict(layover_px=0.0, top_layover_px=0.0, shadow_px=0.0)
-        masks[o.instance_id] = np.ascontiguousarray(from_range_frame(full, ne))
+    masks = _sar_masks(scene, size, bands, geo, ne)
     return dict(sensor=s, ground=ground, lab=lab,
                 sigma0=np.ascontiguousarray(from_range_frame(sigma0_rf, ne)),
                 occluded=from_range_frame(occluded, ne), points=points, masks=masks, geo=geo,
