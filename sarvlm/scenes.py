@@ -1255,18 +1255,12 @@ def natural_camera(scene:Scene, size:int) -> dict:
     else: zoom = float(np.clip(min(0.3 * W / max(max(vis), 1e-6), min(cap)), 1, 4))
     return dict(f=f, d0=d0, horizon=h0, height_m=hc * 1.0, zoom=zoom, fov_deg=NATURAL_FOV_DEG)
 
-# %% ../nbs/02_scenes.ipynb #64747b98
-def render_natural(scene:Scene, size:int=64, rng=None) -> dict:
-    """A ground-level/oblique photograph-like RGB view (uint8 HxWx3): sky, horizon, perspective
-    ground, side silhouettes."""
-    size = _check_size(size)
-    rng = get_rng(rng) if rng is not None else _render_rng(scene, 'natural', size)
-    cam = natural_camera(scene, size)
-    f, d0, h0, hc, zoom = cam['f'], cam['d0'], cam['horizon'], cam['height_m'], cam['zoom']
-    E = scene.extent_m
-    lt = scene.light or dict(sun_azimuth_deg=135., sun_elevation_deg=45., overcast=False,
-                             brightness=1.)
-    top, hor = _sky(lt)
+# %% ../nbs/02_scenes.ipynb #584f182e
+def _natural_backdrop(scene, size, cam, light, rng) -> np.ndarray:
+    """Sky above the horizon, and below it the land covers in perspective, fading into haze
+    (HxWx3 float)."""
+    f, d0, h0, hc, E = cam['f'], cam['d0'], cam['horizon'], cam['height_m'], scene.extent_m
+    top, hor = _sky(light)
     rows = np.arange(size) + 0.5
     cols = np.arange(size) + 0.5
     img = np.empty((size, size, 3), np.float32)
@@ -1291,40 +1285,59 @@ def render_natural(scene:Scene, size:int=64, rng=None) -> dict:
         g = g * (1 + 0.06 * rng.standard_normal((size - hi, size, 1)).astype(np.float32))
         haze = (1 - np.exp(-(d - d0).clip(0) / (2.5 * E)))[..., None]
         img[hi:] = g * (1 - haze) + hor * haze
+    return img
+
+# %% ../nbs/02_scenes.ipynb #b8899483
+def _draw_silhouette(img, labels, o, size, cam, E, light):
+    """Paint one object's side view (its catalogue profile, scaled by distance) into `img` and its
+    id into `labels`, both in place."""
+    f, d0, h0, hc, zoom = cam['f'], cam['d0'], cam['horizon'], cam['height_m'], cam['zoom']
+    rows = np.arange(size) + 0.5
+    cols = np.arange(size) + 0.5
+    a = math.radians(o.angle)
+    dd = d0 + (1 - o.y) * E
+    cc = size / 2 + f * (o.x - 0.5) * E / dd
+    base = h0 + f * hc / dd
+    wpx = max(zoom * f * (abs(math.cos(a)) * o.length + abs(math.sin(a)) * o.width) / dd, 1.0)
+    hpx = max(zoom * f * o.height / dd, 1.0)
+    sink = 0.15 * hpx if o.cls == 'ship' else 0.0
+    c0, c1 = max(0, int(cc - wpx / 2)), min(size, int(math.ceil(cc + wpx / 2)) + 1)
+    r0, r1 = max(0, int(base + sink - hpx)), min(size, int(math.ceil(base)) + 1)
+    if c0 >= c1 or r0 >= r1: return
+    u = (cols[None, c0:c1] - cc) / wpx * (1 if math.cos(a) >= 0 else -1)
+    w = (base + sink - rows[r0:r1, None]) / hpx
+    u, w = np.broadcast_arrays(u, w)
+    body, acc = _rgb(o, 'body'), _rgb(o, 'accent')
+    cmap = dict(body=body, accent=acc, dark=body * 0.35,
+                glass=np.array([0.45, 0.6, 0.75], np.float32))
+    win = img[r0:r1, c0:c1]
+    drawn = np.zeros(w.shape, bool)
+    for key, (A, b) in PROFILES[_ftype(o)['profile']]:
+        m = (A[:, 0, None, None] * u + A[:, 1, None, None] * w <= b[:, None, None]).all(0)
+        if o.cls == 'ship': m &= (rows[r0:r1, None] <= base)    # below the waterline: hidden
+        if m.any():
+            shade = (light * (0.85 + 0.3 * np.clip(w, 0, 1)))[..., None]
+            win[m] = (cmap[key] * shade)[m]
+            drawn |= m
+    if not drawn.any():                                       # sub-pixel: one pixel at the base
+        i, j = min(r1 - 1, max(r0, int(base) - 1)) - r0, min(c1 - 1, max(c0, int(cc))) - c0
+        drawn[i, j] = True
+        win[i, j] = body * light
+    labels[r0:r1, c0:c1][drawn] = o.instance_id
+
+# %% ../nbs/02_scenes.ipynb #64747b98
+def render_natural(scene:Scene, size:int=64, rng=None) -> dict:
+    """A ground-level/oblique photograph-like RGB view (uint8 HxWx3): sky, horizon, perspective
+    ground, side silhouettes."""
+    size = _check_size(size)
+    rng = get_rng(rng) if rng is not None else _render_rng(scene, 'natural', size)
+    cam = natural_camera(scene, size)
+    lt = scene.light or DEFAULT_LIGHT
+    img = _natural_backdrop(scene, size, cam, lt, rng)
     labels = np.zeros((size, size), np.int32)
     light = 0.8 - 0.2 * math.cos(math.radians(lt['sun_azimuth_deg']))
     for o in sorted(scene.objects, key=lambda o: o.y):        # painter: far first
-        a = math.radians(o.angle)
-        dd = d0 + (1 - o.y) * E
-        cc = size / 2 + f * (o.x - 0.5) * E / dd
-        base = h0 + f * hc / dd
-        wpx = max(zoom * f * (abs(math.cos(a)) * o.length + abs(math.sin(a)) * o.width) / dd, 1.0)
-        hpx = max(zoom * f * o.height / dd, 1.0)
-        sink = 0.15 * hpx if o.cls == 'ship' else 0.0
-        c0, c1 = max(0, int(cc - wpx / 2)), min(size, int(math.ceil(cc + wpx / 2)) + 1)
-        r0, r1 = max(0, int(base + sink - hpx)), min(size, int(math.ceil(base)) + 1)
-        if c0 >= c1 or r0 >= r1: continue
-        u = (cols[None, c0:c1] - cc) / wpx * (1 if math.cos(a) >= 0 else -1)
-        w = (base + sink - rows[r0:r1, None]) / hpx
-        u, w = np.broadcast_arrays(u, w)
-        body, acc = _rgb(o, 'body'), _rgb(o, 'accent')
-        cmap = dict(body=body, accent=acc, dark=body * 0.35,
-                    glass=np.array([0.45, 0.6, 0.75], np.float32))
-        win = img[r0:r1, c0:c1]
-        lw = labels[r0:r1, c0:c1]
-        drawn = np.zeros(w.shape, bool)
-        for key, (A, b) in PROFILES[_ftype(o)['profile']]:
-            m = (A[:, 0, None, None] * u + A[:, 1, None, None] * w <= b[:, None, None]).all(0)
-            if o.cls == 'ship': m &= (rows[r0:r1, None] <= base)    # below the waterline: hidden
-            if m.any():
-                shade = (light * (0.85 + 0.3 * np.clip(w, 0, 1)))[..., None]
-                win[m] = (cmap[key] * shade)[m]
-                drawn |= m
-        if not drawn.any():                                       # sub-pixel: one pixel at the base
-            i, j = min(r1 - 1, max(r0, int(base) - 1)) - r0, min(c1 - 1, max(c0, int(cc))) - c0
-            drawn[i, j] = True
-            win[i, j] = body * light
-        lw[drawn] = o.instance_id
+        _draw_silhouette(img, labels, o, size, cam, scene.extent_m, light)
     img = img * lt.get('brightness', 1.)
     out = np.clip(img * 255 + 0.5, 0, 255).astype(np.uint8)
     masks = {o.instance_id: labels == o.instance_id for o in scene.objects}
@@ -1333,10 +1346,10 @@ def render_natural(scene:Scene, size:int=64, rng=None) -> dict:
         bb = b['bbox']
         b['rbox'] = None if bb is None else [(bb[0] + bb[2]) / 2, (bb[1] + bb[3]) / 2,
                                              bb[2] - bb[0], bb[3] - bb[1], 0.0]
-    meta = _meta(scene, 'natural', size, camera_height_m=round(hc, 3), horizon_row=round(h0, 2),
-                 fov_deg=NATURAL_FOV_DEG, zoom=round(zoom, 3),
-                 sun_azimuth_deg=lt['sun_azimuth_deg'], sun_elevation_deg=lt['sun_elevation_deg'],
-                 overcast=bool(lt.get('overcast')),
+    meta = _meta(scene, 'natural', size, camera_height_m=round(cam['height_m'], 3),
+                 horizon_row=round(cam['horizon'], 2), fov_deg=NATURAL_FOV_DEG,
+                 zoom=round(cam['zoom'], 3), sun_azimuth_deg=lt['sun_azimuth_deg'],
+                 sun_elevation_deg=lt['sun_elevation_deg'], overcast=bool(lt.get('overcast')),
                  masks_format='dict instance_id -> bool HxW (visible silhouette)')
     meta.pop('pixel_spacing_m')
     return dict(image=out, masks=masks, boxes=boxes, meta=meta)
