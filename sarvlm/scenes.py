@@ -593,18 +593,22 @@ def _random_chip(seed, rng, classes, n_objects, theme):
     sc.landcover = landcover_fractions(sc)
     return sc
 
-# %% ../nbs/02_scenes.ipynb #b78dbaeb
-def _random_multi(seed, rng, classes, n_objects, theme):
+# %% ../nbs/02_scenes.ipynb #34d16dd7
+def _empty_scene(seed, rng, classes, theme) -> Scene:
+    """A multi-object scene without objects yet: theme, extent, land-cover layout, sea state,
+    sensor and light drawn from `rng`."""
     themes = [t for t, d in THEMES.items() if classes is None or set(d['counts']) & set(classes)]
     theme = theme or str(rng.choice(themes))
-    spec = THEMES[theme]
-    E = float(rng.uniform(*spec['extent']))
+    E = float(rng.uniform(*THEMES[theme]['extent']))
     layout = _layout(theme, rng, E)
-    sc = Scene(f'scene-{seed:06d}', 'scene', seed, E, {}, [], theme, layout,
-               dict(wind_mps=round(float(rng.uniform(1, 12)), 2),
-                    wind_dir_deg=round(float(rng.uniform(0, 360)), 1)),
-               _sensor_defaults(rng), _light(rng))
-    lab = landcover_map(sc, REF_SIZE)[0]
+    sea = dict(wind_mps=round(float(rng.uniform(1, 12)), 2),
+               wind_dir_deg=round(float(rng.uniform(0, 360)), 1))
+    return Scene(f'scene-{seed:06d}', 'scene', seed, E, {}, [], theme, layout, sea,
+                 _sensor_defaults(rng), _light(rng))
+
+def _todo(theme, classes, n_objects, rng) -> list:
+    "The classes of the objects to place, bridges and harbour structures first."
+    spec = THEMES[theme]
     pool = [c for c in spec['counts'] if classes is None or c in classes]
     if not pool: raise ValueError(f"theme {theme!r} has none of the classes {classes}")
     if n_objects is None:
@@ -613,13 +617,43 @@ def _random_multi(seed, rng, classes, n_objects, theme):
         if classes is not None and not todo: todo = [str(rng.choice(pool))]
     else: todo = [str(rng.choice(pool)) for _ in range(n_objects)]
     order = {'harbour': 0, 'bridge': 0}
-    todo.sort(key=lambda c: order.get(c, 1))
-    placed, objs = [], []
+    return sorted(todo, key=lambda c: order.get(c, 1))
+
+# %% ../nbs/02_scenes.ipynb #40775e7c
+def _moored(p, W:float, E:float, rng) -> tuple:
+    "Position and heading of a ship of width W moored alongside the pier or quay `p`."
+    a = math.radians(p.angle)
+    side = 1 if rng.random() < 0.5 else -1
+    off = (p.width / 2 + W / 2 + 3) / E * side
+    slide = rng.uniform(-0.35, 0.35) * p.length / E
+    x = p.x + math.sin(a) * off + math.cos(a) * slide
+    y = p.y + math.cos(a) * off - math.sin(a) * slide
+    return x, y, p.angle + 180 * rng.integers(2)
+
+def _free_pose(cls, theme, layout, rng) -> tuple:
+    """A random position and heading: vehicles on a road drive along it, urban buildings face the
+    street grid."""
+    x, y = rng.uniform(0.05, 0.95, 2)
+    ang = rng.uniform(0, 360)
     roads = [L for L in layout if L['type'] == 'band' and L['lc'] == 'road']
-    # indices of placed harbour structures
-    piers = []
-    for cls in todo:
-        fts = spec.get('fine', {}).get(cls, FINE_TYPES[cls])
+    on = [R for R in roads if _layer_mask(R, np.array([[x]]), np.array([[y]]))[0, 0]]
+    if cls in ('car', 'bus', 'truck', 'tank') and on:
+        # vehicles on a road drive along it
+        ang = math.degrees(math.atan2(-on[-1]['dir'][1], on[-1]['dir'][0])) + 180 * rng.integers(2)
+    if cls == 'building' and theme == 'urban':
+        R = _line_layer(layout, 'road')
+        ang = math.degrees(math.atan2(-R['dir'][1], R['dir'][0])) + 90 * rng.integers(4)
+    return x, y, ang
+
+# %% ../nbs/02_scenes.ipynb #b78dbaeb
+def _random_multi(seed, rng, classes, n_objects, theme):
+    sc = _empty_scene(seed, rng, classes, theme)
+    theme, E, layout = sc.theme, sc.extent_m, sc.layout
+    lab = landcover_map(sc, REF_SIZE)[0]
+    placed, objs = [], []
+    piers = []      # indices of placed harbour structures
+    for cls in _todo(theme, classes, n_objects, rng):
+        fts = THEMES[theme].get('fine', {}).get(cls, FINE_TYPES[cls])
         for attempt in range(40):
             ft = str(rng.choice(fts))
             L, W, H = _draw_size(CATALOG['classes'][cls]['fine_types'][ft], rng)
@@ -627,37 +661,16 @@ def _random_multi(seed, rng, classes, n_objects, theme):
                 s = _special(cls, ft, rng, layout, E, lab)
                 if s is None: break
                 x, y, ang, L = s
-                ok = (
-                    0.05 < x < 0.95
-                    and 0.05 < y < 0.95
-                    and all(
-                        math.hypot(x - q[0], y - q[1]) > 0.5 * (0.5 * L / E + q[2]) for q in placed
-                    )
-                )
+                ok = (0.05 < x < 0.95 and 0.05 < y < 0.95
+                      and all(math.hypot(x - q[0], y - q[1]) > 0.5 * (0.5 * L / E + q[2])
+                              for q in placed))
             elif cls == 'ship' and piers and rng.random() < 0.6:   # moored alongside a pier or quay
                 pi = int(rng.integers(len(piers)))
-                p = objs[piers[pi]]
-                a = math.radians(p.angle)
-                side = 1 if rng.random() < 0.5 else -1
-                off = (p.width / 2 + W / 2 + 3) / E * side
-                slide = rng.uniform(-0.35, 0.35) * p.length / E
-                x = p.x + math.sin(a) * off + math.cos(a) * slide
-                y = p.y + math.cos(a) * off - math.sin(a) * slide
-                ang = p.angle + 180 * rng.integers(2)
+                x, y, ang = _moored(objs[piers[pi]], W, E, rng)
                 ok = _fits(lab, cls, x, y, ang, L, W, E,
                            [q for k, q in enumerate(placed) if k != piers[pi]])
             else:
-                x, y = rng.uniform(0.05, 0.95, 2)
-                ang = rng.uniform(0, 360)
-                on = [R for R in roads if _layer_mask(R, np.array([[x]]), np.array([[y]]))[0, 0]]
-                if cls in ('car', 'bus', 'truck', 'tank') and on:
-                    # vehicles on a road drive along it
-                    ang = math.degrees(
-                        math.atan2(-on[-1]['dir'][1], on[-1]['dir'][0])
-                    ) + 180 * rng.integers(2)
-                if cls == 'building' and theme == 'urban':
-                    R = _line_layer(layout, 'road')
-                    ang = math.degrees(math.atan2(-R['dir'][1], R['dir'][0])) + 90 * rng.integers(4)
+                x, y, ang = _free_pose(cls, theme, layout, rng)
                 ok = _fits(lab, cls, x, y, ang, L, W, E, placed)
             if ok:
                 if cls == 'harbour': piers.append(len(objs))
@@ -665,10 +678,8 @@ def _random_multi(seed, rng, classes, n_objects, theme):
                 placed.append((x, y, 0.5 * math.hypot(L, W) / E))
                 break
     if n_objects is not None and len(objs) < n_objects:
-        raise ValueError(
-            f"random_scene: could place only {len(objs)} of n_objects={n_objects} in a {theme!r} "
-            f"scene of {E:.0f} m (seed {seed}); ask for fewer"
-        )
+        raise ValueError(f"random_scene: could place only {len(objs)} of n_objects={n_objects} in a "
+                         f"{theme!r} scene of {E:.0f} m (seed {seed}); ask for fewer")
     sc.objects = objs
     sc.landcover = landcover_fractions(sc)
     return sc
