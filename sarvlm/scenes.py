@@ -330,104 +330,87 @@ def _blobs(rng, lc, k, r=(0.08, 0.2), thr=0.5):
     return dict(type='blobs', lc=lc, centres=rng.uniform(0, 1, (k, 2)).tolist(),
                 radii=rng.uniform(*r, k).tolist(), threshold=thr)
 
+# %% ../nbs/02_scenes.ipynb #fc0f3200
+def _road(rng, E, w_m, d=None, p=None) -> dict:
+    "A straight road `w_m` metres wide through point `p` along direction `d` (drawn when not given)."
+    return dict(type='band', lc='road', point=p or rng.uniform(0.2, 0.8, 2).tolist(),
+                dir=d or _unit(rng), width=w_m / E)
+
+def _sea(rng, E): return [dict(type='fill', lc='open sea')]
+
+def _harbour(rng, E):
+    "Land with a town, and the sea (or a calm bay) beyond a wiggly coast."
+    return [dict(type='fill', lc='land'), _blobs(rng, 'urban', 2, (0.1, 0.25)),
+            dict(type='half', lc=str(rng.choice(['open sea', 'calm water'], p=[0.7, 0.3])),
+                 normal=_unit(rng), offset=float(rng.uniform(-0.15, 0.1)),
+                 wiggle=_wig(rng, 2, 0.02))]
+
+def _airport(rng, E):
+    "A runway with an apron and a road alongside, on land or fields."
+    d = _unit(rng)
+    n = [-d[1], d[0]]
+    off = float(rng.uniform(-0.15, 0.15))
+    p = [0.5 + n[0] * off, 0.5 + n[1] * off]
+    w = rng.uniform(45, 60) / E
+    apron = [p[0] + n[0] * (w / 2 + 0.12), p[1] + n[1] * (w / 2 + 0.12)]
+    side = [p[0] + n[0] * (w / 2 + 0.03), p[1] + n[1] * (w / 2 + 0.03)]
+    return [dict(type='fill', lc=str(rng.choice(['land', 'farmland']))),
+            dict(type='parcels', angle=float(rng.uniform(0, 90)), du=0.2, dv=0.12,
+                 seed=int(rng.integers(1 << 16))),
+            dict(type='rect', lc='land', centre=apron, size=[0.9, 0.22],
+                 angle=float(-math.degrees(math.atan2(d[1], d[0])))),
+            dict(type='band', lc='runway', point=p, dir=d, width=float(w)),
+            dict(type='band', lc='road', point=side, dir=d, width=15 / E)]
+
+# %% ../nbs/02_scenes.ipynb #439db797
+def _urban(rng, E):
+    "A street grid (one or two roads each way) through town, perhaps a park."
+    d = _unit(rng)
+    n = [-d[1], d[0]]
+    L = [dict(type='fill', lc='urban')]
+    if rng.random() < 0.5:
+        L.append(_blobs(rng, str(rng.choice(['forest', 'land'])), 1, (0.1, 0.2)))
+    for k in range(int(rng.integers(1, 3))):
+        L.append(_road(rng, E, rng.uniform(10, 20), d, rng.uniform(0.15, 0.85, 2).tolist()))
+    for k in range(int(rng.integers(1, 3))):
+        L.append(_road(rng, E, rng.uniform(10, 20), n, rng.uniform(0.15, 0.85, 2).tolist()))
+    return L
+
+def _rural(rng, E):
+    "Fields with woods, a clearing and a country road."
+    return [dict(type='fill', lc='farmland'),
+            dict(type='parcels', angle=float(rng.uniform(0, 90)),
+                 du=float(rng.uniform(0.15, 0.35)), dv=float(rng.uniform(0.1, 0.3)),
+                 seed=int(rng.integers(1 << 16))),
+            _blobs(rng, 'forest', int(rng.integers(1, 4)), (0.08, 0.2)),
+            _blobs(rng, 'land', 1, (0.05, 0.15)), _road(rng, E, rng.uniform(6, 10))]
+
+def _river(rng, E):
+    "A winding river through fields, woods and a village."
+    d = _unit(rng)
+    w = rng.uniform(40, 110) / E
+    return [dict(type='fill', lc=str(rng.choice(['land', 'farmland']))),
+            dict(type='parcels', angle=float(rng.uniform(0, 90)), du=0.25, dv=0.18,
+                 seed=int(rng.integers(1 << 16))),
+            _blobs(rng, 'forest', 2, (0.08, 0.18)), _blobs(rng, 'urban', 1, (0.08, 0.15), 0.6),
+            dict(type='band', lc='calm water', point=rng.uniform(0.4, 0.6, 2).tolist(), dir=d,
+                 width=float(w), wiggle=_wig(rng, 1, 0.01))]
+
+def _industrial(rng, E):
+    "A built-up plot on open land, with an access road."
+    return [dict(type='fill', lc='land'),
+            dict(type='rect', lc='urban', centre=rng.uniform(0.2, 0.8, 2).tolist(),
+                 size=[0.4, 0.3], angle=float(rng.uniform(0, 90))),
+            _road(rng, E, rng.uniform(8, 15))]
+
 # %% ../nbs/02_scenes.ipynb #d129de2b
+_LAYOUTS = dict(sea=_sea, harbour=_harbour, airport=_airport, urban=_urban, rural=_rural,
+                river=_river, industrial=_industrial)
+
 def _layout(theme, rng, E):
     "Land-cover layers for a theme (normalised coordinates)."
-    road = lambda w_m, d=None, p=None: dict(type='band', lc='road',
-                                            point=p or rng.uniform(0.2, 0.8, 2).tolist(),
-                                            dir=d or _unit(rng), width=w_m / E)
-    if theme == 'sea': return [dict(type='fill', lc='open sea')]
-    if theme == 'harbour':
-        return [
-            dict(type='fill', lc='land'),
-            _blobs(rng, 'urban', 2, (0.1, 0.25)),
-            dict(
-                type='half',
-                lc=str(rng.choice(['open sea', 'calm water'], p=[0.7, 0.3])),
-                normal=_unit(rng),
-                offset=float(rng.uniform(-0.15, 0.1)),
-                wiggle=_wig(rng, 2, 0.02),
-            ),
-        ]
-    if theme == 'airport':
-        d = _unit(rng)
-        n = [-d[1], d[0]]
-        off = float(rng.uniform(-0.15, 0.15))
-        p = [0.5 + n[0] * off, 0.5 + n[1] * off]
-        w = rng.uniform(45, 60) / E
-        apron = [p[0] + n[0] * (w / 2 + 0.12), p[1] + n[1] * (w / 2 + 0.12)]
-        return [
-            dict(type='fill', lc=str(rng.choice(['land', 'farmland']))),
-            dict(
-                type='parcels',
-                angle=float(rng.uniform(0, 90)),
-                du=0.2,
-                dv=0.12,
-                seed=int(rng.integers(1 << 16)),
-            ),
-            dict(
-                type='rect',
-                lc='land',
-                centre=apron,
-                size=[0.9, 0.22],
-                angle=float(-math.degrees(math.atan2(d[1], d[0]))),
-            ),
-            dict(type='band', lc='runway', point=p, dir=d, width=float(w)),
-            dict(
-                type='band',
-                lc='road',
-                point=[p[0] + n[0] * (w / 2 + 0.03), p[1] + n[1] * (w / 2 + 0.03)],
-                dir=d,
-                width=15 / E,
-            ),
-        ]
-    if theme == 'urban':
-        d = _unit(rng)
-        n = [-d[1], d[0]]
-        L = [dict(type='fill', lc='urban')]
-        if rng.random() < 0.5:
-            L.append(_blobs(rng, str(rng.choice(['forest', 'land'])), 1, (0.1, 0.2)))
-        for k in range(int(rng.integers(1, 3))):
-            L.append(road(rng.uniform(10, 20), d, rng.uniform(0.15, 0.85, 2).tolist()))
-        for k in range(int(rng.integers(1, 3))):
-            L.append(road(rng.uniform(10, 20), n, rng.uniform(0.15, 0.85, 2).tolist()))
-        return L
-    if theme == 'rural':
-        return [dict(type='fill', lc='farmland'),
-                dict(type='parcels', angle=float(rng.uniform(0, 90)),
-                     du=float(rng.uniform(0.15, 0.35)), dv=float(rng.uniform(0.1, 0.3)),
-                     seed=int(rng.integers(1 << 16))),
-                _blobs(rng, 'forest', int(rng.integers(1, 4)), (0.08, 0.2)),
-                _blobs(rng, 'land', 1, (0.05, 0.15)), road(rng.uniform(6, 10))]
-    if theme == 'river':
-        d = _unit(rng)
-        w = rng.uniform(40, 110) / E
-        return [
-            dict(type='fill', lc=str(rng.choice(['land', 'farmland']))),
-            dict(
-                type='parcels',
-                angle=float(rng.uniform(0, 90)),
-                du=0.25,
-                dv=0.18,
-                seed=int(rng.integers(1 << 16)),
-            ),
-            _blobs(rng, 'forest', 2, (0.08, 0.18)),
-            _blobs(rng, 'urban', 1, (0.08, 0.15), 0.6),
-            dict(
-                type='band',
-                lc='calm water',
-                point=rng.uniform(0.4, 0.6, 2).tolist(),
-                dir=d,
-                width=float(w),
-                wiggle=_wig(rng, 1, 0.01),
-            ),
-        ]
-    if theme == 'industrial':
-        return [dict(type='fill', lc='land'),
-                dict(type='rect', lc='urban', centre=rng.uniform(0.2, 0.8, 2).tolist(),
-                     size=[0.4, 0.3], angle=float(rng.uniform(0, 90))),
-                road(rng.uniform(8, 15))]
-    raise ValueError(f"unknown theme {theme!r}; expected one of {list(THEMES)}")
+    if theme not in _LAYOUTS: raise ValueError(f"unknown theme {theme!r}; expected one of {list(THEMES)}")
+    return _LAYOUTS[theme](rng, E)
 
 # %% ../nbs/02_scenes.ipynb #0e67cc42
 def _draw_size(ftd, rng):
