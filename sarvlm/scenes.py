@@ -278,44 +278,25 @@ def landcover_fractions(scene:Scene) -> dict:
 # %% ../nbs/02_scenes.ipynb #7fabec50
 # extent range (m) and object count ranges per class; fine-type limits where the setting needs them
 THEMES = {
-    'sea': dict(extent=(800, 2000), counts={'ship': (1, 6)}),
-    'harbour': dict(
-        extent=(500, 1200),
-        counts={'harbour': (1, 3), 'ship': (1, 6), 'storage tank': (0, 5), 'building': (0, 4)},
-    ),
-    'airport': dict(
-        extent=(250, 600),
-        counts={'aircraft': (1, 7), 'building': (0, 3), 'truck': (0, 2), 'car': (0, 3)},
-    ),
-    'urban': dict(
-        extent=(200, 450),
-        counts={'building': (3, 10), 'car': (0, 6), 'bus': (0, 2), 'truck': (0, 2)},
-    ),
-    'rural': dict(
-        extent=(120, 300),
-        counts={'tank': (0, 5), 'truck': (0, 3), 'car': (0, 3), 'building': (0, 2)},
-    ),
-    'river': dict(
-        extent=(300, 800),
-        counts={'bridge': (1, 2), 'ship': (0, 3), 'building': (0, 4), 'car': (0, 3)},
-        fine={'ship': ['fishing boat']},
-    ),
-    'industrial': dict(
-        extent=(300, 700), counts={'storage tank': (2, 10), 'building': (0, 4), 'truck': (0, 3)}
-    ),
+ 'sea':        dict(extent=(800, 2000), counts={'ship': (1, 6)}),
+ 'harbour':    dict(extent=(500, 1200), counts={'harbour': (1, 3), 'ship': (1, 6),
+                                                 'storage tank': (0, 5), 'building': (0, 4)}),
+ 'airport':    dict(extent=(250, 600), counts={'aircraft': (1, 7), 'building': (0, 3),
+                                                'truck': (0, 2), 'car': (0, 3)}),
+ 'urban':      dict(extent=(200, 450), counts={'building': (3, 10), 'car': (0, 6), 'bus': (0, 2),
+                                                'truck': (0, 2)}),
+ 'rural':      dict(extent=(120, 300), counts={'tank': (0, 5), 'truck': (0, 3), 'car': (0, 3),
+                                                'building': (0, 2)}),
+ 'river':      dict(extent=(300, 800), counts={'bridge': (1, 2), 'ship': (0, 3), 'building': (0, 4),
+                                                'car': (0, 3)}, fine={'ship': ['fishing boat']}),
+ 'industrial': dict(extent=(300, 700), counts={'storage tank': (2, 10), 'building': (0, 4),
+                                                'truck': (0, 3)}),
 }
 ALLOWED = {  # land covers an object's centre and ends may stand on
-    'ship': {'open sea', 'calm water'},
-    'aircraft': {'runway', 'land'},
-    'tank': {'land', 'farmland', 'road'},
-    'car': {'road', 'land', 'urban'},
-    'truck': {'road', 'land', 'farmland', 'urban'},
-    'bus': {'road', 'urban'},
-    'building': {'urban', 'land'},
-    'storage tank': {'land', 'urban'},
-    'harbour': set(),
-    'bridge': set(),
-}
+ 'ship': {'open sea', 'calm water'}, 'aircraft': {'runway', 'land'},
+ 'tank': {'land', 'farmland', 'road'}, 'car': {'road', 'land', 'urban'},
+ 'truck': {'road', 'land', 'farmland', 'urban'}, 'bus': {'road', 'urban'},
+ 'building': {'urban', 'land'}, 'storage tank': {'land', 'urban'}, 'harbour': set(), 'bridge': set()}
 
 # %% ../nbs/02_scenes.ipynb #f469ae0a
 def _wig(rng, n=2, amp=0.03):
