@@ -32,8 +32,8 @@ def caption_file(name:str, # file name inside `<data>/captions/`
     )
     if p not in _SEEN and not p.exists():
         raise FileNotFoundError(
-            f"sarvlm.captions needs {p} (the caption {name} data file), but it is missing; "
-            f"restore data/captions/ from the repository or point SARVLM_DATA at a folder holding "
+            f"sarvlm.captions needs {p} (the caption {name} data file), but it is missing; restore "
+            f"data/captions/ from the repository or point SARVLM_DATA at a folder holding "
             f"captions/{name}"
         )
     return p

@@ -207,17 +207,16 @@ def _check_header(path, line:str, sep:str) -> list:
     cols = [c.strip() for c in next(csv.reader([line], delimiter=sep))]
     dup = sorted({c for c in cols if cols.count(c) > 1})
     if dup: raise ValueError(f"{path}: line 1: column(s) {dup} appear more than once in the header "
-                             f"{cols}; "
-                             f"each column must have its own name (a second one would be dropped)")
+                             f"{cols}; each column must have its own name (a second one would be "
+                             f"dropped)")
     if 'imgpath' in cols and 'caption' in cols: return cols
     for s, nm in _SEPS.items():
         if s != sep and s in line and {'imgpath', 'caption'} <= {c.strip() for c in line.split(s)}:
             raise ValueError(
                 f"{path}: line 1: the header {line!r} is {nm}-separated, but SARVLM CSVs are "
-                f"comma-separated "
-                f"('imgpath,caption'; open_clip's --csv-separator defaults to a tab, a common "
-                f"source of such files). "
-                f"Re-save the file with commas, or read it with from_sarvlm_csv(path, sep={s!r})."
+                f"comma-separated ('imgpath,caption'; open_clip's --csv-separator defaults to a "
+                f"tab, a common source of such files). Re-save the file with commas, or read it "
+                f"with from_sarvlm_csv(path, sep={s!r})."
             )
     missing = [c for c in ('imgpath', 'caption') if c not in cols]
     raise ValueError(
@@ -244,8 +243,8 @@ def _csv_rows(path:Path, sep:str):
             except csv.Error as e:
                 raise ValueError(
                     f"{path}: line {first}: {e} (fields may hold up to {CSV_FIELD_LIMIT:,} "
-                    f"characters, "
-                    f"sarvlm.data.CSV_FIELD_LIMIT); an unclosed quote, or not a caption file?"
+                    f"characters, sarvlm.data.CSV_FIELD_LIMIT); an unclosed quote, or not a "
+                    f"caption file?"
                 ) from None
             if row: yield cols, first, rd.line_num, row
     finally: csv.field_size_limit(old)
@@ -258,9 +257,8 @@ def _merged(bad, first:int, last:int):
     and counted."""
     msg = (
         f"a quoted field opens on line {first} and runs to line {last}: an unclosed quote would "
-        f"merge "
-        f"{last - first + 1} lines into one record (close the quote; a quote inside a caption is "
-        f"doubled: \"\")"
+        f"merge {last - first + 1} lines into one record (close the quote; a quote inside a "
+        f"caption is doubled: \"\")"
     )
     for i in range(first, last + 1): bad('unclosed quote (lines merged)', f"line {i}", msg)
 
@@ -658,11 +656,11 @@ def from_coco(path, # COCO detection JSON
             bad('unreadable image', where, str(e))
             continue
         if tuple(img.size) != (im['width'], im['height']):
-            bad('image size differs from the JSON', where, f"the JSON says "
-                                                           f"{im['width']}x{im['height']}, the "
-                                                           f"file {root/im['file_name']} is "
+            bad('image size differs from the JSON', where,
+                f"the JSON says {im['width']}x{im['height']}, the file {root/im['file_name']} is "
                 f"{img.size[0]}x{img.size[1]}; its {len(boxes[i])} boxes were checked against the "
-                f"JSON's size; fix width/height"); continue
+                f"JSON's size; fix width/height")
+            continue
         ann = C.from_boxes(boxes[i], img.size, kind='scene')
         caps = C.captions_for(ann, d, rng)
         recs.append(dict(image=img, caption=_pick(caps, rng), captions=caps, domain=d,
@@ -679,8 +677,7 @@ def boxes_to_yolo(boxes:list, size, names:list) -> str:
     "YOLO label text for horizontal boxes."
     W, H = size
     return ''.join(f"{names.index(b['cls'])} {repr((b['bbox'][0]+b['bbox'][2])/2/W)} "
-                   f"{repr((b['bbox'][1]+b['bbox'][3])/2/H)} "
-                   f"{repr((b['bbox'][2]-b['bbox'][0])/W)} "
+                   f"{repr((b['bbox'][1]+b['bbox'][3])/2/H)} {repr((b['bbox'][2]-b['bbox'][0])/W)} "
                    f"{repr((b['bbox'][3]-b['bbox'][1])/H)}\n" for b in boxes)
 
 # %% ../nbs/04_data.ipynb #78b4a742
@@ -868,8 +865,7 @@ def load_saved(path, # a folder written by `Dataset.save_to_disk` / `DatasetDict
     if not (p.is_dir() and any((p/m).is_file() for m in marks)):
         raise ValueError(
             f"{p}: not a dataset saved with save_to_disk (no dataset_dict.json, dataset_info.json "
-            f"or state.json)"
-            f"{_not_saved_hint(p)}"
+            f"or state.json){_not_saved_hint(p)}"
         )
     try: return datasets.load_from_disk(str(p))
     except Exception as e:
@@ -1080,8 +1076,8 @@ def build_mini(seed:int=0, # the seed: the same seed gives the same content
     recs, st = mini_records(seed, cfg, img_size)
     empty = [k for k, v in recs.items() if not v]
     if empty: raise ValueError(f"sarvlm-mini size={cfg['size']} seed={seed}: the "
-                               f"{' and '.join(empty)} split would be empty "
-                               f"(split fractions {cfg['fractions']}); use more scenes")
+                               f"{' and '.join(empty)} split would be empty (split fractions "
+                               f"{cfg['fractions']}); use more scenes")
     dd = datasets.DatasetDict({k: records_to_dataset(v) for k, v in recs.items()})
     check_held_out(dd, cfg['held_out_sar_classes'])
     final.parent.mkdir(parents=True, exist_ok=True)

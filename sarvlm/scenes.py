@@ -642,8 +642,8 @@ def _random_multi(seed, rng, classes, n_objects, theme):
                 placed.append((x, y, 0.5 * math.hypot(L, W) / E))
                 break
     if n_objects is not None and len(objs) < n_objects:
-        raise ValueError(f"random_scene: could place only {len(objs)} of n_objects={n_objects} in a "
-                         f"{theme!r} scene of {E:.0f} m (seed {seed}); ask for fewer")
+        raise ValueError(f"random_scene: could place only {len(objs)} of n_objects={n_objects} in "
+                         f"a {theme!r} scene of {E:.0f} m (seed {seed}); ask for fewer")
     sc.objects = objs
     sc.landcover = landcover_fractions(sc)
     return sc

@@ -146,7 +146,7 @@ def mutant(fn, old: str, new: str):
 
 
 MUTANTS = {   # guard removed -> (module, function, old, new, cases that must notice)
-    'csv unclosed quote': (D, 'from_sarvlm_csv', 'if last > ln: _merged(bad, ln, last); continue', 'pass',
+    'csv unclosed quote': (D, 'from_sarvlm_csv', 'if last > ln:', 'if False:',
                            ['csv_unclosed_quote', 'csv_quote_closes_later']),
     'csv duplicate column': (D, '_check_header', 'if dup: raise', 'if False: raise', ['csv_duplicate_column']),
     'csv field limit': (D, '_csv_rows', 'old = csv.field_size_limit(CSV_FIELD_LIMIT)', 'old = csv.field_size_limit()',
@@ -156,12 +156,12 @@ MUTANTS = {   # guard removed -> (module, function, old, new, cases that must no
                           ['coco_size_differs_from_file']),
     'coco bbox shape': (D, '_coco_box', "if not _nums(a.get('bbox'), 4):", 'if False:',
                         ['coco_bbox_3_values', 'coco_bbox_null', 'coco_bbox_missing']),
-    'coco image entry': (D, '_coco_images', 'if msg: bad(', 'if False: bad(', ['coco_image_without_width', 'coco_image_without_id']),
+    'coco image entry': (D, '_coco_images', 'if msg:', 'if False:', ['coco_image_without_width', 'coco_image_without_id']),
     'yolo polygon': (D, 'yolo_to_boxes', 'if len(f) != 5:', 'if False:', ['yolo_polygon_line']),
     'hidden class folder': (D, '_class_dirs', ' and not _hidden(p)', '', ['folders_hidden_thumbs']),
     'hidden entries counted': (D, '_loose', "if _hidden(p): bad.ignore('hidden file or folder', str(p))", 'if False: pass',
                                ['folders_hidden_thumbs']),
-    'loose image': (D, '_loose', "elif _is_image(p): bad(", "elif False: bad(", ['folders_loose_image']),
+    'loose image': (D, '_loose', "elif _is_image(p):", "elif False:", ['folders_loose_image']),
     'image size limit': (S, '_check_size', 'if n <= lim: return', 'return',
                          ['bomb_png_16bit', 'bomb_tif_zlib', 'max_pixels_lowered', 'bomb_png_optical_coco']),
 }
