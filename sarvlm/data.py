@@ -278,13 +278,8 @@ def from_sarvlm_csv(path, # a SARVLM CSV file (imgpath,caption[,domain,label,sce
     caption, duplicates)."""
     path, sep = Path(path), csv_sep(sep)
     if not path.is_file(): raise FileNotFoundError(f"from_sarvlm_csv: no CSV file at {path}")
-    root, bad, seen, cache, out = (
-        Path(root) if root else path.parent,
-        _Bad(f"from_sarvlm_csv: {path}", skip_bad, report),
-        {},
-        {},
-        {},
-    )
+    root = Path(root) if root else path.parent
+    bad, seen, cache, out = _Bad(f"from_sarvlm_csv: {path}", skip_bad, report), {}, {}, {}
     for k, (cols, ln, last, row) in enumerate(_csv_rows(path, sep)):
         if limit is not None and k >= limit: break
         where = f"line {ln}"
@@ -811,11 +806,9 @@ def from_box_folder(folder, # images/ with labels/ (YOLO) or labelTxt/ (DOTA)
     lab = folder/('labels' if fmt == 'yolo' else 'labelTxt')
     if not (folder/'images').is_dir() or not lab.is_dir():
         raise FileNotFoundError(f"{what}: expected folders images/ and {lab.name}/")
-    names = (
-        [l.strip() for l in (folder / 'classes.txt').read_text().splitlines() if l.strip()]
-        if (folder / 'classes.txt').is_file()
-        else None
-    )
+    classes = folder/'classes.txt'
+    names = ([l.strip() for l in classes.read_text().splitlines() if l.strip()]
+             if classes.is_file() else None)
     if fmt == 'yolo' and not names:
         raise FileNotFoundError(f"{what}: classes.txt (one class name per line) is missing")
     bad, rng, recs = _Bad(what, skip_bad, report), get_rng(seed), []
@@ -828,11 +821,8 @@ def from_box_folder(folder, # images/ with labels/ (YOLO) or labelTxt/ (DOTA)
         try:
             img = load_image(f, domain, max_pixels)
             txt = t.read_text() if t.is_file() else ''
-            bx = (
-                yolo_to_boxes(txt, img.size, names, str(t))
-                if fmt == 'yolo'
-                else dota_to_boxes(txt, str(t), img.size)
-            )
+            bx = (yolo_to_boxes(txt, img.size, names, str(t)) if fmt == 'yolo'
+                  else dota_to_boxes(txt, str(t), img.size))
         except ValueError as e:
             bad('bad label or image', f.name, str(e))
             continue
