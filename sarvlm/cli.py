@@ -495,9 +495,11 @@ def eval_scheme(checkpoint:str, # a checkpoint file or an open_clip pretrained t
                 scheme:str|None=None, # the scheme asked for (--scheme), if any
                ) -> str:
     "The SAR normalisation at evaluation: `scheme`, else the checkpoint's, else 'auto'."
+    from sarvlm.models import CheckpointError
     from sarvlm.train import checkpoint_scheme
-    if scheme: return scheme
-    return (checkpoint_scheme(checkpoint) if Path(checkpoint).is_file() else None) or 'auto'
+    if scheme or not Path(checkpoint).is_file(): return scheme or 'auto'
+    try: return checkpoint_scheme(checkpoint) or 'auto'
+    except CheckpointError as e: raise UsageError(f"--checkpoint {e}") from None   # as `eval_model` says
 
 # %% ../nbs/17_cli.ipynb #651368e6
 def _looks_like_path(s:str) -> bool: return os.sep in s or Path(s).suffix in ('.pt', '.pth', '.bin', '.safetensors')
