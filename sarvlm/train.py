@@ -225,7 +225,7 @@ def check_schedule(cfg:TrainConfig, # the run's configuration
                          f"records: lower --batch-size (batch_size) to {n} or less")
     per = n // cfg.batch_size
     total = cfg.epochs * per
-    if cfg.warmup >= total:
+    if cfg.warmup > total:
         peak = cfg.lr * total / cfg.warmup
         fix = max(1, total // 10)
         warnings.warn(f"the warm-up of {cfg.warmup} steps is longer than the run ({total} steps: "
