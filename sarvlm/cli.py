@@ -12,14 +12,14 @@ from .core import temp_name, remove_stale_temps, kill_point
 
 # %% auto #0
 __all__ = ['EXIT_OK', 'EXIT_FAILED', 'EXIT_USAGE', 'EXIT_INTERRUPTED', 'EXIT_CODES', 'EXPECTED', 'FORMATS', 'BOX_FORMATS',
-           'DOMAINS', 'DATA_EXAMPLES', 'TRAIN_EXAMPLES', 'HPARAMS', 'HPARAM_HELP', 'EVAL_EXAMPLES', 'TASKS', 'COMMANDS',
-           'UsageError', 'exit_code', 'run_cli', 'int_at_least', 'existing_file', 'detect_format', 'read_data',
-           'pick_split', 'only_domain', 'write_data', 'export_data', 'csv_separator', 'data_parser', 'cmd_build',
-           'cmd_convert', 'cmd_card', 'data_main', 'train_parser', 'load_config', 'config_argv', 'parse_train',
-           'train_records', 'train_stage', 'transfer_stage', 'train_main', 'check_checkpoint', 'eval_model',
-           'eval_features', 'row_mask', 'report', 'eval_split', 'task_retrieval', 'task_zeroshot', 'task_probe',
-           'select_rows', 'caption_images', 'task_captioning', 'box_queries', 'localization_scenes',
-           'task_localization', 'eval_parser', 'eval_main', 'main']
+           'DOMAINS', 'DATA_EXAMPLES', 'TRAIN_EXAMPLES', 'SCHEMES', 'SCHEME_HELP', 'HPARAMS', 'HPARAM_HELP',
+           'EVAL_EXAMPLES', 'TASKS', 'COMMANDS', 'UsageError', 'exit_code', 'run_cli', 'int_at_least', 'existing_file',
+           'detect_format', 'read_data', 'pick_split', 'only_domain', 'write_data', 'export_data', 'csv_separator',
+           'data_parser', 'cmd_build', 'cmd_convert', 'cmd_card', 'data_main', 'train_parser', 'load_config',
+           'config_argv', 'parse_train', 'train_records', 'train_stage', 'transfer_stage', 'train_main', 'eval_scheme',
+           'check_checkpoint', 'eval_model', 'eval_features', 'row_mask', 'report', 'eval_split', 'task_retrieval',
+           'task_zeroshot', 'task_probe', 'select_rows', 'caption_images', 'task_captioning', 'box_queries',
+           'localization_scenes', 'task_localization', 'eval_parser', 'eval_main', 'main']
 
 # %% ../nbs/17_cli.ipynb #8af92be3
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -320,10 +320,15 @@ TRAIN_EXAMPLES = """  sarvlm_train --data mini:sar --out runs/sar --epochs 4 --b
 
 # The `TrainConfig` fields that are options (all but `model`, its own option, and `betas`), with their types: listed
 # here so `--help` answers without importing torch and fastai; a check below keeps the list equal to `TrainConfig`'s.
-HPARAMS = dict(epochs=int, batch_size=int, lr=float, wd=float, warmup=int, grad_clip=float, eps=float, clip_weight=float,
-               caption_weight=float, seed=int, precision=str, save_every=int, num_workers=int, speckle_looks=int)
+SCHEMES = ('auto', 'db_clip', 'db_pct', 'minmax', 'db_window', 'db_meanstd')  # NORM_SCHEMES, 'auto'
+SCHEME_HELP = ("SAR normalisation: 'auto' (db_clip for calibrated intensity, db_pct: the image's "
+               "1-99 %% dB percentiles, for integer or uncalibrated images), or a named scheme")
+HPARAMS = dict(epochs=int, batch_size=int, lr=float, wd=float, warmup=int, grad_clip=float,
+               eps=float, clip_weight=float, caption_weight=float, seed=int, precision=str,
+               save_every=int, num_workers=int, speckle_looks=int, scheme=str)
 HPARAM_HELP = dict(batch_size='global batch (all processes together)', warmup='warm-up steps', precision="'amp', 'amp_bf16' or 'fp32'",
-                   save_every='also checkpoint every N steps (0: at epoch ends only)', speckle_looks='speckle re-sampling augmentation (looks)')
+                   save_every='also checkpoint every N steps (0: at epoch ends only)',
+                   speckle_looks='speckle re-sampling augmentation (looks)', scheme=SCHEME_HELP)
 
 def train_parser() -> argparse.ArgumentParser:
     "The parser of `sarvlm_train`."
@@ -336,6 +341,8 @@ def train_parser() -> argparse.ArgumentParser:
     p.add_argument('--init', default=None, help='checkpoint to start from (ours, open_clip, the authors\' .pt), or an open_clip pretrained tag (network)')
     p.add_argument('--domain', choices=DOMAINS, default=None, help='train on this domain only')
     p.add_argument('--resume', default='latest', help="'latest' (continue in --out if it holds latest.pt), a training checkpoint, or 'none'")
+    p.add_argument('--override', action='store_true',
+                   help='resume although the checkpoint was trained with other settings')
     _input_args(p, '--data-domain')
     p.add_argument('--threads', type=int_at_least(1), default=None, help='torch CPU threads per process')
     p.add_argument('--no-progress', action='store_true', help='no progress bars (the per-epoch summary is still printed)')
@@ -346,7 +353,10 @@ def train_parser() -> argparse.ArgumentParser:
     t.add_argument('--experiment', default=None, help="with --stage: the study's name (default: transfer-mini, or transfer-mini-small with SARVLM_SMALL=1)")
     t.add_argument('--data-size', type=int_at_least(10), default=None, help='with --stage: sarvlm-mini scenes (default: its configured size)')
     g = p.add_argument_group('hyper-parameters (sarvlm.train.TrainConfig; unset ones take the paper\'s value for --model: sarvlm.train.paper_config)')
-    for name, typ in HPARAMS.items(): g.add_argument('--' + name.replace('_', '-'), type=typ, default=None, help=HPARAM_HELP.get(name))
+    for name, typ in HPARAMS.items():
+        kw = dict(choices=SCHEMES) if name == 'scheme' else {}
+        g.add_argument('--' + name.replace('_', '-'), type=typ, default=None,
+                       help=HPARAM_HELP.get(name), **kw)
     return p
 
 # %% ../nbs/17_cli.ipynb #b1ab6a95
@@ -407,7 +417,8 @@ def _model(a, cfg):
         raise FileNotFoundError(f"--init: no checkpoint file at {init}")
     try:
         if init and Path(init).exists(): check_checkpoint_file(init)   # what the file is, before any of it is loaded
-        return create(cfg.model, pretrained=init, speckle_looks=cfg.speckle_looks)
+        return create(cfg.model, pretrained=init, scheme=cfg.scheme,
+                      speckle_looks=cfg.speckle_looks)
     except CheckpointError as e: raise UsageError(f"--init {e}") from None   # refused, or not a checkpoint
     except (ValueError, AssertionError, RuntimeError, TypeError) as e:
         if not init: raise
@@ -433,9 +444,11 @@ def train_stage(a) -> dict:
     tr, va = train_records(a)
     say = _say if di.is_main else (lambda *x: None)
     say(f"sarvlm_train: {cfg.model} on {len(tr)} records ({a.data}{', ' + a.domain if a.domain else ''}), {cfg.epochs} epochs, "
-        f"global batch {cfg.batch_size}, lr {cfg.lr}, {di.world_size} process(es) -> {out}")
+        f"global batch {cfg.batch_size}, lr {cfg.lr}, SAR scheme {cfg.scheme}, "
+        f"{di.world_size} process(es) -> {out}")
     learn = records_learner(model, ttf, etf, tok, tr, va, cfg, out, resume=None if a.resume == 'none' else a.resume,
-                            dist_info=di, progress=not a.no_progress)
+                            dist_info=di, progress=not a.no_progress,
+                            override=a.override)
     if di.is_main and a.no_progress: learn.logger = lambda row: say(_epoch_line(learn.recorder.metric_names, row))
     if learn.resumed_from: say(f"resuming from epoch {learn.resumed_from['epoch']}, step {learn.resumed_from['step']}")
     try: fit_clip(learn)
@@ -444,7 +457,8 @@ def train_stage(a) -> dict:
         raise
     res = dict(steps=learn.clip_schedule.step, seconds=round(time.perf_counter() - t0, 1), checkpoint=str(out/'checkpoint.pt'))
     if di.is_main:
-        save_checkpoint(learn.model, out/'checkpoint.pt', name=cfg.model, epoch=cfg.epochs)
+        save_checkpoint(learn.model, out/'checkpoint.pt', name=cfg.model, epoch=cfg.epochs,
+                        sar_scheme=cfg.scheme)
         losses = [float(r['loss']) for r in read_metrics(out/'metrics.csv') if r['loss']]
         res.update(first_loss=round(losses[0], 4) if losses else None, last_loss=round(losses[-1], 4) if losses else None)
         with atomic_write(out/'cli.json', 'w') as f: json.dump(vars(a), f, indent=1, default=str)
@@ -476,6 +490,17 @@ def train_main(argv=None) -> int:
         transfer_stage(a) if a.stage else train_stage(a)
     return run_cli(go, p, argv)
 
+# %% ../nbs/17_cli.ipynb #5c84c75e
+def eval_scheme(checkpoint:str, # a checkpoint file or an open_clip pretrained tag
+                scheme:str|None=None, # the scheme asked for (--scheme), if any
+               ) -> str:
+    "The SAR normalisation at evaluation: `scheme`, else the checkpoint's, else 'auto'."
+    from sarvlm.models import CheckpointError
+    from sarvlm.train import checkpoint_scheme
+    if scheme or not Path(checkpoint).is_file(): return scheme or 'auto'
+    try: return checkpoint_scheme(checkpoint) or 'auto'
+    except CheckpointError as e: raise UsageError(f"--checkpoint {e}") from None   # as `eval_model` says
+
 # %% ../nbs/17_cli.ipynb #651368e6
 def _looks_like_path(s:str) -> bool: return os.sep in s or Path(s).suffix in ('.pt', '.pth', '.bin', '.safetensors')
 
@@ -490,6 +515,7 @@ def check_checkpoint(checkpoint:str, model_name:str|None=None):
 
 def eval_model(checkpoint:str, model_name:str|None=None, # a checkpoint file or pretrained tag; the open_clip name
                device=None, # where to run (default: `sarvlm.core.get_device()`: SARVLM_DEVICE, else CUDA if available, else CPU)
+               scheme:str|None=None, # SAR normalisation (default: `eval_scheme`)
               ) -> tuple:
     "(model, eval transform, tokenizer, model name) for a checkpoint file or an open_clip pretrained tag."
     from sarvlm.core import get_device
@@ -499,7 +525,9 @@ def eval_model(checkpoint:str, model_name:str|None=None, # a checkpoint file or 
     try: name = model_name or checkpoint_model_name(checkpoint)
     except CheckpointError as e: raise UsageError(f"--checkpoint {e}") from None   # the file, before its model name
     except ValueError: raise UsageError(f"--checkpoint {checkpoint} does not store its model name: give --model (e.g. ViT-L-14)") from None
-    try: model, _, etf, tok = create(name, pretrained=checkpoint, device=get_device(device))
+    sch = eval_scheme(checkpoint, scheme)
+    dev = get_device(device)
+    try: model, _, etf, tok = create(name, pretrained=checkpoint, device=dev, scheme=sch)
     except CheckpointError as e: raise UsageError(f"--checkpoint {e}") from None
     except (ValueError, AssertionError, RuntimeError, TypeError) as e:
         raise ValueError(f"--checkpoint {checkpoint}: cannot load it into {name}: {_message(e)}") from e
@@ -508,12 +536,15 @@ def eval_model(checkpoint:str, model_name:str|None=None, # a checkpoint file or 
 def eval_features(checkpoint:str, ds, # a checkpoint file or pretrained tag; a `datasets.Dataset`
                   model_name:str|None=None, # open_clip name (default: read from the checkpoint)
                   model=None, # an `eval_model` tuple if already loaded (else loaded here when the features are not cached)
-                  batch_size:int=256, device=None) -> dict:
+                  batch_size:int=256, device=None,
+                  scheme:str|None=None) -> dict: # SAR normalisation (default: `eval_scheme`)
     "Features of `ds` under `checkpoint`, through the embedding cache (the same key as `checkpoint_features`)."
     from sarvlm.tasks.retrieval import features_key, features_path, load_features, dataset_key, embed
     key = features_key(checkpoint, ds) if Path(checkpoint).is_file() else f"tag-{model_name}-{checkpoint}-ds{dataset_key(ds)}"
+    sch = eval_scheme(checkpoint, scheme)
+    if sch != 'auto': key += f'-{sch}'   # 'auto' keeps the key of the notebooks' features
     if features_path(key).is_file(): return load_features(features_path(key), verbose=False)
-    m, etf, tok, name = model or eval_model(checkpoint, model_name, device)
+    m, etf, tok, name = model or eval_model(checkpoint, model_name, device, sch)
     _say(f"embedding {len(ds)} images and captions with {name} (cached for the next run) ...")
     return embed(m, etf, tok, ds, key=key, batch_size=batch_size, verbose=False)
 
@@ -560,7 +591,8 @@ def task_retrieval(a):
     from sarvlm.tasks.retrieval import retrieval_table, retrieval_metrics
     t0, d = time.perf_counter(), read_data(a.data, a.fmt, a.data_domain, a.skip_bad, a.sep)
     a.split = eval_split(a, 'test_uni' if hasattr(d, 'keys') and 'test_uni' in d else 'test')
-    f = eval_features(a.checkpoint, pick_split(d, a.split), a.model, None, a.batch_size, a.device)
+    f = eval_features(a.checkpoint, pick_split(d, a.split), a.model, None, a.batch_size, a.device,
+                      a.scheme)
     m = row_mask(f, a.domain, a.kind)
     sub = {k: v[m] for k, v in f.items() if hasattr(v, 'shape') and v.shape[:1] == m.shape}
     tab = retrieval_table(sub, domains=sorted(set(sub['domain'].tolist())))
@@ -589,8 +621,8 @@ def task_zeroshot(a):
     t0, d = time.perf_counter(), read_data(a.data, a.fmt, a.data_domain, a.skip_bad, a.sep)
     templates = load_templates(a.templates)
     a.split = eval_split(a, 'test'); ds = pick_split(d, a.split)
-    mdl = eval_model(a.checkpoint, a.model, a.device)
-    f = eval_features(a.checkpoint, ds, a.model, mdl, a.batch_size)
+    mdl = eval_model(a.checkpoint, a.model, a.device, a.scheme)
+    f = eval_features(a.checkpoint, ds, a.model, mdl, a.batch_size, scheme=a.scheme)
     m = row_mask(f, a.domain, a.kind)
     classes = _classes(a.classes, f['label'][m])
     keep = m & np.isin(f['label'], classes)
@@ -609,7 +641,8 @@ def task_probe(a):
     dtr = read_data(a.train_data, a.fmt, a.data_domain, a.skip_bad, a.sep) if a.train_data else d
     if not a.train_data and not hasattr(d, 'keys'): raise UsageError("probe needs training data: give --train-data, or data with train and test splits")
     a.split = eval_split(a, 'test'); dte, dtr = pick_split(d, a.split), pick_split(dtr, a.train_split, '--train-split')
-    fte, ftr = (eval_features(a.checkpoint, x, a.model, None, a.batch_size, a.device) for x in (dte, dtr))
+    fte, ftr = (eval_features(a.checkpoint, x, a.model, None, a.batch_size, a.device, a.scheme)
+                for x in (dte, dtr))
     mtr, mte = row_mask(ftr, a.domain, a.kind), row_mask(fte, a.domain, a.kind)
     unseen = mte & ~np.isin(fte['label'], ftr['label'][mtr])
     if unseen.any(): print(f"{int(unseen.sum())} test rows of classes without training rows left out: {sorted(set(fte['label'][unseen].tolist()))}")
@@ -643,7 +676,7 @@ def task_captioning(a):
     from sarvlm.tasks.captioning import evaluate_captions
     t0, d = time.perf_counter(), read_data(a.data, a.fmt, a.data_domain, a.skip_bad, a.sep, group=True)
     a.split = eval_split(a, 'test'); ds = select_rows(pick_split(d, a.split), a.domain, a.kind, a.limit)
-    model, etf, tok, name = eval_model(a.checkpoint, a.model, a.device)
+    model, etf, tok, name = eval_model(a.checkpoint, a.model, a.device, a.scheme)
     if not isinstance(model, open_clip.CoCa): raise ValueError(f"captioning needs a CoCa model (e.g. SARCap-Tiny, coca_ViT-L-14); {name} is not one")
     hyps = caption_images(model, etf, tok, ds['image'], a.decoding, a.batch_size)
     refs = [list(c) if c else [r] for c, r in zip(ds['captions'], ds['caption'])]
@@ -725,6 +758,8 @@ def _eval_common(p:argparse.ArgumentParser, split_default:str):
     p.add_argument('--domain', choices=DOMAINS, default=None, help='evaluate only images of this domain')
     p.add_argument('--kind', choices=('chip', 'scene'), default=None, help="sarvlm-mini only: single-object chips or multi-object scenes")
     _input_args(p, '--data-domain')
+    p.add_argument('--scheme', choices=SCHEMES, default=None,
+                   help=SCHEME_HELP + "; default: the checkpoint's, else 'auto'")
     p.add_argument('--batch-size', type=int_at_least(1), default=256, help='images per forward pass')
     p.add_argument('--device', default=None, help="'cuda', 'cuda:1', 'mps' or 'cpu' (default: SARVLM_DEVICE, else CUDA if available, else CPU)")
     p.add_argument('--out', default=None, help='write the results as JSON to this file')

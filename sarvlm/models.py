@@ -79,7 +79,7 @@ def _sar():
     return sar
 
 def sar_to_tensor(intensity, # (H,W) float linear intensity, a PIL 'F' image or an array
-                  scheme:str='db_clip', # a `sarvlm.sar.normalize` scheme
+                  scheme:str='auto', # a `sarvlm.sar.normalize` scheme; 'auto': from the data
                  ) -> torch.Tensor:
     "SAR linear intensity -> normalised [0,1] float tensor (3,H,W), one channel copied to three."
     a = np.asarray(intensity, dtype=np.float32)
@@ -99,7 +99,7 @@ def resample_speckle(intensity:np.ndarray, # (H,W) linear intensity, treated as 
 class SARAwareTransform:
     "Record image (PIL 'F' SAR intensity, 2-D float array, or RGB) -> model input tensor, via an open_clip transform."
     def __init__(self, base, # open_clip's transform (PIL or tensor in, normalised tensor out)
-                 scheme:str='db_clip', # `sarvlm.sar.normalize` scheme for SAR inputs
+                 scheme:str='auto', # `sarvlm.sar.normalize` scheme ('auto': from the data)
                  speckle_looks:int|None=None, # re-draw speckle with this many looks (train only; None = off)
                  speckle_p:float=0.5): # probability of re-drawing speckle on a SAR image
         self.base, self.scheme, self.speckle_looks, self.speckle_p = base, scheme, speckle_looks, speckle_p
@@ -121,7 +121,7 @@ class SARAwareTransform:
 
 # %% ../nbs/05_models.ipynb #6b1a7711
 def make_transforms(model, # an open_clip model (its `visual.preprocess_cfg` is used)
-                    scheme:str='db_clip', # SAR normalisation scheme
+                    scheme:str='auto', # SAR normalisation scheme ('auto': from the data)
                     scale:tuple=(0.9, 1.0), # RandomResizedCrop scale (the authors' augmentation)
                     speckle_looks:int|None=None, # speckle re-sampling looks for training (None = off)
                    ) -> tuple:
@@ -150,7 +150,7 @@ def create(name:str, # open_clip model name: 'SARCLIP-Tiny', 'SARCap-Tiny', 'ViT
            pretrained:str|Path|None=None, # None, a local checkpoint file, or an open_clip pretrained tag (network)
            device='cpu', # where to put the model
            strict:bool=True, # for a local checkpoint: refuse missing or unexpected keys
-           scheme:str='db_clip', # SAR normalisation scheme of the transforms
+           scheme:str='auto', # SAR normalisation scheme of the transforms ('auto': from the data)
            speckle_looks:int|None=None, # speckle re-sampling in the train transform (None = off)
            **kwargs, # passed to `open_clip.create_model`
           ) -> tuple:

