@@ -13,11 +13,10 @@ import matplotlib.pyplot as plt
 from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.metrics import accuracy_score, confusion_matrix, recall_score, top_k_accuracy_score
 from ..core import get_paths
-from ..data import mini_config
 from ..models import embed_images, make_transforms
 
 # %% auto #0
-__all__ = ['NO_LABELS', 'template_file', 'template_sets', 'load_templates', 'zeroshot_classifier', 'zeroshot_logits',
+__all__ = ['NO_LABELS', 'template_file', 'load_templates', 'template_sets', 'zeroshot_classifier', 'zeroshot_logits',
            'check_labels', 'topk_accuracy', 'confusion', 'per_class_accuracy', 'zeroshot_metrics', 'evaluate',
            'plot_confusion', 'held_out_classes', 'held_out_report']
 
@@ -27,44 +26,31 @@ def template_file() -> Path:
     return get_paths().data/'templates'/'zeroshot.json'
 
 def _check_templates(ts, where:str) -> list:
-    "`ts` if it is a non-empty list of strings with one '{}' each, else a ValueError at `where`."
-    if not isinstance(ts, list) or not ts:
-        got = type(ts).__name__
-        raise ValueError(f"{where}: expected a non-empty list of template strings, got {got}")
+    if not isinstance(ts, list) or not ts: raise ValueError(f"{where}: expected a non-empty list of template strings, got {type(ts).__name__}")
     for i, t in enumerate(ts):
-        if not isinstance(t, str) or t.count('{}') != 1:
-            raise ValueError(f"{where}[{i}]: a template must be a string with exactly one '{{}}', "
-                             f"got {t!r}")
+        if not isinstance(t, str) or t.count('{}') != 1: raise ValueError(f"{where}[{i}]: a template must be a string with exactly one '{{}}', got {t!r}")
     return ts
 
-# %% ../../nbs/10_zeroshot.ipynb #960357d4
-def template_sets(d:dict|None=None) -> list:
-    "Names of the template sets in `d` (default: the authors' file); keys starting '_' are notes."
-    d = d if d is not None else json.loads(template_file().read_text(encoding='utf-8'))
-    return [k for k in d if not k.startswith('_')]
-
-def _templates_from_file(p:Path, key:str|None) -> list:
-    "A custom template file: a JSON list, or an object of named lists (`key` picks one)."
-    if not p.is_file(): raise FileNotFoundError(f"load_templates: no template file at {p}")
-    d = json.loads(p.read_text(encoding='utf-8'))
-    if isinstance(d, dict):
-        if key not in d:
-            raise ValueError(f"{p}: holds named template sets {template_sets(d)}; "
-                             "pass key= one of them")
-        d = d[key]
-    return _check_templates(d, f"{p}" + (f"[{key!r}]" if key else ''))
-
-def load_templates(name:str='sar', # a set of `template_file()` (`template_sets()`), or a JSON file
+def load_templates(name:str='sar', # a set of `template_file()` ('sar','optical','sar_opt','isprs','simple'), or a JSON file
                    key:str|None=None, # for a JSON file holding named lists: which one
                   ) -> list:
-    "A list of prompt templates ('... {} ...'): one of the authors' sets by name, or a JSON file."
+    "A list of prompt templates ('... {} ...'): one of the authors' sets by name, or a custom JSON file."
     p = Path(name)
-    if p.suffix == '.json' or p.exists(): return _templates_from_file(p, key)
+    if p.suffix == '.json' or p.exists():
+        if not p.is_file(): raise FileNotFoundError(f"load_templates: no template file at {p}")
+        d = json.loads(p.read_text(encoding='utf-8'))
+        if isinstance(d, dict):
+            if key not in d: raise ValueError(f"{p}: holds named template sets {template_sets(d)}; pass key= one of them")
+            d = d[key]
+        return _check_templates(d, f"{p}" + (f"[{key!r}]" if key else ''))
     sets = json.loads(template_file().read_text(encoding='utf-8'))
-    if name not in sets or name.startswith('_'):
-        raise ValueError(f"unknown template set {name!r}; "
-                         f"known: {template_sets(sets)} or a .json path")
+    if name not in sets or name.startswith('_'): raise ValueError(f"unknown template set {name!r}; known: {template_sets(sets)} or a .json path")
     return _check_templates(sets[name], f"{template_file()}[{name!r}]")
+
+def template_sets(d:dict|None=None) -> list:
+    "Names of the template sets in `d` (default: the authors' file)."
+    d = d if d is not None else json.loads(template_file().read_text(encoding='utf-8'))
+    return [k for k in d if not k.startswith('_')]
 
 # %% ../../nbs/10_zeroshot.ipynb #d4d45b62
 def zeroshot_classifier(model, tokenizer, # an open_clip model and its tokenizer
@@ -203,7 +189,8 @@ def plot_confusion(m:dict, # metrics from `zeroshot_metrics` / `evaluate`
 
 # %% ../../nbs/10_zeroshot.ipynb #57360bd5
 def held_out_classes() -> list:
-    "The SAR classes sarvlm-mini keeps out of SAR training (`held_out_sar_classes`)."
+    "The SAR classes sarvlm-mini keeps out of SAR training (`held_out_sar_classes` of its split rules)."
+    from sarvlm.data import mini_config
     return list(mini_config()['held_out_sar_classes'])
 
 def held_out_report(image_features, labels, weights, classnames, held) -> dict:
