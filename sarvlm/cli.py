@@ -603,7 +603,7 @@ def task_retrieval(a):
 
 def _classes(spec:str|None, labels) -> list:
     "Class names: --classes 'a,b,c', a file (JSON list or one per line), 'mini' (sarvlm-mini's object classes), else the labels present."
-    if not spec: return sorted(set(map(str, labels)))
+    if not spec: return sorted({str(l) for l in labels if str(l).strip()})   # an empty label is no class
     if spec == 'mini':
         from sarvlm.scenes import CLASSES
         return list(CLASSES)
@@ -617,10 +617,13 @@ def _classes(spec:str|None, labels) -> list:
 def task_zeroshot(a):
     "`sarvlm_eval zeroshot`: top-1/3/5 and mean per-class accuracy with a template set."
     import pandas as pd
-    from sarvlm.tasks.zeroshot import evaluate, load_templates
+    from sarvlm.tasks.zeroshot import evaluate, load_templates, check_labels
     t0, d = time.perf_counter(), read_data(a.data, a.fmt, a.data_domain, a.skip_bad, a.sep)
     templates = load_templates(a.templates)
-    a.split = eval_split(a, 'test'); ds = pick_split(d, a.split)
+    a.split = eval_split(a, 'test')
+    ds = pick_split(d, a.split)
+    try: check_labels(ds['label'])   # before any model is loaded: data without labels is a usage error
+    except ValueError as e: raise UsageError(f"{a.data}: {e}") from None
     mdl = eval_model(a.checkpoint, a.model, a.device, a.scheme)
     f = eval_features(a.checkpoint, ds, a.model, mdl, a.batch_size, scheme=a.scheme)
     m = row_mask(f, a.domain, a.kind)

@@ -288,3 +288,22 @@ def test_eval_writes_json_before_printing(tmp_path, monkeypatch):
     a = types.SimpleNamespace(checkpoint='c.pt', model=None, data='mini', split='test', domain=None, kind=None, out=str(out))
     report('retrieval', a, pd.DataFrame({'R@1': [1.0]}), {'R@1': 1.0}, 0.0)
     assert seen and all(seen) and json.loads(out.read_text())['metrics'] == {'R@1': 1.0}
+
+def test_zeroshot_without_labels_is_a_usage_error(world, tmp_path, capsys):
+    "A SARVLM CSV of captions only (the authors' val_uni layout): exit 2 and what to give, not top-1 100."
+    import numpy as np, torch
+    from sarvlm.cli import eval_main
+    from sarvlm.data import save_image, sar_image
+    from sarvlm.models import create
+    rows = ['imgpath,caption']
+    for i in range(4):
+        save_image(sar_image(np.random.default_rng(i).gamma(1, 1, (32, 32)).astype(np.float32)), tmp_path/f'{i}.tif')
+        rows.append(f'{i}.tif,a SAR image of a ship number {i}')
+    (tmp_path/'val_uni.csv').write_text('\n'.join(rows) + '\n')
+    torch.save({'state_dict': create('SARCLIP-Tiny')[0].state_dict(), 'epoch': 1}, tmp_path/'w.pt')
+    code = eval_main(['zeroshot', '--checkpoint', str(tmp_path/'w.pt'), '--model', 'SARCLIP-Tiny',
+                      '--data', str(tmp_path/'val_uni.csv'), '--out', str(tmp_path/'zs.json')])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert 'no class labels were found' in err and "'label' column" in err and 'class folders' in err, err
+    assert not (tmp_path/'zs.json').exists()

@@ -29,18 +29,33 @@ def test_C_never_depends_on_test(data):
 
 
 def test_validation_is_carved_from_train_only(data, monkeypatch):
-    "select_C sees only rows of the training set, and no row twice across its train/val halves."
+    "The C search (GridSearchCV) sees only rows of the training set, and no row twice across its train/val halves."
     Xtr, ytr, _, Xte, yte, _ = data
     seen = {}
-    real = R.select_C
-    def spy(X_train, y_train, X_val, y_val, Cs=R.C_GRID):
-        seen.update(tr=np.asarray(X_train), va=np.asarray(X_val)); return real(X_train, y_train, X_val, y_val, Cs)
-    monkeypatch.setattr(R, 'select_C', spy)
+    real = R.search_C
+    def spy(X, y, val, Cs=R.C_GRID, refit=True):
+        X, val = np.asarray(X), np.asarray(val, bool)
+        seen.update(tr=X[~val], va=X[val]); return real(X, y, val, Cs, refit)
+    monkeypatch.setattr(R, 'search_C', spy)
     R.linear_probe(Xtr, ytr, Xte, yte)
     rows = {r.tobytes() for r in Xtr}; test_rows = {r.tobytes() for r in Xte}
     for part in ('tr', 'va'):
-        assert all(r.tobytes() in rows and r.tobytes() not in test_rows for r in seen[part])
+        assert len(seen[part]) and all(r.tobytes() in rows and r.tobytes() not in test_rows for r in seen[part])
     assert not ({r.tobytes() for r in seen['tr']} & {r.tobytes() for r in seen['va']})
+
+
+def test_grid_search_picks_what_the_loop_picked(data):
+    "GridSearchCV + PredefinedSplit: the same C (ties to the smallest), scores and probe as fitting each C by hand."
+    Xtr, ytr, _, Xte, yte, _ = data
+    for seed in range(3):
+        tr, va = R.stratified_split(ytr, 0.3, seed)
+        acc = lambda C: 100.0 * float((R.fit_probe(Xtr[tr], ytr[tr], C).predict(Xtr[va]) == ytr[va]).mean())
+        by_hand = {C: acc(C) for C in R.C_GRID}
+        C, scores = R.select_C(Xtr[tr], ytr[tr], Xtr[va], ytr[va])
+        assert scores == by_hand and C == max(by_hand, key=lambda c: (by_hand[c], -c))
+        lp = R.linear_probe(Xtr, ytr, Xte, yte, seed=seed)
+        pred = R.fit_probe(Xtr, ytr, lp['C']).predict(Xte)
+        assert lp['top1'] == 100.0 * float((pred == yte).mean())
 
 
 def test_fewshot_splits_disjoint_deterministic_saved(data, tmp_path):

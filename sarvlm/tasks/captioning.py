@@ -4,21 +4,32 @@
 
 # %% ../../nbs/13_captioning.ipynb #cf88c9e5
 from __future__ import annotations
-import re, time, shutil, functools, subprocess, textwrap, warnings
+import contextlib, io, re, time, shutil, functools, subprocess, textwrap, warnings
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
+import pandas as pd
 import torch
+import torch.nn.functional as F
+import matplotlib.pyplot as plt
+import pycocoevalcap.spice
+from pycocoevalcap.bleu.bleu import Bleu
+from pycocoevalcap.cider.cider import Cider
+from pycocoevalcap.meteor.meteor import Meteor
+from pycocoevalcap.rouge.rouge import Rouge
+from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
 from ..core import is_small, set_seed, get_paths
-from ..models import create, save_checkpoint   # before fastai: it quiets the torch.jit warning of both imports
+from ..sar import normalize
+from ..data import domain_split
+from ..models import create, save_checkpoint   # before fastai: quiets both torch.jit warnings
 from fastai.callback.core import Callback
 from ..train import TrainConfig, RecordsDataset, clip_learner, fit_clip, read_metrics
 
 # %% auto #0
-__all__ = ['JAVA_HINT', 'METRICS', 'PROTOCOLS', 'SOT', 'EOT', 'DECODING', 'VARIANTS', 'java_available', 'warm_meteor',
+__all__ = ['JAVA_HINT', 'METRICS', 'PROTOCOLS', 'SOT', 'EOT', 'DECODING', 'CAPTION_VARIANTS', 'java_available', 'warm_meteor',
            'score_corpus', 'simple_tokenize', 'ptb_tokenize', 'protocol_inputs', 'evaluate_captions', 'spice_status',
            'decode_tokens', 'generate_captions', 'init_caption_decoder', 'TrimTokens', 'CaptionConfig',
-           'caption_config', 'stage_records', 'train_captioner', 'train_study', 'eval_split', 'caption_loss',
+           'caption_config', 'stage_records', 'train_captioner', 'train_study', 'caption_test_records', 'caption_loss',
            'score_variants', 'verdict', 'caption_gallery']
 
 # %% ../../nbs/13_captioning.ipynb #ac30f723
@@ -26,18 +37,18 @@ __all__ = ['JAVA_HINT', 'METRICS', 'PROTOCOLS', 'SOT', 'EOT', 'DECODING', 'VARIA
 def java_available() -> bool:
     "True when a `java` executable runs here (pycocoevalcap's METEOR and PTB tokenizer need it)."
     if shutil.which('java') is None: return False
-    try: return subprocess.run(['java', '-version'], capture_output=True, timeout=60).returncode == 0
+    try: r = subprocess.run(['java', '-version'], capture_output=True, timeout=60)
     except (OSError, subprocess.SubprocessError): return False
+    return r.returncode == 0
 
-JAVA_HINT = "install a Java runtime (Debian/Ubuntu: `apt-get install openjdk-17-jre-headless`) to get METEOR and the PTB tokenizer"
+JAVA_HINT = ("install a Java runtime (Debian/Ubuntu: `apt-get install openjdk-17-jre-headless`) "
+             "to get METEOR and the PTB tokenizer")
 
 # %% ../../nbs/13_captioning.ipynb #5ddfcd6d
 METRICS = ['BLEU-1', 'BLEU-2', 'BLEU-3', 'BLEU-4', 'METEOR', 'ROUGE-L', 'CIDEr']
 
 @functools.lru_cache(None)
-def _meteor():
-    from pycocoevalcap.meteor.meteor import Meteor
-    return Meteor()
+def _meteor() -> Meteor: return Meteor()
 
 def warm_meteor() -> bool:
     "Start the METEOR Java process now (it loads in the background); False when Java is missing."
@@ -45,22 +56,26 @@ def warm_meteor() -> bool:
     return java_available()
 
 def _check_pairs(gts:dict, res:dict):
-    if set(gts) != set(res): raise ValueError(f"gts and res must have the same image ids; only in gts: {sorted(set(gts) - set(res))[:5]}, only in res: {sorted(set(res) - set(gts))[:5]}")
+    "A ValueError unless `gts` and `res` share their ids, with one string per `res` entry."
+    if set(gts) != set(res):
+        g, r = sorted(set(gts) - set(res))[:5], sorted(set(res) - set(gts))[:5]
+        raise ValueError(f"gts and res must have the same image ids; only in gts: {g}, "
+                         f"only in res: {r}")
     for k, v in res.items():
-        if not (isinstance(v, list) and len(v) == 1 and isinstance(v[0], str)): raise ValueError(f"res[{k!r}] must be a list of ONE string, got {v!r}")
-        if not (isinstance(gts[k], list) and gts[k] and all(isinstance(s, str) for s in gts[k])): raise ValueError(f"gts[{k!r}] must be a non-empty list of strings, got {gts[k]!r}")
+        if not (isinstance(v, list) and len(v) == 1 and isinstance(v[0], str)):
+            raise ValueError(f"res[{k!r}] must be a list of ONE string, got {v!r}")
+        if not (isinstance(gts[k], list) and gts[k] and all(isinstance(s, str) for s in gts[k])):
+            raise ValueError(f"gts[{k!r}] must be a non-empty list of strings, got {gts[k]!r}")
 
+# %% ../../nbs/13_captioning.ipynb #cd118b01
 def score_corpus(gts:dict, # image id -> list of reference strings
                  res:dict, # image id -> [generated string]
                  meteor:bool|None=None, # compute METEOR (needs Java); None: when Java is available
                 ) -> dict:
-    "Corpus BLEU-1..4, METEOR, ROUGE-L and CIDEr(-D) from pycocoevalcap (0-1 scale; CIDEr 0-10); METEOR None when skipped."
-    from pycocoevalcap.bleu.bleu import Bleu
-    from pycocoevalcap.rouge.rouge import Rouge
-    from pycocoevalcap.cider.cider import Cider
+    "Corpus BLEU-1..4, METEOR, ROUGE-L, CIDEr(-D) (0-1; CIDEr 0-10); METEOR None when skipped."
     _check_pairs(gts, res)
-    import contextlib, io
-    with contextlib.redirect_stdout(io.StringIO()): b, _ = Bleu(4).compute_score(gts, res)   # Bleu prints its counts
+    with contextlib.redirect_stdout(io.StringIO()):   # Bleu prints its counts
+        b, _ = Bleu(4).compute_score(gts, res)
     out = {f'BLEU-{i+1}': float(v) for i, v in enumerate(b)}
     meteor = java_available() if meteor is None else meteor
     if meteor and not java_available(): raise RuntimeError(f"METEOR needs Java: {JAVA_HINT}")
@@ -73,51 +88,57 @@ def score_corpus(gts:dict, # image id -> list of reference strings
 _PUNCT = re.compile(r"[.?!,:;\-`'()\[\]{}\"]+")
 
 def simple_tokenize(s:str) -> str:
-    "Lower case, punctuation split off and dropped, whitespace collapsed (approximates PTB + pycocoevalcap's filter)."
+    "Lower case, punctuation dropped, whitespace collapsed (close to PTB + pycocoevalcap's filter)."
     return ' '.join(_PUNCT.sub(' ', s.lower()).split())
 
 def ptb_tokenize(d:dict) -> dict:
     "pycocoevalcap's PTB tokenizer (Java) on {id: [str, ...]} -> {id: [tokenized str, ...]}."
-    from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
     return PTBTokenizer().tokenize({k: [{'caption': s} for s in v] for k, v in d.items()})
 
 # %% ../../nbs/13_captioning.ipynb #cd721ef6
 PROTOCOLS = ('authors', 'standard')
 
-def protocol_inputs(hyps:list, # generated captions, one per image
-                    refs:list, # per image: a list of reference captions (the first is the record's `caption`)
-                    protocol:str='authors', # 'authors' (first reference, raw) or 'standard' (all references, PTB-tokenized)
-                   ) -> tuple:
-    "(gts, res, tokenizer name) for pycocoevalcap under `protocol`."
-    if protocol not in PROTOCOLS: raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
-    if len(hyps) != len(refs): raise ValueError(f"{len(hyps)} hypotheses but {len(refs)} reference lists")
-    if protocol == 'authors': return {i: [r[0]] for i, r in enumerate(refs)}, {i: [h] for i, h in enumerate(hyps)}, 'raw'
-    gts, res = {i: list(r) for i, r in enumerate(refs)}, {i: [h] for i, h in enumerate(hyps)}
+def _tokenized(gts:dict, res:dict) -> tuple:
+    "(gts, res, tokenizer name): PTB-tokenized in one Java start; `simple_tokenize` without Java."
     if not java_available():
         tk = lambda d: {k: [simple_tokenize(s) for s in v] for k, v in d.items()}
         return tk(gts), tk(res), 'python (no Java)'
-    both = ptb_tokenize({**{f'g{k}': v for k, v in gts.items()}, **{f'r{k}': v for k, v in res.items()}})   # one Java start
+    both = {**{f'g{k}': v for k, v in gts.items()}, **{f'r{k}': v for k, v in res.items()}}
+    both = ptb_tokenize(both)
     return {k: both[f'g{k}'] for k in gts}, {k: both[f'r{k}'] for k in res}, 'PTB'
 
+def protocol_inputs(hyps:list, # generated captions, one per image
+                    refs:list, # per image: reference captions (the first is the record's `caption`)
+                    protocol:str='authors', # 'authors' (first reference, raw) or 'standard
+                   ) -> tuple:
+    "(gts, res, tokenizer name) for pycocoevalcap under `protocol`."
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
+    if len(hyps) != len(refs):
+        raise ValueError(f"{len(hyps)} hypotheses but {len(refs)} reference lists")
+    res = {i: [h] for i, h in enumerate(hyps)}
+    if protocol == 'authors': return {i: [r[0]] for i, r in enumerate(refs)}, res, 'raw'
+    return _tokenized({i: list(r) for i, r in enumerate(refs)}, res)
+
 def evaluate_captions(hyps:list, refs:list, protocol:str='authors', meteor:bool|None=None) -> dict:
-    "Corpus metrics of `hyps` against `refs` under `protocol` (see `protocol_inputs`), plus the protocol and tokenizer."
+    "Corpus metrics of `hyps` against `refs` under `protocol`, with the protocol and tokenizer."
     gts, res, tok = protocol_inputs(hyps, refs, protocol)
     return dict(protocol=protocol, tokenizer=tok, n=len(hyps), **score_corpus(gts, res, meteor))
 
 # %% ../../nbs/13_captioning.ipynb #b6da8b43
 def spice_status() -> str:
     "Whether SPICE can run offline here (its Stanford CoreNLP jar present) and what to do if not."
-    import pycocoevalcap.spice as sp
-    jar = Path(sp.__path__[0])/'lib'/'stanford-corenlp-3.6.0.jar'
+    jar = Path(pycocoevalcap.spice.__path__[0])/'lib'/'stanford-corenlp-3.6.0.jar'
     if jar.is_file() and java_available(): return f"SPICE ready ({jar.name} present)"
-    return (f"SPICE skipped: it needs {jar.name} (Stanford CoreNLP 3.6.0, downloaded from nlp.stanford.edu on first use"
-            f"{'' if java_available() else ' and Java'}); with network access run "
-            "`python -c 'from pycocoevalcap.spice.get_stanford_models import get_stanford_models as g; g()'`")
+    fetch = "from pycocoevalcap.spice.get_stanford_models import get_stanford_models as g; g()"
+    return (f"SPICE skipped: it needs {jar.name} (Stanford CoreNLP 3.6.0, downloaded from "
+            f"nlp.stanford.edu on first use{'' if java_available() else ' and Java'}); "
+            f"with network access run `python -c '{fetch}'`")
 
 # %% ../../nbs/13_captioning.ipynb #20069677
 SOT, EOT = 49406, 49407
 DECODING = {
-    'beam':   dict(generation_type='beam_search', num_beams=6, num_beam_groups=3),   # the authors' setting
+    'beam':   dict(generation_type='beam_search', num_beams=6, num_beam_groups=3),   # the authors'
     'greedy': dict(generation_type='top_k', top_k=1),
     'top_k':  dict(generation_type='top_k', top_k=10),
     'top_p':  dict(generation_type='top_p', top_p=0.9),
@@ -135,23 +156,25 @@ def decode_tokens(ids, tokenizer) -> str:
 # %% ../../nbs/13_captioning.ipynb #e5f9d7f8
 @torch.inference_mode()
 def generate_captions(model, # an open_clip CoCa
-                      images, # record images (PIL 'F' SAR intensity or RGB) or a `datasets.Dataset` column
-                      transform, tokenizer, # eval transform and tokenizer from `sarvlm.models.create`
+                      images, # record images (PIL 'F' SAR intensity or RGB), or a `datasets` column
+                      transform, tokenizer, # eval transform and tokenizer of `sarvlm.models.create`
                       method:str='beam', # a key of `DECODING`
                       batch_size:int=16, # images per `generate` call
-                      seq_len:int|None=None, # max tokens incl. start/end (default: the model's context length)
+                      seq_len:int|None=None, # max tokens incl. start/end (default: context length)
                       min_seq_len:int=5, # the authors' minimum length
                       seed:int=0, # seeds the sampling methods
                       **kwargs, # override `DECODING[method]` entries (e.g. top_k=5)
                      ) -> list:
     "One caption per image, decoded with `method`."
-    if method not in DECODING: raise ValueError(f"method must be one of {list(DECODING)}, got {method!r}")
+    if method not in DECODING:
+        raise ValueError(f"method must be one of {list(DECODING)}, got {method!r}")
     if not len(images): raise ValueError("generate_captions: no images given")
     ctx = int(getattr(model, 'context_length', None) or model.text.context_length)
     seq_len = min(seq_len or ctx, ctx)
     kw = {**DECODING[method], **kwargs}
-    model.eval(); dev = next(model.parameters()).device; out = []
-    with torch.random.fork_rng(devices=[]):   # sampling is seeded; the caller's RNG state is left as it was
+    model.eval()
+    dev, out = next(model.parameters()).device, []
+    with torch.random.fork_rng(devices=[]):   # sampling is seeded; the caller's RNG state is kept
         torch.manual_seed(seed)
         for i in range(0, len(images), batch_size):
             x = torch.stack([transform(im) for im in images[i:i + batch_size]]).to(dev)
@@ -160,9 +183,9 @@ def generate_captions(model, # an open_clip CoCa
     return out
 
 # %% ../../nbs/13_captioning.ipynb #76e70b89
-def init_caption_decoder(model, # an open_clip CoCa (random weights, from `create(..., pretrained=None)`)
+def init_caption_decoder(model, # an open_clip CoCa, random weights (`create(..., pretrained=None)`)
                         ):
-    "Draw CoCa's `text_decoder.text_projection` ~ N(0, width^-1): open_clip 3.3.0 leaves it as uninitialised memory."
+    "Draw CoCa's `text_decoder.text_projection` ~ N(0, width^-1): open_clip 3.3.0 leaves it unset."
     p = model.text_decoder.text_projection
     with torch.no_grad(): p.normal_(0, p.shape[0] ** -0.5)
     return model
@@ -182,7 +205,7 @@ class CaptionConfig:
     model: str = 'SARCap-Tiny'
     batch_size: int = 32
     n_optical: int = 320        # optical train records for the optical stage
-    n_sar: int = 192            # SAR train records for each SAR stage (the same records for both variants)
+    n_sar: int = 192            # SAR train records for each SAR stage (the same for both variants)
     epochs_optical: int = 2
     epochs_sar: int = 2
     lr: float = 1e-3            # every stage (both SAR stages alike: equal budgets)
@@ -196,57 +219,75 @@ class CaptionConfig:
 
 def caption_config(**overrides) -> CaptionConfig:
     "The study's configuration, or its small version under SARVLM_SMALL=1; `overrides` win."
-    small = dict(experiment='captioning-mini-small', batch_size=16, n_optical=64, n_sar=48, epochs_optical=1, epochs_sar=1,
-                 n_eval=6, seq_len=16)
+    small = dict(experiment='captioning-mini-small', batch_size=16, n_optical=64, n_sar=48,
+                 epochs_optical=1, epochs_sar=1, n_eval=6, seq_len=16)
     return CaptionConfig(**{**(small if is_small() else {}), **overrides})
 
 # %% ../../nbs/13_captioning.ipynb #b7222135
 def stage_records(dd, domain:str, n:int, seed:int=0):
     "The first `n` train records of `domain` in a seeded order (all of them if fewer)."
-    from sarvlm.data import domain_split
     ds = domain_split(dd, 'train', domain)
     if len(ds) == 0: raise ValueError(f"no {domain} records in the train split")
     idx = np.random.default_rng(seed).permutation(len(ds))[:n]
     return ds.select(sorted(idx.tolist()), keep_in_memory=True)
+
+# %% ../../nbs/13_captioning.ipynb #8bc57ed9
+def _caption_learner(ds, cfg:CaptionConfig, epochs:int, out:Path, init=None):
+    "A `clip_learner` for one CoCa stage (random weights with the decoder drawn, or `init`)."
+    model, ttf, _, tok = create(cfg.model, pretrained=init)
+    if init is None: init_caption_decoder(model)
+    steps = epochs * (len(ds) // cfg.batch_size)
+    warmup = max(1, int(cfg.warmup_frac*steps))
+    tc = TrainConfig(model=cfg.model, epochs=epochs, batch_size=cfg.batch_size, lr=cfg.lr,
+                     wd=cfg.wd, grad_clip=None, warmup=warmup, seed=cfg.seed, precision='fp32')
+    data = RecordsDataset(ds, ttf, tok, cfg.seed)
+    learn = clip_learner(model, data, None, tc, out, progress=False)
+    learn.add_cb(TrimTokens())
+    return learn
 
 def train_captioner(ds, # train records (image, caption)
                     cfg:CaptionConfig, epochs:int, # study configuration; epochs of this stage
                     out_dir, # stage folder: checkpoint.pt and metrics.csv are written here
                     init=None, # None (random weights) or a checkpoint to start from
                    ):
-    "Train one captioning stage with `clip_learner` + `CoCaLoss`; returns (model, per-step metrics rows)."
-    out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
-    threads = torch.get_num_threads(); torch.set_num_threads(cfg.threads); set_seed(cfg.seed)
+    "Train one captioning stage (`clip_learner` + `CoCaLoss`); returns (model, metrics rows)."
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(cfg.threads)
+    set_seed(cfg.seed)
     try:
-        model, ttf, _, tok = create(cfg.model, pretrained=init)
-        if init is None: init_caption_decoder(model)
-        steps = epochs * (len(ds) // cfg.batch_size)
-        tc = TrainConfig(model=cfg.model, epochs=epochs, batch_size=cfg.batch_size, lr=cfg.lr, wd=cfg.wd, grad_clip=None,
-                         warmup=max(1, int(cfg.warmup_frac*steps)), seed=cfg.seed, precision='fp32')
-        learn = clip_learner(model, RecordsDataset(ds, ttf, tok, cfg.seed), None, tc, out, progress=False)
-        learn.add_cb(TrimTokens())
+        learn = _caption_learner(ds, cfg, epochs, out, init)
         with learn.no_logging(): fit_clip(learn)
     finally: torch.set_num_threads(threads)
     save_checkpoint(learn.model, out/'checkpoint.pt', name=cfg.model, epoch=epochs)
-    for f in [out/'latest.pt', *out.glob('epoch_*.pt')]: f.unlink(missing_ok=True)   # keep only the weights
+    for f in [out/'latest.pt', *out.glob('epoch_*.pt')]: f.unlink(missing_ok=True)   # weights only
     rows = [r for r in read_metrics(out/'metrics.csv') if r['caption_loss']]
     return learn.model.eval(), rows
 
 # %% ../../nbs/13_captioning.ipynb #47677aed
-VARIANTS = {'two-stage (optical → SAR)': 'sar_from_optical', 'SAR-only': 'sar_scratch'}
+CAPTION_VARIANTS = {'two-stage (optical → SAR)': 'sar_from_optical', 'SAR-only': 'sar_scratch'}
+
+def _timed(f, *args, **kwargs) -> tuple:
+    "(*f(...), seconds)."
+    t = time.perf_counter()
+    return (*f(*args, **kwargs), time.perf_counter() - t)
 
 def train_study(cfg:CaptionConfig, dd) -> dict:
     "Train the optical stage and both SAR stages; returns {stage: (model, metrics rows, seconds)}."
     root, out = get_paths().runs/cfg.experiment, {}
     sar = stage_records(dd, 'sar', cfg.n_sar, cfg.seed)
-    t = time.perf_counter(); out['optical'] = (*train_captioner(stage_records(dd, 'optical', cfg.n_optical, cfg.seed), cfg, cfg.epochs_optical, root/'optical'), time.perf_counter() - t)
-    t = time.perf_counter(); out['sar_from_optical'] = (*train_captioner(sar, cfg, cfg.epochs_sar, root/'sar_from_optical', init=root/'optical'/'checkpoint.pt'), time.perf_counter() - t)
-    t = time.perf_counter(); out['sar_scratch'] = (*train_captioner(sar, cfg, cfg.epochs_sar, root/'sar_scratch'), time.perf_counter() - t)
+    optical = stage_records(dd, 'optical', cfg.n_optical, cfg.seed)
+    out['optical'] = _timed(train_captioner, optical, cfg, cfg.epochs_optical, root/'optical')
+    init = root/'optical'/'checkpoint.pt'
+    out['sar_from_optical'] = _timed(train_captioner, sar, cfg, cfg.epochs_sar,
+                                     root/'sar_from_optical', init)
+    out['sar_scratch'] = _timed(train_captioner, sar, cfg, cfg.epochs_sar, root/'sar_scratch')
     return out
 
-def eval_split(dd, cfg:CaptionConfig):
+# %% ../../nbs/13_captioning.ipynb #b5b68899
+def caption_test_records(dd, cfg:CaptionConfig):
     "The SAR test records the table is computed on (the first `n_eval` of a seeded order)."
-    from sarvlm.data import domain_split
     ds = domain_split(dd, 'test', 'sar')
     idx = np.random.default_rng(cfg.seed + 1).permutation(len(ds))[:cfg.n_eval]
     return ds.select(sorted(idx.tolist()), keep_in_memory=True)
@@ -254,63 +295,82 @@ def eval_split(dd, cfg:CaptionConfig):
 @torch.inference_mode()
 def caption_loss(model, ds, # a CoCa; records with `image` and `caption`
                  transform, tokenizer, batch_size:int=64) -> float:
-    "Mean next-token cross-entropy (nats per token) of `ds`'s captions given its images, teacher-forced; lower is better."
-    import torch.nn.functional as F
-    model.eval(); tot, n = 0.0, 0
+    "Mean next-token cross-entropy (nats/token) of `ds`'s captions, teacher-forced on the images."
+    model.eval()
+    tot, n = 0.0, 0
     for i in range(0, len(ds), batch_size):
         x = torch.stack([transform(im) for im in ds['image'][i:i + batch_size]])
-        t = tokenizer(list(ds['caption'][i:i + batch_size])); t = t[:, :max(2, int((t != 0).sum(1).max()))]
-        out = model(x, t)
-        tot += float(F.cross_entropy(out['logits'].permute(0, 2, 1), out['labels'], ignore_index=0, reduction='sum'))
-        n += int((out['labels'] != 0).sum())
+        t = tokenizer(list(ds['caption'][i:i + batch_size]))
+        out = model(x, t[:, :max(2, int((t != 0).sum(1).max()))])
+        lg, lab = out['logits'].permute(0, 2, 1), out['labels']
+        tot += float(F.cross_entropy(lg, lab, ignore_index=0, reduction='sum'))
+        n += int((lab != 0).sum())
     return tot / n
 
+# %% ../../nbs/13_captioning.ipynb #770e4f9f
 def score_variants(models:dict, ds, cfg:CaptionConfig) -> tuple:
     "({variant: captions}, results table): each model captions `ds`, scored under both protocols."
-    import pandas as pd
     _, _, etf, tok = create(cfg.model)
-    refs = [[c] + [x for x in cs if x != c] for c, cs in zip(ds['caption'], ds['captions'])]   # record's caption first
+    refs = [[c] + [x for x in cs if x != c] for c, cs in zip(ds['caption'], ds['captions'])]
     caps, rows = {}, []
     for name, m in models.items():
         t = time.perf_counter()
-        caps[name] = generate_captions(m, ds['image'], etf, tok, cfg.method, seq_len=cfg.seq_len, seed=cfg.seed)
+        caps[name] = generate_captions(m, ds['image'], etf, tok, cfg.method, seq_len=cfg.seq_len,
+                                       seed=cfg.seed)
         secs, nll = time.perf_counter() - t, caption_loss(m, ds, etf, tok)
-        for p in PROTOCOLS: rows.append(dict(variant=name, **evaluate_captions(caps[name], refs, p), caption_loss=nll, decode_s=round(secs, 1)))
+        for p in PROTOCOLS:
+            ev = evaluate_captions(caps[name], refs, p)
+            rows.append(dict(variant=name, **ev, caption_loss=nll, decode_s=round(secs, 1)))
     return caps, pd.DataFrame(rows)
 
 # %% ../../nbs/13_captioning.ipynb #5d88ec05
+def _compare(t, k:str, a:str, b:str) -> tuple:
+    "(d, sentence) for metric `k`: `a` minus `b`, called a gain beyond 0.02 (CIDEr 0.1)."
+    d, tol = float(t.loc[a, k]) - float(t.loc[b, k]), (0.1 if k == 'CIDEr' else 0.02)
+    word = 'higher' if d > tol else 'lower' if d < -tol else 'about the same (within noise)'
+    return d > tol, f"{k}: {a} {t.loc[a, k]:.3f} vs {b} {t.loc[b, k]:.3f}: {word}"
+
+def _loss_sentence(t, a:str, b:str) -> str:
+    "The held-out caption loss of `a` and `b`, compared with a 0.05 nats/token margin."
+    la, lb = float(t.loc[a, 'caption_loss']), float(t.loc[b, 'caption_loss'])
+    nll = ('lower (better)' if la < lb - 0.05 else 'higher (worse)' if la > lb + 0.05
+           else 'about the same (within 0.05)')
+    return f"held-out caption loss: {a} {la:.3f} vs {b} {lb:.3f} nats/token: {nll}"
+
 def verdict(table, a:str='two-stage (optical → SAR)', b:str='SAR-only', protocol:str='standard',
             keys=('BLEU-4', 'METEOR', 'ROUGE-L', 'CIDEr')) -> str:
-    "A sentence per metric saying whether `a` beat `b` under `protocol` (ties within 0.02, CIDEr 0.1)."
+    "A sentence per metric: did `a` beat `b` under `protocol` (ties within 0.02, CIDEr 0.1)?"
     t = table[table.protocol == protocol].set_index('variant')
-    out, wins = [], 0
-    for k in keys:
-        if any(v is None or np.isnan(float(v)) for v in (t.loc[a, k], t.loc[b, k])): continue   # METEOR without Java
-        d, tol = float(t.loc[a, k]) - float(t.loc[b, k]), (0.1 if k == 'CIDEr' else 0.02)
-        word = 'higher' if d > tol else 'lower' if d < -tol else 'about the same (within noise)'
-        wins += d > tol; out.append(f"{k}: {a} {t.loc[a, k]:.3f} vs {b} {t.loc[b, k]:.3f}: {word}")
-    head = (f"two-stage helped on {wins} of {len(out)} caption metrics" if wins else
-            "two-stage did NOT help the decoded captions on this run: no caption metric improved beyond noise")
-    la, lb = float(t.loc[a, 'caption_loss']), float(t.loc[b, 'caption_loss'])
-    nll = ('lower (better)' if la < lb - 0.05 else 'higher (worse)' if la > lb + 0.05 else 'about the same (within 0.05)')
-    return (head + f" ({protocol} protocol, n = {int(t['n'].iloc[0])}).\n" + '\n'.join(out) +
-            f"\nheld-out caption loss: {a} {la:.3f} vs {b} {lb:.3f} nats/token: {nll}")
+    missing = lambda k: any(v is None or np.isnan(float(v)) for v in (t.loc[a, k], t.loc[b, k]))
+    res = [_compare(t, k, a, b) for k in keys if not missing(k)]   # METEOR is missing without Java
+    wins = sum(w for w, _ in res)
+    head = (f"two-stage helped on {wins} of {len(res)} caption metrics" if wins else
+            "two-stage did NOT help the decoded captions on this run: "
+            "no caption metric improved beyond noise")
+    head += f" ({protocol} protocol, n = {int(t['n'].iloc[0])}).\n"
+    return head + '\n'.join(s for _, s in res) + '\n' + _loss_sentence(t, a, b)
 
 # %% ../../nbs/13_captioning.ipynb #eabe9e7b
+def _show_image(ax, im):
+    "A SAR intensity image (dB window of `sarvlm.sar.normalize`) in gray, an RGB image as it is."
+    a = np.asarray(im, np.float32)
+    if a.ndim == 2: ax.imshow(normalize(a), cmap='gray', vmin=0, vmax=1)
+    else: ax.imshow(np.asarray(im))
+    ax.axis('off')
+
 def caption_gallery(images, # record images (PIL 'F' SAR intensity, or RGB)
                     refs:list, # one reference caption per image
                     generated:dict, # {model name: [caption per image]}
                     n:int=6, width:int=30):
     "A row of images, each titled with its reference and every model's caption."
-    import matplotlib.pyplot as plt
-    from sarvlm.sar import normalize
     n = min(n, len(images))
     fig, axs = plt.subplots(1, n, figsize=(2.8*n, 3.6 + 0.9*len(generated)), squeeze=False)
     for j in range(n):
-        ax, im = axs[0, j], images[j]; a = np.asarray(im, np.float32)
-        ax.imshow(normalize(a), cmap='gray', vmin=0, vmax=1) if a.ndim == 2 else ax.imshow(np.asarray(im)); ax.axis('off')
+        _show_image(axs[0, j], images[j])
         lines = [f"REF: {refs[j]}"] + [f"{k.split(' ')[0]}: {v[j]}" for k, v in generated.items()]
-        ax.set_title('\n'.join(textwrap.fill(s, width) for s in lines), fontsize=6.5, loc='left')
-    with warnings.catch_warnings():   # an untrained model can emit word pieces the font lacks (emoji)
-        warnings.simplefilter('ignore', UserWarning); plt.tight_layout()
+        title = '\n'.join(textwrap.fill(s, width) for s in lines)
+        axs[0, j].set_title(title, fontsize=6.5, loc='left')
+    with warnings.catch_warnings():   # an untrained model emits word pieces the font lacks (emoji)
+        warnings.simplefilter('ignore', UserWarning)
+        plt.tight_layout()
     return fig

@@ -4,70 +4,102 @@
 
 # %% ../../nbs/11_recognition.ipynb #19d8534d
 from __future__ import annotations
-import json, warnings
+import hashlib, json, warnings
+from contextlib import contextmanager
 from pathlib import Path
 import numpy as np
+import pandas as pd
 from sklearn.linear_model import LogisticRegression
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import balanced_accuracy_score
+from sklearn.model_selection import GridSearchCV, PredefinedSplit
 from threadpoolctl import threadpool_limits
 from ..core import get_paths, atomic_write, is_small
+from ..data import mini_config
 
 # %% auto #0
-__all__ = ['C_GRID', 'stratified_split', 'fit_probe', 'mean_per_class', 'select_C', 'linear_probe', 'val_shots', 'fewshot_splits',
-           'save_splits', 'load_splits', 'assert_no_leak', 'fewshot_eval', 'summarize_fewshot', 'sar_chips',
-           'recognition_data', 'fewshot_split_file', 'fewshot_ks', 'pool_hash', 'get_fewshot_splits']
+__all__ = ['C_GRID', 'SPLIT_ABOUT', 'stratified_split', 'fit_probe', 'mean_per_class', 'search_C', 'val_scores', 'select_C',
+           'linear_probe', 'val_shots', 'fewshot_splits', 'save_splits', 'load_splits', 'assert_no_leak',
+           'fewshot_eval', 'summarize_fewshot', 'sar_chips', 'recognition_data', 'fewshot_split_file', 'fewshot_ks',
+           'pool_hash', 'get_fewshot_splits']
 
 # %% ../../nbs/11_recognition.ipynb #f985efd0
 def stratified_split(labels, # class label per training sample
                      val_frac:float=0.2, # share of each class moved to validation
                      seed:int=0) -> tuple:
-    "(train indices, validation indices), stratified by class; every class keeps at least one training sample."
-    labels = np.asarray(labels); rng = np.random.default_rng(seed)
+    "(train indices, validation indices), stratified by class; every class keeps a training sample."
+    labels, rng = np.asarray(labels), np.random.default_rng(seed)
     if not 0 < val_frac < 1: raise ValueError(f"val_frac must be in (0, 1), got {val_frac}")
     tr, va = [], []
     for c in np.unique(labels):
         idx = rng.permutation(np.flatnonzero(labels == c))
         n_val = min(int(round(val_frac * len(idx))), len(idx) - 1)
-        va += idx[:n_val].tolist(); tr += idx[n_val:].tolist()
+        va += idx[:n_val].tolist()
+        tr += idx[n_val:].tolist()
     return np.sort(tr), np.sort(va)
 
 # %% ../../nbs/11_recognition.ipynb #a7387ac3
 C_GRID = tuple(float(c) for c in np.logspace(-2, 4, 7))
 
-def fit_probe(X, y, C:float, max_iter:int=2000, seed:int=0) -> LogisticRegression:
-    "L2-regularised multinomial logistic regression on features `X` (one BLAS thread: small problems run 10-30x faster so)."
+@contextmanager
+def _one_thread():
+    "One BLAS thread and no ConvergenceWarning: small problems run 10-30x faster so."
     with warnings.catch_warnings(), threadpool_limits(1):
         warnings.simplefilter('ignore', ConvergenceWarning)
-        return LogisticRegression(C=C, max_iter=max_iter, random_state=seed).fit(np.asarray(X, np.float64), np.asarray(y))
+        yield
 
-def _acc(clf, X, y) -> float: return 100.0 * float((clf.predict(np.asarray(X, np.float64)) == np.asarray(y)).mean())
+def fit_probe(X, y, C:float, max_iter:int=2000, seed:int=0) -> LogisticRegression:
+    "L2-regularised multinomial logistic regression on features `X`, fitted with one BLAS thread."
+    clf = LogisticRegression(C=C, max_iter=max_iter, random_state=seed)
+    with _one_thread(): return clf.fit(np.asarray(X, np.float64), np.asarray(y))
 
 def mean_per_class(pred, y) -> float:
-    "Mean over the classes present in `y` of per-class accuracy (%)."
-    pred, y = np.asarray(pred), np.asarray(y)
-    return float(np.mean([100.0 * (pred[y == c] == c).mean() for c in np.unique(y)]))
+    "Mean over the classes present in `y` of per-class accuracy (%): `balanced_accuracy_score`."
+    with warnings.catch_warnings():   # a predicted class absent from `y` is no class of the mean
+        warnings.simplefilter('ignore', UserWarning)
+        return 100.0 * float(balanced_accuracy_score(y, pred))
+
+# %% ../../nbs/11_recognition.ipynb #d2cf7367
+def search_C(X, y, # training and validation rows together (never the test set)
+             val, # boolean mask of the validation rows
+             Cs=C_GRID, refit:bool=True) -> GridSearchCV:
+    "`GridSearchCV` over `Cs`: fit on rows not in `val`, scored on `val`; `refit`: best C on all."
+    y, val = np.asarray(y), np.asarray(val, bool)
+    if len(np.unique(y[~val])) < 2:
+        raise ValueError("select_C: the training data must hold at least two classes")
+    est = LogisticRegression(max_iter=2000, random_state=0)
+    gs = GridSearchCV(est, {'C': sorted(Cs)}, cv=PredefinedSplit(np.where(val, 0, -1)), refit=refit)
+    with _one_thread(): return gs.fit(np.asarray(X, np.float64), y)
+
+def val_scores(gs:GridSearchCV) -> dict:
+    "{C: validation accuracy (%)} of a `search_C`."
+    r = gs.cv_results_
+    return dict(zip(r['param_C'].tolist(), (100.0 * r['mean_test_score']).tolist()))
 
 def select_C(X_train, y_train, X_val, y_val, # training and validation data (never the test set)
              Cs=C_GRID) -> tuple:
     "(best C, {C: validation accuracy}); ties go to the stronger regularisation (smaller C)."
-    if len(np.unique(y_train)) < 2: raise ValueError("select_C: the training data must hold at least two classes")
-    scores = {C: _acc(fit_probe(X_train, y_train, C), X_val, y_val) for C in Cs}
-    return max(scores, key=lambda C: (scores[C], -C)), scores
+    X, y = np.concatenate([X_train, X_val]), np.concatenate([y_train, y_val])
+    gs = search_C(X, y, np.arange(len(y)) >= len(y_train), Cs, refit=False)
+    return gs.best_params_['C'], val_scores(gs)
 
 # %% ../../nbs/11_recognition.ipynb #3caddcee
 def linear_probe(X_train, y_train, # the probe's training data (features, labels)
                  X_test, y_test, # the test data: used once, after C is chosen
                  Cs=C_GRID, val_frac:float=0.2, seed:int=0) -> dict:
-    "Linear probe: C chosen on a validation split carved from the training data, refit on all of it, tested once."
-    X_train, y_train = np.asarray(X_train), np.asarray(y_train)
-    unseen = sorted(set(np.asarray(y_test).tolist()) - set(y_train.tolist()))
-    if unseen: raise ValueError(f"linear_probe: test classes {unseen[:5]} have no training samples; drop them first")
+    "Linear probe: C chosen on validation rows carved from the training data, refit, tested once."
+    X_train, y_train, y_test = np.asarray(X_train), np.asarray(y_train), np.asarray(y_test)
+    unseen = sorted(set(y_test.tolist()) - set(y_train.tolist()))
+    if unseen:
+        raise ValueError(f"linear_probe: test classes {unseen[:5]} have no training samples; "
+                         "drop them first")
     tr, va = stratified_split(y_train, val_frac, seed)
-    C, scores = select_C(X_train[tr], y_train[tr], X_train[va], y_train[va], Cs)
-    clf = fit_probe(X_train, y_train, C, seed=seed)
-    pred = clf.predict(np.asarray(X_test, np.float64))
-    return dict(C=C, val_scores=scores, top1=100.0 * float((pred == np.asarray(y_test)).mean()),
-                mean_per_class=mean_per_class(pred, y_test), n_train=len(tr), n_val=len(va), n_test=len(y_test))
+    gs = search_C(X_train, y_train, np.isin(np.arange(len(y_train)), va), Cs)
+    pred = gs.predict(np.asarray(X_test, np.float64))
+    return dict(C=gs.best_params_['C'], val_scores=val_scores(gs),
+                top1=100.0 * float((pred == y_test).mean()),
+                mean_per_class=mean_per_class(pred, y_test),
+                n_train=len(tr), n_val=len(va), n_test=len(y_test))
 
 # %% ../../nbs/11_recognition.ipynb #4dee8998
 def val_shots(K:int) -> int: return min(K, 4)
@@ -76,27 +108,32 @@ def fewshot_splits(ids, labels, # id (scene id) and class of each sample of the 
                    ks=(1, 5, 10), # shots per class
                    seeds=(0, 1, 2, 3, 4), # one draw per seed
                   ) -> dict:
-    "{K: {seed: {'train': [ids], 'val': [ids]}}}: K train and `val_shots(K)` validation ids per class, disjoint."
+    "{K: {seed: {'train': [ids], 'val': [ids]}}}: K train, `val_shots(K)` validation ids per class."
     ids, labels = np.asarray(ids, dtype=str), np.asarray(labels, dtype=str)
     if len(set(ids.tolist())) != len(ids): raise ValueError("fewshot_splits: ids must be unique")
-    classes = np.unique(labels); counts = {c: int((labels == c).sum()) for c in classes}
+    classes = np.unique(labels)
+    counts = {c: int((labels == c).sum()) for c in classes}
     out = {}
     for K in ks:
         short = {c: n for c, n in counts.items() if n < K + val_shots(K)}
-        if short: raise ValueError(f"fewshot_splits: K={K} needs {K + val_shots(K)} samples per class (K train + {val_shots(K)} validation); "
-                                   f"too few for {short}")
+        if short:
+            raise ValueError(f"fewshot_splits: K={K} needs {K + val_shots(K)} samples per class "
+                             f"(K train + {val_shots(K)} validation); too few for {short}")
         out[str(K)] = {}
         for s in seeds:
-            rng = np.random.default_rng([int(K), int(s)]); tr, va = [], []
+            rng, tr, va = np.random.default_rng([int(K), int(s)]), [], []
             for c in classes:
                 pick = rng.permutation(ids[labels == c])
-                tr += pick[:K].tolist(); va += pick[K:K + val_shots(K)].tolist()
+                tr += pick[:K].tolist()
+                va += pick[K:K + val_shots(K)].tolist()
             out[str(K)][str(s)] = dict(train=sorted(tr), val=sorted(va))
     return out
 
+# %% ../../nbs/11_recognition.ipynb #321ada10
 def save_splits(splits:dict, path, **info) -> Path:
     "Write few-shot splits (plus `info`, e.g. the pool's fingerprint) as JSON, atomically."
-    with atomic_write(path, 'w', encoding='utf-8') as f: json.dump({**info, 'splits': splits}, f, indent=0, sort_keys=True)
+    with atomic_write(path, 'w', encoding='utf-8') as f:
+        json.dump({**info, 'splits': splits}, f, indent=0, sort_keys=True)
     return Path(path)
 
 def load_splits(path, ids=None) -> dict:
@@ -110,50 +147,59 @@ def load_splits(path, ids=None) -> dict:
         for K, by_seed in d['splits'].items():
             for s, sp in by_seed.items():
                 miss = sorted(set(sp['train'] + sp['val']) - pool)
-                if miss: raise ValueError(f"{p}: K={K} seed={s}: {len(miss)} ids not in the training pool, e.g. {miss[:3]}; was the dataset rebuilt?")
+                if miss: raise ValueError(f"{p}: K={K} seed={s}: {len(miss)} ids not in the "
+                                          f"training pool, e.g. {miss[:3]}; dataset rebuilt?")
     return d['splits']
 
 # %% ../../nbs/11_recognition.ipynb #258383ae
 def assert_no_leak(splits:dict, test_ids, pool_features=None, test_features=None) -> int:
-    "Raise AssertionError if a few-shot train/val set meets another or the test set; returns the number of splits checked."
-    test = set(map(str, test_ids)); n = 0
+    "AssertionError if a few-shot train/val set meets the other or the test set; else the count."
+    test, n = set(map(str, test_ids)), 0
     for K, by_seed in splits.items():
         for s, sp in by_seed.items():
             tr, va = set(sp['train']), set(sp['val'])
-            if tr & va: raise AssertionError(f"K={K} seed={s}: {len(tr & va)} ids in both train and validation, e.g. {sorted(tr & va)[:3]}")
-            if (tr | va) & test: raise AssertionError(f"K={K} seed={s}: {len((tr | va) & test)} test ids in the few-shot sets, e.g. {sorted((tr | va) & test)[:3]}")
+            both, seen = tr & va, (tr | va) & test
+            if both: raise AssertionError(f"K={K} seed={s}: {len(both)} ids in both train and "
+                                          f"validation, e.g. {sorted(both)[:3]}")
+            if seen: raise AssertionError(f"K={K} seed={s}: {len(seen)} test ids in the few-shot "
+                                          f"sets, e.g. {sorted(seen)[:3]}")
             n += 1
     if pool_features is not None and test_features is not None:
         seen = {np.asarray(r, np.float32).tobytes() for r in pool_features}
         dup = sum(np.asarray(r, np.float32).tobytes() in seen for r in test_features)
-        if dup: raise AssertionError(f"{dup} test feature rows are identical to training-pool rows (the same image under two ids?)")
+        if dup: raise AssertionError(f"{dup} test feature rows are identical to training-pool rows "
+                                     "(the same image under two ids?)")
     return n
 
 # %% ../../nbs/11_recognition.ipynb #df5f4bfc
+def _fewshot_row(X_pool, y_pool, tr:list, va:list, X_test, y_test, Cs, seed:int) -> dict:
+    "C chosen on the validation rows `va`, the probe refit on the K-shot rows `tr` only; one test."
+    C, _ = select_C(X_pool[tr], y_pool[tr], X_pool[va], y_pool[va], Cs)
+    pred = fit_probe(X_pool[tr], y_pool[tr], C, seed=seed).predict(np.asarray(X_test, np.float64))
+    return dict(C=C, top1=100.0 * float((pred == np.asarray(y_test)).mean()),
+                mean_per_class=mean_per_class(pred, y_test), n_train=len(tr), n_val=len(va))
+
 def fewshot_eval(X_pool, y_pool, ids_pool, # the training pool: features, labels, ids
                  X_test, y_test, # the test set
                  splits:dict, # from `fewshot_splits` / `load_splits`
-                 Cs=C_GRID, test_ids=None) -> 'pd.DataFrame':
-    "One row per (K, seed): C chosen on the split's validation ids, probe refit on its K-shot ids, then one test."
-    import pandas as pd
-    X_pool, y_pool = np.asarray(X_pool), np.asarray(y_pool); pos = {str(i): j for j, i in enumerate(ids_pool)}
+                 Cs=C_GRID, test_ids=None) -> pd.DataFrame:
+    "One row per (K, seed): C chosen on the split's validation ids, refit on its K-shot ids."
+    X_pool, y_pool = np.asarray(X_pool), np.asarray(y_pool)
+    pos = {str(i): j for j, i in enumerate(ids_pool)}
     if test_ids is not None: assert_no_leak(splits, test_ids)
     rows = []
     for K, by_seed in splits.items():
         for s, sp in by_seed.items():
             tr, va = [pos[i] for i in sp['train']], [pos[i] for i in sp['val']]
-            C, _ = select_C(X_pool[tr], y_pool[tr], X_pool[va], y_pool[va], Cs)
-            clf = fit_probe(X_pool[tr], y_pool[tr], C, seed=int(s))
-            pred = clf.predict(np.asarray(X_test, np.float64))
-            rows.append(dict(K=int(K), seed=int(s), C=C, top1=100.0 * float((pred == np.asarray(y_test)).mean()),
-                             mean_per_class=mean_per_class(pred, y_test), n_train=len(tr), n_val=len(va)))
+            r = _fewshot_row(X_pool, y_pool, tr, va, X_test, y_test, Cs, int(s))
+            rows.append(dict(K=int(K), seed=int(s), **r))
     return pd.DataFrame(rows)
 
-def summarize_fewshot(df) -> 'pd.DataFrame':
+def summarize_fewshot(df) -> pd.DataFrame:
     "Mean ± std (ddof=1) over seeds of top-1 and mean per-class accuracy, per K."
-    import pandas as pd
     g = df.groupby('K')
-    return pd.DataFrame({'top1 mean': g.top1.mean(), 'top1 std': g.top1.std(ddof=1), 'mean per-class mean': g.mean_per_class.mean(),
+    return pd.DataFrame({'top1 mean': g.top1.mean(), 'top1 std': g.top1.std(ddof=1),
+                         'mean per-class mean': g.mean_per_class.mean(),
                          'mean per-class std': g.mean_per_class.std(ddof=1), 'seeds': g.size()})
 
 # %% ../../nbs/11_recognition.ipynb #d20d7afe
@@ -163,36 +209,42 @@ def sar_chips(feats:dict, classes=None) -> np.ndarray:
     return m & np.isin(feats['label'], list(classes)) if classes is not None else m
 
 def recognition_data(feats_pool:list, feats_test:dict) -> tuple:
-    "(X_pool, y_pool, ids_pool, X_test, y_test, ids_test, dropped test chips per class) from cached features."
-    X = np.concatenate([f['image'][sar_chips(f)] for f in feats_pool]); y = np.concatenate([f['label'][sar_chips(f)] for f in feats_pool])
-    ids = np.concatenate([f['scene_id'][sar_chips(f)] for f in feats_pool])
-    mt = sar_chips(feats_test, np.unique(y)); dropped = sar_chips(feats_test) & ~mt
-    lab, cnt = np.unique(feats_test['label'][dropped], return_counts=True)
-    return X, y, ids, feats_test['image'][mt], feats_test['label'][mt], feats_test['scene_id'][mt], dict(zip(lab.tolist(), cnt.tolist()))
+    "(X_pool, y_pool, ids_pool, X_test, y_test, ids_test, dropped test chips per class)."
+    pool = lambda key: np.concatenate([f[key][sar_chips(f)] for f in feats_pool])
+    X, y, ids = pool('image'), pool('label'), pool('scene_id')
+    mt = sar_chips(feats_test, np.unique(y))
+    lab, cnt = np.unique(feats_test['label'][sar_chips(feats_test) & ~mt], return_counts=True)
+    test = (feats_test[k][mt] for k in ('image', 'label', 'scene_id'))
+    return (X, y, ids, *test, dict(zip(lab.tolist(), cnt.tolist())))
 
 # %% ../../nbs/11_recognition.ipynb #66a9ef6a
 def fewshot_split_file(data_seed:int=0, size:int|None=None, root=None) -> Path:
-    "`data/splits/fewshot_sarvlm-mini-seed<seed>-n<size>.json` (default size: sarvlm-mini's, small under SARVLM_SMALL=1)."
-    from sarvlm.data import mini_config
-    return Path(root or get_paths().data/'splits')/f"fewshot_sarvlm-mini-seed{data_seed}-n{mini_config(size)['size']}.json"
+    "`data/splits/fewshot_sarvlm-mini-seed<seed>-n<size>.json` (size: sarvlm-mini's by default)."
+    name = f"fewshot_sarvlm-mini-seed{data_seed}-n{mini_config(size)['size']}.json"
+    return Path(root or get_paths().data/'splits')/name
 
 def fewshot_ks() -> tuple:
     "Shots per class: (1, 5, 10), or (1, 2, 4) in the small configuration."
     return (1, 2, 4) if is_small() else (1, 5, 10)
 
 def pool_hash(ids, labels) -> str:
-    "sha256 of the sorted (id, label) pairs of a training pool: which pool a split file was drawn from."
-    import hashlib
-    return hashlib.sha256('\n'.join(sorted(f"{i}:{l}" for i, l in zip(ids, labels))).encode()).hexdigest()[:16]
+    "sha256 of the sorted (id, label) pairs of a training pool: the pool a split file came from."
+    pairs = '\n'.join(sorted(f"{i}:{l}" for i, l in zip(ids, labels)))
+    return hashlib.sha256(pairs.encode()).hexdigest()[:16]
 
-def get_fewshot_splits(ids, labels, path, ks=None, seeds=(0, 1, 2, 3, 4), verbose:bool=True) -> dict:
-    "Load the split file at `path` (checked against the pool) or draw the splits and save them there."
+SPLIT_ABOUT = ("few-shot splits of sarvlm-mini's SAR chips (pool: train+val splits); "
+               "K train ids and min(K,4) validation ids per class; see nbs/11_recognition.ipynb")
+
+def get_fewshot_splits(ids, labels, path, ks=None, seeds=(0, 1, 2, 3, 4), verbose:bool=True):
+    "{K: {seed: split}}: the file at `path` (checked against the pool), or new splits saved there."
     ks, h, p = tuple(ks or fewshot_ks()), pool_hash(ids, labels), Path(path)
     if p.is_file():
         old = json.loads(p.read_text(encoding='utf-8'))
-        if old.get('pool_hash') == h and old.get('ks') == list(ks) and old.get('seeds') == list(seeds): return load_splits(p, ids)
-        if verbose: print(f"{p.name} was drawn from another pool or other K/seeds (pool {old.get('pool_hash')} vs {h}): drawing it again")
+        same = old.get('ks') == list(ks) and old.get('seeds') == list(seeds)
+        if old.get('pool_hash') == h and same: return load_splits(p, ids)
+        if verbose: print(f"{p.name} was drawn from another pool or other K/seeds "
+                          f"(pool {old.get('pool_hash')} vs {h}): drawing it again")
     sp = fewshot_splits(ids, labels, ks, seeds)
-    save_splits(sp, p, ks=list(ks), seeds=list(seeds), pool_size=len(ids), pool_hash=h, about="few-shot splits of sarvlm-mini's "
-                "SAR chips (pool: train+val splits); K train ids and min(K,4) validation ids per class; see nbs/11_recognition.ipynb")
+    info = dict(ks=list(ks), seeds=list(seeds), pool_size=len(ids), pool_hash=h, about=SPLIT_ABOUT)
+    save_splits(sp, p, **info)
     return sp
