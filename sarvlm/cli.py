@@ -9,6 +9,9 @@ from pathlib import Path
 import numpy as np
 from .core import get_paths, atomic_write, set_seed, UnwritableError, check_writable_dir, check_writable_file
 from .core import temp_name, remove_stale_temps, kill_point
+from .core import get_device
+from .models import (LoadedModel, load_model, checkpoint_model_name, CheckpointError, features_key,
+                           features_path, load_features, embed)
 
 # %% auto #0
 __all__ = ['EXIT_OK', 'EXIT_FAILED', 'EXIT_USAGE', 'EXIT_INTERRUPTED', 'EXIT_CODES', 'EXPECTED', 'FORMATS', 'BOX_FORMATS',
@@ -488,32 +491,35 @@ def check_checkpoint(checkpoint:str, model_name:str|None=None):
     if _looks_like_path(checkpoint): raise FileNotFoundError(f"--checkpoint: no checkpoint file at {checkpoint}")
     if not model_name: raise UsageError(f"--checkpoint {checkpoint!r} is not a file; for an open_clip pretrained tag give --model too")
 
+def _model_name(checkpoint:str, model_name:str|None=None) -> str:
+    "--model, else the name stored with the checkpoint file (a UsageError when it has none)."
+    try: return model_name or checkpoint_model_name(checkpoint)
+    except CheckpointError as e: raise UsageError(f"--checkpoint {e}") from None   # the file, before its name
+    except ValueError:
+        raise UsageError(f"--checkpoint {checkpoint} does not store its model name: "
+                         f"give --model (e.g. ViT-L-14)") from None
+
 def eval_model(checkpoint:str, model_name:str|None=None, # a checkpoint file or pretrained tag; the open_clip name
-               device=None, # where to run (default: `sarvlm.core.get_device()`: SARVLM_DEVICE, else CUDA if available, else CPU)
-              ) -> tuple:
-    "(model, eval transform, tokenizer, model name) for a checkpoint file or an open_clip pretrained tag."
-    from sarvlm.core import get_device
-    from sarvlm.models import create, CheckpointError
-    from sarvlm.tasks.retrieval import checkpoint_model_name
+               device=None, # where to run (default: `get_device()`: SARVLM_DEVICE, else CUDA if available, else CPU)
+              ) -> LoadedModel:
+    "`sarvlm.models.load_model` for a checkpoint file or an open_clip pretrained tag, with the command's errors."
     check_checkpoint(checkpoint, model_name)
-    try: name = model_name or checkpoint_model_name(checkpoint)
-    except CheckpointError as e: raise UsageError(f"--checkpoint {e}") from None   # the file, before its model name
-    except ValueError: raise UsageError(f"--checkpoint {checkpoint} does not store its model name: give --model (e.g. ViT-L-14)") from None
-    try: model, _, etf, tok = create(name, pretrained=checkpoint, device=get_device(device))
+    name, is_file = _model_name(checkpoint, model_name), Path(checkpoint).exists()
+    ck, tag = (checkpoint, None) if is_file else (None, checkpoint)
+    try: return load_model(ck, name, tag, device=get_device(device))
     except CheckpointError as e: raise UsageError(f"--checkpoint {e}") from None
     except (ValueError, AssertionError, RuntimeError, TypeError) as e:
         raise ValueError(f"--checkpoint {checkpoint}: cannot load it into {name}: {_message(e)}") from e
-    return model, etf, tok, name
 
 def eval_features(checkpoint:str, ds, # a checkpoint file or pretrained tag; a `datasets.Dataset`
                   model_name:str|None=None, # open_clip name (default: read from the checkpoint)
-                  model=None, # an `eval_model` tuple if already loaded (else loaded here when the features are not cached)
+                  model=None, # an `eval_model` result if already loaded (else loaded here when not cached)
                   batch_size:int=256, device=None) -> dict:
-    "Features of `ds` under `checkpoint`, through the embedding cache (the same key as `checkpoint_features`)."
-    from sarvlm.tasks.retrieval import features_key, features_path, load_features, dataset_key, embed
-    key = features_key(checkpoint, ds) if Path(checkpoint).is_file() else f"tag-{model_name}-{checkpoint}-ds{dataset_key(ds)}"
+    "Features of `ds` under `checkpoint`, through the one embedding cache (`sarvlm.models.features_key`)."
+    name, is_file = model.name if model else _model_name(checkpoint, model_name), Path(checkpoint).is_file()
+    key = features_key(checkpoint if is_file else None, ds, name, None if is_file else checkpoint)
     if features_path(key).is_file(): return load_features(features_path(key), verbose=False)
-    m, etf, tok, name = model or eval_model(checkpoint, model_name, device)
+    m, etf, tok, name = model or eval_model(checkpoint, name, device)
     _say(f"embedding {len(ds)} images and captions with {name} (cached for the next run) ...")
     return embed(m, etf, tok, ds, key=key, batch_size=batch_size, verbose=False)
 
