@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import matplotlib.pyplot as plt
 from .core import is_small, atomic_write
-from .transfer import study_config, run_stage, stage_dir, stage_embeddings
+from .transfer import study_config, run_stage, stage_dir, stage_embeddings, STAGE_TITLES
 from .data import build_mini
 
 # %% auto #0
@@ -206,7 +206,7 @@ def describe_gap(table, titles:dict|None=None) -> str:
     return head + '\n\n' + '\n'.join(out)
 
 # %% ../nbs/08_alignment.ipynb #098d24d8
-ALIGN_STAGES = {'stage0_natural': 'stage 0 (natural)', 'stage1_optical': 'stage 1 (optical)', 'stage2_sar_from1': 'stage 2 (SAR)'}
+ALIGN_STAGES = {s: STAGE_TITLES[s] for s in ('stage0_natural', 'stage1_optical', 'stage2_sar_from1')}
 
 def stage_test_embeddings(cfg=None, seed:int|None=None, dd=None, stages=tuple(ALIGN_STAGES)) -> tuple:
     "({stage: test embeddings dict}, cfg, seed) for the two-stage chain, training missing stages via `sarvlm.transfer`."

@@ -19,11 +19,11 @@ from .models import (create, save_checkpoint, load_model, embed, checkpoint_feat
 from .train import TrainConfig, RecordsDataset, clip_learner, fit_clip
 
 # %% auto #0
-__all__ = ['STAGES', 'VARIANTS', 'SAR_TEMPLATES', 'OPTICAL_TEMPLATES', 'EVAL_VERSION', 'METRICS', 'DIAGNOSTICS', 'TransferConfig',
-           'study_config', 'chain', 'domain_split', 'stage_train_data', 'steps_per_epoch', 'stage_epochs', 'budgets',
-           'stage_embeddings', 'evaluate_embeddings', 'evaluate_stage', 'stage_dir', 'stage_recipe', 'stage_lock',
-           'is_done', 'train_config', 'run_stage', 'run_study', 'training_time', 'summarize', 'format_table',
-           'plot_study', 'compare', 'verdict']
+__all__ = ['STAGES', 'VARIANTS', 'STAGE_LABELS', 'STAGE_TITLES', 'SAR_TEMPLATES', 'OPTICAL_TEMPLATES', 'EVAL_VERSION', 'METRICS',
+           'DIAGNOSTICS', 'TransferConfig', 'study_config', 'chain', 'domain_split', 'stage_train_data',
+           'steps_per_epoch', 'stage_epochs', 'budgets', 'stage_embeddings', 'evaluate_embeddings', 'evaluate_stage',
+           'stage_dir', 'stage_recipe', 'stage_lock', 'is_done', 'train_config', 'run_stage', 'run_study',
+           'training_time', 'summarize', 'format_table', 'plot_study', 'compare', 'verdict']
 
 # %% ../nbs/07_transfer.ipynb #c8b7e7b0
 @dataclass
@@ -66,6 +66,11 @@ VARIANTS = {
     'SAR from scratch':    'sar_scratch',
     'joint (all domains)': 'joint',
 }
+
+STAGE_LABELS = {s: v for v, s in VARIANTS.items()}   # stage -> its label in the study's tables
+STAGE_TITLES = {'stage0_natural': 'stage 0 (natural)', 'stage1_optical': 'stage 1 (optical)',
+                'stage2_sar_from0': 'stage 2 (SAR, direct)', 'stage2_sar_from1': 'stage 2 (SAR)',
+                'sar_scratch': 'SAR from scratch', 'joint': 'joint (all domains)'}   # stage -> figure title
 
 def chain(stage:str) -> list:
     "The stages that make `stage`, first to last."

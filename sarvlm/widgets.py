@@ -15,6 +15,7 @@ from .scenes import CLASSES, DOMAINS, Scene, random_scene, render, sar_sensor
 from .sar import show_sar
 from .alignment import DOMAIN_COLORS, load_alignment
 from .transfer import SAR_TEMPLATES, OPTICAL_TEMPLATES, STAGES, study_config, stage_dir
+from .transfer import STAGE_TITLES as TRANSFER_TITLES
 from .tasks.retrieval import demo_checkpoint
 from .models import (LoadedModel, load_model, embed_images, embed_texts, checkpoint_features,
                            zeroshot_classifier, zeroshot_logits, topk_chunked)
@@ -29,9 +30,7 @@ __all__ = ['EXPLORE_STAGES', 'STAGE_TITLES', 'MAX_OBJECTS', 'DOMAIN_TEMPLATES', 
 
 # %% ../nbs/16_explore.ipynb #14026384
 EXPLORE_STAGES = ('stage0_natural', 'stage1_optical', 'stage2_sar_from1')
-STAGE_TITLES = {'stage0_natural': 'stage 0 (natural)', 'stage1_optical': 'stage 1 (optical)', 'stage2_sar_from0': 'stage 2 (SAR, direct)',
-                'stage2_sar_from1': 'stage 2 (SAR)', 'sar_scratch': 'SAR from scratch', 'joint': 'joint (all domains)',
-                'demo': 'demo checkpoint'}
+STAGE_TITLES = {**TRANSFER_TITLES, 'demo': 'demo checkpoint'}   # the study's titles, and the fallback model
 
 def stage_checkpoints(stages=EXPLORE_STAGES, # stages of `sarvlm.transfer.STAGES`, in display order
                       seed:int|None=None, # training seed of the transfer study (default: its first)

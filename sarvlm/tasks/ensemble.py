@@ -16,16 +16,16 @@ from ..models import (create, load_model, read_checkpoint, to_state_dict, checkp
                            embed, embed_images, embed_texts, checkpoint_features, features_key, dataset_key,
                            file_hash, retrieval_metrics, load_templates, zeroshot_classifier, zeroshot_logits,
                            top1, held_out_classes)
-from ..transfer import study_config, stage_dir, run_stage, budgets, stage_train_data, STAGES
+from ..transfer import (study_config, stage_dir, run_stage, budgets, stage_train_data, STAGES,
+                             STAGE_LABELS)
 
 # %% auto #0
-__all__ = ['ENSEMBLE_STAGES', 'STAGE_NAMES', 'PROMPT_VARIANTS', 'WISE_PAIRS', 'OUTPUT_COMBOS', 'BASELINE', 'METRICS',
-           'DIAGNOSTICS', 'READINGS', 'interpolate_state_dicts', 'checkpoint_state', 'interpolated_model',
-           'prompt_ensemble_classifier', 'output_ensemble', 'zeroshot_probs', 'ensemble_features', 'EvalSet',
-           'eval_set', 'checkpoint_eval_features', 'model_eval_features', 'member_scores', 'ensemble_scores',
-           'score_metrics', 'stage_checkpoints', 'default_alphas', 'prompt_rows', 'wise_ft', 'output_ensemble_rows',
-           'ensemble_study', 'summarize', 'format_table', 'plot_prompts', 'plot_wise', 'compare', 'comparison_table',
-           'verdict']
+__all__ = ['ENSEMBLE_STAGES', 'PROMPT_VARIANTS', 'WISE_PAIRS', 'OUTPUT_COMBOS', 'BASELINE', 'METRICS', 'DIAGNOSTICS', 'READINGS',
+           'interpolate_state_dicts', 'checkpoint_state', 'interpolated_model', 'prompt_ensemble_classifier',
+           'output_ensemble', 'zeroshot_probs', 'ensemble_features', 'EvalSet', 'eval_set', 'checkpoint_eval_features',
+           'model_eval_features', 'member_scores', 'ensemble_scores', 'score_metrics', 'stage_checkpoints',
+           'default_alphas', 'prompt_rows', 'wise_ft', 'output_ensemble_rows', 'ensemble_study', 'summarize',
+           'format_table', 'plot_prompts', 'plot_wise', 'compare', 'comparison_table', 'verdict']
 
 # %% ../../nbs/12_ensemble.ipynb #c3e4377a
 def _check_alpha(alpha) -> float:
@@ -232,9 +232,6 @@ def score_metrics(sc:dict, # scores of a model or an ensemble
 
 # %% ../../nbs/12_ensemble.ipynb #6b39433b
 ENSEMBLE_STAGES = ('stage0_natural', 'stage1_optical', 'stage2_sar_from0', 'stage2_sar_from1')
-STAGE_NAMES = {'stage0_natural': 'natural (0)', 'stage1_optical': 'optical (0→1)', 'stage2_sar_from0': 'direct (0→2)',
-               'stage2_sar_from1': 'two-stage (0→1→2)'}
-
 def stage_checkpoints(cfg=None, # a `sarvlm.transfer.TransferConfig` (default `study_config()`: full, or small under SARVLM_SMALL=1)
                       seeds=None, # training seeds (default: the configuration's)
                       stages=ENSEMBLE_STAGES, # stages needed
@@ -312,7 +309,7 @@ def output_ensemble_rows(scores:dict, # {stage: member scores} of one seed
                          spaces=('prob', 'logit'), # average probabilities, and/or normalised logits
                         ) -> list:
     "Metrics of each stage alone and of each uniform output ensemble of stages."
-    rows = [dict(reading='output', method=f"{STAGE_NAMES.get(s, s)} alone", **score_metrics(sc, ev)) for s, sc in scores.items()]
+    rows = [dict(reading='output', method=f"{STAGE_LABELS.get(s, s)} alone", **score_metrics(sc, ev)) for s, sc in scores.items()]
     for name, stages in (combos or OUTPUT_COMBOS).items():
         miss = [s for s in stages if s not in scores]
         if miss: raise ValueError(f"output ensemble {name!r}: no scores for stage(s) {miss}; have {list(scores)}")
