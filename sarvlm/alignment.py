@@ -206,7 +206,8 @@ def describe_gap(table, titles:dict|None=None) -> str:
     return head + '\n\n' + '\n'.join(out)
 
 # %% ../nbs/08_alignment.ipynb #098d24d8
-ALIGN_STAGES = {s: STAGE_TITLES[s] for s in ('stage0_natural', 'stage1_optical', 'stage2_sar_from1')}
+ALIGN_STAGES = {s: STAGE_TITLES[s] for s in ('stage0_natural', 'stage1_optical',
+                                             'stage2_sar_from1')}
 
 def stage_test_embeddings(cfg=None, seed:int|None=None, dd=None, stages=tuple(ALIGN_STAGES)) -> tuple:
     "({stage: test embeddings dict}, cfg, seed) for the two-stage chain, training missing stages via `sarvlm.transfer`."

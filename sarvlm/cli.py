@@ -494,15 +494,15 @@ def check_checkpoint(checkpoint:str, model_name:str|None=None):
 def _model_name(checkpoint:str, model_name:str|None=None) -> str:
     "--model, else the name stored with the checkpoint file (a UsageError when it has none)."
     try: return model_name or checkpoint_model_name(checkpoint)
-    except CheckpointError as e: raise UsageError(f"--checkpoint {e}") from None   # the file, before its name
+    except CheckpointError as e: raise UsageError(f"--checkpoint {e}") from None   # the file first
     except ValueError:
         raise UsageError(f"--checkpoint {checkpoint} does not store its model name: "
                          f"give --model (e.g. ViT-L-14)") from None
 
 def eval_model(checkpoint:str, model_name:str|None=None, # a checkpoint file or pretrained tag; the open_clip name
-               device=None, # where to run (default: `get_device()`: SARVLM_DEVICE, else CUDA if available, else CPU)
+               device=None, # where to run (default `get_device()`: SARVLM_DEVICE, else CUDA if any, else CPU)
               ) -> LoadedModel:
-    "`sarvlm.models.load_model` for a checkpoint file or an open_clip pretrained tag, with the command's errors."
+    "`sarvlm.models.load_model` of a checkpoint file or an open_clip tag, with the command's errors."
     check_checkpoint(checkpoint, model_name)
     name, is_file = _model_name(checkpoint, model_name), Path(checkpoint).exists()
     ck, tag = (checkpoint, None) if is_file else (None, checkpoint)
@@ -513,10 +513,11 @@ def eval_model(checkpoint:str, model_name:str|None=None, # a checkpoint file or 
 
 def eval_features(checkpoint:str, ds, # a checkpoint file or pretrained tag; a `datasets.Dataset`
                   model_name:str|None=None, # open_clip name (default: read from the checkpoint)
-                  model=None, # an `eval_model` result if already loaded (else loaded here when not cached)
+                  model=None, # an `eval_model` result if loaded already (else loaded when not cached)
                   batch_size:int=256, device=None) -> dict:
-    "Features of `ds` under `checkpoint`, through the one embedding cache (`sarvlm.models.features_key`)."
-    name, is_file = model.name if model else _model_name(checkpoint, model_name), Path(checkpoint).is_file()
+    "Features of `ds` under `checkpoint`, through the one embedding cache (`features_key`)."
+    name = model.name if model else _model_name(checkpoint, model_name)
+    is_file = Path(checkpoint).is_file()
     key = features_key(checkpoint if is_file else None, ds, name, None if is_file else checkpoint)
     if features_path(key).is_file(): return load_features(features_path(key), verbose=False)
     m, etf, tok, name = model or eval_model(checkpoint, name, device)

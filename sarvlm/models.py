@@ -494,17 +494,19 @@ class LoadedModel(NamedTuple):
 
 def load_model(checkpoint=None, # a checkpoint file, or None (random or `pretrained` weights)
                model:str|None=None, # open_clip model name (default: the one stored with the checkpoint)
-               pretrained:str|None=None, # an open_clip pretrained tag (weights from the hub), instead of a file
+               pretrained:str|None=None, # an open_clip pretrained tag (hub weights), instead of a file
                device='cpu', # where to put the model
                seed:int|None=None, # seed every RNG first (random weights drawn from it)
               ) -> LoadedModel:
     "The model of a checkpoint file (or of a tag, or random) for evaluation."
     if checkpoint is not None and not Path(checkpoint).exists():
         raise FileNotFoundError(f"load_model: no checkpoint at {checkpoint}")
-    if checkpoint is None and model is None: raise ValueError("load_model: give a checkpoint or a model name")
+    if checkpoint is None and model is None:
+        raise ValueError("load_model: give a checkpoint or a model name")
     name = model or checkpoint_model_name(checkpoint)
     if seed is not None: set_seed(seed)
-    m, _, etf, tok = create(name, pretrained=checkpoint if checkpoint is not None else pretrained, device=device)
+    weights = checkpoint if checkpoint is not None else pretrained
+    m, _, etf, tok = create(name, pretrained=weights, device=device)
     return LoadedModel(m.eval(), etf, tok, name)
 
 # %% ../nbs/05_models.ipynb #15d511e2
@@ -534,7 +536,7 @@ _HASHES = {}
 
 def file_hash(path, # any file (a checkpoint)
              ) -> str:
-    "sha256 of a file's bytes, remembered per (path, size, mtime): an unchanged file is read once per process."
+    "sha256 of a file's bytes, remembered per (path, size, mtime): an unchanged file is read once."
     p = Path(path)
     if not p.is_file(): raise FileNotFoundError(f"file_hash: no file at {p}")
     st = p.stat()
@@ -547,7 +549,7 @@ def file_hash(path, # any file (a checkpoint)
     return _HASHES[memo]
 
 def dataset_key(ds) -> str:
-    "A key for a dataset split: its `datasets` fingerprint and length (TypeError for objects without one)."
+    "A key for a dataset split: its `datasets` fingerprint and length (TypeError without one)."
     fp = getattr(ds, '_fingerprint', None)
     if not fp:
         raise TypeError(f"dataset_key: a {type(ds).__name__} has no fingerprint; "
@@ -557,7 +559,7 @@ def dataset_key(ds) -> str:
 # %% ../nbs/05_models.ipynb #176e8234
 def features_key(checkpoint, # a checkpoint file (its bytes are hashed), or None
                  dataset, # a `datasets.Dataset` split
-                 model:str|None=None, # open_clip model name (default: the one stored with the checkpoint)
+                 model:str|None=None, # open_clip model name (default: the checkpoint's)
                  pretrained:str|None=None, # an open_clip pretrained tag, for weights without a file
                  weights:str='', # a name for in-memory weights without a file (e.g. a WiSE-FT mix)
                  scheme:str='db_clip', # SAR normalisation of the eval transform
@@ -567,7 +569,8 @@ def features_key(checkpoint, # a checkpoint file (its bytes are hashed), or None
     name = model or checkpoint_model_name(checkpoint)
     cfg = open_clip.get_model_config(name)
     if cfg is None: raise ValueError(f"features_key: unknown model {name!r}")
-    what = json.dumps(dict(config=cfg, pretrained=pretrained, weights=weights, scheme=scheme), sort_keys=True)
+    what = dict(config=cfg, pretrained=pretrained, weights=weights, scheme=scheme)
+    what = json.dumps(what, sort_keys=True)
     tag = hashlib.sha256(what.encode()).hexdigest()[:8]
     safe = re.sub(r'[^\w.-]', '_', name)   # 'hf-hub:org/model' -> a file name
     return f"{safe}-{ck}{tag}-ds{dataset_key(dataset)}"
