@@ -17,7 +17,8 @@ from sarvlm.core import set_seed
 from sarvlm.models import create
 from sarvlm.train import toy_records
 from sarvlm.models import retrieval_metrics, embed
-from sarvlm.tasks.zeroshot import zeroshot_classifier, zeroshot_logits, zeroshot_metrics, evaluate, load_templates
+from sarvlm.models import zeroshot_classifier, zeroshot_logits, load_templates
+from sarvlm.tasks.zeroshot import zeroshot_metrics, evaluate
 
 CLASSES = ['ship', 'tank', 'car', 'truck', 'bridge', 'harbour']   # two occur; the others compete (top-3/5 defined)
 
