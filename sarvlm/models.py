@@ -16,6 +16,7 @@ from open_clip.transform import PreprocessCfg, image_transform_v2
 from PIL import Image
 from torchvision import transforms as T
 from .core import atomic_torch_save, atomic_write, set_seed, get_paths
+from . import sar as sarlib
 from .data import mini_config
 
 # %% auto #0
@@ -79,18 +80,13 @@ def count_params(model) -> dict:
     return dict(visual=round(vis, 2), text_and_rest=round(tot - vis, 2), total=round(tot, 2))
 
 # %% ../nbs/05_models.ipynb #7d3101b5
-def _sar():
-    "The `sarvlm.sar` module (imported lazily so `sarvlm.models` imports without it)."
-    import sarvlm.sar as sar
-    return sar
-
 def sar_to_tensor(intensity, # (H,W) float linear intensity, a PIL 'F' image or an array
                   scheme:str='db_clip', # a `sarvlm.sar.normalize` scheme
                  ) -> torch.Tensor:
     "SAR linear intensity -> normalised [0,1] float tensor (3,H,W), one channel copied to three."
     a = np.asarray(intensity, dtype=np.float32)
     if a.ndim not in (2, 3): raise ValueError(f"sar_to_tensor: expected a 2-D intensity image (or H,W,bands), got shape {a.shape}")
-    rgb = _sar().to_rgb(_sar().normalize(a, scheme=scheme))
+    rgb = sarlib.to_rgb(sarlib.normalize(a, scheme=scheme))
     return torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))
 
 # %% ../nbs/05_models.ipynb #e95cd47c
@@ -99,7 +95,7 @@ def resample_speckle(intensity:np.ndarray, # (H,W) linear intensity, treated as 
                      rng=None, # None, an int seed or a numpy Generator
                     ) -> np.ndarray:
     "Multiply in a fresh `looks`-look speckle field (mean preserved): `sarvlm.sar.speckle(intensity, looks)`."
-    return _sar().speckle(np.clip(np.asarray(intensity, np.float32), 0, None), looks=looks, rng=rng)
+    return sarlib.speckle(np.clip(np.asarray(intensity, np.float32), 0, None), looks=looks, rng=rng)
 
 # %% ../nbs/05_models.ipynb #73ecf12e
 class SARAwareTransform:
