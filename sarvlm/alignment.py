@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import matplotlib.pyplot as plt
 from .core import is_small, atomic_write
+from .transfer import study_config, run_stage, stage_dir, stage_embeddings, STAGE_TITLES
+from .data import build_mini
 
 # %% auto #0
 __all__ = ['DOMAIN_COLORS', 'GAP_LABELS', 'ALIGN_STAGES', 'synthetic_clouds', 'domain_classifier_acc', 'centroid_distances',
@@ -204,12 +206,11 @@ def describe_gap(table, titles:dict|None=None) -> str:
     return head + '\n\n' + '\n'.join(out)
 
 # %% ../nbs/08_alignment.ipynb #098d24d8
-ALIGN_STAGES = {'stage0_natural': 'stage 0 (natural)', 'stage1_optical': 'stage 1 (optical)', 'stage2_sar_from1': 'stage 2 (SAR)'}
+ALIGN_STAGES = {s: STAGE_TITLES[s] for s in ('stage0_natural', 'stage1_optical',
+                                             'stage2_sar_from1')}
 
 def stage_test_embeddings(cfg=None, seed:int|None=None, dd=None, stages=tuple(ALIGN_STAGES)) -> tuple:
     "({stage: test embeddings dict}, cfg, seed) for the two-stage chain, training missing stages via `sarvlm.transfer`."
-    from sarvlm.transfer import study_config, run_stage, stage_dir, stage_embeddings
-    from sarvlm.data import build_mini
     cfg = cfg or study_config(); seed = cfg.seeds[0] if seed is None else seed
     dd = dd if dd is not None else build_mini(cfg.data_seed, cfg.data_size, verbose=False)
     run_stage(cfg, seed, stages[-1], dd, verbose=True)

@@ -9,6 +9,9 @@ from pathlib import Path
 import numpy as np
 from .core import get_paths, atomic_write, set_seed, UnwritableError, check_writable_dir, check_writable_file
 from .core import temp_name, remove_stale_temps, kill_point
+from .core import get_device
+from .models import (LoadedModel, load_model, checkpoint_model_name, CheckpointError, features_key,
+                           features_path, load_features, embed)
 
 # %% auto #0
 __all__ = ['EXIT_OK', 'EXIT_FAILED', 'EXIT_USAGE', 'EXIT_INTERRUPTED', 'EXIT_CODES', 'EXPECTED', 'FORMATS', 'BOX_FORMATS',
@@ -513,38 +516,40 @@ def check_checkpoint(checkpoint:str, model_name:str|None=None):
     if _looks_like_path(checkpoint): raise FileNotFoundError(f"--checkpoint: no checkpoint file at {checkpoint}")
     if not model_name: raise UsageError(f"--checkpoint {checkpoint!r} is not a file; for an open_clip pretrained tag give --model too")
 
+def _model_name(checkpoint:str, model_name:str|None=None) -> str:
+    "--model, else the name stored with the checkpoint file (a UsageError when it has none)."
+    try: return model_name or checkpoint_model_name(checkpoint)
+    except CheckpointError as e: raise UsageError(f"--checkpoint {e}") from None   # the file first
+    except ValueError:
+        raise UsageError(f"--checkpoint {checkpoint} does not store its model name: "
+                         f"give --model (e.g. ViT-L-14)") from None
+
 def eval_model(checkpoint:str, model_name:str|None=None, # a checkpoint file or pretrained tag; the open_clip name
-               device=None, # where to run (default: `sarvlm.core.get_device()`: SARVLM_DEVICE, else CUDA if available, else CPU)
+               device=None, # where to run (default `get_device()`: SARVLM_DEVICE, else CUDA if any, else CPU)
                scheme:str|None=None, # SAR normalisation (default: `eval_scheme`)
-              ) -> tuple:
-    "(model, eval transform, tokenizer, model name) for a checkpoint file or an open_clip pretrained tag."
-    from sarvlm.core import get_device
-    from sarvlm.models import create, CheckpointError
-    from sarvlm.tasks.retrieval import checkpoint_model_name
+              ) -> LoadedModel:
+    "`sarvlm.models.load_model` of a checkpoint file or an open_clip tag, with the command's errors."
     check_checkpoint(checkpoint, model_name)
-    try: name = model_name or checkpoint_model_name(checkpoint)
-    except CheckpointError as e: raise UsageError(f"--checkpoint {e}") from None   # the file, before its model name
-    except ValueError: raise UsageError(f"--checkpoint {checkpoint} does not store its model name: give --model (e.g. ViT-L-14)") from None
+    name, is_file = _model_name(checkpoint, model_name), Path(checkpoint).exists()
+    ck, tag = (checkpoint, None) if is_file else (None, checkpoint)
     sch = eval_scheme(checkpoint, scheme)
-    dev = get_device(device)
-    try: model, _, etf, tok = create(name, pretrained=checkpoint, device=dev, scheme=sch)
+    try: return load_model(ck, name, tag, device=get_device(device), scheme=sch)
     except CheckpointError as e: raise UsageError(f"--checkpoint {e}") from None
     except (ValueError, AssertionError, RuntimeError, TypeError) as e:
         raise ValueError(f"--checkpoint {checkpoint}: cannot load it into {name}: {_message(e)}") from e
-    return model, etf, tok, name
 
 def eval_features(checkpoint:str, ds, # a checkpoint file or pretrained tag; a `datasets.Dataset`
                   model_name:str|None=None, # open_clip name (default: read from the checkpoint)
-                  model=None, # an `eval_model` tuple if already loaded (else loaded here when the features are not cached)
+                  model=None, # an `eval_model` result if loaded already (else loaded when not cached)
                   batch_size:int=256, device=None,
                   scheme:str|None=None) -> dict: # SAR normalisation (default: `eval_scheme`)
-    "Features of `ds` under `checkpoint`, through the embedding cache (the same key as `checkpoint_features`)."
-    from sarvlm.tasks.retrieval import features_key, features_path, load_features, dataset_key, embed
-    key = features_key(checkpoint, ds) if Path(checkpoint).is_file() else f"tag-{model_name}-{checkpoint}-ds{dataset_key(ds)}"
-    sch = eval_scheme(checkpoint, scheme)
-    if sch != 'auto': key += f'-{sch}'   # 'auto' keeps the key of the notebooks' features
+    "Features of `ds` under `checkpoint`, through the one embedding cache (`features_key`)."
+    name = model.name if model else _model_name(checkpoint, model_name)
+    is_file, sch = Path(checkpoint).is_file(), eval_scheme(checkpoint, scheme)
+    key = features_key(checkpoint if is_file else None, ds, name, None if is_file else checkpoint,
+                       scheme=sch)
     if features_path(key).is_file(): return load_features(features_path(key), verbose=False)
-    m, etf, tok, name = model or eval_model(checkpoint, model_name, device, sch)
+    m, etf, tok, name = model or eval_model(checkpoint, name, device, sch)
     _say(f"embedding {len(ds)} images and captions with {name} (cached for the next run) ...")
     return embed(m, etf, tok, ds, key=key, batch_size=batch_size, verbose=False)
 

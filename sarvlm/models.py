@@ -4,9 +4,10 @@
 
 # %% ../nbs/05_models.ipynb #975872b8
 from __future__ import annotations
-import io, json, pickle, pickletools, zipfile, warnings, logging, contextlib
+import io, re, json, time, hashlib, pickle, pickletools, zipfile, warnings, logging, contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 import numpy as np
 import torch
 warnings.filterwarnings('ignore', message=r'`torch\.jit\.script` is deprecated', category=FutureWarning)  # raised by open_clip's import
@@ -14,14 +15,20 @@ import open_clip
 from open_clip.transform import PreprocessCfg, image_transform_v2
 from PIL import Image
 from torchvision import transforms as T
-from .core import atomic_torch_save, atomic_write
+from .core import atomic_torch_save, atomic_write, set_seed, get_paths
+from . import sar as sarlib
+from .data import mini_config
 
 # %% auto #0
-__all__ = ['CONFIG_DIR', 'TINY_CONFIGS', 'PAPER_MODELS', 'CHECKPOINT_KINDS', 'READABLE_KINDS', 'write_configs',
+__all__ = ['CONFIG_DIR', 'TINY_CONFIGS', 'PAPER_MODELS', 'CHECKPOINT_KINDS', 'READABLE_KINDS', 'KEEP_COLUMNS', 'write_configs',
            'register_configs', 'count_params', 'sar_to_tensor', 'resample_speckle', 'SARAwareTransform',
            'make_transforms', 'create', 'LoadReport', 'CheckpointError', 'classify_checkpoint', 'check_checkpoint_file',
            'read_checkpoint', 'to_state_dict', 'compare_keys', 'load_checkpoint', 'unwrap_model', 'save_checkpoint',
-           'save_safetensors', 'convert_torchscript', 'embed_images', 'embed_texts', 'train_throughput']
+           'save_safetensors', 'convert_torchscript', 'checkpoint_model_name', 'LoadedModel', 'load_model',
+           'embed_images', 'embed_texts', 'file_hash', 'dataset_key', 'features_key', 'features_path', 'load_features',
+           'embed', 'checkpoint_features', 'template_file', 'template_sets', 'load_templates', 'zeroshot_classifier',
+           'zeroshot_logits', 'top1', 'class_index', 'held_out_classes', 'topk_chunked', 'retrieval_metrics',
+           'train_throughput']
 
 # %% ../nbs/05_models.ipynb #2c907398
 CONFIG_DIR = Path(__file__).parent/'model_configs' if '__file__' in globals() else Path('../sarvlm/model_configs')
@@ -73,18 +80,13 @@ def count_params(model) -> dict:
     return dict(visual=round(vis, 2), text_and_rest=round(tot - vis, 2), total=round(tot, 2))
 
 # %% ../nbs/05_models.ipynb #7d3101b5
-def _sar():
-    "The `sarvlm.sar` module (imported lazily so `sarvlm.models` imports without it)."
-    import sarvlm.sar as sar
-    return sar
-
 def sar_to_tensor(intensity, # (H,W) float linear intensity, a PIL 'F' image or an array
                   scheme:str='auto', # a `sarvlm.sar.normalize` scheme; 'auto': from the data
                  ) -> torch.Tensor:
     "SAR linear intensity -> normalised [0,1] float tensor (3,H,W), one channel copied to three."
     a = np.asarray(intensity, dtype=np.float32)
     if a.ndim not in (2, 3): raise ValueError(f"sar_to_tensor: expected a 2-D intensity image (or H,W,bands), got shape {a.shape}")
-    rgb = _sar().to_rgb(_sar().normalize(a, scheme=scheme))
+    rgb = sarlib.to_rgb(sarlib.normalize(a, scheme=scheme))
     return torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))
 
 # %% ../nbs/05_models.ipynb #e95cd47c
@@ -93,7 +95,7 @@ def resample_speckle(intensity:np.ndarray, # (H,W) linear intensity, treated as 
                      rng=None, # None, an int seed or a numpy Generator
                     ) -> np.ndarray:
     "Multiply in a fresh `looks`-look speckle field (mean preserved): `sarvlm.sar.speckle(intensity, looks)`."
-    return _sar().speckle(np.clip(np.asarray(intensity, np.float32), 0, None), looks=looks, rng=rng)
+    return sarlib.speckle(np.clip(np.asarray(intensity, np.float32), 0, None), looks=looks, rng=rng)
 
 # %% ../nbs/05_models.ipynb #73ecf12e
 class SARAwareTransform:
@@ -465,6 +467,45 @@ def convert_torchscript(src, # a TorchScript archive (e.g. OpenAI's CLIP .pt) wh
     obj, fmt = read_checkpoint(src, trust_code=True)
     return save_safetensors(to_state_dict(obj, fmt)[0], dst, name)
 
+# %% ../nbs/05_models.ipynb #88e1f8c0
+def checkpoint_model_name(checkpoint) -> str:
+    "The open_clip model name stored in a checkpoint (`name`), or in the `stage.json` next to it."
+    stage = Path(checkpoint).parent/'stage.json'
+    if stage.is_file() and json.loads(stage.read_text()).get('model'):
+        return json.loads(stage.read_text())['model']
+    obj, _ = read_checkpoint(checkpoint)
+    name = obj.get('name') if isinstance(obj, dict) else None
+    if not name:
+        raise ValueError(f"{checkpoint}: the checkpoint does not store a model name; "
+                         f"pass model='ViT-B-32' (or the like)")
+    return name
+
+# %% ../nbs/05_models.ipynb #4c2980e8
+class LoadedModel(NamedTuple):
+    "What `load_model` returns."
+    model: torch.nn.Module # in eval mode
+    transform: object # its eval transform (record image -> tensor)
+    tokenizer: object
+    name: str # the open_clip model name
+
+def load_model(checkpoint=None, # a checkpoint file, or None (random or `pretrained` weights)
+               model:str|None=None, # open_clip model name (default: the one stored with the checkpoint)
+               pretrained:str|None=None, # an open_clip pretrained tag (hub weights), instead of a file
+               device='cpu', # where to put the model
+               seed:int|None=None, # seed every RNG first (random weights drawn from it)
+               scheme:str='auto', # SAR normalisation of the eval transform (`sarvlm.sar`)
+              ) -> LoadedModel:
+    "The model of a checkpoint file (or of a tag, or random) for evaluation."
+    if checkpoint is not None and not Path(checkpoint).exists():
+        raise FileNotFoundError(f"load_model: no checkpoint at {checkpoint}")
+    if checkpoint is None and model is None:
+        raise ValueError("load_model: give a checkpoint or a model name")
+    name = model or checkpoint_model_name(checkpoint)
+    if seed is not None: set_seed(seed)
+    weights = checkpoint if checkpoint is not None else pretrained
+    m, _, etf, tok = create(name, pretrained=weights, device=device, scheme=scheme)
+    return LoadedModel(m.eval(), etf, tok, name)
+
 # %% ../nbs/05_models.ipynb #15d511e2
 @torch.inference_mode()
 def embed_images(model, images, # open_clip model; a sequence of record images (PIL 'F' SAR, RGB) or a `datasets.Dataset` column
@@ -486,6 +527,268 @@ def embed_texts(model, texts:list, tokenizer, batch_size:int=1024, device=None) 
     device = device or next(model.parameters()).device
     return torch.cat([model.encode_text(tokenizer(list(texts[i:i + batch_size])).to(device), normalize=True).float().cpu()
                       for i in range(0, len(texts), batch_size)])
+
+# %% ../nbs/05_models.ipynb #97c22e01
+_HASHES = {}
+
+def file_hash(path, # any file (a checkpoint)
+             ) -> str:
+    "sha256 of a file's bytes, remembered per (path, size, mtime): an unchanged file is read once."
+    p = Path(path)
+    if not p.is_file(): raise FileNotFoundError(f"file_hash: no file at {p}")
+    st = p.stat()
+    memo = (str(p.resolve()), st.st_size, st.st_mtime_ns)
+    if memo not in _HASHES:
+        h = hashlib.sha256()
+        with open(p, 'rb') as f:
+            for block in iter(lambda: f.read(2**22), b''): h.update(block)
+        _HASHES[memo] = h.hexdigest()
+    return _HASHES[memo]
+
+def dataset_key(ds) -> str:
+    "A key for a dataset split: its `datasets` fingerprint and length (TypeError without one)."
+    fp = getattr(ds, '_fingerprint', None)
+    if not fp:
+        raise TypeError(f"dataset_key: a {type(ds).__name__} has no fingerprint; "
+                        f"pass a `datasets.Dataset` or give `key=` yourself")
+    return f"{fp}-n{len(ds)}"
+
+# %% ../nbs/05_models.ipynb #176e8234
+def features_key(checkpoint, # a checkpoint file (its bytes are hashed), or None
+                 dataset, # a `datasets.Dataset` split
+                 model:str|None=None, # open_clip model name (default: the checkpoint's)
+                 pretrained:str|None=None, # an open_clip pretrained tag, for weights without a file
+                 weights:str='', # a name for in-memory weights without a file (e.g. a WiSE-FT mix)
+                 scheme:str='auto', # SAR normalisation of the eval transform
+                ) -> str:
+    "The cache key: weights, model name and config, pretrained tag, image transform, dataset split."
+    ck = f"ck{file_hash(checkpoint)[:16]}-" if checkpoint is not None else ''
+    name = model or checkpoint_model_name(checkpoint)
+    cfg = open_clip.get_model_config(name)
+    if cfg is None: raise ValueError(f"features_key: unknown model {name!r}")
+    what = dict(config=cfg, pretrained=pretrained, weights=weights, scheme=scheme)
+    what = json.dumps(what, sort_keys=True)
+    tag = hashlib.sha256(what.encode()).hexdigest()[:8]
+    safe = re.sub(r'[^\w.-]', '_', name)   # 'hf-hub:org/model' -> a file name
+    return f"{safe}-{ck}{tag}-ds{dataset_key(dataset)}"
+
+def features_path(key:str, cache_dir=None) -> Path:
+    "Where the features of `key` live: `<cache>/features/<key>.npz`."
+    return Path(cache_dir or get_paths().cache/'features')/f"{key}.npz"
+
+# %% ../nbs/05_models.ipynb #f25ae7b1
+KEEP_COLUMNS = ('label', 'domain', 'scene_id', 'caption', 'fine_type', 'split', 'source')
+
+def _kind(meta:str) -> str: return json.loads(meta).get('kind', '') if meta else ''
+
+def _columns(ds, text_col:str) -> dict:
+    "String columns worth keeping next to the features (and `kind` from the `meta` JSON, when present)."
+    keep = [c for c in dict.fromkeys((*KEEP_COLUMNS, text_col)) if c in ds.column_names]
+    cols = {c: np.asarray(ds[c], dtype=str) for c in keep}
+    if 'meta' in ds.column_names: cols['kind'] = np.asarray([_kind(m) for m in ds['meta']], dtype=str)
+    return cols
+
+def load_features(path, verbose:bool=True) -> dict:
+    "The arrays of a features file, as a dict."
+    t0 = time.perf_counter()
+    with np.load(path, allow_pickle=False) as z: d = {k: z[k] for k in z.files}
+    if verbose: print(f"features {Path(path).stem}: loaded in {time.perf_counter() - t0:.2f} s "
+                      f"(computing them took {float(d['seconds']):.2f} s)")
+    return d
+
+# %% ../nbs/05_models.ipynb #714cf9b8
+def embed(model, # an open_clip model
+          preprocess, # its eval transform (record image -> tensor), e.g. from `sarvlm.models.load_model`
+          tokenizer, # its tokenizer
+          dataset, # a `datasets.Dataset` with image and caption columns
+          key:str|None=None, # cache key (default: `dataset_key(dataset)` prefixed by 'model-')
+          cache_dir=None, # default `get_paths().cache/'features'`
+          image_col:str='image', text_col:str='caption', # column names
+          batch_size:int=256, # images per forward pass
+          refresh:bool=False, # recompute even if cached
+          verbose:bool=True,
+         ) -> dict:
+    "Image and text features (L2-normalised float32) of `dataset` and its label columns, computed once."
+    miss = {image_col, text_col} - set(getattr(dataset, 'column_names', []))
+    if miss: raise ValueError(f"embed: dataset lacks column(s) {sorted(miss)}; "
+                              f"has {getattr(dataset, 'column_names', None)}")
+    p = features_path(key or f"model-{dataset_key(dataset)}", cache_dir)
+    if p.is_file() and not refresh: return load_features(p, verbose)
+    t0, was = time.perf_counter(), model.training
+    model.eval()
+    img = embed_images(model, dataset[image_col], preprocess, batch_size=batch_size).numpy().astype(np.float32)
+    txt = embed_texts(model, dataset[text_col], tokenizer, batch_size=max(batch_size, 1024))
+    model.train(was)
+    d = dict(image=img, text=txt.numpy().astype(np.float32), **_columns(dataset, text_col),
+             seconds=np.float64(time.perf_counter() - t0))
+    with atomic_write(p, 'wb') as f: np.savez(f, **d)
+    if verbose: print(f"features {p.stem}: computed in {float(d['seconds']):.2f} s ({len(img)} images), saved")
+    return d
+
+# %% ../nbs/05_models.ipynb #dc3007f6
+def checkpoint_features(checkpoint, # a checkpoint file for `load_model` (or None with `pretrained`)
+                        dataset, # a `datasets.Dataset` split
+                        model:str|None=None, # open_clip model name (default: read from the checkpoint)
+                        pretrained:str|None=None, # an open_clip pretrained tag, instead of a file
+                        cache_dir=None, refresh:bool=False, batch_size:int=256, verbose:bool=True,
+                        device='cpu', # where to run the model when the features are not cached
+                        scheme:str='auto', # SAR normalisation of the eval transform
+                       ) -> dict:
+    "Features of `dataset` under a checkpoint, computed once per `features_key`."
+    key = features_key(checkpoint, dataset, model, pretrained, scheme=scheme)
+    p = features_path(key, cache_dir)
+    if p.is_file() and not refresh: return load_features(p, verbose)
+    m, etf, tok, _ = load_model(checkpoint, model, pretrained, device=device, scheme=scheme)
+    return embed(m, etf, tok, dataset, key, cache_dir, batch_size=batch_size, refresh=True, verbose=verbose)
+
+# %% ../nbs/05_models.ipynb #716fc5cf
+def template_file() -> Path:
+    "The JSON file of the authors' template sets: `<data>/templates/zeroshot.json`."
+    return get_paths().data/'templates'/'zeroshot.json'
+
+def _check_templates(ts, where:str) -> list:
+    "`ts` if it is a non-empty list of strings with one '{}' each, else a ValueError naming `where`."
+    if not isinstance(ts, list) or not ts:
+        raise ValueError(f"{where}: expected a non-empty list of template strings, got {type(ts).__name__}")
+    for i, t in enumerate(ts):
+        if not isinstance(t, str) or t.count('{}') != 1:
+            raise ValueError(f"{where}[{i}]: a template must be a string with exactly one '{{}}', got {t!r}")
+    return ts
+
+def template_sets(d:dict|None=None) -> list:
+    "Names of the template sets in `d` (default: the authors' file)."
+    d = d if d is not None else json.loads(template_file().read_text(encoding='utf-8'))
+    return [k for k in d if not k.startswith('_')]
+
+# %% ../nbs/05_models.ipynb #88caf91d
+def _template_json(p:Path, key:str|None) -> list:
+    "The templates of a custom JSON file: a list, or named lists (pick one with `key`)."
+    if not p.is_file(): raise FileNotFoundError(f"load_templates: no template file at {p}")
+    d = json.loads(p.read_text(encoding='utf-8'))
+    if isinstance(d, dict):
+        if key not in d: raise ValueError(f"{p}: holds named template sets {template_sets(d)}; pass key= one of them")
+        d = d[key]
+    return _check_templates(d, f"{p}" + (f"[{key!r}]" if key else ''))
+
+def load_templates(name:str='sar', # a set of `template_file()` ('sar','optical','sar_opt',...), or a JSON file
+                   key:str|None=None, # for a JSON file holding named lists: which one
+                  ) -> list:
+    "A list of prompt templates ('... {} ...'): one of the authors' sets by name, or a custom JSON file."
+    p = Path(name)
+    if p.suffix == '.json' or p.exists(): return _template_json(p, key)
+    sets = json.loads(template_file().read_text(encoding='utf-8'))
+    if name not in sets or name.startswith('_'):
+        raise ValueError(f"unknown template set {name!r}; known: {template_sets(sets)} or a .json path")
+    return _check_templates(sets[name], f"{template_file()}[{name!r}]")
+
+# %% ../nbs/05_models.ipynb #ab5bbe42
+def zeroshot_classifier(model, tokenizer, # an open_clip model and its tokenizer
+                        classnames, # class names, used raw (as the authors)
+                        templates, # a list of templates, or the name of a set for `load_templates`
+                        device=None) -> torch.Tensor:
+    "(embed_dim, n_classes) class weights: open_clip's `build_zero_shot_classifier`."
+    if isinstance(templates, (str, Path)): templates = load_templates(templates)
+    else: templates = _check_templates(list(templates), 'templates')
+    if not len(classnames): raise ValueError("zeroshot_classifier: no class names")
+    device = device or next(model.parameters()).device
+    with torch.inference_mode():
+        w = open_clip.build_zero_shot_classifier(model, tokenizer, list(map(str, classnames)), templates,
+                                                 device=device)
+    return w.float().cpu()
+
+def zeroshot_logits(image_features, # (n, d) image features (normalised here)
+                    weights, # (d, n_classes) from `zeroshot_classifier`
+                   ) -> torch.Tensor:
+    "Logits as the authors compute them: 100 · normalise(f) · W."
+    f = torch.nn.functional.normalize(torch.as_tensor(np.asarray(image_features)).float(), dim=-1)
+    w = torch.as_tensor(weights).float()
+    if f.ndim != 2 or f.shape[1] != w.shape[0]:
+        raise ValueError(f"image features {tuple(f.shape)} do not match class weights {tuple(w.shape)} "
+                         f"(need (n, {w.shape[0]}))")
+    return 100.0 * f @ w
+
+# %% ../nbs/05_models.ipynb #ad049bb7
+def top1(pred, # predicted class index per row
+         target, # true class index per row
+         mask=None, # rows to score (None: all)
+        ) -> float:
+    "Top-1 accuracy (%) on the rows of `mask`; NaN when no row is left."
+    pred, target = np.asarray(pred), np.asarray(target)
+    m = np.ones(len(target), bool) if mask is None else np.asarray(mask, bool)
+    return float(100 * (pred[m] == target[m]).mean()) if m.any() else float('nan')
+
+def class_index(labels, classnames) -> np.ndarray:
+    "The index in `classnames` of each label name."
+    idx = {c: i for i, c in enumerate(classnames)}
+    return np.array([idx[l] for l in labels], dtype=int)
+
+def held_out_classes() -> list:
+    "The SAR classes sarvlm-mini keeps out of SAR training (`held_out_sar_classes` of its split rules)."
+    return list(mini_config()['held_out_sar_classes'])
+
+# %% ../nbs/05_models.ipynb #7769e76e
+def _as_features(x, name:str) -> torch.Tensor:
+    "A float32 2-D tensor of features, or a clear error."
+    t = torch.as_tensor(np.asarray(x) if not torch.is_tensor(x) else x).float()
+    if t.ndim != 2: raise ValueError(f"{name}: expected a 2-D (n, dim) array of features, got shape {tuple(t.shape)}")
+    if not torch.isfinite(t).all(): raise ValueError(f"{name}: features contain NaN or inf")
+    return t
+
+def _chunk_rows(n_keys:int, max_bytes:int) -> int:
+    "Rows per block so that one block of similarities (rows x n_keys float32) stays within `max_bytes`."
+    return max(1, int(max_bytes // (4 * max(n_keys, 1))))
+
+# %% ../nbs/05_models.ipynb #2cc5142d
+def topk_chunked(queries, # (n, d) query features (L2-normalised for cosine similarity)
+                 keys, # (m, d) key features
+                 k:int, # how many neighbours to keep per query
+                 max_bytes:int=256*2**20, # memory budget for one block of similarities
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    "Exact top-k of `queries @ keys.T` per query row, computed one block of rows at a time: (values, indices)."
+    q, kf = _as_features(queries, 'queries'), _as_features(keys, 'keys')
+    if q.shape[1] != kf.shape[1]: raise ValueError(f"queries have dim {q.shape[1]} but keys have dim {kf.shape[1]}")
+    if not 1 <= k <= kf.shape[0]: raise ValueError(f"k must be in [1, {kf.shape[0]}] (number of keys), got {k}")
+    step, vals, idxs = _chunk_rows(kf.shape[0], max_bytes), [], []
+    for s in range(0, q.shape[0], step):
+        v, i = torch.topk(q[s:s+step] @ kf.T, k, dim=1)
+        vals.append(v); idxs.append(i)
+    return torch.cat(vals), torch.cat(idxs)
+
+# %% ../nbs/05_models.ipynb #5ba6c837
+def _hits(idx:torch.Tensor, q_groups:torch.Tensor, k_groups:torch.Tensor, ks) -> dict:
+    "Share of queries (in %) with a key of their own group among their first K neighbours, for each K."
+    match = k_groups[idx] == q_groups[:, None]          # (n, kmax) bool
+    first = torch.where(match.any(1), match.float().argmax(1), torch.full_like(q_groups, idx.shape[1]))
+    return {K: 100.0 * (first < K).float().mean().item() for K in ks}
+
+def _groups(groups, n:int) -> torch.Tensor:
+    "Group id per pair: `None` means every pair is its own group (the diagonal ground truth)."
+    if groups is None: return torch.arange(n)
+    g = np.asarray(groups)
+    if g.shape != (n,): raise ValueError(f"groups must have one id per pair ({n}), got shape {g.shape}")
+    _, inv = np.unique(g, return_inverse=True)
+    return torch.as_tensor(inv.reshape(-1), dtype=torch.long)
+
+# %% ../nbs/05_models.ipynb #37373841
+def retrieval_metrics(image_features, # (n, d) image features, row i pairs with caption row i
+                      text_features, # (n, d) caption features
+                      groups=None, # optional group id per pair: same id = interchangeable (grouped ground truth)
+                      ks=(1, 5, 10), # the K of R@K
+                      max_bytes:int=256*2**20, # memory budget of one similarity block
+                      normalize:bool=True, # L2-normalise features first (cosine similarity, as the authors)
+                     ) -> dict:
+    "Image→text and text→image R@K (in %), each direction's mean, overall R@K and the mean recall of all values."
+    img, txt = _as_features(image_features, 'image_features'), _as_features(text_features, 'text_features')
+    if img.shape[0] != txt.shape[0]: raise ValueError(f"{img.shape[0]} images but {txt.shape[0]} captions: retrieval pairs row i with row i")
+    if normalize: img, txt = torch.nn.functional.normalize(img, dim=1), torch.nn.functional.normalize(txt, dim=1)
+    g, kmax = _groups(groups, img.shape[0]), min(max(ks), img.shape[0])
+    i2t = _hits(topk_chunked(img, txt, kmax, max_bytes)[1], g, g, ks)
+    t2i = _hits(topk_chunked(txt, img, kmax, max_bytes)[1], g, g, ks)
+    res = {**{f'i2t_R@{K}': v for K, v in i2t.items()}, **{f't2i_R@{K}': v for K, v in t2i.items()}}
+    res['i2t_mean'], res['t2i_mean'] = float(np.mean(list(i2t.values()))), float(np.mean(list(t2i.values())))
+    res.update({f'R@{K}': (i2t[K] + t2i[K]) / 2 for K in ks})
+    res['mean_recall'] = float(np.mean(list(i2t.values()) + list(t2i.values())))
+    return res
 
 # %% ../nbs/05_models.ipynb #a7750a1e
 def train_throughput(model, batch:int=64, steps:int=5, context:int|None=None) -> float:

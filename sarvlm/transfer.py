@@ -11,17 +11,19 @@ import numpy as np
 import torch
 import open_clip
 from .core import is_small, set_seed, get_paths, atomic_write, no_bars
-from .models import create, save_checkpoint
+from .scenes import CLASSES
+from .data import mini_path, build_mini
+from .models import (create, save_checkpoint, load_model, embed, checkpoint_features, features_key,
+                           retrieval_metrics, zeroshot_classifier, zeroshot_logits, top1, class_index,
+                           held_out_classes)
 from .train import TrainConfig, RecordsDataset, clip_learner, fit_clip
-from .tasks.retrieval import retrieval_metrics, embed, checkpoint_features, features_key
 
 # %% auto #0
-__all__ = ['STAGES', 'VARIANTS', 'SAR_TEMPLATES', 'OPTICAL_TEMPLATES', 'EVAL_VERSION', 'METRICS', 'DIAGNOSTICS', 'TransferConfig',
-           'study_config', 'chain', 'held_out_classes', 'domain_split', 'stage_train_data', 'steps_per_epoch',
-           'stage_epochs', 'budgets', 'zero_shot_weights', 'zero_shot_predict', 'top1', 'load_stage_model',
-           'stage_embeddings', 'evaluate_embeddings', 'evaluate_stage', 'stage_dir', 'stage_recipe', 'stage_lock',
-           'is_done', 'train_config', 'run_stage', 'run_study', 'training_time', 'summarize', 'format_table',
-           'plot_study', 'compare', 'verdict']
+__all__ = ['STAGES', 'VARIANTS', 'STAGE_LABELS', 'STAGE_TITLES', 'SAR_TEMPLATES', 'OPTICAL_TEMPLATES', 'EVAL_VERSION', 'METRICS',
+           'DIAGNOSTICS', 'TransferConfig', 'study_config', 'chain', 'domain_split', 'stage_train_data',
+           'steps_per_epoch', 'stage_epochs', 'budgets', 'stage_embeddings', 'evaluate_embeddings', 'evaluate_stage',
+           'stage_dir', 'stage_recipe', 'stage_lock', 'is_done', 'train_config', 'run_stage', 'run_study',
+           'training_time', 'summarize', 'format_table', 'plot_study', 'compare', 'verdict']
 
 # %% ../nbs/07_transfer.ipynb #c8b7e7b0
 @dataclass
@@ -65,6 +67,11 @@ VARIANTS = {
     'joint (all domains)': 'joint',
 }
 
+STAGE_LABELS = {s: v for v, s in VARIANTS.items()}   # stage -> its label in the study's tables
+STAGE_TITLES = {'stage0_natural': 'stage 0 (natural)', 'stage1_optical': 'stage 1 (optical)',
+                'stage2_sar_from0': 'stage 2 (SAR, direct)', 'stage2_sar_from1': 'stage 2 (SAR)',
+                'sar_scratch': 'SAR from scratch', 'joint': 'joint (all domains)'}   # stage -> figure title
+
 def chain(stage:str) -> list:
     "The stages that make `stage`, first to last."
     if stage not in STAGES: raise ValueError(f"unknown stage {stage!r}; known: {list(STAGES)}")
@@ -73,11 +80,6 @@ def chain(stage:str) -> list:
     return out
 
 # %% ../nbs/07_transfer.ipynb #cf70c3cd
-def held_out_classes() -> tuple:
-    "The held-out SAR classes of sarvlm-mini (from `data/splits/sarvlm-mini.json`)."
-    from sarvlm.data import mini_config
-    return tuple(mini_config()['held_out_sar_classes'])
-
 def domain_split(dd, split:str, domains) -> 'datasets.Dataset':
     "Rows of `dd[split]` whose domain is in `domains`."
     if split not in dd: raise ValueError(f"dataset has no split {split!r}; has {list(dd)}")
@@ -115,53 +117,35 @@ def budgets(cfg:TransferConfig, sizes:dict) -> dict:
 
 # %% ../nbs/07_transfer.ipynb #4283895c
 SAR_TEMPLATES = ('a SAR image of a {}.', 'a radar image of a {}.', 'a synthetic aperture radar image of a {}.')
-OPTICAL_TEMPLATES = ('an aerial image of a {}.', 'a satellite image of a {}.', 'an optical remote sensing image of a {}.')
-
-def zero_shot_weights(model, tokenizer, classes, templates) -> torch.Tensor:
-    "(embed_dim, n_classes) class embeddings from averaged templates."
-    with torch.inference_mode():
-        return open_clip.build_zero_shot_classifier(model, tokenizer, list(classes), list(templates), device='cpu').float()
-
-def zero_shot_predict(img_emb, weights) -> np.ndarray:
-    "Class index of the most similar class embedding for each (L2-normalised) image embedding."
-    return (torch.as_tensor(np.asarray(img_emb)).float() @ weights).argmax(1).numpy()
-
-def top1(pred, labels, classes, keep=None) -> float:
-    "Top-1 accuracy (%) of class indices `pred` against label names, on the rows where `keep` (a set of labels) holds."
-    labels = np.asarray(labels); idx = np.array([list(classes).index(l) for l in labels])
-    m = np.ones(len(labels), bool) if keep is None else np.isin(labels, list(keep))
-    return float(100 * (np.asarray(pred)[m] == idx[m]).mean()) if m.any() else float('nan')
+OPTICAL_TEMPLATES = ('an aerial image of a {}.', 'a satellite image of a {}.',
+                     'an optical remote sensing image of a {}.')
 
 # %% ../nbs/07_transfer.ipynb #65b6d21e
-def load_stage_model(stage_dir):
-    "(model, eval_transform, tokenizer) from a finished stage folder."
-    d = Path(stage_dir); ck = d/'checkpoint.pt'
-    if not ck.is_file(): raise FileNotFoundError(f"no finished stage at {d} (missing checkpoint.pt)")
-    name = json.loads((d/'stage.json').read_text())['model']
-    model, _, etf, tok = create(name, pretrained=ck)
-    return model, etf, tok
-
-def stage_embeddings(stage_dir, dd, split:str='test', model=None) -> dict:
-    "Embeddings of `split` under a finished stage's checkpoint, through the project's one embedding cache (`09_retrieval`)."
+def stage_embeddings(stage_dir, dd, split:str='test',
+                     model=None, # the stage's `load_model` result, when already loaded
+                    ) -> dict:
+    "Embeddings of `split` under a finished stage's checkpoint, through the one embedding cache."
     ck = Path(stage_dir)/'checkpoint.pt'
     if not ck.is_file(): raise FileNotFoundError(f"no finished stage at {stage_dir} (missing checkpoint.pt)")
     if model is None: return checkpoint_features(ck, dd[split], verbose=False)
-    m, etf, tok = model   # already loaded: no second read of the checkpoint
-    return embed(m, etf, tok, dd[split], features_key(ck, dd[split]), verbose=False)
+    key = features_key(ck, dd[split], model.name)   # already loaded: no second read of the checkpoint
+    return embed(model.model, model.transform, model.tokenizer, dd[split], key, verbose=False)
 
 # %% ../nbs/07_transfer.ipynb #95d6dea9
 def evaluate_embeddings(emb:dict, emb_uni:dict, wz_sar, wz_opt, classes, held) -> dict:
     "The study's metrics from the cached embeddings of `test` and `test_uni` and the zero-shot weights."
     obj = np.isin(emb['label'], list(classes))   # zero-shot: images whose main label is an object class (not land cover)
     sar, opt = (emb['domain'] == 'sar') & obj, (emb['domain'] == 'optical') & obj
-    ps, po = zero_shot_predict(emb['image'][sar], wz_sar), zero_shot_predict(emb['image'][opt], wz_opt)
+    ps = zeroshot_logits(emb['image'][sar], wz_sar).argmax(1).numpy()
+    po = zeroshot_logits(emb['image'][opt], wz_opt).argmax(1).numpy()
     held_in = [c for c in classes if c not in held]
     su = emb_uni['domain'] == 'sar'
     ret = retrieval_metrics(emb_uni['image'][su], emb_uni['text'][su])
     ls = emb['label'][sar]
-    return dict(sar_zs_held_in=top1(ps, ls, classes, held_in), sar_zs_held_out=top1(ps, ls, classes, held),
+    ts, to = class_index(ls, classes), class_index(emb['label'][opt], classes)
+    return dict(sar_zs_held_in=top1(ps, ts, np.isin(ls, held_in)), sar_zs_held_out=top1(ps, ts, np.isin(ls, list(held))),
                 sar_zs_majority=float(100 * np.bincount(ps).max() / len(ps)) if len(ps) else float('nan'),
-                sar_retrieval_mr=ret['mean_recall'], optical_zs=top1(po, emb['label'][opt], classes),
+                sar_retrieval_mr=ret['mean_recall'], optical_zs=top1(po, to),
                 n_sar_held_in=int(np.isin(ls, held_in).sum()), n_sar_held_out=int(np.isin(ls, list(held)).sum()),
                 n_sar_retrieval=int(su.sum()), n_optical=int(opt.sum()))
 
@@ -169,11 +153,11 @@ EVAL_VERSION = 2  # bump when `evaluate_embeddings` changes: finished stages are
 
 def evaluate_stage(stage_dir, dd, model=None) -> dict:
     "Metrics of a finished stage (embeddings cached in its folder)."
-    from sarvlm.scenes import CLASSES
-    model, etf, tok = model or load_stage_model(stage_dir)
-    model.eval()
-    e, eu = (stage_embeddings(stage_dir, dd, s, (model, etf, tok)) for s in ('test', 'test_uni'))
-    wz_s, wz_o = (zero_shot_weights(model, tok, CLASSES, t) for t in (SAR_TEMPLATES, OPTICAL_TEMPLATES))
+    model = model or load_model(Path(stage_dir)/'checkpoint.pt')
+    model.model.eval()
+    e, eu = (stage_embeddings(stage_dir, dd, s, model) for s in ('test', 'test_uni'))
+    wz_s, wz_o = (zeroshot_classifier(model.model, model.tokenizer, CLASSES, t)
+                  for t in (SAR_TEMPLATES, OPTICAL_TEMPLATES))
     return dict(eval_version=EVAL_VERSION, **evaluate_embeddings(e, eu, wz_s, wz_o, list(CLASSES), set(held_out_classes())))
 
 # %% ../nbs/07_transfer.ipynb #fc28cf40
@@ -184,7 +168,6 @@ def stage_dir(cfg:TransferConfig, seed:int, stage:str) -> Path:
 def stage_recipe(cfg:TransferConfig, seed:int, stage:str, bud:dict) -> dict:
     "Everything that determines a stage's weights (configuration, data version, budget), and the recipe of the stage it starts from."
     init = STAGES[stage]['init']
-    from sarvlm.data import mini_path
     keep = {k: v for k, v in asdict(cfg).items() if k not in ('experiment', 'seeds', 'threads')}
     data = mini_path(cfg.data_seed, cfg.data_size).name   # seed, size, pixels and a hash of the code that makes the world
     return dict(stage=stage, seed=seed, model=cfg.model, config=keep, data=data, budget=bud[stage], domains=list(STAGES[stage]['domains']),
@@ -256,7 +239,6 @@ def run_stage(cfg:TransferConfig, seed:int, stage:str, dd, bud:dict|None=None, f
 def run_study(cfg:TransferConfig, dd=None, force:bool=False, verbose:bool=True) -> 'pd.DataFrame':
     "Metrics of every (variant, seed): one row each."
     import pandas as pd
-    from sarvlm.data import build_mini
     dd = dd if dd is not None else build_mini(cfg.data_seed, cfg.data_size, verbose=False)
     bud = budgets(cfg, {s: len(stage_train_data(dd, s)) for s in STAGES})
     rows, done = [], set()

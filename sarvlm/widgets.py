@@ -10,54 +10,51 @@ import ipywidgets as ipw
 import numpy as np
 import torch
 import matplotlib.pyplot as plt
-from .core import get_paths
+from .core import get_paths, is_small
 from .scenes import CLASSES, DOMAINS, Scene, random_scene, render, sar_sensor
 from .sar import show_sar
-from .alignment import DOMAIN_COLORS
-from .transfer import SAR_TEMPLATES, OPTICAL_TEMPLATES
+from .alignment import DOMAIN_COLORS, load_alignment
+from .transfer import SAR_TEMPLATES, OPTICAL_TEMPLATES, STAGES, study_config, stage_dir
+from .transfer import STAGE_TITLES as TRANSFER_TITLES
+from .tasks.retrieval import demo_checkpoint
+from .models import (LoadedModel, load_model, embed_images, embed_texts, checkpoint_features,
+                           zeroshot_classifier, zeroshot_logits, topk_chunked)
+from .data import build_mini, image_array
 
 # %% auto #0
 __all__ = ['EXPLORE_STAGES', 'STAGE_TITLES', 'MAX_OBJECTS', 'DOMAIN_TEMPLATES', 'RETRIEVAL_DOMAINS', 'DEMO_QUERIES',
-           'stage_checkpoints', 'load_model', 'make_scene', 'wind_applies', 'render_domains', 'class_weights',
+           'stage_checkpoints', 'cached_model', 'make_scene', 'wind_applies', 'render_domains', 'class_weights',
            'record_image', 'zeroshot_probs', 'scene_data', 'zeroshot_bars', 'scene_panel', 'figure_output', 'Explorer',
            'scene_explorer', 'retrieval_index', 'retrieve', 'retrieval_grid', 'query_hits', 'retrieval_explorer',
            'alignment_file', 'stage_map', 'umap_stage_figure', 'umap_explorer']
 
 # %% ../nbs/16_explore.ipynb #14026384
 EXPLORE_STAGES = ('stage0_natural', 'stage1_optical', 'stage2_sar_from1')
-STAGE_TITLES = {'stage0_natural': 'stage 0 (natural)', 'stage1_optical': 'stage 1 (optical)', 'stage2_sar_from0': 'stage 2 (SAR, direct)',
-                'stage2_sar_from1': 'stage 2 (SAR)', 'sar_scratch': 'SAR from scratch', 'joint': 'joint (all domains)',
-                'demo': 'demo checkpoint'}
+STAGE_TITLES = {**TRANSFER_TITLES, 'demo': 'demo checkpoint'}   # the study's titles, and the fallback model
 
 def stage_checkpoints(stages=EXPLORE_STAGES, # stages of `sarvlm.transfer.STAGES`, in display order
                       seed:int|None=None, # training seed of the transfer study (default: its first)
                       cfg=None, # a `TransferConfig` (default `study_config()`: small under SARVLM_SMALL=1)
                      ) -> dict:
     "{stage: checkpoint} for the stages `runs/` holds; `{'demo': demo_checkpoint()}` when it holds none of them."
-    from sarvlm.transfer import STAGES, study_config, stage_dir
     bad = [s for s in stages if s not in STAGES]
     if bad or not len(stages): raise ValueError(f"unknown stage(s) {bad or list(stages)}; expected a non-empty list from {list(STAGES)}")
     cfg = cfg or study_config(); seed = cfg.seeds[0] if seed is None else seed
     found = {s: stage_dir(cfg, seed, s)/'checkpoint.pt' for s in stages}
     found = {s: p for s, p in found.items() if p.is_file()}
     if found: return found
-    from sarvlm.tasks.retrieval import demo_checkpoint
     return {'demo': demo_checkpoint(stages[-1], seed, verbose=False)}
 
 # %% ../nbs/16_explore.ipynb #793fb1e8
 _MODELS = {}
 
-def load_model(checkpoint, # a checkpoint file (`name` stored in it or in the `stage.json` next to it)
-              ) -> tuple:
-    "(model in eval mode, eval transform, tokenizer) of `checkpoint`, loaded once per process."
+def cached_model(checkpoint, # a checkpoint file (`name` stored in it or in the `stage.json` next to it)
+                ) -> LoadedModel:
+    "`sarvlm.models.load_model(checkpoint)`, loaded once per process (again when the file changes)."
     p = Path(checkpoint)
-    if not p.is_file(): raise FileNotFoundError(f"load_model: no checkpoint at {p}")
+    if not p.is_file(): raise FileNotFoundError(f"cached_model: no checkpoint at {p}")
     key = (str(p.resolve()), p.stat().st_mtime_ns)
-    if key not in _MODELS:
-        from sarvlm.models import create
-        from sarvlm.tasks.retrieval import checkpoint_model_name
-        model, _, etf, tok = create(checkpoint_model_name(p), pretrained=p)
-        _MODELS[key] = (model.eval(), etf, tok)
+    if key not in _MODELS: _MODELS[key] = load_model(p)
     return _MODELS[key]
 
 # %% ../nbs/16_explore.ipynb #ac5a6a4c
@@ -106,8 +103,7 @@ def class_weights(checkpoint, domain:str, classes=tuple(CLASSES)) -> torch.Tenso
     if domain not in DOMAIN_TEMPLATES: raise ValueError(f"domain must be one of {list(DOMAIN_TEMPLATES)}, got {domain!r}")
     key = (str(Path(checkpoint).resolve()), domain, tuple(classes))
     if key not in _WEIGHTS:
-        from sarvlm.tasks.zeroshot import zeroshot_classifier
-        model, _, tok = load_model(checkpoint)
+        model, _, tok, _ = cached_model(checkpoint)
         _WEIGHTS[key] = zeroshot_classifier(model, tok, list(classes), list(DOMAIN_TEMPLATES[domain]))
     return _WEIGHTS[key]
 
@@ -123,13 +119,11 @@ def zeroshot_probs(images:dict, # {domain: rendered image array} (e.g. from `ren
                    scale:float|None=None, # softmax temperature: None = the model's learned logit scale; 100 = the authors'
                   ) -> dict:
     "{stage: (n_domains, n_classes) probabilities}, rows in the order of `images`; each row sums to 1."
-    from sarvlm.models import embed_images
-    from sarvlm.tasks.zeroshot import zeroshot_logits
     if not images or not checkpoints: raise ValueError("zeroshot_probs: need at least one image and one checkpoint")
     if scale is not None and not scale > 0: raise ValueError(f"zeroshot_probs: scale must be > 0 (or None), got {scale!r}")
     out = {}
     for st, ck in checkpoints.items():
-        model, etf, _ = load_model(ck)
+        model, etf, _, _ = cached_model(ck)
         t = float(model.logit_scale.detach().exp()) if scale is None else float(scale)
         rows = [(zeroshot_logits(embed_images(model, [record_image(im)], etf), class_weights(ck, d, classes)) * (t / 100)).softmax(1)[0]
                 for d, im in images.items()]
@@ -239,8 +233,6 @@ _INDEX, _DATA = {}, {}
 
 def _default_data():
     "`build_mini()` (small under SARVLM_SMALL=1), loaded once per process."
-    from sarvlm.core import is_small
-    from sarvlm.data import build_mini
     if is_small() not in _DATA: _DATA[is_small()] = build_mini(verbose=False)
     return _DATA[is_small()]
 
@@ -249,7 +241,6 @@ def retrieval_index(checkpoint=None, # a checkpoint (default `demo_checkpoint()`
                     dd=None, # a built `sarvlm-mini` (default `build_mini()`: small under SARVLM_SMALL=1)
                    ) -> dict:
     "dict(checkpoint, dataset, features) for text → image search over `split`, built once per process."
-    from sarvlm.tasks.retrieval import demo_checkpoint, checkpoint_features
     ck = Path(checkpoint) if checkpoint is not None else demo_checkpoint(verbose=False)
     dd = dd if dd is not None else _default_data()
     if split not in dd: raise ValueError(f"retrieval_index: the dataset has no split {split!r}; it has {list(dd)}")
@@ -264,8 +255,6 @@ def retrieve(query:str, # free text, e.g. 'a SAR image of a ship'
              index:dict|None=None, # from `retrieval_index` (default: the default index)
             ) -> list:
     "The k test images most similar to `query`, best first: dicts of rank, row, score (cosine), domain, label and caption."
-    from sarvlm.models import embed_texts
-    from sarvlm.tasks.retrieval import topk_chunked
     if not isinstance(query, str) or not query.strip(): raise ValueError("retrieve: the query is empty; type a description such as 'a SAR image of a ship'")
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1: raise ValueError(f"retrieve: k must be an integer >= 1, got {k!r}")
     if domain not in RETRIEVAL_DOMAINS: raise ValueError(f"retrieve: domain must be one of {RETRIEVAL_DOMAINS}, got {domain!r}")
@@ -273,7 +262,7 @@ def retrieve(query:str, # free text, e.g. 'a SAR image of a ship'
     f = index['features']
     rows = np.flatnonzero(np.ones(len(f['image']), bool) if domain == 'all' else f['domain'] == domain)
     if k > len(rows): raise ValueError(f"retrieve: k={k} but the index holds only {len(rows)} {domain if domain != 'all' else ''} images".replace('  ', ' '))
-    model, _, tok = load_model(index['checkpoint'])
+    model, _, tok, _ = cached_model(index['checkpoint'])
     vals, idx = topk_chunked(embed_texts(model, [query.strip()], tok), f['image'][rows], int(k))
     return [dict(rank=r + 1, row=int(rows[i]), score=float(v), domain=str(f['domain'][rows[i]]), label=str(f['label'][rows[i]]),
                  caption=str(f['caption'][rows[i]])) for r, (v, i) in enumerate(zip(vals[0].tolist(), idx[0].tolist()))]
@@ -284,7 +273,6 @@ def retrieval_grid(results:list, # from `retrieve`
                    ncols:int=4, query:str|None=None):
     "The retrieved images in a grid, each with its rank, score, domain, class and caption; returns the figure."
     if not results: raise ValueError("retrieval_grid: no results to show")
-    from sarvlm.data import image_array
     index = index or retrieval_index(); ds = index['dataset']
     n = len(results); cols = min(ncols, n); rows = -(-n // cols)
     fig, axs = plt.subplots(rows, cols, figsize=(2.7 * cols, 3.5 * rows), squeeze=False)
@@ -327,7 +315,6 @@ def retrieval_explorer(index:dict|None=None, # from `retrieval_index` (default: 
 # %% ../nbs/16_explore.ipynb #b00d48eb
 def alignment_file(cfg=None, seed:int|None=None) -> Path:
     "Where `08_alignment` saves the shared UMAP: `runs/<experiment>-seed<k>/alignment.npz`."
-    from sarvlm.transfer import study_config
     cfg = cfg or study_config(); seed = cfg.seeds[0] if seed is None else seed
     return get_paths().runs/f'{cfg.experiment}-seed{seed}'/'alignment.npz'
 
@@ -346,7 +333,6 @@ def stage_map(path=None, # an alignment file from `08_alignment` (default `align
               dd=None, # the stand-in's data: a built `sarvlm-mini` (default `build_mini()`)
              ) -> dict:
     "dict(coords {stage: (n, 2)}, domain, label, kind per point, method) from the saved UMAP, or a shared-PCA stand-in."
-    from sarvlm.alignment import load_alignment
     p = Path(path) if path is not None else alignment_file()
     if p.is_file():
         _, coords, meta = load_alignment(p)

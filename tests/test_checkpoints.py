@@ -53,7 +53,7 @@ def test_torchscript_refused_then_converted_when_trusted(tmp_path):
 def test_safetensors_export_is_read_by_open_clip(tiny, tmp_path):
     save_safetensors(tiny, tmp_path/'w.safetensors', name='SARCLIP-Tiny')
     assert same(open_clip.create_model('SARCLIP-Tiny', pretrained=str(tmp_path/'w.safetensors')), tiny)
-    from sarvlm.tasks.retrieval import checkpoint_model_name
+    from sarvlm.models import checkpoint_model_name
     assert checkpoint_model_name(tmp_path/'w.safetensors') == 'SARCLIP-Tiny'
 
 def test_plain_open_clip_reads_ours(tiny, tmp_path):

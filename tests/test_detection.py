@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 from sarvlm.tasks import detection as D
-from sarvlm.tasks.localization import load_model
+from sarvlm.models import load_model
 
 GT = [dict(boxes=torch.tensor([[10., 10, 30, 30], [40, 40, 50, 60]]), labels=torch.tensor([1, 2])),
       dict(boxes=torch.tensor([[5., 5, 25, 15]]), labels=torch.tensor([1]))]
@@ -34,7 +34,7 @@ def test_record_targets_drop_and_count():
 
 
 def test_backbone_is_the_clip_tower():
-    model, _ = load_model(None)
+    model = load_model(model='SARCLIP-Tiny', seed=0).model
     det = D.make_detector(model, 3)
     assert det.backbone.visual is model.visual   # the same weights, not a copy
     x = torch.rand(2, 3, 64, 64)
@@ -48,7 +48,7 @@ def test_detector_fits_a_few_images():
         im = torch.rand(3, 64, 64) * 0.2; x, y = rng.integers(4, 40, 2)
         im[:, y:y + 16, x:x + 16] = 0.9
         imgs.append(im); tgts.append(dict(boxes=torch.tensor([[x, y, x + 16, y + 16]], dtype=torch.float32), labels=torch.tensor([1])))
-    model, _ = load_model(None)
+    model = load_model(model='SARCLIP-Tiny', seed=0).model
     det = D.make_detector(model, 1)
     hist = D.train_detector(det, dict(images=imgs, targets=tgts), epochs=10, batch_size=8, lr=3e-3, lr_backbone=1e-3)
     assert hist[-1] < 0.7 * hist[0]

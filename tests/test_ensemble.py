@@ -9,7 +9,7 @@ import torch
 from sarvlm.core import set_seed
 from sarvlm.models import create, save_checkpoint, embed_images
 from sarvlm.train import toy_records
-from sarvlm.tasks.zeroshot import zeroshot_classifier, load_templates
+from sarvlm.models import zeroshot_classifier, load_templates
 from sarvlm.tasks.ensemble import (interpolate_state_dicts, interpolated_model, checkpoint_state, prompt_ensemble_classifier,
                                    output_ensemble, ensemble_features, ensemble_scores, member_scores, zeroshot_probs,
                                    score_metrics, model_eval_features, EvalSet, wise_ft)

@@ -16,8 +16,9 @@ cb_cls = pytest.importorskip('clip_benchmark.metrics.zeroshot_classification')
 from sarvlm.core import set_seed
 from sarvlm.models import create
 from sarvlm.train import toy_records
-from sarvlm.tasks.retrieval import retrieval_metrics, embed
-from sarvlm.tasks.zeroshot import zeroshot_classifier, zeroshot_logits, zeroshot_metrics, evaluate, load_templates
+from sarvlm.models import retrieval_metrics, embed
+from sarvlm.models import zeroshot_classifier, zeroshot_logits, load_templates
+from sarvlm.tasks.zeroshot import zeroshot_metrics, evaluate
 
 CLASSES = ['ship', 'tank', 'car', 'truck', 'bridge', 'harbour']   # two occur; the others compete (top-3/5 defined)
 
@@ -27,8 +28,8 @@ def setup(module_tmp):
     torch.set_num_threads(1); set_seed(0)
     ck = os.environ.get('SARVLM_EVAL_CHECKPOINT')
     if ck:
-        from sarvlm.tasks.retrieval import checkpoint_model_name
-        model, _, etf, tok = create(checkpoint_model_name(ck), pretrained=ck)
+        from sarvlm.models import load_model
+        model, etf, tok, _ = load_model(ck)
     else: model, _, etf, tok = create('SARCLIP-Tiny')
     ds = toy_records(48, seed=3)
     ds = ds.map(lambda r, i: {'caption': f"{r['caption']}, number {i}"}, with_indices=True)   # unique captions
@@ -107,7 +108,7 @@ def test_feature_cache_keyed_by_checkpoint_bytes_and_dataset(setup, tmp_path, mo
     "A second call loads without building the model; new checkpoint bytes or another split recompute."
     import sarvlm.models
     from sarvlm.models import save_checkpoint
-    from sarvlm.tasks.retrieval import checkpoint_features
+    from sarvlm.models import checkpoint_features
     model, etf, tok, ds, feats = setup
     ck = save_checkpoint(model, tmp_path/'a.pt', name='SARCLIP-Tiny')
     first = checkpoint_features(ck, ds, cache_dir=tmp_path/'c', verbose=False)

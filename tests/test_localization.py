@@ -51,7 +51,7 @@ def test_tiles_cover_every_pixel(side):
 def test_pipeline_on_a_generated_scene():
     scenes = L.make_scenes(1, 256, seed=3, themes=('harbour',))
     sid, img, qs = scenes[0]
-    model, tok = L.load_model(None)
+    model, _, tok, _ = L.load_model(model='SARCLIP-Tiny', seed=0)
     out = L.localize(model, tok, img, [q for _, q, _ in qs])
     assert out['prob'].shape == (len(qs), 256, 256) and 0 <= out['prob'].min() and out['prob'].max() <= 1
     # tile scores are cosine similarities computed the same way as the model's own encode_image on a resized tile
@@ -67,7 +67,7 @@ def test_pipeline_on_a_generated_scene():
 def test_any_existing_stage_checkpoint_loads():
     found = {k: v for k, v in L.available_models().items() if v is not None}
     if not found: pytest.skip('no stage checkpoint under runs/ (run 07_transfer first)')
-    model, tok = L.load_model(next(iter(found.values())))
+    model, _, tok, _ = L.load_model(next(iter(found.values())), 'SARCLIP-Tiny', seed=0)
     it = L.vit_internals(model, torch.zeros(2, 3, 64, 64))
     assert L.attention_rollout(it['attn']).shape == (2, 8, 8)
     with pytest.raises(FileNotFoundError): L.load_model('/nonexistent/checkpoint.pt')

@@ -51,7 +51,7 @@ def test_stage_run_skip_force_recipe(dd, runs):
     assert d == runs/'t-seed0'/'sar_scratch'
     names = {p.name for p in d.iterdir()}
     assert {'checkpoint.pt', 'config.json', 'metrics.csv', 'metrics.json', 'stage.json'} <= names
-    from sarvlm.tasks.retrieval import features_key, features_path
+    from sarvlm.models import features_key, features_path
     for split in ('test', 'test_uni'):   # its embeddings went to the project's one cache, keyed by the checkpoint's bytes
         assert features_path(features_key(d/'checkpoint.pt', dd[split])).is_file()
     assert not {'latest.pt'} & names and not list(d.glob('epoch_*.pt'))
@@ -91,6 +91,7 @@ def test_verdict_follows_numbers():
     s = fake(True); assert T.compare(s, 'two-stage (0→1→2)', 'two-stage (0→1→2)', 'optical_zs') == 'tied'
 
 def test_zero_shot_helpers():
-    w = torch.eye(3); pred = T.zero_shot_predict(np.eye(3)[[2, 0, 1]], w)
+    from sarvlm.models import zeroshot_logits, top1, class_index
+    w = torch.eye(3); pred = zeroshot_logits(np.eye(3)[[2, 0, 1]], w).argmax(1).numpy()
     assert list(pred) == [2, 0, 1]
-    assert T.top1(pred, ['c', 'a', 'a'], ['a', 'b', 'c']) == pytest.approx(200 / 3)
+    assert top1(pred, class_index(['c', 'a', 'a'], ['a', 'b', 'c'])) == pytest.approx(200 / 3)

@@ -16,8 +16,8 @@ from torchvision.models.detection.anchor_utils import AnchorGenerator
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 from ..core import is_small, set_seed
-from ..models import sar_to_tensor
-from .localization import load_model, stage_checkpoint, _check_vit, _input_cfg
+from ..models import sar_to_tensor, load_model
+from .localization import stage_checkpoint, _check_vit, _input_cfg
 
 # %% auto #0
 __all__ = ['INITS', 'record_targets', 'detection_split', 'to_coco', 'coco_map', 'ViTBackbone', 'make_detector', 'train_detector',
@@ -149,7 +149,7 @@ def compare_inits(train:dict, test:dict, # `detection_split` outputs
     for label, stage in inits.items():
         ck = None if stage is None else stage_checkpoint(stage, seed=seed)
         if ck is not None and not ck.is_file(): rows.append(dict(init=label, note=f'skipped: no {ck}')); continue
-        model, _ = load_model(ck, seed=seed)
+        model = load_model(ck, 'SARCLIP-Tiny', seed=seed).model
         det = make_detector(model, len(train['classes'])); t = time.perf_counter()
         hist = train_detector(det, train, epochs=epochs, seed=seed, **kw)
         m = coco_map(predict(det, test['images']), test['targets'], train['classes'])

@@ -10,17 +10,22 @@ from pathlib import Path
 import numpy as np
 import torch
 from ..core import get_paths, is_small, atomic_write
-from .zeroshot import load_templates, zeroshot_classifier, zeroshot_logits
-from .retrieval import retrieval_metrics, checkpoint_features, checkpoint_model_name, features_path, dataset_key, file_hash
+from ..scenes import CLASSES
+from ..data import build_mini
+from ..models import (create, load_model, read_checkpoint, to_state_dict, checkpoint_model_name,
+                           embed, embed_images, embed_texts, checkpoint_features, features_key, dataset_key,
+                           file_hash, retrieval_metrics, load_templates, zeroshot_classifier, zeroshot_logits,
+                           top1, held_out_classes)
+from ..transfer import (study_config, stage_dir, run_stage, budgets, stage_train_data, STAGES,
+                             STAGE_LABELS)
 
 # %% auto #0
-__all__ = ['ENSEMBLE_STAGES', 'STAGE_NAMES', 'PROMPT_VARIANTS', 'WISE_PAIRS', 'OUTPUT_COMBOS', 'BASELINE', 'METRICS',
-           'DIAGNOSTICS', 'READINGS', 'interpolate_state_dicts', 'checkpoint_state', 'interpolated_model',
-           'prompt_ensemble_classifier', 'output_ensemble', 'zeroshot_probs', 'ensemble_features', 'EvalSet',
-           'eval_set', 'checkpoint_eval_features', 'model_eval_features', 'member_scores', 'ensemble_scores',
-           'score_metrics', 'stage_checkpoints', 'default_alphas', 'prompt_rows', 'wise_ft', 'output_ensemble_rows',
-           'ensemble_study', 'summarize', 'format_table', 'plot_prompts', 'plot_wise', 'compare', 'comparison_table',
-           'verdict']
+__all__ = ['ENSEMBLE_STAGES', 'PROMPT_VARIANTS', 'WISE_PAIRS', 'OUTPUT_COMBOS', 'BASELINE', 'METRICS', 'DIAGNOSTICS', 'READINGS',
+           'interpolate_state_dicts', 'checkpoint_state', 'interpolated_model', 'prompt_ensemble_classifier',
+           'output_ensemble', 'zeroshot_probs', 'ensemble_features', 'EvalSet', 'eval_set', 'checkpoint_eval_features',
+           'model_eval_features', 'member_scores', 'ensemble_scores', 'score_metrics', 'stage_checkpoints',
+           'default_alphas', 'prompt_rows', 'wise_ft', 'output_ensemble_rows', 'ensemble_study', 'summarize',
+           'format_table', 'plot_prompts', 'plot_wise', 'compare', 'comparison_table', 'verdict']
 
 # %% ../../nbs/12_ensemble.ipynb #c3e4377a
 def _check_alpha(alpha) -> float:
@@ -53,7 +58,6 @@ def interpolate_state_dicts(sd_a:dict, # state dict at alpha = 0 (e.g. the model
 def checkpoint_state(checkpoint, # a checkpoint file (open_clip_train layout, plain state dict, safetensors, ...)
                     ) -> tuple:
     "(open_clip model name, state dict) of a checkpoint file."
-    from sarvlm.models import read_checkpoint, to_state_dict
     if not Path(checkpoint).is_file(): raise FileNotFoundError(f"checkpoint_state: no checkpoint at {checkpoint}")
     obj, fmt = read_checkpoint(checkpoint)
     return checkpoint_model_name(checkpoint), to_state_dict(obj, fmt)[0]
@@ -69,7 +73,6 @@ def interpolated_model(a, # checkpoint path or (model name, state dict) at alpha
                        alpha:float, # mixing weight in [0, 1]
                       ) -> tuple:
     "(model, eval transform, tokenizer) whose weights are the WiSE-FT interpolation of `a` and `b`."
-    from sarvlm.models import create
     (na, sa), (nb, sb) = _state(a), _state(b)
     if na != nb: raise ValueError(f"interpolated_model: the checkpoints are different architectures ({na!r} and {nb!r})")
     model, _, etf, tok = create(na)
@@ -150,11 +153,9 @@ def _kinds(ds) -> np.ndarray:
 
 def eval_set(dd, # sarvlm-mini (`build_mini()`) or any DatasetDict with `test` and `test_uni` splits
              classes=None, # zero-shot classes (default: `sarvlm.scenes.CLASSES`)
-             held=None, # held-out SAR classes (default: `sarvlm.tasks.zeroshot.held_out_classes()`)
+             held=None, # held-out SAR classes (default: `held_out_classes()`)
             ) -> EvalSet:
     "The evaluation rows and their labels, domains and scene types."
-    from sarvlm.scenes import CLASSES
-    from sarvlm.tasks.zeroshot import held_out_classes
     miss = {'test', 'test_uni'} - set(dd)
     if miss: raise ValueError(f"eval_set: the dataset lacks split(s) {sorted(miss)}; has {list(dd)}")
     classes = list(classes or CLASSES); held = list(held_out_classes() if held is None else held)
@@ -171,22 +172,22 @@ def checkpoint_eval_features(checkpoint, ev:EvalSet, verbose:bool=False) -> dict
     f, fu = checkpoint_features(checkpoint, ev.test, verbose=verbose), checkpoint_features(checkpoint, ev.uni, verbose=verbose)
     return dict(zs=f['image'][ev.zs_idx], ret_img=fu['image'][ev.ret_idx], ret_txt=fu['text'][ev.ret_idx])
 
+def _split_features(model, preprocess, tokenizer, ds, key:str|None, batch_size:int) -> dict:
+    "Image and caption features of `ds`: through the embedding cache under `key`, or computed and not kept."
+    if key is not None: return embed(model, preprocess, tokenizer, ds, key, batch_size=batch_size, verbose=False)
+    return dict(image=embed_images(model, ds['image'], preprocess, batch_size).numpy(),
+                text=embed_texts(model, ds['caption'], tokenizer).numpy())
+
 def model_eval_features(model, preprocess, tokenizer, # an open_clip model, its eval transform and tokenizer
                         ev:EvalSet, # the evaluation rows
-                        key:str|None=None, # cache the features under this key (None: compute, do not cache)
+                        name:str|None=None, # its open_clip model name (for the cache key)
+                        weights:str|None=None, # a name for its weights, to cache them (None: compute, do not keep)
                         batch_size:int=256) -> dict:
-    "The same features from an in-memory model."
-    from sarvlm.models import embed_images, embed_texts
-    p = features_path(f"{key}-{ev.key}") if key else None
-    if p is not None and p.is_file():
-        with np.load(p, allow_pickle=False) as z: return {k: z[k] for k in ('zs', 'ret_img', 'ret_txt')}
-    was = model.training; model.eval(); ret = ev.uni.select(ev.ret_idx)
-    d = dict(zs=embed_images(model, ev.test.select(ev.zs_idx)['image'], preprocess, batch_size).numpy(),
-             ret_img=embed_images(model, ret['image'], preprocess, batch_size).numpy(), ret_txt=embed_texts(model, ret['caption'], tokenizer).numpy())
-    model.train(was)
-    if p is not None:
-        with atomic_write(p, 'wb') as fh: np.savez(fh, **d)
-    return d
+    "The same features from an in-memory model, through the one embedding cache when `weights` is given."
+    zs, ret = ev.test.select(ev.zs_idx), ev.uni.select(ev.ret_idx)
+    key = lambda ds: features_key(None, ds, name, weights=weights) if weights else None
+    f, r = (_split_features(model, preprocess, tokenizer, ds, key(ds), batch_size) for ds in (zs, ret))
+    return dict(zs=f['image'], ret_img=r['image'], ret_txt=r['text'])
 
 # %% ../../nbs/12_ensemble.ipynb #0c469fff
 def member_scores(feats:dict, # from `checkpoint_eval_features` / `model_eval_features`
@@ -212,9 +213,6 @@ def ensemble_scores(score_list, # scores of several members (`member_scores`)
     lg = output_ensemble([s['logits'] for s in score_list], w)
     return dict(logits=lg, probs=torch.softmax(torch.from_numpy(lg), dim=1).numpy(), **ret)
 
-def _top1(pred, target, m) -> float:
-    return float(100 * (pred[m] == target[m]).mean()) if m.any() else float('nan')
-
 def _mr(sc:dict, m) -> float:
     return retrieval_metrics(sc['ret_img'][m], sc['ret_txt'][m])['mean_recall'] if m.sum() > 1 else float('nan')
 
@@ -224,19 +222,16 @@ def score_metrics(sc:dict, # scores of a model or an ensemble
     if sc['probs'].shape != (len(ev.zs_idx), len(ev.classes)): raise ValueError(f"probabilities {sc['probs'].shape} do not fit the evaluation set ({len(ev.zs_idx)}, {len(ev.classes)})")
     pred, t = sc['probs'].argmax(1), np.array([ev.classes.index(l) for l in ev.zs_label])
     sar, held = ev.zs_domain == 'sar', np.isin(ev.zs_label, ev.held)
-    return dict(sar_zs_held_in=_top1(pred, t, sar & ~held), sar_zs_held_out=_top1(pred, t, sar & held),
-                optical_zs=_top1(pred, t, ev.zs_domain == 'optical'), sar_retrieval_mr=_mr(sc, np.ones(len(ev.ret_idx), bool)),
-                sar_zs_chips=_top1(pred, t, sar & (ev.zs_kind == 'chip')), sar_zs_scenes=_top1(pred, t, sar & (ev.zs_kind == 'scene')),
+    return dict(sar_zs_held_in=top1(pred, t, sar & ~held), sar_zs_held_out=top1(pred, t, sar & held),
+                optical_zs=top1(pred, t, ev.zs_domain == 'optical'), sar_retrieval_mr=_mr(sc, np.ones(len(ev.ret_idx), bool)),
+                sar_zs_chips=top1(pred, t, sar & (ev.zs_kind == 'chip')), sar_zs_scenes=top1(pred, t, sar & (ev.zs_kind == 'scene')),
                 sar_mr_chips=_mr(sc, ev.ret_kind == 'chip'), sar_mr_scenes=_mr(sc, ev.ret_kind == 'scene'),
-                sar_zs_balanced=float(np.mean([_top1(pred, t, sar & (t == c)) for c in np.unique(t[sar])])) if sar.any() else float('nan'),
+                sar_zs_balanced=float(np.mean([top1(pred, t, sar & (t == c)) for c in np.unique(t[sar])])) if sar.any() else float('nan'),
                 sar_zs_majority=float(100 * np.bincount(pred[sar]).max() / sar.sum()) if sar.any() else float('nan'),
                 sar_pred_held_out=float(100 * np.isin(pred[sar], [ev.classes.index(c) for c in ev.held if c in ev.classes]).mean()) if sar.any() else float('nan'))
 
 # %% ../../nbs/12_ensemble.ipynb #6b39433b
 ENSEMBLE_STAGES = ('stage0_natural', 'stage1_optical', 'stage2_sar_from0', 'stage2_sar_from1')
-STAGE_NAMES = {'stage0_natural': 'natural (0)', 'stage1_optical': 'optical (0→1)', 'stage2_sar_from0': 'direct (0→2)',
-               'stage2_sar_from1': 'two-stage (0→1→2)'}
-
 def stage_checkpoints(cfg=None, # a `sarvlm.transfer.TransferConfig` (default `study_config()`: full, or small under SARVLM_SMALL=1)
                       seeds=None, # training seeds (default: the configuration's)
                       stages=ENSEMBLE_STAGES, # stages needed
@@ -244,7 +239,6 @@ def stage_checkpoints(cfg=None, # a `sarvlm.transfer.TransferConfig` (default `s
                       train:bool=True, # bring the stages up to date through `run_stage` (False: use the files on disk as they are)
                       verbose:bool=True) -> dict:
     "{seed: {stage: checkpoint path}} of the transfer study's stage runs."
-    from sarvlm.transfer import study_config, stage_dir, run_stage, budgets, stage_train_data, STAGES
     cfg = cfg or study_config(); seeds = tuple(cfg.seeds if seeds is None else seeds)
     bad = [s for s in stages if s not in STAGES]
     if bad: raise ValueError(f"unknown stage(s) {bad}; known: {list(STAGES)}")
@@ -252,9 +246,7 @@ def stage_checkpoints(cfg=None, # a `sarvlm.transfer.TransferConfig` (default `s
     for seed in seeds:
         cks = {s: stage_dir(cfg, seed, s)/'checkpoint.pt' for s in stages}
         if train:
-            if dd is None:
-                from sarvlm.data import build_mini
-                dd = build_mini(cfg.data_seed, cfg.data_size, verbose=False)
+            if dd is None: dd = build_mini(cfg.data_seed, cfg.data_size, verbose=False)
             bud = budgets(cfg, {s: len(stage_train_data(dd, s)) for s in STAGES}); t0 = time.perf_counter()
             for s in stages: run_stage(cfg, seed, s, dd, bud, verbose=verbose)   # a no-op for finished stages of this recipe
             if verbose and time.perf_counter() - t0 > 1: print(f"seed {seed}: stages brought up to date in {time.perf_counter() - t0:.1f} s")
@@ -277,12 +269,6 @@ def default_alphas() -> tuple:
     return (0.0, 0.5, 1.0) if is_small() else (0.0, 0.25, 0.5, 0.75, 1.0)
 
 # %% ../../nbs/12_ensemble.ipynb #091d444d
-def _load(ck) -> tuple:
-    "(model, tokenizer) of a checkpoint."
-    from sarvlm.models import create
-    model, _, _, tok = create(checkpoint_model_name(ck), pretrained=ck)
-    return model, tok
-
 def prompt_rows(model, tok, feats:dict, ev:EvalSet, variants=None) -> list:
     "Metrics of one model under each prompt variant (plus domain-matched prompts)."
     rows = []
@@ -306,10 +292,12 @@ def wise_ft(ck_a, ck_b, # checkpoints at alpha = 0 and alpha = 1 (same architect
     rows, ha, hb = [], file_hash(ck_a)[:12], file_hash(ck_b)[:12]
     for a in alphas:
         if a in (0.0, 1.0):
-            (model, tok), feats = _load(ck_b if a else ck_a), checkpoint_eval_features(ck_b if a else ck_a, ev)
+            model, _, tok, _ = load_model(ck_b if a else ck_a)
+            feats = checkpoint_eval_features(ck_b if a else ck_a, ev)
         else:
             model, etf, tok = interpolated_model(sa, sb, a)
-            feats = model_eval_features(model, etf, tok, ev, key=f"wise-{ha}-{hb}-a{a:.4f}" if cache else None)
+            wts = f"wise-{ha}-{hb}-a{a:.4f}" if cache else None
+            feats = model_eval_features(model, etf, tok, ev, sa[0], wts)
         w = zeroshot_classifier(model, tok, ev.classes, templates)
         rows.append(dict(alpha=a, **score_metrics(member_scores(feats, ev, w), ev)))
     return rows
@@ -321,7 +309,7 @@ def output_ensemble_rows(scores:dict, # {stage: member scores} of one seed
                          spaces=('prob', 'logit'), # average probabilities, and/or normalised logits
                         ) -> list:
     "Metrics of each stage alone and of each uniform output ensemble of stages."
-    rows = [dict(reading='output', method=f"{STAGE_NAMES.get(s, s)} alone", **score_metrics(sc, ev)) for s, sc in scores.items()]
+    rows = [dict(reading='output', method=f"{STAGE_LABELS.get(s, s)} alone", **score_metrics(sc, ev)) for s, sc in scores.items()]
     for name, stages in (combos or OUTPUT_COMBOS).items():
         miss = [s for s in stages if s not in scores]
         if miss: raise ValueError(f"output ensemble {name!r}: no scores for stage(s) {miss}; have {list(scores)}")
@@ -340,11 +328,11 @@ def ensemble_study(cks:dict, # {seed: {stage: checkpoint}} from `stage_checkpoin
     rows = []
     for seed, ck in cks.items():
         t0 = time.perf_counter()
-        models = {s: _load(c) for s, c in ck.items()}
+        models = {s: load_model(c) for s, c in ck.items()}
         feats = {s: checkpoint_eval_features(c, ev) for s, c in ck.items()}
-        m, tok = models['stage2_sar_from1']
+        m, tok = models['stage2_sar_from1'].model, models['stage2_sar_from1'].tokenizer
         rows += [dict(seed=seed, **r) for r in prompt_rows(m, tok, feats['stage2_sar_from1'], ev)]
-        scores = {s: member_scores(feats[s], ev, zeroshot_classifier(mm, tt, ev.classes, templates)) for s, (mm, tt) in models.items()}
+        scores = {s: member_scores(feats[s], ev, zeroshot_classifier(lm.model, lm.tokenizer, ev.classes, templates)) for s, lm in models.items()}
         rows += [dict(seed=seed, **r) for r in output_ensemble_rows(scores, ev, combos)]
         for name, (a, b) in (pairs or WISE_PAIRS).items():
             rows += [dict(seed=seed, reading='weights', method=f"{name} α={r['alpha']:g}", pair=name, **r) for r in wise_ft(ck[a], ck[b], ev, alphas, templates)]

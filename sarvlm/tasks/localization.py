@@ -13,14 +13,17 @@ from scipy import ndimage
 from skimage import draw, measure
 from skimage.filters.rank import median as rank_median
 from ..core import get_paths, is_small, set_seed
-from ..models import create, sar_to_tensor
-from ..data import rbox_to_poly
+from ..models import sar_to_tensor, load_model
+from ..transfer import study_config, stage_dir
+from ..data import rbox_to_poly, build_mini
+from ..scenes import random_scene, render
+from ..sar import to_db
 
 # %% auto #0
 __all__ = ['SLM_PARAMS', 'QUERY_TEMPLATE', 'QUERY_CLASSES', 'THEMES', 'STAGES', 'tile_grid', 'tile_batch', 'fuse_tiles',
            'to_probmap', 'tile_embeddings', 'text_embeddings', 'localize', 'polygons_mask', 'rsu',
            'region_centre_radius', 'attention_centres', 'ras', 'rda', 'rmi', 'slm', 'scene_queries', 'make_scenes',
-           'stage_checkpoint', 'load_model', 'available_models', 'plot_localization', 'evaluate_slm', 'vit_internals',
+           'stage_checkpoint', 'available_models', 'plot_localization', 'evaluate_slm', 'vit_internals',
            'patch_text_map', 'attention_rollout', 'mass_inside', 'box_records', 'attention_table']
 
 # %% ../../nbs/14_localization.ipynb #9c05b24f
@@ -203,7 +206,6 @@ def make_scenes(n:int, # number of scenes
                 size:int=256, # image side (px)
                 seed:int=0, themes=THEMES) -> list:
     "[(scene_id, SAR intensity, queries), ...]: `n` large SAR scenes cycling through `themes`, those with no query skipped."
-    from sarvlm.scenes import random_scene, render
     out, k = [], 0
     while len(out) < n:
         if k > 20 * n: raise ValueError(f"make_scenes: found only {len(out)} scenes with queries in {k} tries")
@@ -220,16 +222,7 @@ def stage_checkpoint(stage:str, # stage folder name, e.g. 'stage2_sar_from1'
                      experiment:str|None=None, # default: the transfer study's (`sarvlm.transfer.study_config`)
                      seed:int=0) -> Path:
     "Path of a transfer-study stage checkpoint (it may not exist yet), as `sarvlm.transfer.stage_dir` lays it out."
-    from sarvlm.transfer import study_config, stage_dir
     return stage_dir(study_config(**({'experiment': experiment} if experiment else {})), seed, stage)/'checkpoint.pt'
-
-def load_model(checkpoint=None, # a checkpoint file, or None for random weights (seeded)
-               name:str='SARCLIP-Tiny', seed:int=0) -> tuple:
-    "(model, tokenizer) in eval mode."
-    if checkpoint is not None and not Path(checkpoint).is_file(): raise FileNotFoundError(f"load_model: no checkpoint at {checkpoint}")
-    set_seed(seed)
-    model, _, _, tok = create(name, pretrained=None if checkpoint is None else str(checkpoint))
-    return model.eval(), tok
 
 def available_models(stages:dict=STAGES, **kw) -> dict:
     "label -> checkpoint path (None = random) for the stages whose checkpoint exists."
@@ -248,7 +241,6 @@ def _best_label(models:dict) -> str:
 def plot_localization(intensity, queries, prob, px_scale:float=0.25, title:str=''):
     "One row per query: the SAR image with its polygons, the probability map with SLM circles and attention centres."
     import matplotlib.pyplot as plt
-    from sarvlm.sar import to_db
     fig, ax = plt.subplots(len(queries), 2, figsize=(6, 3 * len(queries)), squeeze=False)
     for i, ((c, q, polys), pm) in enumerate(zip(queries, prob)):
         ax[i, 0].imshow(np.clip(to_db(intensity), -25, 5), cmap='gray'); ax[i, 1].imshow(pm, cmap='jet', vmin=0, vmax=1)
@@ -270,7 +262,7 @@ def evaluate_slm(models:dict, # label -> checkpoint path (None = random init)
     import pandas as pd
     rows = []
     for label, ck in models.items():
-        model, tok = load_model(ck)
+        model, _, tok, _ = load_model(ck, 'SARCLIP-Tiny', seed=0)
         for sid, img, qs in scenes:
             probs = localize(model, tok, img, [q for _, q, _ in qs], scales, median)['prob']
             rows += [dict(model=label, scene=sid, cls=c, **slm(p, polys, px_scale)) for (c, _, polys), p in zip(qs, probs)]
@@ -332,7 +324,6 @@ def mass_inside(amap, # (g,g) map (any range)
 # %% ../../nbs/14_localization.ipynb #7a84eeef
 def box_records(split:str='test', max_area:float=0.5, n:int|None=None, seed:int=0) -> list:
     "[(SAR intensity, label, [boxes of the label's class]), ...] from sarvlm-mini SAR records with boxed objects of their label."
-    from sarvlm.data import build_mini
     ds = build_mini(seed, verbose=False)[split]
     out = []
     for i in np.flatnonzero(np.array(ds['domain']) == 'sar'):
@@ -348,7 +339,8 @@ def attention_table(models:dict, records:list, template:str=QUERY_TEMPLATE) -> '
     import pandas as pd
     rows = []
     for label, ck in models.items():
-        model, tok = load_model(ck); S, mean, std = _input_cfg(model)
+        model, _, tok, _ = load_model(ck, 'SARCLIP-Tiny', seed=0)
+        S, mean, std = _input_cfg(model)
         x = torch.stack([sar_to_tensor(a) for a, _, _ in records])
         x = (F.interpolate(x, size=(S, S), mode='bicubic', antialias=True).clamp(0, 1) - mean) / std if x.shape[-1] != S else (x - mean) / std
         it = vit_internals(model, x); te = text_embeddings(model, tok, [template.format(l) for _, l, _ in records])

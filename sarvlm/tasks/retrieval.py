@@ -4,114 +4,21 @@
 
 # %% ../../nbs/09_retrieval.ipynb #28a86753
 from __future__ import annotations
-import math, json, hashlib, time
+import time
 from pathlib import Path
 import numpy as np
 import torch
-from ..core import get_paths, atomic_write, is_small
+from ..core import get_paths, is_small, set_seed
+from ..data import build_mini
+from ..models import create, save_checkpoint
+from ..models import (file_hash, dataset_key, features_key, features_path, load_features, embed,
+                             checkpoint_features, checkpoint_model_name, topk_chunked, retrieval_metrics,
+                             KEEP_COLUMNS, _as_features)
+from ..train import TrainConfig, RecordsDataset, clip_learner, fit_clip
+from ..transfer import study_config, stage_dir
 
 # %% auto #0
-__all__ = ['KEEP_COLUMNS', 'file_hash', 'dataset_key', 'features_key', 'features_path', 'load_features', 'embed',
-           'checkpoint_model_name', 'checkpoint_features', 'quick_checkpoint', 'demo_checkpoint', 'topk_chunked',
-           'retrieval_metrics', 'retrieval_metrics_full', 'chance_mean_recall', 'retrieval_table']
-
-# %% ../../nbs/09_retrieval.ipynb #9a2b1043
-_HASHES = {}
-
-def file_hash(path, # any file (a checkpoint)
-             ) -> str:
-    "sha256 of a file's bytes, remembered per (path, size, mtime) so an unchanged file is read once per process."
-    p = Path(path)
-    if not p.is_file(): raise FileNotFoundError(f"file_hash: no file at {p}")
-    st = p.stat(); memo = (str(p.resolve()), st.st_size, st.st_mtime_ns)
-    if memo not in _HASHES:
-        h = hashlib.sha256()
-        with open(p, 'rb') as f:
-            for block in iter(lambda: f.read(2**22), b''): h.update(block)
-        _HASHES[memo] = h.hexdigest()
-    return _HASHES[memo]
-
-def dataset_key(ds) -> str:
-    "A key for a dataset split: its `datasets` fingerprint and length (TypeError for objects without one)."
-    fp = getattr(ds, '_fingerprint', None)
-    if not fp: raise TypeError(f"dataset_key: a {type(ds).__name__} has no fingerprint; pass a `datasets.Dataset` or give `key=` yourself")
-    return f"{fp}-n{len(ds)}"
-
-def features_key(checkpoint, dataset) -> str:
-    "The cache key of (checkpoint file, dataset split)."
-    return f"ck{file_hash(checkpoint)[:16]}-ds{dataset_key(dataset)}"
-
-def features_path(key:str, cache_dir=None) -> Path:
-    "Where the features of `key` live: `<cache>/features/<key>.npz`."
-    return Path(cache_dir or get_paths().cache/'features')/f"{key}.npz"
-
-# %% ../../nbs/09_retrieval.ipynb #e06eac79
-KEEP_COLUMNS = ('label', 'domain', 'scene_id', 'caption', 'fine_type', 'split', 'source')
-
-def _columns(ds, text_col:str) -> dict:
-    "String columns worth keeping next to the features (and `kind` from the `meta` JSON, when present)."
-    cols = {c: np.asarray(ds[c], dtype=str) for c in dict.fromkeys((*KEEP_COLUMNS, text_col)) if c in ds.column_names}
-    if 'meta' in ds.column_names: cols['kind'] = np.asarray([json.loads(m).get('kind', '') if m else '' for m in ds['meta']], dtype=str)
-    return cols
-
-def load_features(path, verbose:bool=True) -> dict:
-    "The arrays of a features file, as a dict."
-    t0 = time.perf_counter()
-    with np.load(path, allow_pickle=False) as z: d = {k: z[k] for k in z.files}
-    if verbose: print(f"features {Path(path).stem}: loaded in {time.perf_counter() - t0:.2f} s "
-                      f"(computing them took {float(d['seconds']):.2f} s)")
-    return d
-
-# %% ../../nbs/09_retrieval.ipynb #f60a3a60
-def embed(model, # an open_clip model
-          preprocess, # its eval transform (record image -> tensor), e.g. from `sarvlm.models.create`
-          tokenizer, # its tokenizer
-          dataset, # a `datasets.Dataset` with image and caption columns
-          key:str|None=None, # cache key (default: `dataset_key(dataset)` prefixed by 'model-')
-          cache_dir=None, # default `get_paths().cache/'features'`
-          image_col:str='image', text_col:str='caption', # column names
-          batch_size:int=256, # images per forward pass
-          refresh:bool=False, # recompute even if cached
-          verbose:bool=True,
-         ) -> dict:
-    "Image and text features (L2-normalised float32) of `dataset` plus its label columns, computed once and cached."
-    from sarvlm.models import embed_images, embed_texts
-    miss = {image_col, text_col} - set(getattr(dataset, 'column_names', []))
-    if miss: raise ValueError(f"embed: dataset lacks column(s) {sorted(miss)}; has {getattr(dataset, 'column_names', None)}")
-    p = features_path(key or f"model-{dataset_key(dataset)}", cache_dir)
-    if p.is_file() and not refresh: return load_features(p, verbose)
-    t0 = time.perf_counter(); was = model.training; model.eval()
-    img = embed_images(model, dataset[image_col], preprocess, batch_size=batch_size).numpy().astype(np.float32)
-    txt = embed_texts(model, dataset[text_col], tokenizer, batch_size=max(batch_size, 1024)).numpy().astype(np.float32)
-    model.train(was)
-    d = dict(image=img, text=txt, **_columns(dataset, text_col), seconds=np.float64(time.perf_counter() - t0))
-    with atomic_write(p, 'wb') as f: np.savez(f, **d)
-    if verbose: print(f"features {p.stem}: computed in {float(d['seconds']):.2f} s ({len(img)} images and captions), saved")
-    return d
-
-# %% ../../nbs/09_retrieval.ipynb #191c3ad5
-def checkpoint_model_name(checkpoint) -> str:
-    "The open_clip model name stored in a checkpoint (`name`), or in the `stage.json` next to it."
-    stage = Path(checkpoint).parent/'stage.json'
-    if stage.is_file() and json.loads(stage.read_text()).get('model'): return json.loads(stage.read_text())['model']
-    from sarvlm.models import read_checkpoint
-    obj, _ = read_checkpoint(checkpoint)
-    name = obj.get('name') if isinstance(obj, dict) else None
-    if not name: raise ValueError(f"{checkpoint}: the checkpoint does not store a model name; pass model_name='ViT-B-32' (or the like)")
-    return name
-
-def checkpoint_features(checkpoint, # a checkpoint file readable by `sarvlm.models.create(name, pretrained=...)`
-                        dataset, # a `datasets.Dataset` split
-                        model_name:str|None=None, # open_clip architecture (default: read from the checkpoint)
-                        cache_dir=None, refresh:bool=False, batch_size:int=256, verbose:bool=True,
-                       ) -> dict:
-    "Features of `dataset` under `checkpoint`, computed once per (checkpoint bytes, dataset fingerprint)."
-    key = features_key(checkpoint, dataset)
-    p = features_path(key, cache_dir)
-    if p.is_file() and not refresh: return load_features(p, verbose)
-    from sarvlm.models import create
-    model, _, etf, tok = create(model_name or checkpoint_model_name(checkpoint), pretrained=checkpoint)
-    return embed(model, etf, tok, dataset, key, cache_dir, batch_size=batch_size, refresh=True, verbose=verbose)
+__all__ = ['quick_checkpoint', 'demo_checkpoint', 'retrieval_metrics_full', 'chance_mean_recall', 'retrieval_table']
 
 # %% ../../nbs/09_retrieval.ipynb #2f4198b1
 def quick_checkpoint(epochs:int|None=None, # default 1 (small) or 4 (full)
@@ -120,10 +27,6 @@ def quick_checkpoint(epochs:int|None=None, # default 1 (small) or 4 (full)
     "Train SARCLIP-Tiny briefly on sarvlm-mini's training split (all domains) and return its checkpoint (reused if present)."
     out = Path(out_dir or get_paths().runs/('eval-demo-small' if is_small() else 'eval-demo')); ck = out/'checkpoint.pt'
     if ck.is_file(): return ck
-    from sarvlm.core import set_seed
-    from sarvlm.data import build_mini
-    from sarvlm.models import create, save_checkpoint
-    from sarvlm.train import TrainConfig, RecordsDataset, clip_learner, fit_clip
     set_seed(seed); dd = build_mini(verbose=False)
     model, ttf, _, tok = create('SARCLIP-Tiny')
     cfg = TrainConfig(model='SARCLIP-Tiny', epochs=epochs or (1 if is_small() else 4), batch_size=32 if is_small() else 64,
@@ -139,7 +42,6 @@ def demo_checkpoint(stage:str='stage2_sar_from1', # a stage of `sarvlm.transfer.
                     seed:int=0, # training seed of the transfer study
                     verbose:bool=True) -> Path:
     "The transfer study's checkpoint of `stage` if `runs/` holds it, else a briefly trained SARCLIP-Tiny (`quick_checkpoint`)."
-    from sarvlm.transfer import study_config, stage_dir
     ck = stage_dir(study_config(), seed, stage)/'checkpoint.pt'
     if ck.is_file():
         if verbose: print(f"evaluating the transfer study's checkpoint {ck.relative_to(get_paths().root) if ck.is_relative_to(get_paths().root) else ck}")
@@ -147,70 +49,6 @@ def demo_checkpoint(stage:str='stage2_sar_from1', # a stage of `sarvlm.transfer.
     t0 = time.perf_counter(); quick = quick_checkpoint()
     if verbose: print(f"no transfer checkpoint at {ck}; using a briefly trained SARCLIP-Tiny instead ({time.perf_counter() - t0:.1f} s): {quick}")
     return quick
-
-# %% ../../nbs/09_retrieval.ipynb #7769e76e
-def _as_features(x, name:str) -> torch.Tensor:
-    "A float32 2-D tensor of features, or a clear error."
-    t = torch.as_tensor(np.asarray(x) if not torch.is_tensor(x) else x).float()
-    if t.ndim != 2: raise ValueError(f"{name}: expected a 2-D (n, dim) array of features, got shape {tuple(t.shape)}")
-    if not torch.isfinite(t).all(): raise ValueError(f"{name}: features contain NaN or inf")
-    return t
-
-def _chunk_rows(n_keys:int, max_bytes:int) -> int:
-    "Rows per block so that one block of similarities (rows x n_keys float32) stays within `max_bytes`."
-    return max(1, int(max_bytes // (4 * max(n_keys, 1))))
-
-# %% ../../nbs/09_retrieval.ipynb #2cc5142d
-def topk_chunked(queries, # (n, d) query features (L2-normalised for cosine similarity)
-                 keys, # (m, d) key features
-                 k:int, # how many neighbours to keep per query
-                 max_bytes:int=256*2**20, # memory budget for one block of similarities
-                ) -> tuple[torch.Tensor, torch.Tensor]:
-    "Exact top-k of `queries @ keys.T` per query row, computed one block of rows at a time: (values, indices)."
-    q, kf = _as_features(queries, 'queries'), _as_features(keys, 'keys')
-    if q.shape[1] != kf.shape[1]: raise ValueError(f"queries have dim {q.shape[1]} but keys have dim {kf.shape[1]}")
-    if not 1 <= k <= kf.shape[0]: raise ValueError(f"k must be in [1, {kf.shape[0]}] (number of keys), got {k}")
-    step, vals, idxs = _chunk_rows(kf.shape[0], max_bytes), [], []
-    for s in range(0, q.shape[0], step):
-        v, i = torch.topk(q[s:s+step] @ kf.T, k, dim=1)
-        vals.append(v); idxs.append(i)
-    return torch.cat(vals), torch.cat(idxs)
-
-# %% ../../nbs/09_retrieval.ipynb #5ba6c837
-def _hits(idx:torch.Tensor, q_groups:torch.Tensor, k_groups:torch.Tensor, ks) -> dict:
-    "Share of queries (in %) with a key of their own group among their first K neighbours, for each K."
-    match = k_groups[idx] == q_groups[:, None]          # (n, kmax) bool
-    first = torch.where(match.any(1), match.float().argmax(1), torch.full_like(q_groups, idx.shape[1]))
-    return {K: 100.0 * (first < K).float().mean().item() for K in ks}
-
-def _groups(groups, n:int) -> torch.Tensor:
-    "Group id per pair: `None` means every pair is its own group (the diagonal ground truth)."
-    if groups is None: return torch.arange(n)
-    g = np.asarray(groups)
-    if g.shape != (n,): raise ValueError(f"groups must have one id per pair ({n}), got shape {g.shape}")
-    _, inv = np.unique(g, return_inverse=True)
-    return torch.as_tensor(inv.reshape(-1), dtype=torch.long)
-
-# %% ../../nbs/09_retrieval.ipynb #37373841
-def retrieval_metrics(image_features, # (n, d) image features, row i pairs with caption row i
-                      text_features, # (n, d) caption features
-                      groups=None, # optional group id per pair: same id = interchangeable (grouped ground truth)
-                      ks=(1, 5, 10), # the K of R@K
-                      max_bytes:int=256*2**20, # memory budget of one similarity block
-                      normalize:bool=True, # L2-normalise features first (cosine similarity, as the authors)
-                     ) -> dict:
-    "Image→text and text→image R@K (in %), each direction's mean, overall R@K and the mean recall of all values."
-    img, txt = _as_features(image_features, 'image_features'), _as_features(text_features, 'text_features')
-    if img.shape[0] != txt.shape[0]: raise ValueError(f"{img.shape[0]} images but {txt.shape[0]} captions: retrieval pairs row i with row i")
-    if normalize: img, txt = torch.nn.functional.normalize(img, dim=1), torch.nn.functional.normalize(txt, dim=1)
-    g, kmax = _groups(groups, img.shape[0]), min(max(ks), img.shape[0])
-    i2t = _hits(topk_chunked(img, txt, kmax, max_bytes)[1], g, g, ks)
-    t2i = _hits(topk_chunked(txt, img, kmax, max_bytes)[1], g, g, ks)
-    res = {**{f'i2t_R@{K}': v for K, v in i2t.items()}, **{f't2i_R@{K}': v for K, v in t2i.items()}}
-    res['i2t_mean'], res['t2i_mean'] = float(np.mean(list(i2t.values()))), float(np.mean(list(t2i.values())))
-    res.update({f'R@{K}': (i2t[K] + t2i[K]) / 2 for K in ks})
-    res['mean_recall'] = float(np.mean(list(i2t.values()) + list(t2i.values())))
-    return res
 
 # %% ../../nbs/09_retrieval.ipynb #03555e01
 def retrieval_metrics_full(image_features, text_features, ks=(1, 5, 10)) -> dict:

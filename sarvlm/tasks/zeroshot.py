@@ -14,65 +14,12 @@ from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.metrics import accuracy_score, confusion_matrix, recall_score, top_k_accuracy_score
 from ..core import get_paths
 from ..models import embed_images, make_transforms
+from ..models import (template_file, _check_templates, load_templates, template_sets,
+                           zeroshot_classifier, zeroshot_logits, held_out_classes)
 
 # %% auto #0
-__all__ = ['NO_LABELS', 'template_file', 'load_templates', 'template_sets', 'zeroshot_classifier', 'zeroshot_logits',
-           'check_labels', 'topk_accuracy', 'confusion', 'per_class_accuracy', 'zeroshot_metrics', 'evaluate',
-           'plot_confusion', 'held_out_classes', 'held_out_report']
-
-# %% ../../nbs/10_zeroshot.ipynb #19dda49d
-def template_file() -> Path:
-    "The JSON file of the authors' template sets: `<data>/templates/zeroshot.json`."
-    return get_paths().data/'templates'/'zeroshot.json'
-
-def _check_templates(ts, where:str) -> list:
-    if not isinstance(ts, list) or not ts: raise ValueError(f"{where}: expected a non-empty list of template strings, got {type(ts).__name__}")
-    for i, t in enumerate(ts):
-        if not isinstance(t, str) or t.count('{}') != 1: raise ValueError(f"{where}[{i}]: a template must be a string with exactly one '{{}}', got {t!r}")
-    return ts
-
-def load_templates(name:str='sar', # a set of `template_file()` ('sar','optical','sar_opt','isprs','simple'), or a JSON file
-                   key:str|None=None, # for a JSON file holding named lists: which one
-                  ) -> list:
-    "A list of prompt templates ('... {} ...'): one of the authors' sets by name, or a custom JSON file."
-    p = Path(name)
-    if p.suffix == '.json' or p.exists():
-        if not p.is_file(): raise FileNotFoundError(f"load_templates: no template file at {p}")
-        d = json.loads(p.read_text(encoding='utf-8'))
-        if isinstance(d, dict):
-            if key not in d: raise ValueError(f"{p}: holds named template sets {template_sets(d)}; pass key= one of them")
-            d = d[key]
-        return _check_templates(d, f"{p}" + (f"[{key!r}]" if key else ''))
-    sets = json.loads(template_file().read_text(encoding='utf-8'))
-    if name not in sets or name.startswith('_'): raise ValueError(f"unknown template set {name!r}; known: {template_sets(sets)} or a .json path")
-    return _check_templates(sets[name], f"{template_file()}[{name!r}]")
-
-def template_sets(d:dict|None=None) -> list:
-    "Names of the template sets in `d` (default: the authors' file)."
-    d = d if d is not None else json.loads(template_file().read_text(encoding='utf-8'))
-    return [k for k in d if not k.startswith('_')]
-
-# %% ../../nbs/10_zeroshot.ipynb #d4d45b62
-def zeroshot_classifier(model, tokenizer, # an open_clip model and its tokenizer
-                        classnames, # class names, used raw (as the authors)
-                        templates, # a list of templates, or the name of a set for `load_templates`
-                        device=None) -> torch.Tensor:
-    "(embed_dim, n_classes) class weights: open_clip's `build_zero_shot_classifier` (template mean of normalised features, renormalised)."
-    templates = load_templates(templates) if isinstance(templates, (str, Path)) else _check_templates(list(templates), 'templates')
-    if not len(classnames): raise ValueError("zeroshot_classifier: no class names")
-    device = device or next(model.parameters()).device
-    with torch.inference_mode():
-        w = open_clip.build_zero_shot_classifier(model, tokenizer, list(map(str, classnames)), templates, device=device)
-    return w.float().cpu()
-
-def zeroshot_logits(image_features, # (n, d) image features (normalised here)
-                    weights, # (d, n_classes) from `zeroshot_classifier`
-                   ) -> torch.Tensor:
-    "Logits as the authors compute them: 100 · normalise(f) · W."
-    f = torch.nn.functional.normalize(torch.as_tensor(np.asarray(image_features)).float(), dim=-1)
-    w = torch.as_tensor(weights).float()
-    if f.ndim != 2 or f.shape[1] != w.shape[0]: raise ValueError(f"image features {tuple(f.shape)} do not match class weights {tuple(w.shape)} (need (n, {w.shape[0]}))")
-    return 100.0 * f @ w
+__all__ = ['NO_LABELS', 'check_labels', 'topk_accuracy', 'confusion', 'per_class_accuracy', 'zeroshot_metrics', 'evaluate',
+           'plot_confusion', 'held_out_report']
 
 # %% ../../nbs/10_zeroshot.ipynb #ba50c88f
 NO_LABELS = ("no class labels were found: every row's label is empty (a SARVLM CSV of image "
@@ -188,11 +135,6 @@ def plot_confusion(m:dict, # metrics from `zeroshot_metrics` / `evaluate`
     return ax
 
 # %% ../../nbs/10_zeroshot.ipynb #57360bd5
-def held_out_classes() -> list:
-    "The SAR classes sarvlm-mini keeps out of SAR training (`held_out_sar_classes` of its split rules)."
-    from sarvlm.data import mini_config
-    return list(mini_config()['held_out_sar_classes'])
-
 def held_out_report(image_features, labels, weights, classnames, held) -> dict:
     "Zero-shot metrics on all rows, on rows of held-in and of held-out classes (one classifier)."
     labels, lg = np.asarray(labels), zeroshot_logits(image_features, weights)

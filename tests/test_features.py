@@ -1,0 +1,56 @@
+"""The one embedding cache: features are keyed by the checkpoint's bytes, the model name and config, the pretrained
+tag, the image transform and the dataset split, so the same weights read as two models never share features
+(the `sarvlm_eval --model ViT-B-32` then `--model ViT-B-32-quickgelu` bug of issue 14)."""
+import json
+import numpy as np
+import pytest
+import torch
+from sarvlm.core import set_seed
+from sarvlm.models import TINY_CONFIGS, register_configs, create, save_checkpoint
+from sarvlm.train import toy_records
+
+
+@pytest.fixture(scope='module')
+def world(module_tmp):
+    "A tiny checkpoint, a second model name for the same weights (QuickGELU), and a small dataset split."
+    torch.set_num_threads(1); set_seed(0)
+    cfg = module_tmp/'SARCLIP-Tiny-quickgelu.json'
+    cfg.write_text(json.dumps({**TINY_CONFIGS['SARCLIP-Tiny'], 'quick_gelu': True}))
+    register_configs(cfg)
+    model = create('SARCLIP-Tiny')[0]
+    ck = save_checkpoint(model, module_tmp/'w.pt', name='SARCLIP-Tiny')
+    return ck, toy_records(12, seed=1)
+
+
+def test_two_model_names_do_not_share_features(world, tmp_path, monkeypatch):
+    "The command line's feature cache (`sarvlm_eval ... --model X`): a second model name computes its own features."
+    from sarvlm.cli import eval_features
+    monkeypatch.setenv('SARVLM_CACHE', str(tmp_path/'cache'))
+    ck, ds = world
+    a = eval_features(str(ck), ds, 'SARCLIP-Tiny')
+    b = eval_features(str(ck), ds, 'SARCLIP-Tiny-quickgelu')
+    assert not np.allclose(a['image'], b['image'])   # the old key (checkpoint bytes + split) returned a's features
+    ref = create('SARCLIP-Tiny-quickgelu', pretrained=ck)
+    from sarvlm.models import embed_images
+    np.testing.assert_allclose(b['image'], embed_images(ref[0], ds['image'], ref[2]).numpy(), atol=1e-6)
+    again = eval_features(str(ck), ds, 'SARCLIP-Tiny')
+    np.testing.assert_array_equal(again['image'], a['image'])
+
+
+def test_key_names_everything_that_changes_features(world):
+    from sarvlm.models import features_key
+    ck, ds = world
+    k = features_key(ck, ds)
+    assert k == features_key(ck, ds, 'SARCLIP-Tiny')          # the name stored in the checkpoint
+    others = [features_key(ck, ds, 'SARCLIP-Tiny-quickgelu'), features_key(ck, ds.select(range(6))),
+              features_key(ck, ds, scheme='db_mean_std'), features_key(None, ds, 'SARCLIP-Tiny', weights='mix'),
+              features_key(None, ds, 'SARCLIP-Tiny', pretrained='some-tag')]
+    assert len({k, *others}) == 6
+
+
+def test_checkpoint_features_under_two_names(world, tmp_path):
+    from sarvlm.models import checkpoint_features
+    ck, ds = world
+    a = checkpoint_features(ck, ds, cache_dir=tmp_path, verbose=False)
+    b = checkpoint_features(ck, ds, model='SARCLIP-Tiny-quickgelu', cache_dir=tmp_path, verbose=False)
+    assert not np.allclose(a['image'], b['image']) and len(list(tmp_path.glob('*.npz'))) == 2
