@@ -731,11 +731,12 @@ def task_localization(a):
     from tqdm.auto import tqdm
     from sarvlm.tasks.localization import localize, slm
     t0, scenes = time.perf_counter(), localization_scenes(a)
-    model, _, tok, name = eval_model(a.checkpoint, a.model, 'cpu')   # sarvlm.tasks.localization computes on the CPU
+    sch = eval_scheme(a.checkpoint, a.scheme)   # --scheme, else the checkpoint's, else 'auto'
+    model, _, tok, name = eval_model(a.checkpoint, a.model, 'cpu', sch)   # localization computes on the CPU
     rows = []
     for sid, img, qs in tqdm(scenes, desc='localizing', unit='image', file=sys.stderr, disable=len(scenes) < 10):
         scales = [img.shape[0] // 4, img.shape[0] // 2, img.shape[0]]
-        probs = localize(model, tok, img, [q for _, q, _ in qs], scales)['prob']
+        probs = localize(model, tok, img, [q for _, q, _ in qs], scales, scheme=sch)['prob']
         rows += [dict(scene=sid, cls=c, **slm(p, polys, a.px_scale)) for (c, _, polys), p in zip(qs, probs)]
     df = pd.DataFrame(rows); cols = ['Rsu', 'Ras', 'Rda', 'Rmi']
     tab = df.groupby('cls')[cols].mean().assign(queries=df.groupby('cls').size())

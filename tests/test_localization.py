@@ -71,3 +71,13 @@ def test_any_existing_stage_checkpoint_loads():
     it = L.vit_internals(model, torch.zeros(2, 3, 64, 64))
     assert L.attention_rollout(it['attn']).shape == (2, 8, 8)
     with pytest.raises(FileNotFoundError): L.load_model('/nonexistent/checkpoint.pt')
+
+def test_localize_uses_the_scheme_it_is_given():
+    "`--scheme`/`scheme=` reaches the tiles: another normalisation gives other tile scores (it was ignored before)."
+    sid, img, qs = L.make_scenes(1, 128, seed=3, themes=('harbour',))[0]
+    model, _, tok, _ = L.load_model(model='SARCLIP-Tiny', seed=0)
+    q = [qs[0][1]]
+    auto, clip = (L.localize(model, tok, img, q, scales=(64, 128), scheme=s)['scores'] for s in ('auto', 'db_clip'))
+    pct = L.localize(model, tok, img, q, scales=(64, 128), scheme='db_pct')['scores']
+    np.testing.assert_array_equal(auto, clip)   # sarvlm-mini is calibrated: 'auto' is the dB window
+    assert np.abs(pct - clip).max() > 1e-4

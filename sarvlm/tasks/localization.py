@@ -81,11 +81,13 @@ def to_probmap(heat:np.ndarray, # a heat map
 # %% ../../nbs/14_localization.ipynb #2c295a77
 @torch.inference_mode()
 def tile_embeddings(model, intensity:np.ndarray, # (H,W) SAR linear intensity (square)
-                    scales=(64, 128, 256), batch_size:int=256) -> tuple:
+                    scales=(64, 128, 256), batch_size:int=256,
+                    scheme:str='auto', # SAR normalisation (`sarvlm.sar`; 'auto': from the data)
+                   ) -> tuple:
     "(tiles, (N,D) L2-normalised tile embeddings) of a square SAR image."
     a = np.asarray(intensity, np.float32)
     if a.ndim != 2 or a.shape[0] != a.shape[1]: raise ValueError(f"tile_embeddings: expected a square 2-D SAR intensity image, got shape {a.shape}")
-    tiles, img = tile_grid(a.shape[0], scales), sar_to_tensor(a)
+    tiles, img = tile_grid(a.shape[0], scales), sar_to_tensor(a, scheme)
     dev = next(model.parameters()).device   # tiles are cut on the CPU, encoded where the model is
     embs = [model.encode_image(tile_batch(img, tiles[i:i + batch_size], model).to(dev), normalize=True).float().cpu() for i in range(0, len(tiles), batch_size)]
     return tiles, torch.cat(embs)
@@ -99,9 +101,10 @@ def localize(model, tokenizer, intensity:np.ndarray, # model, its tokenizer, a s
              queries:list, # query sentences
              scales=(64, 128, 256), # tile sides (px)
              median:int=63, # median-blur kernel (px)
+             scheme:str='auto', # SAR normalisation of the tiles
             ) -> dict:
     "Heat maps of each query over the image: dict(tiles, scores (Q,N), heat (Q,H,W), prob (Q,H,W))."
-    tiles, e = tile_embeddings(model, intensity, scales)
+    tiles, e = tile_embeddings(model, intensity, scales, scheme=scheme)
     s = (text_embeddings(model, tokenizer, queries) @ e.T).numpy()
     heat = np.stack([fuse_tiles(q, tiles, intensity.shape[0]) for q in s])
     return dict(tiles=tiles, scores=s, heat=heat, prob=np.stack([to_probmap(h, median) for h in heat]))
