@@ -471,8 +471,8 @@ def convert_torchscript(src, # a TorchScript archive (e.g. OpenAI's CLIP .pt) wh
 def checkpoint_model_name(checkpoint) -> str:
     "The open_clip model name stored in a checkpoint (`name`), or in the `stage.json` next to it."
     stage = Path(checkpoint).parent/'stage.json'
-    if stage.is_file() and json.loads(stage.read_text()).get('model'):
-        return json.loads(stage.read_text())['model']
+    name = json.loads(stage.read_text()).get('model') if stage.is_file() else None
+    if name: return name
     obj, _ = read_checkpoint(checkpoint)
     name = obj.get('name') if isinstance(obj, dict) else None
     if not name:
