@@ -4,26 +4,27 @@
 
 # %% ../nbs/04_data.ipynb #fdb582d0
 from __future__ import annotations
-import os, io, csv, json, math, shutil, hashlib, tempfile, time, uuid, importlib, textwrap
+import os, io, re, csv, json, math, shutil, hashlib, tempfile, time, uuid, importlib, textwrap
 from pathlib import Path
 import numpy as np
 from PIL import Image
 import datasets
 from .core import (
-    get_paths, get_rng, is_small, temp_name, remove_stale_temps, kill_point, atomic_write)
+    get_paths, get_rng, is_small, temp_name, remove_stale_temps, kill_point, atomic_write, no_bars)
 from .sar import read_sar, pil_open, normalize
 from .scenes import random_scene, render, CLASSES
 from . import captions as C, scenes as _scenes_module, sar as _sar_module
 
 # %% auto #0
-__all__ = ['DOMAINS', 'COLUMNS', 'IMAGE_EXTS', 'CSV_EXTRA', 'CSV_FIELD_LIMIT', 'ROUND', 'record_features', 'records_to_dataset',
-           'sar_image', 'rgb_image', 'image_array', 'load_image', 'save_image', 'to_sarvlm_csv', 'csv_sep',
-           'from_sarvlm_csv', 'to_class_folders', 'from_class_folders', 'box_in_image', 'to_coco', 'from_coco',
-           'boxes_to_yolo', 'yolo_to_boxes', 'rbox_to_poly', 'poly_to_rbox', 'norm_rbox', 'boxes_to_dota',
+__all__ = ['DOMAINS', 'COLUMNS', 'IMAGE_EXTS', 'CSV_EXTRA', 'CSV_FIELD_LIMIT', 'ROUND', 'SPLIT_OFFSET', 'record_features',
+           'records_to_dataset', 'sar_image', 'rgb_image', 'image_array', 'load_image', 'save_image', 'to_sarvlm_csv',
+           'csv_sep', 'from_sarvlm_csv', 'to_class_folders', 'from_class_folders', 'box_in_image', 'to_coco',
+           'from_coco', 'boxes_to_yolo', 'yolo_to_boxes', 'rbox_to_poly', 'poly_to_rbox', 'norm_rbox', 'boxes_to_dota',
            'dota_to_boxes', 'to_box_folder', 'from_box_folder', 'load_saved', 'mini_config', 'assign_split',
            'mini_scenes', 'scene_annot', 'uni_records', 'mini_records', 'code_version', 'mini_path', 'build_mini',
            'check_held_out', 'content_hash', 'domain_split', 'check_records', 'split_lists', 'save_split_lists',
-           'dataset_card', 'show_examples']
+           'fresh_seed', 'fresh_scene', 'fresh_record', 'class_words', 'check_held_out_words', 'balanced_records',
+           'balanced_path', 'build_balanced_test', 'FreshStream', 'dataset_card', 'show_examples']
 
 # %% ../nbs/04_data.ipynb #2673cbc8
 DOMAINS = ('natural', 'optical', 'sar')
@@ -1161,6 +1162,118 @@ def save_split_lists(dd, path, **extra) -> Path:
     with atomic_write(path, 'w', encoding='utf-8') as f:
         json.dump({**extra, 'splits': split_lists(dd)}, f, indent=0)
     return Path(path)
+
+# %% ../nbs/04_data.ipynb #382d8db2
+SPLIT_OFFSET = {'train': 0, 'test': 1, 'val': 2}  # fresh scene seed = 3 h + offset: splits never share a scene
+
+def fresh_seed(stream:int, split:str, epoch:int, idx:int, attempt:int=0) -> int:
+    "The scene seed of item (epoch, idx) of a fresh-scene stream, in the seed class of `split`."
+    if split not in SPLIT_OFFSET: raise ValueError(f"split must be one of {list(SPLIT_OFFSET)}, got {split!r}")
+    return 3 * int(_u01('fresh', stream, split, epoch, idx, attempt) * 2**29) + SPLIT_OFFSET[split]
+
+# %% ../nbs/04_data.ipynb #48bef243
+def fresh_scene(stream:int, split:str, epoch:int, idx:int, # which item of which stream
+                domain:str, # the domain it will be rendered in
+                held=(), # classes kept out of SAR training (re-drawn when drawn)
+                chip_fraction:float=0.4, # share of one-object chips among draws
+                cls:str|None=None, # force a chip of this class (balanced sets)
+                max_tries:int=200) -> tuple:
+    "(scene graph, number of re-draws) of one item of a fresh-scene stream."
+    for t in range(max_tries):
+        seed = fresh_seed(stream, split, epoch, idx, t)
+        chip = cls is not None or _u01('kind', seed) < chip_fraction
+        pick = [cls] if cls else [CLASSES[int(_u01('class', seed) * len(CLASSES))]] if chip else None
+        sc = random_scene(seed, 'chip' if chip else 'scene', classes=pick)
+        if not (domain == 'sar' and any(o.cls in held for o in sc.objects)): return sc, t
+    raise RuntimeError(f"no {domain} scene without {sorted(held)} in {max_tries} draws (stream {stream}, "
+                       f"epoch {epoch}, item {idx})")
+
+# %% ../nbs/04_data.ipynb #2f78ab17
+def fresh_record(stream:int, split:str, epoch:int, idx:int, domain:str, # which item, rendered how
+                 img_size:int=64, held=(), chip_fraction:float=0.4, cls:str|None=None,
+                 vocab=None) -> dict:
+    "One record of a fresh-scene stream (as `mini_records` makes them), plus its number of re-draws."
+    sc, tries = fresh_scene(stream, split, epoch, idx, domain, held, chip_fraction, cls)
+    r = render(sc, domain, img_size)
+    rec = _record(sc, domain, r, scene_annot(sc, r, domain), stream, split, vocab or C.load_vocabulary())
+    return {**rec, 'redraws': tries}
+
+# %% ../nbs/04_data.ipynb #f009d9f8
+def class_words(cls:str, vocab=None) -> set:
+    "Every lower-case word captions can use for class `cls`: noun forms, aliases, fine-type names and nouns."
+    v = vocab or C.load_vocabulary()
+    txt = [s for f in v.forms(cls) for s in f] + list(v.d['classes'].get(cls, {}).get('aliases', []))
+    txt += [f"{e.get('name', '')} {e.get('noun', '')}" for e in v.d['fine_types'].values() if e.get('cls') == cls]
+    return {w for t in txt for w in re.findall(r'[a-z]+', t.lower())}
+
+def check_held_out_words(held, classes=CLASSES, vocab=None) -> None:
+    "ValueError naming the words when a held-out class shares a word with a held-in class."
+    bad = {(h, c): sorted(class_words(h, vocab) & class_words(c, vocab))
+           for h in held for c in classes if c not in held}
+    bad = {k: v for k, v in bad.items() if v}
+    if bad: raise ValueError("held-out classes share words with held-in classes (a lexical leak): " +
+                             '; '.join(f"{h!r} and {c!r}: {w}" for (h, c), w in bad.items()))
+
+# %% ../nbs/04_data.ipynb #0e446e8d
+def balanced_records(seed:int=0, per_class:int=200, img_size:int=64, domains=DOMAINS,
+                     classes=CLASSES) -> list:
+    "`per_class` test chips of every class, each rendered in every domain of `domains` (paired by scene_id)."
+    vocab, out = C.load_vocabulary(), []
+    for k, c in enumerate(classes):
+        for i in range(per_class):
+            sc, _ = fresh_scene(seed, 'test', k, i, domains[0], cls=c)
+            for d in domains:
+                r = render(sc, d, img_size)
+                out.append(_record(sc, d, r, scene_annot(sc, r, d), seed, 'test', vocab))
+    return out
+
+def balanced_path(seed:int=0, per_class:int=200, img_size:int=64) -> Path:
+    "Where the cached balanced test set for these arguments lives."
+    return get_paths().cache/'balanced-test'/f"seed{seed}-k{per_class}-px{img_size}-{code_version()}"
+
+# %% ../nbs/04_data.ipynb #3808ef77
+def build_balanced_test(seed:int=0, per_class:int=200, img_size:int=64, rebuild:bool=False,
+                        verbose:bool=True) -> datasets.Dataset:
+    "The balanced, paired test set as a `datasets.Dataset`, built once and cached on disk."
+    final = balanced_path(seed, per_class, img_size)
+    if (final/'build.json').is_file() and not rebuild: return datasets.load_from_disk(str(final/'data'))
+    t0 = time.perf_counter()
+    ds = records_to_dataset(balanced_records(seed, per_class, img_size))
+    tmp = final.parent/temp_name(final.name)
+    with no_bars(): ds.save_to_disk(str(tmp/'data'))
+    (tmp/'build.json').write_text(json.dumps(dict(seed=seed, per_class=per_class, rows=len(ds),
+                                                  seconds=round(time.perf_counter() - t0, 1))))
+    shutil.rmtree(final, ignore_errors=True)
+    os.rename(tmp, final)
+    if verbose: print(f"built the balanced test set ({len(ds)} records) in {time.perf_counter() - t0:.1f} s")
+    return datasets.load_from_disk(str(final/'data'))
+
+# %% ../nbs/04_data.ipynb #1f8bfae8
+class FreshStream:
+    "Items (idx, epoch) of one fresh-scene stream of one domain: `length` per epoch, rendered on first use."
+    def __init__(self, domain:str, stream:int, length:int, split:str='train', img_size:int=64,
+                 held=(), chip_fraction:float=0.4, keep:bool=True):
+        if domain not in DOMAINS: raise ValueError(f"domain must be one of {DOMAINS}, got {domain!r}")
+        if length < 1: raise ValueError(f"a stream needs length >= 1 items per epoch, got {length}")
+        self.domain, self.stream, self.length, self.split, self.img_size = domain, stream, length, split, img_size
+        self.held, self.chip_fraction, self.keep = tuple(held), chip_fraction, keep
+        self.kept, self.redraws, self.rendered = {}, 0, 0
+
+    def __len__(self): return self.length
+
+    def item(self, idx:int, epoch:int) -> dict:
+        "dict(image, caption, label) of item `idx` of `epoch` (idx < length)."
+        if not 0 <= idx < self.length: raise IndexError(f"item {idx} outside a stream of {self.length} per epoch")
+        if (idx, epoch) in self.kept: return self.kept[idx, epoch]
+        r = fresh_record(self.stream, self.split, epoch, idx, self.domain, self.img_size, self.held,
+                         self.chip_fraction)
+        self.redraws, self.rendered = self.redraws + r['redraws'], self.rendered + 1
+        out = {k: r[k] for k in ('image', 'caption', 'label', 'scene_id')}
+        if self.keep: self.kept[idx, epoch] = out
+        return out
+
+    def __repr__(self): return (f"FreshStream({self.domain!r}, stream={self.stream}, {self.length}/epoch, "
+                                f"{self.rendered} rendered, {self.redraws} re-drawn, {len(self.kept)} kept)")
 
 # %% ../nbs/04_data.ipynb #fe91d943
 def dataset_card(dd:datasets.DatasetDict) -> dict:

@@ -25,12 +25,12 @@ from .sar import check_clipping
 
 # %% auto #0
 __all__ = ['POSITIONS', 'PAPER_HPARAMS', 'FREE_KEYS', 'CLIP_CHECK', 'sample_seed', 'seeded_cpu_rng', 'RecordsDataset',
-           'toy_records', 'EpochBatchSampler', 'make_dls', 'is_coca', 'OpenClipLoss', 'TrainConfig', 'paper_config',
-           'param_groups', 'adamw', 'cosine_lr', 'check_schedule', 'ClipSchedule', 'rng_state', 'set_rng_state',
-           'ResumableCheckpoint', 'MetricsCSV', 'read_metrics', 'DistInfo', 'init_distributed', 'release_ddp',
-           'close_distributed', 'config_diff', 'check_resume', 'TrainingInterrupted', 'SaveOnInterrupt', 'clip_learner',
-           'fit_clip', 'StopAfterStep', 'load_records', 'parse_args', 'check_sar_clipping', 'records_learner',
-           'checkpoint_scheme', 'main']
+           'toy_records', 'FreshDataset', 'EpochBatchSampler', 'make_dls', 'is_coca', 'OpenClipLoss', 'TrainConfig',
+           'paper_config', 'param_groups', 'adamw', 'cosine_lr', 'check_schedule', 'ClipSchedule', 'rng_state',
+           'set_rng_state', 'ResumableCheckpoint', 'MetricsCSV', 'read_metrics', 'DistInfo', 'init_distributed',
+           'release_ddp', 'close_distributed', 'config_diff', 'check_resume', 'TrainingInterrupted', 'SaveOnInterrupt',
+           'clip_learner', 'fit_clip', 'StopAfterStep', 'load_records', 'parse_args', 'check_sar_clipping',
+           'records_learner', 'checkpoint_scheme', 'main']
 
 # %% ../nbs/06_train.ipynb #a149e7d9
 def sample_seed(seed:int, epoch:int, idx:int) -> int:
@@ -98,6 +98,30 @@ def toy_records(n:int=64, # number of records
     feats = datasets.Features(image=datasets.Image(), caption=datasets.Value('string'),
                               label=datasets.Value('string'), domain=datasets.Value('string'))
     return datasets.Dataset.from_dict(rows, features=feats)
+
+# %% ../nbs/06_train.ipynb #06ac44b5
+class FreshDataset(torch.utils.data.Dataset):
+    "Training triples from fresh-scene streams (`sarvlm.data.FreshStream`), keyed (idx, epoch) by the sampler."
+    def __init__(self, streams, # a FreshStream or a list of them (concatenated)
+                 transform, tokenizer, seed:int=0, # as `RecordsDataset`
+                 classes:list|None=None, # label names -> ids (others: -1)
+                 fixed_epoch:int|None=None): # always this epoch (a fixed validation set)
+        self.streams = list(streams) if isinstance(streams, (list, tuple)) else [streams]
+        self.transform, self.tokenizer, self.seed, self.fixed = transform, tokenizer, seed, fixed_epoch
+        self.c2i = {c: i for i, c in enumerate(classes or [])}
+        self.starts = np.cumsum([0] + [len(s) for s in self.streams])
+
+    def __len__(self): return int(self.starts[-1])
+
+    def __getitem__(self, key):
+        idx, epoch = key if isinstance(key, tuple) else (key, 0)
+        epoch = self.fixed if self.fixed is not None else max(int(epoch), 0)
+        k = int(np.searchsorted(self.starts, int(idx), side='right')) - 1
+        r = self.streams[k].item(int(idx) - int(self.starts[k]), epoch)
+        with seeded_cpu_rng(sample_seed(self.seed, epoch, int(idx))): img = self.transform(r['image'])
+        return img, self.tokenizer([str(r['caption'])])[0], torch.tensor(self.c2i.get(r['label'], -1))
+
+    def __getitems__(self, keys:list) -> list: return [self[k] for k in keys]
 
 # %% ../nbs/06_train.ipynb #b5750711
 class EpochBatchSampler(torch.utils.data.Sampler):
@@ -178,6 +202,7 @@ class TrainConfig:
     save_every: int = 0            # also checkpoint every N optimizer steps (0: only at epoch ends)
     num_workers: int = 0
     speckle_looks: int|None = None # speckle re-sampling augmentation (None: off)
+    keep_epochs: bool = True       # keep every epoch's checkpoint (False: only latest.pt, for short runs)
     scheme: str = 'auto'           # SAR normalisation (sarvlm.sar; 'auto': from the data)
 
 PAPER_HPARAMS = {
@@ -286,7 +311,7 @@ class ResumableCheckpoint(Callback):
 
     def after_epoch(self):
         self.ep, self.done = self.ep + 1, 0
-        self.save(f'epoch_{self.ep}.pt')
+        self.save(f'epoch_{self.ep}.pt' if self.cfg.keep_epochs else None)
 
     def state(self) -> dict:
         sc = getattr(self.learn, 'scaler', None)
@@ -388,7 +413,7 @@ class _RestoreScaler(Callback):
         if self.sd is not None and getattr(self.learn, 'scaler', None) is not None: self.learn.scaler.load_state_dict(self.sd)
 
 # %% ../nbs/06_train.ipynb #46333056
-FREE_KEYS = ('num_workers', 'save_every') # a resumed run may change these (numbers stay the same)
+FREE_KEYS = ('num_workers', 'save_every', 'keep_epochs') # a resumed run may change these (numbers stay the same)
 
 def config_diff(old:dict, new:dict) -> list:
     "'key: old -> new' for each setting that differs (missing old keys: `TrainConfig`'s defaults)."
