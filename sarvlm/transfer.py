@@ -17,7 +17,7 @@ from .core import is_small, set_seed, get_paths, atomic_write
 from .scenes import CLASSES
 from .data import (DOMAINS, FreshStream, build_balanced_test, code_version, uni_records,
                          check_held_out_words, _u01)
-from .models import (create, save_checkpoint, save_safetensors, load_model, embed, features_key, embed_texts,
+from .models import (create, save_checkpoint, save_safetensors, load_model, file_hash, embed, features_key, embed_texts,
                            retrieval_metrics, zeroshot_classifier, zeroshot_logits, held_out_classes)
 from .train import TrainConfig, FreshDataset, clip_learner, fit_clip, read_metrics
 
@@ -28,8 +28,8 @@ __all__ = ['STAGES', 'ARMS', 'STAGE_LABELS', 'STAGE_TITLES', 'TEMPLATES', 'SAR_T
            'test_set', 'retrieval_captions', 'balanced_top1', 'chance_levels', 'evaluate_embeddings', 'evaluate_stage',
            'stage_embeddings', 'stage_dir', 'stage_recipe', 'stage_lock', 'is_done', 'train_config', 'stage_data',
            'train_stage', 'stage0_file', 'stage0_weights', 'build_stage0', 'run_stage', 'run_seed', 'run_seeds',
-           'run_study', 'learning_curves', 'plot_curves', 'summarize', 'format_table', 'paired_test', 'study_tests',
-           'verdict', 'forgetting', 'plot_study']
+           'run_study', 'learning_curves', 'plot_curves', 'summarize', 'format_table', 'plot_study', 'paired_test',
+           'study_tests', 'verdict', 'forgetting']
 
 # %% ../nbs/07_transfer.ipynb #d14b9ce2
 @dataclass
@@ -41,8 +41,8 @@ class TransferConfig:
     data_seed: int = 0                 # the world: streams and test set follow from it
     seeds: tuple = (0, 1, 2, 3, 4, 5)  # training seeds (init of what is new + data streams + order)
     batch_size: int = 64
-    steps_natural: int = 800           # stage 0, trained once and shared by every arm and seed
-    steps: int = 120                   # every later stage (joint: this many per domain)
+    steps_natural: int = 1000          # stage 0, trained once and shared by every arm and seed
+    steps: int = 80                    # every later stage (joint: this many per domain)
     steps_per_epoch: int = 20          # one epoch = this many steps of fresh scenes; validation after each
     lr_scratch: float = 1e-3           # stages from random weights (stage 0, SAR from scratch)
     lr_finetune: float = 2.5e-4        # stages that start from a checkpoint
@@ -57,8 +57,8 @@ class TransferConfig:
 
 def study_config(**overrides) -> TransferConfig:
     "The full study, or its small version under SARVLM_SMALL=1; `overrides` win."
-    small = dict(experiment='transfer-small', seeds=(0, 1), batch_size=32, steps_natural=40, steps=20,
-                 steps_per_epoch=10, test_per_class=10, val_pairs=64, workers=1, init='train')
+    small = dict(experiment='transfer-small', seeds=(0, 1), batch_size=32, steps_natural=20, steps=10,
+                 steps_per_epoch=5, test_per_class=10, val_pairs=64, workers=1, init='train')
     return TransferConfig(**{**(small if is_small() else {}), **overrides})
 
 def gpu_config(**overrides) -> TransferConfig:
@@ -218,7 +218,8 @@ def stage_recipe(cfg:TransferConfig, seed, stage:str) -> dict:
     keep = {k: v for k, v in asdict(cfg).items() if k not in ('experiment', 'seeds', 'workers', 'threads',
                                                              'test_per_class')}
     if stage == 'stage0_natural' and stage0_weights(cfg):   # loaded weights: the file is the recipe
-        return dict(stage=stage, model=cfg.model, weights=str(stage0_weights(cfg)))
+        w = stage0_weights(cfg)
+        return dict(stage=stage, model=cfg.model, weights=str(w), sha256=file_hash(w) if Path(w).is_file() else None)
     return dict(stage=stage, seed=None if shared else seed, config=keep, data=code_version(),
                 steps=stage_steps(cfg, stage), domains=list(STAGES[stage]['domains']),
                 init=stage_recipe(cfg, seed, init) if init else None)
@@ -444,6 +445,18 @@ def format_table(summary) -> 'pd.DataFrame':
     return pd.DataFrame({lab: [f"{m:.1f} ± {s:.1f}" for m, s in zip(summary[f'{k}_mean'], summary[f'{k}_std'].fillna(0))]
                          for k, lab in MEASURES.items()}, index=summary.index).assign(seeds=summary['seeds'])
 
+def plot_study(res, summary=None):
+    "Bars (mean ± std over seeds) of each measure per arm, seeds as dots, chance as a dotted line."
+    summary = summary if summary is not None else summarize(res)
+    fig, axs = plt.subplots(1, len(MEASURES), figsize=(4.4 * len(MEASURES), 4.0))
+    for ax, (k, lab) in zip(axs, MEASURES.items()):
+        x = np.arange(len(summary))
+        ax.bar(x, summary[f'{k}_mean'], yerr=summary[f'{k}_std'].fillna(0), capsize=3, color='#8da0cb')
+        for i, a in enumerate(summary.index):
+            ys = res.loc[res.arm == a, k]; ax.plot(np.full(len(ys), i), ys, 'k.', ms=4)
+        ax.set_xticks(x, summary.index, rotation=40, ha='right', fontsize=8); ax.set_title(lab, fontsize=9)
+    plt.tight_layout(); return fig
+
 # %% ../nbs/07_transfer.ipynb #622825bb
 def paired_test(a, b, alpha:float=0.05, power:float=0.8) -> dict:
     "Paired comparison of per-seed values `a` and `b`: mean difference, its CI, the paired t-test, the detectable difference."
@@ -506,15 +519,3 @@ def forgetting(res, arms=('direct (0→2)', 'two-stage (0→1→2)', 'equal comp
             row[f'{k} after'] = float(r[k].mean())
         rows.append(row)
     return pd.DataFrame(rows).set_index('arm')
-
-def plot_study(res, summary=None):
-    "Bars (mean ± std over seeds) of each measure per arm, seeds as dots, chance as a dotted line."
-    summary = summary if summary is not None else summarize(res)
-    fig, axs = plt.subplots(1, len(MEASURES), figsize=(4.4 * len(MEASURES), 4.0))
-    for ax, (k, lab) in zip(axs, MEASURES.items()):
-        x = np.arange(len(summary))
-        ax.bar(x, summary[f'{k}_mean'], yerr=summary[f'{k}_std'].fillna(0), capsize=3, color='#8da0cb')
-        for i, a in enumerate(summary.index):
-            ys = res.loc[res.arm == a, k]; ax.plot(np.full(len(ys), i), ys, 'k.', ms=4)
-        ax.set_xticks(x, summary.index, rotation=40, ha='right', fontsize=8); ax.set_title(lab, fontsize=9)
-    plt.tight_layout(); return fig

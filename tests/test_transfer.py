@@ -1,12 +1,14 @@
-"""The transfer study's machinery: stage chains, equal SAR budgets, held-out classes, stage folders that are skipped
-when finished and retrained when forced or when their recipe changes, checkpoints plain open_clip can read, and a
-verdict that follows the numbers."""
-import os, json
-from pathlib import Path
+"""The transfer study's machinery: stage chains and fair budgets, fresh-scene streams paired across arms, held-out
+classes that share no word and never reach SAR training, a balanced test set no stream can draw, stage folders that
+are skipped when finished and retrained when forced or when their recipe changes, stage 0 loaded from a local file,
+measures that collapse cannot game, and paired tests and a verdict that follow the numbers."""
+import json
 import numpy as np, pandas as pd, pytest, torch
+from scipy import stats
 
-from sarvlm.data import build_mini
 from sarvlm import transfer as T
+from sarvlm.data import fresh_scene, check_held_out_words
+from sarvlm.scenes import CLASSES
 
 @pytest.fixture(scope='module', autouse=True)
 def small():
@@ -14,84 +16,122 @@ def small():
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv('SARVLM_SMALL', '1'); yield
 
-@pytest.fixture(scope='module')
-def dd(small): return build_mini(0, verbose=False)
-
 @pytest.fixture()
 def runs(tmp_path, monkeypatch):
     monkeypatch.setenv('SARVLM_RUNS', str(tmp_path)); return tmp_path
 
-def tiny(**kw): return T.study_config(experiment='t', seeds=(0,), batch_size=32, epochs_natural=1, epochs_optical=1, epochs_sar=1, **kw)
+def tiny(**kw):
+    return T.study_config(**{**dict(experiment='t', seeds=(0,), batch_size=8, steps_natural=4, steps=2,
+                                    steps_per_epoch=1, test_per_class=2, val_pairs=8), **kw})
 
-def test_chains_and_variants():
+def test_chains_arms_and_budgets():
     assert T.chain('stage2_sar_from1') == ['stage0_natural', 'stage1_optical', 'stage2_sar_from1']
-    assert T.chain('stage2_sar_from0') == ['stage0_natural', 'stage2_sar_from0']
-    assert set(T.VARIANTS.values()) == set(T.STAGES)
+    assert T.chain('stage2_sar_control') == ['stage0_natural', 'stage1_natural', 'stage2_sar_control']
+    assert set(T.ARMS.values()) <= set(T.STAGES)
     with pytest.raises(ValueError, match='unknown stage'): T.chain('nope')
+    b = T.budgets(T.study_config(steps=40, steps_per_epoch=10))
+    sar = [s for s in T.STAGES if T.STAGES[s]['domains'] == ('sar',)]
+    assert set(b.loc[sar, 'steps']) == {40}
+    assert b.loc['stage2_sar_from1', 'total_steps'] == b.loc['stage2_sar_control', 'total_steps']   # equal compute
+    assert b.loc['joint', 'steps'] == 80 and b.loc['joint', 'sar_steps'] == 40
+    with pytest.raises(ValueError, match='multiple of steps_per_epoch'): T.stage_epochs(T.study_config(steps=15, steps_per_epoch=10), 'joint')
 
-def test_equal_sar_budgets_and_joint(dd):
-    cfg = T.study_config(); sizes = {s: len(T.stage_train_data(dd, s)) for s in T.STAGES}
-    b = T.budgets(cfg, sizes)
-    assert b['stage2_sar_from0']['steps'] == b['stage2_sar_from1']['steps'] == b['sar_scratch']['steps'] > 0
-    chain_steps = sum(b[s]['steps'] for s in T.chain('stage2_sar_from1'))
-    spe = T.steps_per_epoch(sizes['joint'], cfg.batch_size)
-    assert abs(b['joint']['steps'] - chain_steps) <= spe / 2 + 1   # joint gets the chain's steps, to the nearest epoch
+def test_streams_are_paired_and_fresh():
+    cfg = tiny()
+    a, b = T.seed_streams(cfg, 0)['sar'], T.seed_streams(cfg, 0)['sar']
+    assert [a.item(i, 0)['scene_id'] for i in range(4)] == [b.item(i, 0)['scene_id'] for i in range(4)]   # same seed: same pairs
+    c = T.seed_streams(cfg, 1)['sar']
+    assert not {a.item(i, 0)['scene_id'] for i in range(4)} & {c.item(i, 0)['scene_id'] for i in range(4)}
+    assert not {a.item(i, 0)['scene_id'] for i in range(4)} & {a.item(i, 1)['scene_id'] for i in range(4)}   # new epoch, new scenes
 
-def test_no_held_out_class_in_sar_training(dd):
-    held = set(T.held_out_classes()); assert held
-    for s in T.STAGES:
-        ds = T.domain_split(dd, 'train', T.STAGES[s]['domains'])
-        assert not [l for d, l in zip(ds['domain'], ds['label']) if d == 'sar' and l in held]
-    test_sar = T.domain_split(dd, 'test', ['sar'])
-    assert held & set(test_sar['label'])   # the test split does hold them
+def test_held_out_classes_share_no_word_and_stay_out_of_sar_training():
+    held = T.held_out_classes()
+    check_held_out_words(held)
+    with pytest.raises(ValueError, match='lexical leak'): check_held_out_words(['tank'])
+    for i in range(150):
+        sc, _ = fresh_scene(5, 'train', 0, i, 'sar', held=held)
+        assert not {o.cls for o in sc.objects} & set(held)
+    # natural and optical draws keep them
+    assert any(o.cls in held for i in range(150) for o in fresh_scene(5, 'train', 0, i, 'optical', held=held)[0].objects)
 
-def test_stage_run_skip_force_recipe(dd, runs):
+def test_balanced_test_set_cannot_be_drawn_in_training():
+    test = T.test_set(tiny())
+    lab = pd.Series(test['label'])
+    assert set(lab.value_counts()) == {2 * 3} and set(lab) == set(CLASSES)   # 2 per class x 3 domains
+    assert all(int(s.split('-')[1]) % 3 == 1 for s in test['scene_id'])      # test seeds; training seeds are 0 mod 3
+    rows, caps = T.retrieval_captions(test)
+    assert len(set(caps)) == len(caps) and all(test['domain'][int(r)] == 'sar' for r in rows)
+
+def test_balanced_measure_cannot_be_gamed_by_collapse():
+    lab = np.array(['ship'] * 67 + ['car'] * 10 + ['truck'] * 10)
+    assert T.balanced_top1(np.full(len(lab), 'ship'), lab, ['ship', 'car', 'truck']) == pytest.approx(100 / 3)
+    assert T.chance_levels(10, 100)['sar_retrieval_mr'] == pytest.approx((1 + 5 + 10) / 3)
+
+def test_stage_run_skip_force_recipe(runs):
     cfg = tiny(); d = T.stage_dir(cfg, 0, 'sar_scratch')
-    m = T.run_stage(cfg, 0, 'sar_scratch', dd, verbose=False)
+    m = T.run_stage(cfg, 0, 'sar_scratch')
     assert d == runs/'t-seed0'/'sar_scratch'
     names = {p.name for p in d.iterdir()}
     assert {'checkpoint.pt', 'config.json', 'metrics.csv', 'metrics.json', 'stage.json'} <= names
-    from sarvlm.models import features_key, features_path
-    for split in ('test', 'test_uni'):   # its embeddings went to the project's one cache, keyed by the checkpoint's bytes
-        assert features_path(features_key(d/'checkpoint.pt', dd[split])).is_file()
     assert not {'latest.pt'} & names and not list(d.glob('epoch_*.pt'))
-    assert json.loads((d/'stage.json').read_text())['recipe']['data'].startswith('seed0-n')   # the data version is part of the recipe
-    for k in T.METRICS: assert np.isfinite(m[k]) or k == 'sar_zs_held_out'
+    from sarvlm.models import features_key, features_path
+    test = T.test_set(cfg)
+    assert features_path(features_key(d/'checkpoint.pt', test)).is_file()   # embeddings in the one cache
+    for k in T.MEASURES: assert np.isfinite(m[k])
+    vl = [r['valid_loss'] for r in T.read_metrics(d/'metrics.csv') if r['valid_loss']]
+    assert len(vl) == T.stage_epochs(cfg, 'sar_scratch')                      # a validation loss per epoch
     t0 = (d/'checkpoint.pt').stat().st_mtime_ns
-    assert T.run_stage(cfg, 0, 'sar_scratch', dd, verbose=False) == m          # finished: skipped
+    assert T.run_stage(cfg, 0, 'sar_scratch') == m                            # finished: read, not trained
     assert (d/'checkpoint.pt').stat().st_mtime_ns == t0
-    T.run_stage(cfg, 0, 'sar_scratch', dd, force=True, verbose=False)          # forced: trained again
+    T.run_stage(cfg, 0, 'sar_scratch', force=True)                            # forced: trained again
     t1 = (d/'checkpoint.pt').stat().st_mtime_ns; assert t1 != t0
-    T.run_stage(tiny(lr_scratch=5e-4), 0, 'sar_scratch', dd, verbose=False)    # another recipe: trained again
+    T.run_stage(tiny(lr_scratch=5e-4), 0, 'sar_scratch')                      # another recipe: trained again
     assert (d/'checkpoint.pt').stat().st_mtime_ns != t1
     import open_clip, sarvlm.models  # noqa: registers the tiny config
     ck = torch.load(d/'checkpoint.pt', map_location='cpu', weights_only=True)
     assert {'epoch', 'name', 'state_dict'} <= set(ck) and ck['name'] == 'SARCLIP-Tiny'
     open_clip.create_model('SARCLIP-Tiny').load_state_dict(ck['state_dict'])  # strict load by plain open_clip
 
-def test_fine_tune_starts_from_parent(dd, runs):
-    cfg = tiny()
-    T.run_stage(cfg, 0, 'stage1_optical', dd, verbose=False)
+def test_fine_tune_starts_from_parent_and_stage0_is_shared(runs):
+    cfg = tiny(seeds=(0, 1))
+    T.run_stage(cfg, 0, 'stage1_optical')
     p0, p1 = (T.stage_dir(cfg, 0, s) for s in ('stage0_natural', 'stage1_optical'))
+    assert p0 == T.stage_dir(cfg, 1, 'stage0_natural') == runs/'t'/'stage0_natural'
     rec = json.loads((p1/'stage.json').read_text())['recipe']
-    assert rec['init']['stage'] == 'stage0_natural' and rec['budget']['lr'] == cfg.lr_finetune
+    assert rec['init']['stage'] == 'stage0_natural' and rec['config']['lr_finetune'] == cfg.lr_finetune
     sd0 = torch.load(p0/'checkpoint.pt', weights_only=True)['state_dict']
     sd1 = torch.load(p1/'checkpoint.pt', weights_only=True)['state_dict']
     diff = max((sd0[k] - sd1[k]).abs().max().item() for k in sd0 if sd0[k].is_floating_point())
     assert 0 < diff < 1.0   # moved, but a fine-tune of stage 0, not a fresh model
 
-def fake(win):
-    rows = [dict(variant=v, seed=s, **{k: (50 if (v.startswith('two') == win) else 40) + s for k in T.METRICS})
-            for v in T.VARIANTS for s in range(3)]
-    return T.summarize(pd.DataFrame(rows))
+def test_stage0_from_a_local_open_clip_file(runs, tmp_path):
+    "The scale switch's pretrained stage 0, offline: any local open_clip checkpoint file is loaded, not trained."
+    from sarvlm.models import create, save_safetensors
+    m = create('SARCLIP-Tiny')[0]
+    f = save_safetensors(m, tmp_path/'my_clip.safetensors', 'SARCLIP-Tiny')
+    cfg = tiny(init=str(f), experiment='t-init')
+    met = T.run_stage(cfg, None, 'stage0_natural')
+    ck = torch.load(T.stage_dir(cfg, None, 'stage0_natural')/'checkpoint.pt', weights_only=True)['state_dict']
+    sd = m.state_dict()
+    assert all(torch.equal(ck[k], sd[k]) for k in sd) and met['train_seconds'] < 30
+    assert not (T.stage_dir(cfg, None, 'stage0_natural')/'metrics.csv').exists()   # nothing was trained
 
-def test_verdict_follows_numbers():
-    assert T.verdict(fake(True)).startswith('Two-stage transfer **beats**')
-    assert 'does **not** beat' in T.verdict(fake(False))
-    s = fake(True); assert T.compare(s, 'two-stage (0→1→2)', 'two-stage (0→1→2)', 'optical_zs') == 'tied'
+def test_paired_test_matches_scipy_and_power():
+    rng = np.random.default_rng(0)
+    a = rng.normal(50, 3, 6); b = a - 2 + rng.normal(0, 1, 6)
+    t = T.paired_test(a, b)
+    assert t['p_value'] == pytest.approx(stats.ttest_rel(a, b).pvalue)
+    d = a - b; half = stats.t.ppf(0.975, 5) * d.std(ddof=1) / np.sqrt(6)
+    assert (t['ci_low'], t['ci_high']) == pytest.approx((d.mean() - half, d.mean() + half))
+    assert t['mdd'] == pytest.approx((stats.t.ppf(0.975, 5) + stats.t.ppf(0.8, 5)) * d.std(ddof=1) / np.sqrt(6))
+    with pytest.raises(ValueError, match='at least 2 seeds'): T.paired_test([1.], [2.])
 
-def test_zero_shot_helpers():
-    from sarvlm.models import zeroshot_logits, top1, class_index
-    w = torch.eye(3); pred = zeroshot_logits(np.eye(3)[[2, 0, 1]], w).argmax(1).numpy()
-    assert list(pred) == [2, 0, 1]
-    assert top1(pred, class_index(['c', 'a', 'a'], ['a', 'b', 'c'])) == pytest.approx(200 / 3)
+def fake(two, other):
+    return pd.DataFrame([dict(arm=a, seed=s, **{k: (two if a.startswith('two') else other) + s % 3 for k in T.MEASURES})
+                         for a in T.ARMS for s in range(6)])
+
+def test_verdict_follows_the_tests():
+    ch = T.chance_levels(10, 100)
+    assert '**beats** direct' in T.verdict(T.study_tests(fake(50, 40)), ch)
+    assert '**loses to** direct' in T.verdict(T.study_tests(fake(30, 40)), ch)
+    assert '**does not beat** direct' in T.verdict(T.study_tests(fake(40, 40)), ch)
