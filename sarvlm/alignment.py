@@ -137,11 +137,14 @@ def umap_panels(coords:dict, # {stage: (n, 2)} from `fit_shared_umap`
                 titles:dict|None=None,
                 lims:tuple|None=None): # (lower-left, upper-right) corners, shared by several figures
     "A 2 × n_stages grid: colour by domain (top) and by class (bottom); images as dots, captions as crosses."
+    one = len(coords) == 1   # a single stage: the two panels side by side
     domain, label, kind = map(np.asarray, (domain, label, kind))
     classes = sorted(set(label)); cmap = plt.get_cmap('tab10' if len(classes) <= 10 else 'tab20')
     allxy = np.concatenate(list(coords.values()))
     lo, hi = (allxy.min(0), allxy.max(0)) if lims is None else map(np.asarray, lims)
-    fig, axs = plt.subplots(2, len(coords), figsize=(4.2 * len(coords), 8.2), squeeze=False)
+    shape, size = ((1, 2), (11.5, 4.6)) if one else ((2, len(coords)), (4.2 * len(coords), 8.2))
+    fig, axs = plt.subplots(*shape, figsize=size, squeeze=False)
+    if one: axs = axs.T
     for j, (st, xy) in enumerate(coords.items()):
         for i, (vals, col) in enumerate([(domain, DOMAIN_COLORS), (label, {c: cmap(n) for n, c in enumerate(classes)})]):
             ax = axs[i, j]
@@ -269,10 +272,11 @@ def scene_pairs(emb, a:str='optical', b:str='sar') -> tuple:
     pb = np.array([where_b[s] for s in sid[pa]], int)
     return pa, pb, len(ia) - len(pa), len(ib) - len(pb)
 
-def partner_ranks(Q, G) -> np.ndarray:
-    "Rank (1 = first) of the partner `G[i]` among all rows of `G` for query `Q[i]`, by cosine."
+def partner_ranks(Q, G, tol:float=1e-6) -> tuple:
+    "For query `Q[i]`, how many rows of `G` beat its partner `G[i]` (cosine) and how many others tie."
     S = _unit(Q) @ _unit(G).T
-    return 1 + (S > np.diag(S)[:, None]).sum(1)
+    s = np.diag(S)[:, None]
+    return (S > s + tol).sum(1), (np.abs(S - s) <= tol).sum(1) - 1
 
 # %% ../nbs/08_alignment.ipynb #14541b06
 def paired_retrieval(emb:dict, # embedding dict: `image`, `domain`, `label`, `scene_id` per row
@@ -283,10 +287,12 @@ def paired_retrieval(emb:dict, # embedding dict: `image`, `domain`, `label`, `sc
     pa, pb, drop_a, drop_b = scene_pairs(emb, a, b)
     n = len(pa)
     if n < 2: raise ValueError(f"emb: {n} scenes seen in both a={a!r} and b={b!r}; need 2")
-    r = partner_ranks(emb['image'][pa], emb['image'][pb])
-    out = {f'r{k}': float(100 * (r <= k).mean()) for k in ks}
+    above, ties = partner_ranks(emb['image'][pa], emb['image'][pb])
+    hit = lambda k: np.clip((k - above) / (ties + 1), 0, 1)   # P(rank <= k), ties broken at random
+    out = {f'r{k}': float(100 * hit(k).mean()) for k in ks}
     out.update({f'r{k}_chance': 100 * min(k, n) / n for k in ks})
-    return {**out, 'median_rank': float(np.median(r)), 'median_rank_chance': (n + 1) / 2,
+    rank = 1 + above + ties / 2
+    return {**out, 'median_rank': float(np.median(rank)), 'median_rank_chance': (n + 1) / 2,
             'n': n, 'dropped_a': drop_a, 'dropped_b': drop_b}
 
 # %% ../nbs/08_alignment.ipynb #641cdaf3
@@ -393,6 +399,10 @@ def above_chance(pct:float, chance:float, n:int, alpha:float=0.05) -> bool:
     k = int(round(pct * n / 100))
     return bool(binomtest(k, int(n), chance / 100, alternative='greater').pvalue < alpha)
 
+def _one(n) -> float:
+    "One image's worth of a percentage over `n` images (a hair more, so one image is within it)."
+    return 100 / n + 1e-9
+
 def _beats(table, col:str) -> list:
     "The stages at which measure `col` is above its chance."
     r = table
@@ -405,7 +415,7 @@ def _measure_line(table, col:str, t) -> str:
     r, first, last = table, table.index[0], table.index[-1]
     a, b, n = r.loc[first, col], r.loc[last, col], r.loc[last, _TRIALS[col]]
     won = ', '.join(map(t, _beats(table, col))) or 'no stage'
-    return (f"- The {PAIRED_LABELS[col]} {_trend(a, b, 100 / n)} from {a:.1f} % ({t(first)}) to "
+    return (f"- The {PAIRED_LABELS[col]} {_trend(a, b, _one(n))} from {a:.1f} % ({t(first)}) to "
             f"{b:.1f} % ({t(last)}); chance {r.loc[last, f'{col}_chance']:.1f} %; "
             f"above chance at {won}.")
 
@@ -415,7 +425,7 @@ def describe_alignment(table, titles:dict|None=None) -> str:
     r, first, last = table, table.index[0], table.index[-1]
     cols = [c for c in PAIRED_LABELS if c in r]
     up = [c for c in cols if last in _beats(r, c)
-          and _trend(r.loc[first, c], r.loc[last, c], 100 / r.loc[last, _TRIALS[c]]) == 'rises']
+          and _trend(r.loc[first, c], r.loc[last, c], _one(r.loc[last, _TRIALS[c]])) == 'rises']
     never = [c for c in cols if not _beats(r, c)]
     names = '; '.join(PAIRED_LABELS[c] for c in up)
     head = (f"From {t(first)} to {t(last)}, optical and SAR draw together by: {names} "
@@ -435,7 +445,7 @@ def compare_alignment(table, a, b, titles:dict|None=None) -> str:
     out = []
     for c in (c for c in PAIRED_LABELS if c in table):
         va, vb, n = table.loc[a, c], table.loc[b, c], table.loc[b, _TRIALS[c]]
-        word = {'rises': 'higher than', 'falls': 'lower than'}.get(_trend(va, vb, 100 / n),
+        word = {'rises': 'higher than', 'falls': 'lower than'}.get(_trend(va, vb, _one(n)),
                                                                    'about the same as')
         lab = PAIRED_LABELS[c][0].upper() + PAIRED_LABELS[c][1:]
         out.append(f"- {lab}: {vb:.1f} % for {t(b)}, {word} {va:.1f} % for {t(a)} "
@@ -480,7 +490,7 @@ ALIGN_STAGES = {s: STAGE_TITLES[s] for s in ('stage0_natural', 'stage1_optical',
 DIRECT_STAGE = 'stage2_sar_from0'   # the direct chain's SAR stage, set against ALIGN_STAGES' last
 
 def stage_test_embeddings(cfg=None, seed:int|None=None, dd=None, stages=tuple(ALIGN_STAGES)) -> tuple:
-    "({stage: test embeddings dict}, cfg, seed) for the two-stage chain, training missing stages via `sarvlm.transfer`."
+    "({stage: test embeddings}, cfg, seed); the last of `stages` and its chain are trained if missing."
     cfg = cfg or study_config(); seed = cfg.seeds[0] if seed is None else seed
     dd = dd if dd is not None else build_mini(cfg.data_seed, cfg.data_size, verbose=False)
     run_stage(cfg, seed, stages[-1], dd, verbose=True)

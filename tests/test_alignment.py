@@ -61,12 +61,20 @@ def test_paired_retrieval_known_answers():
     assert (r['r1_chance'], r['r10_chance'], r['median_rank_chance']) == (1.25, 12.5, 40.5)
     s = A.paired_retrieval(_shuffle(e, 'scene_id'), 'natural', 'sar')
     assert s['r1'] < 6 and abs(s['median_rank'] - 40.5) < 10
-    # query 0 finds its own partner first; queries 1 and 2 each find the other's partner first
-    np.testing.assert_array_equal(A.partner_ranks(np.eye(3), np.eye(3)[[0, 2, 1]]), [1, 2, 2])
+    # query 0 finds its own partner first; queries 1 and 2 each find the other's partner first,
+    # and their own ties with the first gallery image
+    above, ties = A.partner_ranks(np.eye(3), np.eye(3)[[0, 2, 1]])
+    assert above.tolist() == [0, 1, 1] and ties.tolist() == [0, 1, 1]
+
+def test_collapsed_embedding_scores_chance_not_perfect():
+    e = A.synthetic_pairs(n=50)
+    c = A.paired_retrieval({**e, 'image': np.ones_like(e['image'])})
+    assert c['r1'] == pytest.approx(2.0) and c['r10'] == pytest.approx(20.0) and c['median_rank'] == 25.5
 
 def test_paired_retrieval_drops_unpaired_rows():
     e = A.synthetic_pairs(n=40)
-    keep = np.ones(120, bool); keep[[40, 41, 42]] = False   # three optical renderings missing
+    keep = np.ones(120, bool)
+    keep[[40, 41, 42]] = False   # three optical renderings missing
     r = A.paired_retrieval({k: v[keep] for k, v in e.items()})
     assert (r['n'], r['dropped_a'], r['dropped_b']) == (37, 0, 3)
 
