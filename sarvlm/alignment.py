@@ -292,6 +292,7 @@ def paired_retrieval(emb:dict, # embedding dict: `image`, `domain`, `label`, `sc
     out = {f'r{k}': float(100 * hit(k).mean()) for k in ks}
     out.update({f'r{k}_chance': 100 * min(k, n) / n for k in ks})
     rank = 1 + above + ties / 2
+    out.update(top_half=float(100 * (rank < (n + 1) / 2).mean()), top_half_chance=100 * (n // 2) / n)
     return {**out, 'median_rank': float(np.median(rank)), 'median_rank_chance': (n + 1) / 2,
             'n': n, 'dropped_a': drop_a, 'dropped_b': drop_b}
 
@@ -389,9 +390,12 @@ def plot_alignment(table, titles:dict|None=None):
 # %% ../nbs/08_alignment.ipynb #3d7aa181
 PAIRED_LABELS = {'optical_sar_r1': 'same-scene optical → SAR R@1',
                  'natural_sar_r1': 'same-scene natural → SAR R@1',
+                 'optical_sar_top_half': 'share of optical images whose SAR twin ranks in the top half',
+                 'natural_sar_top_half': 'share of natural images whose SAR twin ranks in the top half',
                  'nn_agreement': 'class nearest-neighbour agreement optical → SAR',
                  'probe_bacc': 'balanced accuracy on SAR of a probe trained on optical'}
 _TRIALS = {'optical_sar_r1': 'optical_sar_n', 'natural_sar_r1': 'natural_sar_n',
+           'optical_sar_top_half': 'optical_sar_n', 'natural_sar_top_half': 'natural_sar_n',
            'nn_agreement': 'nn_n', 'probe_bacc': 'probe_n'}   # how many images each measure scores
 
 def above_chance(pct:float, chance:float, n:int, alpha:float=0.05) -> bool:
@@ -399,9 +403,10 @@ def above_chance(pct:float, chance:float, n:int, alpha:float=0.05) -> bool:
     k = int(round(pct * n / 100))
     return bool(binomtest(k, int(n), chance / 100, alternative='greater').pvalue < alpha)
 
-def _one(n) -> float:
-    "One image's worth of a percentage over `n` images (a hair more, so one image is within it)."
-    return 100 / n + 1e-9
+def _noise(table, col:str, stage) -> float:
+    "The smallest move called a change: one binomial standard error at chance, at least one image."
+    n, p = table.loc[stage, _TRIALS[col]], table.loc[stage, f'{col}_chance'] / 100
+    return max(100 / n, 100 * np.sqrt(p * (1 - p) / n)) + 1e-9
 
 def _beats(table, col:str) -> list:
     "The stages at which measure `col` is above its chance."
@@ -413,9 +418,10 @@ def _beats(table, col:str) -> list:
 def _measure_line(table, col:str, t) -> str:
     "One sentence: a measure's first and last value, trend, chance and where it beats chance."
     r, first, last = table, table.index[0], table.index[-1]
-    a, b, n = r.loc[first, col], r.loc[last, col], r.loc[last, _TRIALS[col]]
+    a, b = r.loc[first, col], r.loc[last, col]
     won = ', '.join(map(t, _beats(table, col))) or 'no stage'
-    return (f"- The {PAIRED_LABELS[col]} {_trend(a, b, _one(n))} from {a:.1f} % ({t(first)}) to "
+    move = _trend(a, b, _noise(r, col, last))
+    return (f"- The {PAIRED_LABELS[col]} {move} from {a:.1f} % ({t(first)}) to "
             f"{b:.1f} % ({t(last)}); chance {r.loc[last, f'{col}_chance']:.1f} %; "
             f"above chance at {won}.")
 
@@ -425,7 +431,7 @@ def describe_alignment(table, titles:dict|None=None) -> str:
     r, first, last = table, table.index[0], table.index[-1]
     cols = [c for c in PAIRED_LABELS if c in r]
     up = [c for c in cols if last in _beats(r, c)
-          and _trend(r.loc[first, c], r.loc[last, c], _one(r.loc[last, _TRIALS[c]])) == 'rises']
+          and _trend(r.loc[first, c], r.loc[last, c], _noise(r, c, last)) == 'rises']
     never = [c for c in cols if not _beats(r, c)]
     names = '; '.join(PAIRED_LABELS[c] for c in up)
     head = (f"From {t(first)} to {t(last)}, optical and SAR draw together by: {names} "
@@ -444,9 +450,9 @@ def compare_alignment(table, a, b, titles:dict|None=None) -> str:
     t = lambda s: str((titles or {}).get(s, s))
     out = []
     for c in (c for c in PAIRED_LABELS if c in table):
-        va, vb, n = table.loc[a, c], table.loc[b, c], table.loc[b, _TRIALS[c]]
-        word = {'rises': 'higher than', 'falls': 'lower than'}.get(_trend(va, vb, _one(n)),
-                                                                   'about the same as')
+        va, vb = table.loc[a, c], table.loc[b, c]
+        move = _trend(va, vb, _noise(table, c, b))
+        word = {'rises': 'higher than', 'falls': 'lower than'}.get(move, 'about the same as')
         lab = PAIRED_LABELS[c][0].upper() + PAIRED_LABELS[c][1:]
         out.append(f"- {lab}: {vb:.1f} % for {t(b)}, {word} {va:.1f} % for {t(a)} "
                    f"(chance {table.loc[b, f'{c}_chance']:.1f} %).")

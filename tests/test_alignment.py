@@ -157,3 +157,10 @@ def test_map_numbers_and_paragraph():
     e = A.synthetic_pairs(n=40)
     xy = np.concatenate([e['image'], e['text']])[:, :2]
     assert 'on the map' in A.describe_map(A.map_numbers(e, xy), 's')
+
+def test_top_half_reads_weak_scene_alignment():
+    e = A.synthetic_pairs(n=100, twin_noise=3, seed=4)   # twins far apart: R@1 near chance
+    r = A.paired_retrieval(e)
+    assert r['top_half_chance'] == 50.0 and r['r1'] < 10 and r['top_half'] > 60
+    s = A.paired_retrieval(_shuffle(e, 'scene_id'))
+    assert abs(s['top_half'] - 50) < 15
