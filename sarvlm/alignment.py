@@ -16,8 +16,7 @@ from sklearn.metrics import balanced_accuracy_score, silhouette_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from .core import is_small, atomic_write
-from .transfer import study_config, run_stage, stage_dir, stage_embeddings, STAGE_TITLES
-from .data import build_mini
+from .transfer import study_config, run_stage, stage_dir, stage_embeddings, test_set, STAGE_TITLES
 
 # %% auto #0
 __all__ = ['DOMAIN_COLORS', 'GAP_LABELS', 'PAIRED_FROM', 'PAIRED_LABELS', 'ALIGN_STAGES', 'DIRECT_STAGE', 'synthetic_clouds',
@@ -26,7 +25,7 @@ __all__ = ['DOMAIN_COLORS', 'GAP_LABELS', 'PAIRED_FROM', 'PAIRED_LABELS', 'ALIGN
            'describe_gap', 'synthetic_pairs', 'scene_pairs', 'partner_ranks', 'paired_retrieval', 'label_chance',
            'neighbour_agreement', 'cross_domain_probe', 'modality_gap', 'stage_alignment', 'alignment_table',
            'plot_alignment', 'above_chance', 'describe_alignment', 'compare_alignment', 'map_numbers', 'describe_map',
-           'stage_test_embeddings', 'stack_points']
+           'stage_test_embeddings', 'thin', 'stack_points']
 
 # %% ../nbs/08_alignment.ipynb #726f388d
 def _unit(X) -> np.ndarray:
@@ -495,12 +494,24 @@ ALIGN_STAGES = {s: STAGE_TITLES[s] for s in ('stage0_natural', 'stage1_optical',
                                              'stage2_sar_from1')}
 DIRECT_STAGE = 'stage2_sar_from0'   # the direct chain's SAR stage, set against ALIGN_STAGES' last
 
-def stage_test_embeddings(cfg=None, seed:int|None=None, dd=None, stages=tuple(ALIGN_STAGES)) -> tuple:
-    "({stage: test embeddings}, cfg, seed); the last of `stages` and its chain are trained if missing."
+def stage_test_embeddings(cfg=None, seed:int|None=None, test=None, stages=tuple(ALIGN_STAGES)) -> tuple:
+    "({stage: embeddings of the study's balanced, paired test set}, cfg, seed); missing stages are trained."
     cfg = cfg or study_config(); seed = cfg.seeds[0] if seed is None else seed
-    dd = dd if dd is not None else build_mini(cfg.data_seed, cfg.data_size, verbose=False)
-    run_stage(cfg, seed, stages[-1], dd, verbose=True)
-    return {s: stage_embeddings(stage_dir(cfg, seed, s), dd, 'test') for s in stages}, cfg, seed
+    test = test if test is not None else test_set(cfg)
+    run_stage(cfg, seed, stages[-1], test)
+    return {s: stage_embeddings(stage_dir(cfg, seed, s), test) for s in stages}, cfg, seed
+
+def thin(es:dict, per_group:int=40) -> dict:
+    "The same rows of every stage's embeddings: the first `per_group` of each (domain, class), for a legible UMAP."
+    e0 = next(iter(es.values()))
+    seen, keep = Counter(), []
+    for i, g in enumerate(zip(e0['domain'], e0['label'])):
+        seen[g] += 1
+        if seen[g] <= per_group: keep.append(i)
+    keep = np.array(keep)
+    n = len(e0['domain'])
+    return {s: {k: (v[keep] if isinstance(v, np.ndarray) and v.ndim and len(v) == n else v) for k, v in e.items()}
+            for s, e in es.items()}
 
 def stack_points(es:dict) -> tuple:
     "Per stage: images then captions as one (2n, dim) array; plus per-point domain, class and kind (same for all stages)."
