@@ -356,25 +356,25 @@ def run_seed(cfg:TransferConfig, seed:int, stages=SEED_ORDER) -> list:
                                                      for d, st in streams.items()}))
     return out
 
-def _run_seed_job(cfg_dict:dict, seed:int) -> list:
+def _run_seed_job(cfg_dict:dict, seed:int, stages=SEED_ORDER) -> list:
     "`run_seed` in a worker process (the configuration travels as a dict)."
     import logging; logging.getLogger().setLevel(logging.ERROR)
-    return run_seed(TransferConfig(**cfg_dict), seed)
+    return run_seed(TransferConfig(**cfg_dict), seed, stages)
 
 # %% ../nbs/07_transfer.ipynb #4d147fc4
 def _progress(msg:str): print(time.strftime('%H:%M:%S'), msg, flush=True)
 
-def run_seeds(cfg:TransferConfig, verbose:bool=True) -> list:
+def run_seeds(cfg:TransferConfig, verbose:bool=True, stages=SEED_ORDER) -> list:
     "`run_seed` for every seed: `cfg.workers` processes side by side (1: here, one after the other)."
     rows, t0 = [], time.perf_counter()
     if cfg.workers <= 1:
         for s in cfg.seeds:
-            rows += run_seed(cfg, s)
+            rows += run_seed(cfg, s, stages)
             if verbose: _progress(f"seed {s} done ({time.perf_counter() - t0:.0f} s)")
         return rows
     ctx = multiprocessing.get_context('spawn')   # a fresh interpreter per worker: safe with torch's threads
     with ProcessPoolExecutor(cfg.workers, mp_context=ctx) as ex:
-        futs = {ex.submit(_run_seed_job, asdict(cfg), s): s for s in cfg.seeds}
+        futs = {ex.submit(_run_seed_job, asdict(cfg), s, stages): s for s in cfg.seeds}
         for i, f in enumerate(as_completed(futs)):
             rows += f.result()
             if verbose: _progress(f"seed {futs[f]} done: {i + 1} of {len(futs)} seeds ({time.perf_counter() - t0:.0f} s)")

@@ -135,3 +135,12 @@ def test_verdict_follows_the_tests():
     assert '**beats** direct' in T.verdict(T.study_tests(fake(50, 40)), ch)
     assert '**loses to** direct' in T.verdict(T.study_tests(fake(30, 40)), ch)
     assert '**does not beat** direct' in T.verdict(T.study_tests(fake(40, 40)), ch)
+
+def test_seeds_side_by_side_match_one_after_the_other(runs):
+    "Two worker processes (spawned) give the same stages as one process: the seeds are independent."
+    T.run_stage(tiny(experiment='t-par'), None, 'stage0_natural')   # stage 0 first, as run_study does
+    T.run_stage(tiny(experiment='t-seq'), None, 'stage0_natural')
+    par = T.run_seeds(tiny(seeds=(0, 1), experiment='t-par', workers=2), verbose=False, stages=('stage2_sar_from0',))
+    seq = T.run_seeds(tiny(seeds=(0, 1), experiment='t-seq', workers=1), verbose=False, stages=('stage2_sar_from0',))
+    key = lambda rows: {(r['seed'], r['stage']): r.get('sar_zs_held_in') for r in rows if r['stage'] != '_streams'}
+    assert key(par) == key(seq) and len(key(par)) == 2
