@@ -350,11 +350,14 @@ def train_parser() -> argparse.ArgumentParser:
     p.add_argument('--threads', type=int_at_least(1), default=None, help='torch CPU threads per process')
     p.add_argument('--no-progress', action='store_true', help='no progress bars (the per-epoch summary is still printed)')
     t = p.add_argument_group("transfer study (07_transfer): one stage of the study's recipe on sarvlm-mini, with the stages it starts from")
-    t.add_argument('--stage', default=None, help="stage0_natural, stage1_optical, stage2_sar_from0, stage2_sar_from1, sar_scratch or joint "
-                   "(written to runs/<experiment>-seed<seed>/<stage>/; finished stages are reused); combines only with "
-                   "--seed, --batch-size, --model, --threads, --experiment, --data-size")
-    t.add_argument('--experiment', default=None, help="with --stage: the study's name (default: transfer-mini, or transfer-mini-small with SARVLM_SMALL=1)")
-    t.add_argument('--data-size', type=int_at_least(10), default=None, help='with --stage: sarvlm-mini scenes (default: its configured size)')
+    t.add_argument('--stage', default=None, help="one of sarvlm.transfer.STAGES: stage0_natural, stage1_optical, "
+                   "stage2_sar_from1, stage2_sar_from0, stage1_natural, stage2_sar_control, sar_scratch, joint "
+                   "(written to runs/<experiment>-seed<seed>/<stage>/, stage 0 to runs/<experiment>/; finished "
+                   "stages are reused); combines only with --seed, --batch-size, --model, --threads, --experiment")
+    t.add_argument('--experiment', default=None, help="with --stage: the study's name (default: transfer, "
+                   "or transfer-small with SARVLM_SMALL=1)")
+    t.add_argument('--data-size', type=int_at_least(10), default=None,
+                   help='no longer used: the study trains on fresh scenes (refused with --stage)')
     g = p.add_argument_group('hyper-parameters (sarvlm.train.TrainConfig; unset ones take the paper\'s value for --model: sarvlm.train.paper_config)')
     for name, typ in HPARAMS.items():
         kw = dict(choices=SCHEMES) if name == 'scheme' else {}
@@ -472,15 +475,17 @@ def train_stage(a) -> dict:
 def transfer_stage(a) -> dict:
     "`sarvlm_train --stage NAME`: `sarvlm.transfer.run_stage` with the study's configuration (and the flags that apply)."
     from sarvlm.transfer import STAGES, study_config, run_stage, stage_dir, chain
-    from sarvlm.data import build_mini
     if a.stage not in STAGES: raise UsageError(f"--stage: unknown stage {a.stage!r}; known: {list(STAGES)}")
     bad = [f"--{k.replace('_', '-')}" for k in (*HPARAMS, 'data', 'out', 'init', 'domain') if k not in ('batch_size', 'seed') and getattr(a, k) is not None]
     if bad: raise UsageError(f"--stage trains with the transfer study's recipe (07_transfer); {', '.join(bad)} cannot be combined with it")
-    over = dict(model=a.model, batch_size=a.batch_size, data_size=a.data_size, experiment=a.experiment, threads=a.threads)
+    if a.data_size is not None:
+        raise UsageError("--data-size cannot be combined with --stage: the transfer study trains on freshly rendered "
+                         "scenes (no fixed data set); its length is set by the study's steps")
+    over = dict(model=a.model, batch_size=a.batch_size, experiment=a.experiment, threads=a.threads)
     check_writable_dir(get_paths().runs, 'the runs folder (SARVLM_RUNS)')
     cfg, seed, t0 = study_config(**{k: v for k, v in over.items() if v is not None}), a.seed or 0, time.perf_counter()
     _say(f"transfer study {cfg.experiment}, seed {seed}: stage {a.stage} (chain {' -> '.join(chain(a.stage))}), {cfg.model}, batch {cfg.batch_size}")
-    m = run_stage(cfg, seed, a.stage, build_mini(seed=cfg.data_seed, size=cfg.data_size, verbose=False), verbose=True)
+    m = run_stage(cfg, seed, a.stage)
     _say(json.dumps(m, indent=1))
     _say(f"done in {time.perf_counter() - t0:.1f} s; stage folder {stage_dir(cfg, seed, a.stage)} (checkpoint.pt, stage.json, metrics.json)")
     return m
