@@ -18,7 +18,7 @@ __all__ = ['EXIT_OK', 'EXIT_FAILED', 'EXIT_USAGE', 'EXIT_INTERRUPTED', 'EXIT_COD
            'DOMAINS', 'DATA_EXAMPLES', 'TRAIN_EXAMPLES', 'SCHEMES', 'SCHEME_HELP', 'HPARAMS', 'HPARAM_HELP',
            'EVAL_EXAMPLES', 'TASKS', 'COMMANDS', 'UsageError', 'exit_code', 'run_cli', 'int_at_least', 'existing_file',
            'detect_format', 'read_data', 'pick_split', 'only_domain', 'write_data', 'export_data', 'csv_separator',
-           'data_parser', 'cmd_build', 'cmd_convert', 'cmd_card', 'data_main', 'train_parser', 'load_config',
+           'data_parser', 'cmd_build', 'cmd_convert', 'cmd_card', 'data_main', 'yes_no', 'train_parser', 'load_config',
            'config_argv', 'parse_train', 'train_records', 'train_stage', 'transfer_stage', 'train_main', 'eval_scheme',
            'check_checkpoint', 'eval_model', 'eval_features', 'row_mask', 'report', 'eval_split', 'task_retrieval',
            'task_zeroshot', 'task_probe', 'select_rows', 'caption_images', 'task_captioning', 'box_queries',
@@ -326,12 +326,20 @@ TRAIN_EXAMPLES = """  sarvlm_train --data mini:sar --out runs/sar --epochs 4 --b
 SCHEMES = ('auto', 'db_clip', 'db_pct', 'minmax', 'db_window', 'db_meanstd')  # NORM_SCHEMES, 'auto'
 SCHEME_HELP = ("SAR normalisation: 'auto' (db_clip for calibrated intensity, db_pct: the image's "
                "1-99 %% dB percentiles, for integer or uncalibrated images), or a named scheme")
+def yes_no(s) -> bool:
+    "An argparse type: yes/no, true/false or 1/0 (any case), as a bool (a config file's true/false too)."
+    v = str(s).strip().lower()
+    if v in ('yes', 'true', '1'): return True
+    if v in ('no', 'false', '0'): return False
+    raise argparse.ArgumentTypeError(f"expected yes or no, got {s!r}")
+
 HPARAMS = dict(epochs=int, batch_size=int, lr=float, wd=float, warmup=int, grad_clip=float,
                eps=float, clip_weight=float, caption_weight=float, seed=int, precision=str,
-               save_every=int, num_workers=int, speckle_looks=int, scheme=str)
+               save_every=int, num_workers=int, speckle_looks=int, scheme=str, keep_epochs=yes_no)
 HPARAM_HELP = dict(batch_size='global batch (all processes together)', warmup='warm-up steps', precision="'amp', 'amp_bf16' or 'fp32'",
                    save_every='also checkpoint every N steps (0: at epoch ends only)',
-                   speckle_looks='speckle re-sampling augmentation (looks)', scheme=SCHEME_HELP)
+                   speckle_looks='speckle re-sampling augmentation (looks)', scheme=SCHEME_HELP,
+                   keep_epochs="keep every epoch's checkpoint epoch_N.pt (yes/no; no: only latest.pt)")
 
 def train_parser() -> argparse.ArgumentParser:
     "The parser of `sarvlm_train`."

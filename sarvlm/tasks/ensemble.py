@@ -465,19 +465,20 @@ def forgetting_sentence(fg, alpha:float=0.5) -> str:
     return '\n'.join(out)
 
 # %% ../../nbs/12_ensemble.ipynb #85a5db6f
-def compare(summary, a:tuple, b:tuple, metric:str) -> str:
-    "'better', 'worse' or 'tied' for row `a` against row `b` ((reading, method) pairs) on `metric` (difference vs sum of stds)."
-    ma, mb = summary.loc[a, f'{metric}_mean'], summary.loc[b, f'{metric}_mean']
-    if ma != ma or mb != mb: return 'n/a'
-    sa, sb = (np.nan_to_num(summary.loc[v, f'{metric}_std']) for v in (a, b))
-    return 'tied' if abs(ma - mb) <= sa + sb else ('better' if ma > mb else 'worse')
+def compare(res, a:tuple, b:tuple, metric:str) -> str:
+    "'better', 'worse' or 'tied': row `a` against row `b` ((reading, method)), 95 % CI of the paired difference."
+    va, vb = (res[(res.reading == r) & (res.method == m)].set_index('seed')[metric] for r, m in (a, b))
+    va, vb = va.align(vb, join='inner')
+    if len(va) < 2 or va.isna().any() or vb.isna().any(): return 'n/a'
+    t = paired_test(va.values.round(9), vb.values.round(9))   # seeds paired, as in 07; float noise is no difference
+    return 'better' if t['ci_low'] > 0 else 'worse' if t['ci_high'] < 0 else 'tied'
 
-def comparison_table(summary, baseline:tuple=BASELINE, metrics=None) -> 'pd.DataFrame':
-    "better / worse / tied of every row against the baseline, per metric."
+def comparison_table(res, baseline:tuple=BASELINE, metrics=None) -> 'pd.DataFrame':
+    "better / worse / tied of every (reading, method) of `res` against the baseline, per metric."
     import pandas as pd
-    ks = list(metrics or METRICS)
-    rows = {ix: {METRICS[k]: compare(summary, ix, baseline, k) for k in ks} for ix in summary.index if ix != baseline}
-    return pd.DataFrame(rows).T.rename_axis(['reading', 'method'])
+    ks, rows = list(metrics or METRICS), dict.fromkeys(zip(res.reading, res.method))
+    out = {ix: {METRICS[k]: compare(res, ix, baseline, k) for k in ks} for ix in rows if ix != baseline}
+    return pd.DataFrame(out).T.rename_axis(['reading', 'method'])
 
 READINGS = {'prompt': 'Prompt ensembling', 'weights': 'Weight-space ensembling (WiSE-FT)', 'output': 'Output ensembling'}
 
@@ -485,11 +486,13 @@ def _is_single(method:str) -> bool:
     "Rows that are one model, not an ensemble: 'X alone' and the WiSE-FT endpoints."
     return method.endswith(' alone') or method.endswith('α=0') or method.endswith('α=1')
 
-def verdict(summary, baseline:tuple=BASELINE, metrics=None,
+def verdict(res, # from `ensemble_study`
+            baseline:tuple=BASELINE, metrics=None,
             held_share:float|None=None, # % of the SAR test images that are of held-out classes (flags held-out gains from bias)
            ) -> str:
     "Plain-language verdict per reading, generated from the comparison table (ensembles only, not their single members)."
-    ct = comparison_table(summary, baseline, metrics); b = summary.loc[baseline]; order = list(METRICS.values())
+    summary, ct = summarize(res), comparison_table(res, baseline, metrics)
+    b, order = summary.loc[baseline], list(METRICS.values())
     col = {l: k for k, l in METRICS.items()}
     lines = [f"Baseline: the two-stage model with `{baseline[1]}` templates (" +
              ', '.join(f"{METRICS[k]} {b[f'{k}_mean']:.1f}" for k in ('sar_zs_held_in', 'sar_zs_held_out', 'optical_zs', 'sar_retrieval_mr')) + ")."]
@@ -500,7 +503,9 @@ def verdict(summary, baseline:tuple=BASELINE, metrics=None,
         losses = {m: [k for k, v in row.items() if v == 'worse'] for m, row in t.iterrows()}
         helped = sorted({k for v in wins.values() for k in v}, key=order.index)
         if not helped:
-            lines.append(f"- **{name}: helps nowhere** — no ensemble beats the baseline on any metric by more than the seed spread."); continue
+            lines.append(f"- **{name}: helps nowhere** — no ensemble beats the baseline on any measure "
+                         "(no 95 % CI of a paired difference lies above 0).")
+            continue
         per = '; '.join(f"{k}: " + ', '.join(f"`{m}` ({summary.loc[(r, m), col[k] + '_mean']:.1f})" for m, w in wins.items() if k in w) for k in helped)
         lines.append(f"- **{name} helps on {', '.join(helped)}** — {per}.")
         free = [m for m in t.index if wins[m] and not losses[m]]
