@@ -18,7 +18,7 @@ __all__ = ['EXIT_OK', 'EXIT_FAILED', 'EXIT_USAGE', 'EXIT_INTERRUPTED', 'EXIT_COD
            'DOMAINS', 'DATA_EXAMPLES', 'TRAIN_EXAMPLES', 'SCHEMES', 'SCHEME_HELP', 'HPARAMS', 'HPARAM_HELP',
            'EVAL_EXAMPLES', 'TASKS', 'COMMANDS', 'UsageError', 'exit_code', 'run_cli', 'int_at_least', 'existing_file',
            'detect_format', 'read_data', 'pick_split', 'only_domain', 'write_data', 'export_data', 'csv_separator',
-           'data_parser', 'cmd_build', 'cmd_convert', 'cmd_card', 'data_main', 'train_parser', 'load_config',
+           'data_parser', 'cmd_build', 'cmd_convert', 'cmd_card', 'data_main', 'yes_no', 'train_parser', 'load_config',
            'config_argv', 'parse_train', 'train_records', 'train_stage', 'transfer_stage', 'train_main', 'eval_scheme',
            'check_checkpoint', 'eval_model', 'eval_features', 'row_mask', 'report', 'eval_split', 'task_retrieval',
            'task_zeroshot', 'task_probe', 'select_rows', 'caption_images', 'task_captioning', 'box_queries',
@@ -326,12 +326,20 @@ TRAIN_EXAMPLES = """  sarvlm_train --data mini:sar --out runs/sar --epochs 4 --b
 SCHEMES = ('auto', 'db_clip', 'db_pct', 'minmax', 'db_window', 'db_meanstd')  # NORM_SCHEMES, 'auto'
 SCHEME_HELP = ("SAR normalisation: 'auto' (db_clip for calibrated intensity, db_pct: the image's "
                "1-99 %% dB percentiles, for integer or uncalibrated images), or a named scheme")
+def yes_no(s) -> bool:
+    "An argparse type: yes/no, true/false or 1/0 (any case), as a bool (a config file's true/false too)."
+    v = str(s).strip().lower()
+    if v in ('yes', 'true', '1'): return True
+    if v in ('no', 'false', '0'): return False
+    raise argparse.ArgumentTypeError(f"expected yes or no, got {s!r}")
+
 HPARAMS = dict(epochs=int, batch_size=int, lr=float, wd=float, warmup=int, grad_clip=float,
                eps=float, clip_weight=float, caption_weight=float, seed=int, precision=str,
-               save_every=int, num_workers=int, speckle_looks=int, scheme=str)
+               save_every=int, num_workers=int, speckle_looks=int, scheme=str, keep_epochs=yes_no)
 HPARAM_HELP = dict(batch_size='global batch (all processes together)', warmup='warm-up steps', precision="'amp', 'amp_bf16' or 'fp32'",
                    save_every='also checkpoint every N steps (0: at epoch ends only)',
-                   speckle_looks='speckle re-sampling augmentation (looks)', scheme=SCHEME_HELP)
+                   speckle_looks='speckle re-sampling augmentation (looks)', scheme=SCHEME_HELP,
+                   keep_epochs="keep every epoch's checkpoint epoch_N.pt (yes/no; no: only latest.pt)")
 
 def train_parser() -> argparse.ArgumentParser:
     "The parser of `sarvlm_train`."
@@ -350,11 +358,14 @@ def train_parser() -> argparse.ArgumentParser:
     p.add_argument('--threads', type=int_at_least(1), default=None, help='torch CPU threads per process')
     p.add_argument('--no-progress', action='store_true', help='no progress bars (the per-epoch summary is still printed)')
     t = p.add_argument_group("transfer study (07_transfer): one stage of the study's recipe on sarvlm-mini, with the stages it starts from")
-    t.add_argument('--stage', default=None, help="stage0_natural, stage1_optical, stage2_sar_from0, stage2_sar_from1, sar_scratch or joint "
-                   "(written to runs/<experiment>-seed<seed>/<stage>/; finished stages are reused); combines only with "
-                   "--seed, --batch-size, --model, --threads, --experiment, --data-size")
-    t.add_argument('--experiment', default=None, help="with --stage: the study's name (default: transfer-mini, or transfer-mini-small with SARVLM_SMALL=1)")
-    t.add_argument('--data-size', type=int_at_least(10), default=None, help='with --stage: sarvlm-mini scenes (default: its configured size)')
+    t.add_argument('--stage', default=None, help="one of sarvlm.transfer.STAGES: stage0_natural, stage1_optical, "
+                   "stage2_sar_from1, stage2_sar_from0, stage1_natural, stage2_sar_control, sar_scratch, joint "
+                   "(written to runs/<experiment>-seed<seed>/<stage>/, stage 0 to runs/<experiment>/; finished "
+                   "stages are reused); combines only with --seed, --batch-size, --model, --threads, --experiment")
+    t.add_argument('--experiment', default=None, help="with --stage: the study's name (default: transfer, "
+                   "or transfer-small with SARVLM_SMALL=1)")
+    t.add_argument('--data-size', type=int_at_least(10), default=None,
+                   help='no longer used: the study trains on fresh scenes (refused with --stage)')
     g = p.add_argument_group('hyper-parameters (sarvlm.train.TrainConfig; unset ones take the paper\'s value for --model: sarvlm.train.paper_config)')
     for name, typ in HPARAMS.items():
         kw = dict(choices=SCHEMES) if name == 'scheme' else {}
@@ -472,15 +483,17 @@ def train_stage(a) -> dict:
 def transfer_stage(a) -> dict:
     "`sarvlm_train --stage NAME`: `sarvlm.transfer.run_stage` with the study's configuration (and the flags that apply)."
     from sarvlm.transfer import STAGES, study_config, run_stage, stage_dir, chain
-    from sarvlm.data import build_mini
     if a.stage not in STAGES: raise UsageError(f"--stage: unknown stage {a.stage!r}; known: {list(STAGES)}")
     bad = [f"--{k.replace('_', '-')}" for k in (*HPARAMS, 'data', 'out', 'init', 'domain') if k not in ('batch_size', 'seed') and getattr(a, k) is not None]
     if bad: raise UsageError(f"--stage trains with the transfer study's recipe (07_transfer); {', '.join(bad)} cannot be combined with it")
-    over = dict(model=a.model, batch_size=a.batch_size, data_size=a.data_size, experiment=a.experiment, threads=a.threads)
+    if a.data_size is not None:
+        raise UsageError("--data-size cannot be combined with --stage: the transfer study trains on freshly rendered "
+                         "scenes (no fixed data set); its length is set by the study's steps")
+    over = dict(model=a.model, batch_size=a.batch_size, experiment=a.experiment, threads=a.threads)
     check_writable_dir(get_paths().runs, 'the runs folder (SARVLM_RUNS)')
     cfg, seed, t0 = study_config(**{k: v for k, v in over.items() if v is not None}), a.seed or 0, time.perf_counter()
     _say(f"transfer study {cfg.experiment}, seed {seed}: stage {a.stage} (chain {' -> '.join(chain(a.stage))}), {cfg.model}, batch {cfg.batch_size}")
-    m = run_stage(cfg, seed, a.stage, build_mini(seed=cfg.data_seed, size=cfg.data_size, verbose=False), verbose=True)
+    m = run_stage(cfg, seed, a.stage)
     _say(json.dumps(m, indent=1))
     _say(f"done in {time.perf_counter() - t0:.1f} s; stage folder {stage_dir(cfg, seed, a.stage)} (checkpoint.pt, stage.json, metrics.json)")
     return m

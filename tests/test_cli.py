@@ -120,14 +120,17 @@ def test_transfer_stage(world, capsys, monkeypatch):
     "`sarvlm_train --stage`: a stage of 07_transfer's study (small recipe), written under SARVLM_RUNS, reused when run again."
     from sarvlm.cli import train_main
     monkeypatch.setenv('SARVLM_SMALL', '1')
-    args = ['--stage', 'stage0_natural', '--experiment', 'cli-test', '--data-size', '100', '--batch-size', '16', '--threads', '1']
+    args = ['--stage', 'stage0_natural', '--experiment', 'cli-test', '--batch-size', '16', '--threads', '1']
     assert train_main(args) == 0
-    d = world/'runs'/'cli-test-seed0'/'stage0_natural'
+    d = world/'runs'/'cli-test'/'stage0_natural'           # stage 0 is shared by every seed: no -seed<k>
     m = json.loads((d/'metrics.json').read_text())
     assert (d/'checkpoint.pt').is_file() and m['stage'] == 'stage0_natural' and m['steps'] >= 1
+    assert {'sar_zs_held_in', 'sar_zs_held_out', 'optical_zs', 'sar_retrieval_mr'} <= set(m)
     assert train_main(args) == 0                          # finished: reused, not retrained
     assert json.loads((d/'metrics.json').read_text()) == m
     assert f"stage folder {d}" in capsys.readouterr().out
+    assert train_main([*args, '--data-size', '100']) == 2     # no fixed data set any more: a clear usage error
+    assert '--data-size cannot be combined with --stage' in capsys.readouterr().err
 
 def test_captioning(world, capsys):
     "In-process: train SARCap-Tiny (CoCa) a few steps with sarvlm_train, then `sarvlm_eval captioning`; a CLIP is refused."
