@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_transfer.ipynb #a702177f
 from __future__ import annotations
-import json, time, shutil, hashlib, warnings, contextlib, multiprocessing
+import json, time, shutil, hashlib, warnings, importlib, contextlib, multiprocessing
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, asdict, replace
 from pathlib import Path
@@ -374,7 +374,8 @@ def run_seeds(cfg:TransferConfig, verbose:bool=True, stages=SEED_ORDER) -> list:
         return rows
     ctx = multiprocessing.get_context('spawn')   # a fresh interpreter per worker: safe with torch's threads
     with ProcessPoolExecutor(cfg.workers, mp_context=ctx) as ex:
-        futs = {ex.submit(_run_seed_job, asdict(cfg), s, stages): s for s in cfg.seeds}
+        job = importlib.import_module('sarvlm.transfer')._run_seed_job   # by its module, also when run here
+        futs = {ex.submit(job, asdict(cfg), s, stages): s for s in cfg.seeds}
         for i, f in enumerate(as_completed(futs)):
             rows += f.result()
             if verbose: _progress(f"seed {futs[f]} done: {i + 1} of {len(futs)} seeds ({time.perf_counter() - t0:.0f} s)")
