@@ -275,8 +275,8 @@ OUTPUT_COMBOS = {'optical + two-stage': ('stage1_optical', 'stage2_sar_from1'),
 BASELINE = ('prompt', STUDY)   # the two-stage model as 07_transfer measures it: what every ensemble is compared with
 
 def default_alphas() -> tuple:
-    "The WiSE-FT alpha grid: 0, .25, .5, .75, 1 (0, .5, 1 under SARVLM_SMALL=1)."
-    return (0.0, 0.5, 1.0) if is_small() else (0.0, 0.25, 0.5, 0.75, 1.0)
+    "The WiSE-FT alpha grid: 0, .5, 1 (every seed of the study; a finer grid costs one model per point and seed)."
+    return (0.0, 0.5, 1.0)
 
 # %% ../../nbs/12_ensemble.ipynb #091d444d
 def prompt_rows(model, tok, feats:dict, ev:EvalSet, variants=None) -> list:
@@ -293,12 +293,12 @@ def prompt_rows(model, tok, feats:dict, ev:EvalSet, variants=None) -> list:
     return rows
 
 # %% ../../nbs/12_ensemble.ipynb #96b939be
-def _wise_member(sa, sb, a:float, ck_a, ck_b, ev:EvalSet, cache:bool) -> tuple:
-    "(model, tokenizer, features) at `a`: the checkpoints at the ends (cached features), else the mix in memory."
+def _wise_member(sa, sb, a:float, ck_a, ck_b, ev:EvalSet, cache:bool, known:dict) -> tuple:
+    "(model, tokenizer, features) at `a`: the checkpoints at the ends (`known` or cached), else the mix in memory."
     if a in (0.0, 1.0):
         ck = ck_b if a else ck_a
-        lm = load_model(ck)
-        return lm.model, lm.tokenizer, checkpoint_eval_features(ck, ev, lm)
+        lm, feats = known[ck] if ck in known else (load_model(ck), None)
+        return lm.model, lm.tokenizer, feats if feats is not None else checkpoint_eval_features(ck, ev, lm)
     model, etf, tok = interpolated_model(sa, sb, a)
     wts = f"wise-{file_hash(ck_a)[:12]}-{file_hash(ck_b)[:12]}-a{a:.4f}" if cache else None
     return model, tok, model_eval_features(model, etf, tok, ev, sa[0], wts)
@@ -308,6 +308,7 @@ def wise_ft(ck_a, ck_b, # checkpoints at alpha = 0 and alpha = 1 (same architect
             alphas=None, # the alpha grid (default `default_alphas()`)
             templates='study', # 'study' (07's, matched to the domain) or a template set for both domains
             cache:bool=True, # cache the features of interpolated models in the shared cache
+            known:dict|None=None, # {checkpoint: (LoadedModel, features)} already at hand (the ends)
            ) -> list:
     "Metrics of the WiSE-FT models between two checkpoints, one dict per alpha."
     alphas = [_check_alpha(a) for a in (default_alphas() if alphas is None else alphas)]
@@ -315,7 +316,7 @@ def wise_ft(ck_a, ck_b, # checkpoints at alpha = 0 and alpha = 1 (same architect
     interpolate_state_dicts(sa[1], sb[1], 0.5)   # fail early, naming the key, if the architectures differ
     rows = []
     for a in alphas:
-        model, tok, feats = _wise_member(sa, sb, a, ck_a, ck_b, ev, cache)
+        model, tok, feats = _wise_member(sa, sb, a, ck_a, ck_b, ev, cache, known or {})
         w = domain_classifiers(model, tok, ev.classes, templates)
         rows.append(dict(alpha=a, **score_metrics(member_scores(feats, ev, *w), ev)))
     return rows
@@ -342,6 +343,7 @@ def _seed_rows(ck:dict, ev:EvalSet, alphas, templates, pairs, combos) -> list:
     "The three readings for one seed's checkpoints {stage: path}."
     models = {s: load_model(c) for s, c in ck.items()}
     feats = {s: checkpoint_eval_features(c, ev, models[s]) for s, c in ck.items()}
+    known = {c: (models[s], feats[s]) for s, c in ck.items()}   # the WiSE-FT ends: loaded and embedded once
     two = models['stage2_sar_from1']
     rows = prompt_rows(two.model, two.tokenizer, feats['stage2_sar_from1'], ev)
     scores = {s: member_scores(feats[s], ev, *domain_classifiers(lm.model, lm.tokenizer, ev.classes, templates))
@@ -349,7 +351,7 @@ def _seed_rows(ck:dict, ev:EvalSet, alphas, templates, pairs, combos) -> list:
     rows += output_ensemble_rows(scores, ev, combos)
     for name, (a, b) in (pairs or WISE_PAIRS).items():
         rows += [dict(reading='weights', method=f"{name} α={r['alpha']:g}", pair=name, **r)
-                 for r in wise_ft(ck[a], ck[b], ev, alphas, templates)]
+                 for r in wise_ft(ck[a], ck[b], ev, alphas, templates, known=known)]
     return rows
 
 def ensemble_study(cks:dict, # {seed: {stage: checkpoint}} from `stage_checkpoints`
