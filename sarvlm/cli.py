@@ -327,7 +327,7 @@ SCHEMES = ('auto', 'db_clip', 'db_pct', 'minmax', 'db_window', 'db_meanstd')  # 
 SCHEME_HELP = ("SAR normalisation: 'auto' (db_clip for calibrated intensity, db_pct: the image's "
                "1-99 %% dB percentiles, for integer or uncalibrated images), or a named scheme")
 def yes_no(s) -> bool:
-    "An argparse type: yes/no, true/false or 1/0 (any case), as a bool (a config file's true/false too)."
+    "An argparse type: yes/no, true/false or 1/0 (any case), as a bool (a config file's too)."
     v = str(s).strip().lower()
     if v in ('yes', 'true', '1'): return True
     if v in ('no', 'false', '0'): return False
@@ -339,7 +339,7 @@ HPARAMS = dict(epochs=int, batch_size=int, lr=float, wd=float, warmup=int, grad_
 HPARAM_HELP = dict(batch_size='global batch (all processes together)', warmup='warm-up steps', precision="'amp', 'amp_bf16' or 'fp32'",
                    save_every='also checkpoint every N steps (0: at epoch ends only)',
                    speckle_looks='speckle re-sampling augmentation (looks)', scheme=SCHEME_HELP,
-                   keep_epochs="keep every epoch's checkpoint epoch_N.pt (yes/no; no: only latest.pt)")
+                   keep_epochs="keep each epoch's epoch_N.pt (yes/no; no: only latest.pt)")
 
 def train_parser() -> argparse.ArgumentParser:
     "The parser of `sarvlm_train`."
@@ -358,12 +358,13 @@ def train_parser() -> argparse.ArgumentParser:
     p.add_argument('--threads', type=int_at_least(1), default=None, help='torch CPU threads per process')
     p.add_argument('--no-progress', action='store_true', help='no progress bars (the per-epoch summary is still printed)')
     t = p.add_argument_group("transfer study (07_transfer): one stage of the study's recipe on sarvlm-mini, with the stages it starts from")
-    t.add_argument('--stage', default=None, help="one of sarvlm.transfer.STAGES: stage0_natural, stage1_optical, "
-                   "stage2_sar_from1, stage2_sar_from0, stage1_natural, stage2_sar_control, sar_scratch, joint "
-                   "(written to runs/<experiment>-seed<seed>/<stage>/, stage 0 to runs/<experiment>/; finished "
-                   "stages are reused); combines only with --seed, --batch-size, --model, --threads, --experiment")
-    t.add_argument('--experiment', default=None, help="with --stage: the study's name (default: transfer, "
-                   "or transfer-small with SARVLM_SMALL=1)")
+    t.add_argument('--stage', default=None, help=(
+        "one of sarvlm.transfer.STAGES: stage0_natural, stage1_optical, stage2_sar_from1, "
+        "stage2_sar_from0, stage1_natural, stage2_sar_control, sar_scratch, joint (written to "
+        "runs/<experiment>-seed<seed>/<stage>/, stage 0 to runs/<experiment>/; finished stages are "
+        "reused); combines only with --seed, --batch-size, --model, --threads, --experiment"))
+    t.add_argument('--experiment', default=None, help=(
+        "with --stage: the study's name (default: transfer, or transfer-small with SARVLM_SMALL=1)"))
     t.add_argument('--data-size', type=int_at_least(10), default=None,
                    help='no longer used: the study trains on fresh scenes (refused with --stage)')
     g = p.add_argument_group('hyper-parameters (sarvlm.train.TrainConfig; unset ones take the paper\'s value for --model: sarvlm.train.paper_config)')
@@ -487,8 +488,8 @@ def transfer_stage(a) -> dict:
     bad = [f"--{k.replace('_', '-')}" for k in (*HPARAMS, 'data', 'out', 'init', 'domain') if k not in ('batch_size', 'seed') and getattr(a, k) is not None]
     if bad: raise UsageError(f"--stage trains with the transfer study's recipe (07_transfer); {', '.join(bad)} cannot be combined with it")
     if a.data_size is not None:
-        raise UsageError("--data-size cannot be combined with --stage: the transfer study trains on freshly rendered "
-                         "scenes (no fixed data set); its length is set by the study's steps")
+        raise UsageError("--data-size cannot be combined with --stage: the transfer study trains on "
+                         "freshly rendered scenes (no fixed data set); the study's steps set its length")
     over = dict(model=a.model, batch_size=a.batch_size, experiment=a.experiment, threads=a.threads)
     check_writable_dir(get_paths().runs, 'the runs folder (SARVLM_RUNS)')
     cfg, seed, t0 = study_config(**{k: v for k, v in over.items() if v is not None}), a.seed or 0, time.perf_counter()

@@ -15,8 +15,8 @@ from ..models import (create, load_model, read_checkpoint, to_state_dict, checkp
                            embed, embed_images, embed_texts, checkpoint_features, features_key,
                            file_hash, retrieval_metrics, load_templates, zeroshot_classifier, zeroshot_logits,
                            held_out_classes)
-from ..transfer import (study_config, stage_dir, run_stage, test_set, retrieval_captions, balanced_top1,
-                             paired_test, STAGES, STAGE_LABELS, TEMPLATES)
+from ..transfer import (study_config, stage_dir, run_stage, test_set, retrieval_captions,
+                             balanced_top1, paired_test, STAGES, STAGE_LABELS, TEMPLATES)
 
 # %% auto #0
 __all__ = ['STUDY', 'ENSEMBLE_STAGES', 'PROMPT_VARIANTS', 'WISE_PAIRS', 'OUTPUT_COMBOS', 'BASELINE', 'METRICS', 'DIAGNOSTICS',
@@ -99,11 +99,12 @@ def prompt_ensemble_classifier(model, tokenizer, # an open_clip model and its to
 STUDY = "study's (07: SAR→SAR, optical→optical)"   # the prompt row that is 07's protocol
 
 def study_classifiers(model, tokenizer, classnames) -> tuple:
-    "(SAR classifier, optical classifier) with `07_transfer`'s domain-matched templates, as `evaluate_stage`."
-    return tuple(zeroshot_classifier(model, tokenizer, classnames, list(TEMPLATES[d])) for d in ('sar', 'optical'))
+    "(SAR classifier, optical classifier) with `07_transfer`'s domain-matched templates."
+    return tuple(zeroshot_classifier(model, tokenizer, classnames, list(TEMPLATES[d]))
+                 for d in ('sar', 'optical'))
 
 def domain_classifiers(model, tokenizer, classnames, templates='study') -> tuple:
-    "(classifier for SAR images, for optical ones or None): 'study' = `study_classifiers`, else one set for both."
+    "(classifier for SAR images, for optical ones or None): 'study' (07's), else one set for both."
     if templates == 'study': return study_classifiers(model, tokenizer, classnames)
     return zeroshot_classifier(model, tokenizer, classnames, templates), None
 
@@ -159,19 +160,19 @@ def eval_set(test, # the study's test set (`sarvlm.transfer.test_set(cfg)`)
             ) -> EvalSet:
     "The zero-shot and retrieval rows of the study's test set, with their labels and domains."
     if 'domain' not in getattr(test, 'column_names', []):
-        raise ValueError("eval_set: expects the study's test set (a `datasets.Dataset` with a 'domain' column)")
+        raise ValueError("eval_set: expects the study's test set (a Dataset with a 'domain' column)")
     classes = list(classes or CLASSES)
     held = list(held_out_classes() if held is None else held)
     dom, lab = np.array(test['domain']), np.array(test['label'])
     zs = np.flatnonzero(np.isin(dom, ['sar', 'optical']) & np.isin(lab, classes))
     ret, caps = retrieval_captions(test)
     if not len(zs) or not len(ret):
-        raise ValueError(f"eval_set: {len(zs)} zero-shot rows and {len(ret)} SAR retrieval rows; need both")
+        raise ValueError(f"eval_set: {len(zs)} zero-shot and {len(ret)} SAR retrieval rows; need both")
     return EvalSet(test, zs, ret, list(caps), classes, held, lab[zs], dom[zs])
 
 # %% ../../nbs/12_ensemble.ipynb #16b28b1f
 def checkpoint_eval_features(checkpoint, ev:EvalSet, model=None, verbose:bool=False) -> dict:
-    "Zero-shot and retrieval image features (shared cache) and the retrieval captions' features of a checkpoint."
+    "Zero-shot and retrieval image features (shared cache) and retrieval caption features of a checkpoint."
     img = checkpoint_features(checkpoint, ev.test, verbose=verbose)['image']
     m = model or load_model(checkpoint)
     txt = embed_texts(m.model, ev.ret_caps, m.tokenizer).numpy()
@@ -180,14 +181,15 @@ def checkpoint_eval_features(checkpoint, ev:EvalSet, model=None, verbose:bool=Fa
 def model_eval_features(model, preprocess, tokenizer, # an open_clip model, its eval transform and tokenizer
                         ev:EvalSet, # the evaluation rows
                         name:str|None=None, # its open_clip model name (for the cache key)
-                        weights:str|None=None, # a name for its weights, to cache them (None: do not keep)
+                        weights:str|None=None, # a name for its weights, to cache them (None: not kept)
                         batch_size:int=256) -> dict:
     "The same features from an in-memory model, through the one embedding cache when `weights` is given."
     rows = np.union1d(ev.zs_idx, ev.ret_idx)
     ds = ev.test.select(rows)
     if weights:
         key = features_key(None, ds, name, weights=weights)
-        img = embed(model, preprocess, tokenizer, ds, key, batch_size=batch_size, verbose=False)['image']
+        img = embed(model, preprocess, tokenizer, ds, key, batch_size=batch_size,
+                    verbose=False)['image']
     else: img = embed_images(model, ds['image'], preprocess, batch_size).numpy()
     at = lambda ix: img[np.searchsorted(rows, ix)]
     txt = embed_texts(model, ev.ret_caps, tokenizer).numpy()
@@ -223,14 +225,15 @@ def _share(pred, classes) -> float:
 
 def score_metrics(sc:dict, # scores of a model or an ensemble
                   ev:EvalSet) -> dict:
-    "The study's measures (%, as `sarvlm.transfer.evaluate_embeddings`), balanced SAR top-1 on all classes, diagnostics."
+    "The study's measures (%, as 07's `evaluate_embeddings`), SAR top-1 on all classes, diagnostics."
     if sc['probs'].shape != (len(ev.zs_idx), len(ev.classes)):
         raise ValueError(f"probabilities {sc['probs'].shape} do not fit the evaluation set "
                          f"({len(ev.zs_idx)}, {len(ev.classes)})")
     pred, sar, lab = np.array(ev.classes)[sc['probs'].argmax(1)], ev.zs_domain == 'sar', ev.zs_label
     ps, ls, held_in = pred[sar], lab[sar], [c for c in ev.classes if c not in ev.held]
     top = 100 * np.unique(ps, return_counts=True)[1].max() / len(ps) if len(ps) else float('nan')
-    return dict(sar_zs_held_in=balanced_top1(ps, ls, held_in), sar_zs_held_out=balanced_top1(ps, ls, ev.held),
+    return dict(sar_zs_held_in=balanced_top1(ps, ls, held_in),
+                sar_zs_held_out=balanced_top1(ps, ls, ev.held),
                 optical_zs=balanced_top1(pred[~sar], lab[~sar], ev.classes),
                 sar_retrieval_mr=retrieval_metrics(sc['ret_img'], sc['ret_txt'])['mean_recall'],
                 sar_zs_balanced=balanced_top1(ps, ls, ev.classes), sar_zs_majority=float(top),
@@ -239,11 +242,11 @@ def score_metrics(sc:dict, # scores of a model or an ensemble
 # %% ../../nbs/12_ensemble.ipynb #6b39433b
 ENSEMBLE_STAGES = ('stage0_natural', 'stage1_optical', 'stage2_sar_from0', 'stage2_sar_from1')
 
-def stage_checkpoints(cfg=None, # a `TransferConfig` (default `study_config()`: full, or small under SARVLM_SMALL=1)
+def stage_checkpoints(cfg=None, # a `TransferConfig` (default `study_config()`: full, or small)
                       seeds=None, # training seeds (default: the configuration's)
                       stages=ENSEMBLE_STAGES, # stages needed
                       test=None, # the study's test set (built when needed)
-                      train:bool=True, # bring the stages up to date through `run_stage` (False: files as they are)
+                      train:bool=True, # bring the stages up to date (`run_stage`); False: files as they are
                       verbose:bool=True) -> dict:
     "{seed: {stage: checkpoint path}} of the transfer study's stage runs."
     cfg = cfg or study_config()
@@ -255,7 +258,8 @@ def stage_checkpoints(cfg=None, # a `TransferConfig` (default `study_config()`: 
         if train:
             test = test if test is not None else test_set(cfg)
             for s in stages: run_stage(cfg, seed, s, test)   # a no-op read for finished stages
-        if verbose and time.perf_counter() - t0 > 1: print(f"seed {seed}: stages ready in {time.perf_counter() - t0:.1f} s")
+        secs = time.perf_counter() - t0
+        if verbose and secs > 1: print(f"seed {seed}: stages ready in {secs:.1f} s")
         cks = {s: stage_dir(cfg, seed, s)/'checkpoint.pt' for s in stages}
         miss = [s for s, c in cks.items() if not c.is_file()]
         if miss: raise FileNotFoundError(f"seed {seed}: no checkpoint for stage(s) {miss} "
@@ -272,33 +276,35 @@ OUTPUT_COMBOS = {'optical + two-stage': ('stage1_optical', 'stage2_sar_from1'),
                  'direct + two-stage': ('stage2_sar_from0', 'stage2_sar_from1'),
                  'natural + optical + two-stage': ('stage0_natural', 'stage1_optical', 'stage2_sar_from1'),
                  'all four stages': ENSEMBLE_STAGES}
-BASELINE = ('prompt', STUDY)   # the two-stage model as 07_transfer measures it: what every ensemble is compared with
+BASELINE = ('prompt', STUDY)   # the two-stage model as 07 measures it: every ensemble is compared with it
 
 def default_alphas() -> tuple:
-    "The WiSE-FT alpha grid: 0, .25, .5, .75, 1 (0, .5, 1 under SARVLM_SMALL=1)."
-    return (0.0, 0.5, 1.0) if is_small() else (0.0, 0.25, 0.5, 0.75, 1.0)
+    "The WiSE-FT alpha grid: 0, .5, 1 (a finer grid costs one more model per point, line and seed)."
+    return (0.0, 0.5, 1.0)
 
 # %% ../../nbs/12_ensemble.ipynb #091d444d
 def prompt_rows(model, tok, feats:dict, ev:EvalSet, variants=None) -> list:
-    "Metrics of one model under each prompt variant, the authors' sets matched to the domain, and 07's prompts."
+    "Metrics of one model under each prompt variant, the authors' sets per domain, and 07's prompts."
     rows = []
     for name, sets in (variants or PROMPT_VARIANTS).items():
         w = prompt_ensemble_classifier(model, tok, ev.classes, sets, weighting='set')
         rows.append(dict(reading='prompt', method=name, **score_metrics(member_scores(feats, ev, w), ev)))
     ws, wo = (zeroshot_classifier(model, tok, ev.classes, s) for s in ('sar', 'optical'))
     sc = member_scores(feats, ev, ws, wo)
-    rows.append(dict(reading='prompt', method='matched (sar→SAR, optical→optical)', **score_metrics(sc, ev)))
+    rows.append(dict(reading='prompt', method='matched (sar→SAR, optical→optical)',
+                     **score_metrics(sc, ev)))
     sc = member_scores(feats, ev, *study_classifiers(model, tok, ev.classes))
     rows.append(dict(reading='prompt', method=STUDY, **score_metrics(sc, ev)))
     return rows
 
 # %% ../../nbs/12_ensemble.ipynb #96b939be
-def _wise_member(sa, sb, a:float, ck_a, ck_b, ev:EvalSet, cache:bool) -> tuple:
-    "(model, tokenizer, features) at `a`: the checkpoints at the ends (cached features), else the mix in memory."
+def _wise_member(sa, sb, a:float, ck_a, ck_b, ev:EvalSet, cache:bool, known:dict) -> tuple:
+    "(model, tokenizer, features) at `a`: a checkpoint at the ends (`known` or cached), else the mix."
     if a in (0.0, 1.0):
         ck = ck_b if a else ck_a
-        lm = load_model(ck)
-        return lm.model, lm.tokenizer, checkpoint_eval_features(ck, ev, lm)
+        lm, feats = known[ck] if ck in known else (load_model(ck), None)
+        feats = feats if feats is not None else checkpoint_eval_features(ck, ev, lm)
+        return lm.model, lm.tokenizer, feats
     model, etf, tok = interpolated_model(sa, sb, a)
     wts = f"wise-{file_hash(ck_a)[:12]}-{file_hash(ck_b)[:12]}-a{a:.4f}" if cache else None
     return model, tok, model_eval_features(model, etf, tok, ev, sa[0], wts)
@@ -306,8 +312,9 @@ def _wise_member(sa, sb, a:float, ck_a, ck_b, ev:EvalSet, cache:bool) -> tuple:
 def wise_ft(ck_a, ck_b, # checkpoints at alpha = 0 and alpha = 1 (same architecture)
             ev:EvalSet, # the evaluation rows
             alphas=None, # the alpha grid (default `default_alphas()`)
-            templates='study', # 'study' (07's, matched to the domain) or a template set for both domains
+            templates='study', # 'study' (07's, matched to the domain) or one template set for both
             cache:bool=True, # cache the features of interpolated models in the shared cache
+            known:dict|None=None, # {checkpoint: (LoadedModel, features)} already at hand (the ends)
            ) -> list:
     "Metrics of the WiSE-FT models between two checkpoints, one dict per alpha."
     alphas = [_check_alpha(a) for a in (default_alphas() if alphas is None else alphas)]
@@ -315,7 +322,7 @@ def wise_ft(ck_a, ck_b, # checkpoints at alpha = 0 and alpha = 1 (same architect
     interpolate_state_dicts(sa[1], sb[1], 0.5)   # fail early, naming the key, if the architectures differ
     rows = []
     for a in alphas:
-        model, tok, feats = _wise_member(sa, sb, a, ck_a, ck_b, ev, cache)
+        model, tok, feats = _wise_member(sa, sb, a, ck_a, ck_b, ev, cache, known or {})
         w = domain_classifiers(model, tok, ev.classes, templates)
         rows.append(dict(alpha=a, **score_metrics(member_scores(feats, ev, *w), ev)))
     return rows
@@ -342,14 +349,15 @@ def _seed_rows(ck:dict, ev:EvalSet, alphas, templates, pairs, combos) -> list:
     "The three readings for one seed's checkpoints {stage: path}."
     models = {s: load_model(c) for s, c in ck.items()}
     feats = {s: checkpoint_eval_features(c, ev, models[s]) for s, c in ck.items()}
+    known = {c: (models[s], feats[s]) for s, c in ck.items()}   # WiSE-FT's ends: loaded, embedded once
     two = models['stage2_sar_from1']
     rows = prompt_rows(two.model, two.tokenizer, feats['stage2_sar_from1'], ev)
-    scores = {s: member_scores(feats[s], ev, *domain_classifiers(lm.model, lm.tokenizer, ev.classes, templates))
-              for s, lm in models.items()}
+    ws = {s: domain_classifiers(lm.model, lm.tokenizer, ev.classes, templates) for s, lm in models.items()}
+    scores = {s: member_scores(feats[s], ev, *ws[s]) for s in models}
     rows += output_ensemble_rows(scores, ev, combos)
     for name, (a, b) in (pairs or WISE_PAIRS).items():
         rows += [dict(reading='weights', method=f"{name} α={r['alpha']:g}", pair=name, **r)
-                 for r in wise_ft(ck[a], ck[b], ev, alphas, templates)]
+                 for r in wise_ft(ck[a], ck[b], ev, alphas, templates, known=known)]
     return rows
 
 def ensemble_study(cks:dict, # {seed: {stage: checkpoint}} from `stage_checkpoints`
@@ -358,7 +366,7 @@ def ensemble_study(cks:dict, # {seed: {stage: checkpoint}} from `stage_checkpoin
                    templates='study', # templates of the WiSE-FT and output ensembles (07's, matched)
                    pairs=None, combos=None, # default `WISE_PAIRS`, `OUTPUT_COMBOS`
                    verbose:bool=True) -> 'pd.DataFrame':
-    "All three readings, every seed: one row per (reading, method, seed[, alpha]) with the study's measures."
+    "All three readings, every seed: one row per (reading, method, seed[, alpha]) of measures."
     import pandas as pd
     rows = []
     for seed, ck in cks.items():
@@ -387,14 +395,16 @@ def format_table(summary, reading:str|None=None, metrics=None) -> 'pd.DataFrame'
                          for k in ks}, index=s.index).assign(seeds=s['seeds'])
 
 # %% ../../nbs/12_ensemble.ipynb #192e3b28
-def plot_prompts(summary, metrics=('sar_zs_held_in', 'sar_zs_held_out', 'sar_zs_balanced', 'optical_zs')):
+def plot_prompts(summary, metrics=('sar_zs_held_in', 'sar_zs_held_out', 'sar_zs_balanced',
+                                   'optical_zs')):
     "Grouped bars (mean ± std over seeds) of zero-shot top-1 per prompt variant."
     import matplotlib.pyplot as plt
     s = summary.xs('prompt', level='reading'); x = np.arange(len(metrics)); wd = 0.8 / len(s)
     fig, ax = plt.subplots(figsize=(10, 4.4))
     for i, (name, r) in enumerate(s.iterrows()):
         ax.bar(x + (i - (len(s) - 1) / 2) * wd, [r[f'{k}_mean'] for k in metrics], wd, yerr=[np.nan_to_num(r[f'{k}_std']) for k in metrics], capsize=2, label=name)
-    ax.axhline(100 / len(CLASSES), color='k', ls=':', lw=1, label=f'chance ({100 / len(CLASSES):.0f} %)')
+    ch = 100 / len(CLASSES)
+    ax.axhline(ch, color='k', ls=':', lw=1, label=f'chance ({ch:.0f} %)')
     ax.set_xticks(x, [METRICS[k] for k in metrics]); ax.set_ylabel('balanced top-1 (%)'); ax.legend(fontsize=7, ncol=4, loc='upper center', bbox_to_anchor=(0.5, -0.1))
     ax.set_title('Prompt sets on the two-stage model (mean ± std over seeds)', fontsize=10); plt.tight_layout(); return fig
 
@@ -416,12 +426,13 @@ def plot_wise(res, metrics=('sar_zs_held_in', 'sar_zs_held_out', 'optical_zs', '
     axs.flat[0].legend(fontsize=7); plt.tight_layout(); return fig
 
 # %% ../../nbs/12_ensemble.ipynb #cbe72a16
-FORGET_MEASURES = {'sar_zs_held_out': 'held-out SAR', 'optical_zs': 'optical', 'sar_zs_held_in': 'held-in SAR'}
+FORGET_MEASURES = {'sar_zs_held_out': 'held-out SAR', 'optical_zs': 'optical',
+                   'sar_zs_held_in': 'held-in SAR'}
 
 def wise_forgetting(res, # from `ensemble_study`
                     alpha:float=0.5, # the mix
                     measures=FORGET_MEASURES) -> 'pd.DataFrame':
-    "Per WiSE-FT line, measure and seed: before the SAR stage (α = 0), after it (α = 1), and the mix at `alpha`."
+    "Per WiSE-FT line, measure and seed: before the SAR stage (α = 0), after it (α = 1), the mix."
     import pandas as pd
     ends, rows = (('before', 0.0), ('after SAR', 1.0), (f'WiSE α={alpha:g}', alpha)), []
     w = res[res.reading == 'weights']
@@ -430,7 +441,8 @@ def wise_forgetting(res, # from `ensemble_study`
     for pair, d in w.groupby('pair', sort=False):
         for k, lab in measures.items():
             at = d.pivot(index='seed', columns='alpha', values=k)
-            rows += [dict(pair=pair, measure=lab, seed=s, **{e: float(r[a]) for e, a in ends}) for s, r in at.iterrows()]
+            rows += [dict(pair=pair, measure=lab, seed=s, **{e: float(r[a]) for e, a in ends})
+                     for s, r in at.iterrows()]
     return pd.DataFrame(rows).set_index(['pair', 'measure', 'seed'])
 
 def forgetting_table(fg) -> 'pd.DataFrame':
@@ -447,37 +459,41 @@ def forgetting_table(fg) -> 'pd.DataFrame':
 
 # %% ../../nbs/12_ensemble.ipynb #91c97f2f
 def _change(t:dict) -> str:
-    "The mix against the SAR model, from a paired test: higher, lower, or not distinguishable (95 % CI against 0)."
+    "The mix against the SAR model from a paired test: higher, lower or not distinguishable (95 % CI)."
     return 'higher' if t['ci_low'] > 0 else 'lower' if t['ci_high'] < 0 else 'not distinguishable'
 
 def forgetting_sentence(fg, alpha:float=0.5) -> str:
-    "Per line: each measure before → after the SAR stage → the mix, and the mix against the SAR model (paired test)."
+    "Per line: each measure before → after the SAR stage → the mix; the mix against the SAR model."
     mix, out = f'WiSE α={alpha:g}', []
     for pair, g in fg.groupby(level='pair', sort=False):
         parts = []
         for meas, d in g.groupby(level='measure', sort=False):
             t = paired_test(d[mix], d['after SAR'])
-            parts.append(f"{meas} {d['before'].mean():.1f} → {d['after SAR'].mean():.1f} → {d[mix].mean():.1f} "
+            b, a, m = d['before'].mean(), d['after SAR'].mean(), d[mix].mean()
+            parts.append(f"{meas} {b:.1f} → {a:.1f} → {m:.1f} "
                          f"(mix − SAR model {t['mean_diff']:+.1f}, 95 % CI [{t['ci_low']:+.1f}, "
                          f"{t['ci_high']:+.1f}], p = {t['p_value']:.2g}: {_change(t)})")
-        out.append(f"- **{pair}**, before the SAR stage → after it → the α = {alpha:g} mix (balanced top-1, %, "
+        out.append(f"- **{pair}**, before the SAR stage → after it → the α = {alpha:g} mix (balanced "
+                   f"top-1, %, "
                    f"mean over {t['n']} seeds): " + '; '.join(parts) + '.')
     return '\n'.join(out)
 
 # %% ../../nbs/12_ensemble.ipynb #85a5db6f
 def compare(res, a:tuple, b:tuple, metric:str) -> str:
-    "'better', 'worse' or 'tied': row `a` against row `b` ((reading, method)), 95 % CI of the paired difference."
-    va, vb = (res[(res.reading == r) & (res.method == m)].set_index('seed')[metric] for r, m in (a, b))
+    "'better', 'worse' or 'tied': row `a` against row `b` ((reading, method)) by a paired test's 95 % CI."
+    va, vb = (res[(res.reading == r) & (res.method == m)].set_index('seed')[metric]
+              for r, m in (a, b))
     va, vb = va.align(vb, join='inner')
     if len(va) < 2 or va.isna().any() or vb.isna().any(): return 'n/a'
-    t = paired_test(va.values.round(9), vb.values.round(9))   # seeds paired, as in 07; float noise is no difference
+    t = paired_test(va.values.round(9), vb.values.round(9))   # seeds paired as in 07; float noise: none
     return 'better' if t['ci_low'] > 0 else 'worse' if t['ci_high'] < 0 else 'tied'
 
 def comparison_table(res, baseline:tuple=BASELINE, metrics=None) -> 'pd.DataFrame':
     "better / worse / tied of every (reading, method) of `res` against the baseline, per metric."
     import pandas as pd
     ks, rows = list(metrics or METRICS), dict.fromkeys(zip(res.reading, res.method))
-    out = {ix: {METRICS[k]: compare(res, ix, baseline, k) for k in ks} for ix in rows if ix != baseline}
+    out = {ix: {METRICS[k]: compare(res, ix, baseline, k) for k in ks}
+           for ix in rows if ix != baseline}
     return pd.DataFrame(out).T.rename_axis(['reading', 'method'])
 
 READINGS = {'prompt': 'Prompt ensembling', 'weights': 'Weight-space ensembling (WiSE-FT)', 'output': 'Output ensembling'}
