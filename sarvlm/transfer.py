@@ -42,8 +42,8 @@ class TransferConfig:
     seeds: tuple = (0, 1, 2, 3, 4, 5)  # training seeds (init of what is new + data streams + order)
     batch_size: int = 64
     steps_natural: int = 1000          # stage 0, trained once and shared by every arm and seed
-    steps: int = 80                    # every later stage (joint: this many per domain)
-    steps_per_epoch: int = 20          # one epoch = this many steps of fresh scenes; validation after each
+    steps: int = 40                    # every later stage (joint: this many per domain)
+    steps_per_epoch: int = 10          # one epoch = this many steps of fresh scenes; validation after each
     lr_scratch: float = 1e-3           # stages from random weights (stage 0, SAR from scratch)
     lr_finetune: float = 2.5e-4        # stages that start from a checkpoint
     warmup_frac: float = 0.1           # warm-up steps as a fraction of each stage's steps
