@@ -21,3 +21,57 @@ def module_tmp(tmp_path_factory, request):
     failed = request.session.testsfailed
     yield d
     if request.session.testsfailed == failed: shutil.rmtree(d, ignore_errors=True)
+
+# ---------------------------------------------------------------- two workers (pytest-xdist)
+# `make pytest` runs `pytest -n 2 --dist loadgroup`: two worker processes, one per core of the reference machine.
+# With the scheduler below a whole module goes to one worker (its module-scoped fixtures are built once), except tests
+# marked `xdist_group(name)`, which go as one unit with the other tests of that group, whatever their module.
+# Groups in use: 'torchrun' (the two tests that start `torchrun --nproc_per_node 2`: test_train_ddp.py and
+# test_cli.py::test_end_to_end), so that two torchrun jobs (4 ranks + their agents) never run at once.
+IN_WORKER = bool(os.environ.get('PYTEST_XDIST_WORKER'))
+# One core per worker: torch (and the subprocesses a test starts) use one thread unless a test asks for more, so two
+# workers do not fight over two cores with two threads each.
+if IN_WORKER: os.environ.setdefault('OMP_NUM_THREADS', '1')
+
+# The long units first (measured with --durations), so that no worker is left with a long one at the end while the
+# other is idle; the rest keep their (alphabetical) order. The torchrun group (test_train_ddp.py) goes first: it runs
+# while the other worker starts test_train_resume.py, whose training runs are single-threaded.
+LONG_FIRST = ('test_train_ddp.py', 'test_train_resume.py', 'test_docs.py', 'test_interrupts.py', 'test_cli.py',
+              'test_checkpoints.py', 'test_transfer.py', 'test_alignment.py', 'test_train_loss.py')
+
+def pytest_collection_modifyitems(config, items):
+    if not IN_WORKER: return
+    rank = {name: i for i, name in enumerate(LONG_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))   # stable: the order within a module is kept
+
+try: from xdist.scheduler import LoadScopeScheduling
+except ImportError: LoadScopeScheduling = None
+
+if LoadScopeScheduling is not None:
+    class ModuleOrGroupScheduling(LoadScopeScheduling):
+        "xdist's `loadscope` with a scope per module, or per `xdist_group` for the tests marked with one."
+        def _split_scope(self, nodeid:str) -> str:
+            if nodeid.rfind('@') > nodeid.rfind(']'): return nodeid.rsplit('@', 1)[-1]   # `--dist loadgroup` suffix
+            return nodeid.split('::', 1)[0]
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_make_scheduler(config, log):
+        if config.getvalue('dist') != 'loadgroup': return None
+        config.option.loadscopereorder = False    # keep the collection order that LONG_FIRST gives
+        return ModuleOrGroupScheduling(config, log)
+
+@pytest.fixture(scope='session', autouse=IN_WORKER)
+def shared_mini_built_once():
+    """Under two workers, the small sarvlm-mini in the project's cache (which several modules build or load) is built
+    by one worker while the other waits on a file lock, before any test runs. `build_mini` removes a finished build it
+    finds when its own build is done, so two workers building it at the same moment could delete the folder the other
+    one had just written and was about to load."""
+    import fcntl
+    from sarvlm.core import get_paths, is_small
+    from sarvlm.data import build_mini
+    if not is_small(): return      # the suite runs with SARVLM_SMALL=1 (`make pytest`)
+    cache = get_paths().cache
+    cache.mkdir(parents=True, exist_ok=True)
+    with open(cache/'.sarvlm-mini-build.lock', 'w') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        build_mini(0, verbose=False)

@@ -56,6 +56,7 @@ def test_help(world):
         assert f"usage: {s}" in out and 'examples:' in out and 'exit codes:' in out, out[:500]
     assert '--batch-size' in out or 'batch-size' in run('sarvlm_train', '--help')
 
+@pytest.mark.xdist_group('torchrun')   # with tests/test_train_ddp.py: one torchrun job at a time (see conftest.py)
 def test_end_to_end(world):
     w = world/'e2e'
     out = run('sarvlm_data', 'build', '--size', SIZE, '--format', 'hf', '--out', w/'mini')
