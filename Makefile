@@ -52,10 +52,10 @@ check-export: export
 nbtest: setup
 	SARVLM_SMALL=1 "$(BIN)/nbdev_test" --n_workers 2 --timing
 
-# Two workers (pytest-xdist), one per core: a module runs whole on one worker, tests marked xdist_group as one unit
-# (tests/conftest.py says which, and starts the long ones first).
+# Two workers (pytest-xdist), one per core: a module runs whole on one worker, the groups of tests/conftest.py
+# (TOGETHER) as one unit, the long units first.
 pytest: setup
-	SARVLM_SMALL=1 "$(BIN)/python" -m pytest tests -q -p no:cacheprovider -n 2 --dist loadgroup
+	SARVLM_SMALL=1 "$(BIN)/python" -m pytest tests -q -p no:cacheprovider -n 2 --dist loadscope
 
 test: check-export nbtest pytest
 	@echo "[test] all checks passed"

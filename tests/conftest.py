@@ -23,11 +23,16 @@ def module_tmp(tmp_path_factory, request):
     if request.session.testsfailed == failed: shutil.rmtree(d, ignore_errors=True)
 
 # ---------------------------------------------------------------- two workers (pytest-xdist)
-# `make pytest` runs `pytest -n 2 --dist loadgroup`: two worker processes, one per core of the reference machine.
-# With the scheduler below a whole module goes to one worker (its module-scoped fixtures are built once), except tests
-# marked `xdist_group(name)`, which go as one unit with the other tests of that group, whatever their module.
-# Groups in use: 'torchrun' (the two tests that start `torchrun --nproc_per_node 2`: test_train_ddp.py and
-# test_cli.py::test_end_to_end), so that two torchrun jobs (4 ranks + their agents) never run at once.
+# `make pytest` runs `pytest -n 2 --dist loadscope`: two worker processes, one per core of the reference machine. With
+# the scheduler below a whole module goes to one worker (its module-scoped fixtures are built once), except the tests
+# named in TOGETHER, which go as one unit whatever their module.
+# xdist's own `--dist loadgroup` with `xdist_group` marks does not group under pytest 9.2 (it renames node ids, which
+# pytest 9.2 ignores: pytest-dev/pytest-xdist#1386), so the groups are named here, by node id.
+TOGETHER = {
+    # the two tests that start `torchrun --nproc_per_node 2`: two torchrun jobs (4 ranks and their agents on 2 cores,
+    # and two free ports picked at the same moment) never run at once
+    'torchrun': ('tests/test_train_ddp.py', 'tests/test_cli.py::test_end_to_end'),
+}
 IN_WORKER = bool(os.environ.get('PYTEST_XDIST_WORKER'))
 # One core per worker: torch (and the subprocesses a test starts) use one thread unless a test asks for more, so two
 # workers do not fight over two cores with two threads each.
@@ -49,14 +54,15 @@ except ImportError: LoadScopeScheduling = None
 
 if LoadScopeScheduling is not None:
     class ModuleOrGroupScheduling(LoadScopeScheduling):
-        "xdist's `loadscope` with a scope per module, or per `xdist_group` for the tests marked with one."
+        "xdist's `loadscope` with a scope per module, or per TOGETHER group for the tests named there."
         def _split_scope(self, nodeid:str) -> str:
-            if nodeid.rfind('@') > nodeid.rfind(']'): return nodeid.rsplit('@', 1)[-1]   # `--dist loadgroup` suffix
+            for group, prefixes in TOGETHER.items():
+                if any(nodeid == p or nodeid.startswith((p + '::', p + '[')) for p in prefixes): return group
             return nodeid.split('::', 1)[0]
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_make_scheduler(config, log):
-        if config.getvalue('dist') != 'loadgroup': return None
+        if config.getvalue('dist') != 'loadscope': return None
         config.option.loadscopereorder = False    # keep the collection order that LONG_FIRST gives
         return ModuleOrGroupScheduling(config, log)
 
