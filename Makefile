@@ -52,8 +52,10 @@ check-export: export
 nbtest: setup
 	SARVLM_SMALL=1 "$(BIN)/nbdev_test" --n_workers 2 --timing
 
+# Two workers (pytest-xdist), one per core: a module runs whole on one worker, the groups of tests/conftest.py
+# (TOGETHER) as one unit, the long units first.
 pytest: setup
-	SARVLM_SMALL=1 "$(BIN)/python" -m pytest tests -q -p no:cacheprovider
+	SARVLM_SMALL=1 "$(BIN)/python" -m pytest tests -q -p no:cacheprovider -n 2 --dist loadscope
 
 test: check-export nbtest pytest
 	@echo "[test] all checks passed"

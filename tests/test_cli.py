@@ -56,7 +56,7 @@ def test_help(world):
         assert f"usage: {s}" in out and 'examples:' in out and 'exit codes:' in out, out[:500]
     assert '--batch-size' in out or 'batch-size' in run('sarvlm_train', '--help')
 
-def test_end_to_end(world):
+def test_end_to_end(world):   # under `pytest -n 2`: one unit with tests/test_train_ddp.py (conftest.TOGETHER)
     w = world/'e2e'
     out = run('sarvlm_data', 'build', '--size', SIZE, '--format', 'hf', '--out', w/'mini')
     assert 'wrote hf' in out and (w/'mini'/'dataset_dict.json').is_file()

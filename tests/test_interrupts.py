@@ -25,6 +25,14 @@ def data(world, *args, kill=None):
     r = subprocess.run([*exe, *map(str, args)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     return r.returncode, r.stdout + r.stderr
 
+def build_in_process(world, *args):
+    "`sarvlm_data build` as a function call, for input a test needs (a subprocess adds ~10 s of imports, tested above)."
+    from sarvlm.cli import data_main
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv('SARVLM_DATA', str(world/'data'))
+        mp.setenv('SARVLM_CACHE', str(world/'cache'))
+        assert data_main(['build', *map(str, args)]) == 0
+
 def temps(folder:Path) -> list: return sorted(p.name for p in folder.iterdir() if p.name.startswith('.tmp-'))
 
 def test_build_killed_while_saving(world):
@@ -44,7 +52,7 @@ def test_export_killed_while_writing(world, command):
     out = world/f'out-{command}'
     args = (['build', '--size', SIZE, '--format', 'csv', '--split', 'test'] if command == 'build' else
             ['convert', world/'src'/'test.csv', '--to', 'hf'])
-    if command == 'convert': assert data(world, 'build', '--size', SIZE, '--format', 'csv', '--split', 'test', '--out', world/'src')[0] == 0
+    if command == 'convert': build_in_process(world, '--size', SIZE, '--format', 'csv', '--split', 'test', '--out', world/'src')
     rc, log = data(world, *args, '--out', out, kill='export')
     assert rc == -signal.SIGKILL, f'expected death by SIGKILL, got {rc}: {log[-1500:]}'
     assert not out.exists() and len(temps(world)) == 1 and temps(world)[0].startswith(f'.tmp-{out.name}-'), temps(world)

@@ -4,6 +4,8 @@ import os, sys, csv, socket, subprocess
 from pathlib import Path
 import pytest, torch
 
+# Under `pytest -n 2` (make pytest) this module and test_cli.py::test_end_to_end run as one unit (conftest.TOGETHER):
+# two torchrun jobs never run at the same time, and the unit starts first, beside single-threaded tests.
 ROOT = Path(__file__).resolve().parents[1]
 ENV = dict(os.environ, HF_HUB_OFFLINE='1', HF_DATASETS_OFFLINE='1', PYTHONHASHSEED='0', OMP_NUM_THREADS='1')
 # 64 toy records, global batch 16: 4 steps per epoch, 5 epochs = 20 steps
