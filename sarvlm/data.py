@@ -1079,6 +1079,10 @@ def build_mini(seed:int=0, # the seed: the same seed gives the same content
     st.update(seed=seed, size=cfg['size'], img_size=img_size,
               seconds=round(time.perf_counter() - t0, 2), rows={k: len(v) for k, v in dd.items()})
     (tmp/'build.json').write_text(json.dumps(st, indent=1))
+    if (final/'build.json').is_file() and not rebuild:
+        # another process finished the same build while this one ran: keep its copy (it may be reading it)
+        shutil.rmtree(tmp, ignore_errors=True)
+        return datasets.load_from_disk(str(final))
     if final.exists():
         # rebuild=True, or a half-written folder of an old version
         shutil.rmtree(final, ignore_errors=True)
@@ -1243,8 +1247,14 @@ def build_balanced_test(seed:int=0, per_class:int=200, img_size:int=64, rebuild:
     with no_bars(): ds.save_to_disk(str(tmp/'data'))
     (tmp/'build.json').write_text(json.dumps(dict(seed=seed, per_class=per_class, rows=len(ds),
                                                   seconds=round(time.perf_counter() - t0, 1))))
+    if (final/'build.json').is_file() and not rebuild:   # another process finished first: keep its copy
+        shutil.rmtree(tmp, ignore_errors=True)
+        return datasets.load_from_disk(str(final/'data'))
     shutil.rmtree(final, ignore_errors=True)
-    os.rename(tmp, final)
+    try: os.rename(tmp, final)
+    except OSError:   # lost a race to a process that renamed its copy in between
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not (final/'build.json').is_file(): raise
     if verbose: print(f"built the balanced test set ({len(ds)} records) in {time.perf_counter() - t0:.1f} s")
     return datasets.load_from_disk(str(final/'data'))
 
