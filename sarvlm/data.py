@@ -1049,6 +1049,19 @@ def _remove_stale_builds(folder:Path):
             f"({size/1e6:.1f} MB) in {folder}"
         )
 
+# %% ../nbs/04_data.ipynb #6c098706
+def _publish(tmp:Path, final:Path, rebuild:bool=False):
+    """Move a finished build from its temp folder to `final`, unless another process finished the same build
+    first: its copy stays (it may be reading it). `rebuild` replaces what is there."""
+    if (final/'build.json').is_file() and not rebuild:
+        shutil.rmtree(tmp, ignore_errors=True)
+        return
+    shutil.rmtree(final, ignore_errors=True)   # rebuild=True, or a half-written folder of an old version
+    try: os.rename(tmp, final)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not (final/'build.json').is_file(): raise   # not a lost race: a real error
+
 # %% ../nbs/04_data.ipynb #2001e088
 def build_mini(seed:int=0, # the seed: the same seed gives the same content
                size:int|None=None, # number of scenes (x 3 domains); default: `mini_config`
@@ -1079,18 +1092,7 @@ def build_mini(seed:int=0, # the seed: the same seed gives the same content
     st.update(seed=seed, size=cfg['size'], img_size=img_size,
               seconds=round(time.perf_counter() - t0, 2), rows={k: len(v) for k, v in dd.items()})
     (tmp/'build.json').write_text(json.dumps(st, indent=1))
-    if (final/'build.json').is_file() and not rebuild:
-        # another process finished the same build while this one ran: keep its copy (it may be reading it)
-        shutil.rmtree(tmp, ignore_errors=True)
-        return datasets.load_from_disk(str(final))
-    if final.exists():
-        # rebuild=True, or a half-written folder of an old version
-        shutil.rmtree(final, ignore_errors=True)
-    try: os.rename(tmp, final)
-    except OSError:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if not (final/'build.json').is_file(): raise                # not a lost race: a real error
-        # else another process finished first: use its copy
+    _publish(tmp, final, rebuild)
     if verbose:
         print(
             f"built sarvlm-mini seed={seed} size={cfg['size']} px={img_size} in {st['seconds']} s "
@@ -1241,20 +1243,15 @@ def build_balanced_test(seed:int=0, per_class:int=200, img_size:int=64, rebuild:
     "The balanced, paired test set as a `datasets.Dataset`, built once and cached on disk."
     final = balanced_path(seed, per_class, img_size)
     if (final/'build.json').is_file() and not rebuild: return datasets.load_from_disk(str(final/'data'))
+    _remove_stale_builds(final.parent)
     t0 = time.perf_counter()
     ds = records_to_dataset(balanced_records(seed, per_class, img_size))
+    final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.parent/temp_name(final.name)
     with no_bars(): ds.save_to_disk(str(tmp/'data'))
     (tmp/'build.json').write_text(json.dumps(dict(seed=seed, per_class=per_class, rows=len(ds),
                                                   seconds=round(time.perf_counter() - t0, 1))))
-    if (final/'build.json').is_file() and not rebuild:   # another process finished first: keep its copy
-        shutil.rmtree(tmp, ignore_errors=True)
-        return datasets.load_from_disk(str(final/'data'))
-    shutil.rmtree(final, ignore_errors=True)
-    try: os.rename(tmp, final)
-    except OSError:   # lost a race to a process that renamed its copy in between
-        shutil.rmtree(tmp, ignore_errors=True)
-        if not (final/'build.json').is_file(): raise
+    _publish(tmp, final, rebuild)
     if verbose: print(f"built the balanced test set ({len(ds)} records) in {time.perf_counter() - t0:.1f} s")
     return datasets.load_from_disk(str(final/'data'))
 

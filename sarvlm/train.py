@@ -100,8 +100,8 @@ def toy_records(n:int=64, # number of records
     return datasets.Dataset.from_dict(rows, features=feats)
 
 # %% ../nbs/06_train.ipynb #06ac44b5
-class FreshDataset(torch.utils.data.Dataset):
-    "Training triples from fresh-scene streams (`sarvlm.data.FreshStream`), keyed (idx, epoch) by the sampler."
+class FreshDataset(RecordsDataset):
+    "`RecordsDataset`'s triples from fresh-scene streams (`sarvlm.data.FreshStream`), keyed (idx, epoch)."
     def __init__(self, streams, # a FreshStream or a list of them (concatenated)
                  transform, tokenizer, seed:int=0, # as `RecordsDataset`
                  classes:list|None=None, # label names -> ids (others: -1)
@@ -117,9 +117,7 @@ class FreshDataset(torch.utils.data.Dataset):
         idx, epoch = key if isinstance(key, tuple) else (key, 0)
         epoch = self.fixed if self.fixed is not None else max(int(epoch), 0)
         k = int(np.searchsorted(self.starts, int(idx), side='right')) - 1
-        r = self.streams[k].item(int(idx) - int(self.starts[k]), epoch)
-        with seeded_cpu_rng(sample_seed(self.seed, epoch, int(idx))): img = self.transform(r['image'])
-        return img, self.tokenizer([str(r['caption'])])[0], torch.tensor(self.c2i.get(r['label'], -1))
+        return self._item(int(idx), epoch, self.streams[k].item(int(idx) - int(self.starts[k]), epoch))
 
     def __getitems__(self, keys:list) -> list: return [self[k] for k in keys]
 

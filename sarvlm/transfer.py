@@ -150,8 +150,9 @@ def test_set(cfg:TransferConfig):
 
 def retrieval_captions(test) -> tuple:
     "(SAR row indices, one caption each): every image once, every caption once (`uni_records`)."
-    rows = [i for i, d in enumerate(test['domain']) if d == 'sar']
-    recs = [dict(scene_id=test[i]['scene_id'], domain='sar', captions=test[i]['captions'], row=i) for i in rows]
+    cols = test.select_columns(['scene_id', 'domain', 'captions'])[:]   # columns only: no image is decoded
+    recs = [dict(scene_id=s, domain=d, captions=c, row=i)
+            for i, (s, d, c) in enumerate(zip(cols['scene_id'], cols['domain'], cols['captions'])) if d == 'sar']
     uni = uni_records(recs)
     return np.array([r['row'] for r in uni]), [r['caption'] for r in uni]
 
@@ -306,13 +307,12 @@ def build_stage0(cfg:TransferConfig, workers:int=2, verbose:bool=True) -> Path:
     return out
 
 # %% ../nbs/07_transfer.ipynb #86d4e940
-def _finish(cfg, seed, stage, d:Path, recipe:dict, model, secs:float, test) -> dict:
+def _finish(cfg, seed, stage, d:Path, recipe:dict, secs:float, test) -> dict:
     "Write stage.json and metrics.json of a freshly trained stage; returns its metrics."
     (d/'stage.json').write_text(json.dumps(dict(recipe=recipe, recipe_hash=_recipe_hash(recipe), model=cfg.model,
                                                 train_seconds=round(secs, 1)), indent=1))
-    lm = load_model(d/'checkpoint.pt')
     m = dict(stage=stage, seed=seed, steps=stage_steps(cfg, stage), train_seconds=round(secs, 1),
-             **evaluate_stage(d, test, lm))
+             **evaluate_stage(d, test))
     with atomic_write(d/'metrics.json', 'w', encoding='utf-8') as f: json.dump(m, f, indent=1)
     return m
 
@@ -335,11 +335,11 @@ def run_stage(cfg:TransferConfig, seed, stage:str, test=None, streams:dict|None=
         t0 = time.perf_counter()
         try:
             if stage == 'stage0_natural' and stage0_weights(cfg):   # pretrained: loaded, not trained
-                model = create(cfg.model, pretrained=stage0_weights(cfg))[0]
-                save_checkpoint(model, d/'checkpoint.pt', name=cfg.model, epoch=0)
-            else: model = train_stage(cfg, seed, stage, d, streams, workers)
+                save_checkpoint(create(cfg.model, pretrained=stage0_weights(cfg))[0], d/'checkpoint.pt',
+                                name=cfg.model, epoch=0)
+            else: train_stage(cfg, seed, stage, d, streams, workers)
         finally: torch.set_num_threads(threads)
-        return _finish(cfg, seed, stage, d, recipe, model, time.perf_counter() - t0, test)
+        return _finish(cfg, seed, stage, d, recipe, time.perf_counter() - t0, test)
 
 # %% ../nbs/07_transfer.ipynb #0843d1f1
 SEED_ORDER = ('stage1_optical', 'stage2_sar_from1', 'stage2_sar_from0', 'stage1_natural', 'stage2_sar_control',
