@@ -26,9 +26,9 @@ __all__ = ['CONFIG_DIR', 'TINY_CONFIGS', 'PAPER_MODELS', 'CHECKPOINT_KINDS', 'RE
            'read_checkpoint', 'to_state_dict', 'compare_keys', 'load_checkpoint', 'unwrap_model', 'save_checkpoint',
            'save_safetensors', 'convert_torchscript', 'checkpoint_model_name', 'LoadedModel', 'load_model',
            'embed_images', 'embed_texts', 'file_hash', 'dataset_key', 'features_key', 'features_path', 'load_features',
-           'embed', 'checkpoint_features', 'template_file', 'template_sets', 'load_templates', 'zeroshot_classifier',
-           'zeroshot_logits', 'top1', 'class_index', 'held_out_classes', 'topk_chunked', 'retrieval_metrics',
-           'train_throughput']
+           'dataset_pixels', 'embed', 'checkpoint_features', 'template_file', 'template_sets', 'load_templates',
+           'zeroshot_classifier', 'zeroshot_logits', 'top1', 'class_index', 'held_out_classes', 'topk_chunked',
+           'retrieval_metrics', 'train_throughput']
 
 # %% ../nbs/05_models.ipynb #2c907398
 CONFIG_DIR = Path(__file__).parent/'model_configs' if '__file__' in globals() else Path('../sarvlm/model_configs')
@@ -596,6 +596,21 @@ def load_features(path, verbose:bool=True) -> dict:
                       f"(computing them took {float(d['seconds']):.2f} s)")
     return d
 
+# %% ../nbs/05_models.ipynb #ba623837
+_PIXELS = {}
+
+def dataset_pixels(dataset, # a `datasets.Dataset`
+                   image_col:str, transform, # its image column and an eval transform
+                   max_bytes:int=1 << 29, # keep the result for the next call when it is at most this big
+                  ) -> list:
+    "The transformed images of `dataset[image_col]`, decoded once for the same dataset, column and transform."
+    k = (dataset_key(dataset), image_col, repr(transform))
+    if k in _PIXELS: return _PIXELS[k]
+    pix = [transform(im) for im in dataset[image_col]]
+    _PIXELS.clear()
+    if sum(p.numel() * p.element_size() for p in pix) <= max_bytes: _PIXELS[k] = pix
+    return pix
+
 # %% ../nbs/05_models.ipynb #714cf9b8
 def embed(model, # an open_clip model
           preprocess, # its eval transform (record image -> tensor), e.g. from `sarvlm.models.load_model`
@@ -616,7 +631,8 @@ def embed(model, # an open_clip model
     if p.is_file() and not refresh: return load_features(p, verbose)
     t0, was = time.perf_counter(), model.training
     model.eval()
-    img = embed_images(model, dataset[image_col], preprocess, batch_size=batch_size).numpy().astype(np.float32)
+    pix = dataset_pixels(dataset, image_col, preprocess)
+    img = embed_images(model, pix, lambda x: x, batch_size=batch_size).numpy().astype(np.float32)
     txt = embed_texts(model, dataset[text_col], tokenizer, batch_size=max(batch_size, 1024))
     model.train(was)
     d = dict(image=img, text=txt.numpy().astype(np.float32), **_columns(dataset, text_col),

@@ -20,6 +20,7 @@ from fastai.optimizer import OptimWrapper
 from fastai.callback.training import GradientClip
 from fastai.callback.fp16 import MixedPrecision
 from fastai.callback.progress import ProgressCallback
+from fastai.torch_core import to_float
 from .core import set_seed, get_paths, atomic_write, kill_point
 from .sar import check_clipping
 
@@ -28,9 +29,9 @@ __all__ = ['POSITIONS', 'PAPER_HPARAMS', 'FREE_KEYS', 'CLIP_CHECK', 'sample_seed
            'toy_records', 'FreshDataset', 'EpochBatchSampler', 'make_dls', 'is_coca', 'OpenClipLoss', 'TrainConfig',
            'paper_config', 'param_groups', 'adamw', 'cosine_lr', 'check_schedule', 'ClipSchedule', 'rng_state',
            'set_rng_state', 'ResumableCheckpoint', 'MetricsCSV', 'read_metrics', 'DistInfo', 'init_distributed',
-           'release_ddp', 'close_distributed', 'config_diff', 'check_resume', 'TrainingInterrupted', 'SaveOnInterrupt',
-           'clip_learner', 'fit_clip', 'StopAfterStep', 'load_records', 'parse_args', 'check_sar_clipping',
-           'records_learner', 'checkpoint_scheme', 'main']
+           'release_ddp', 'close_distributed', 'CPUAutocast', 'config_diff', 'check_resume', 'TrainingInterrupted',
+           'SaveOnInterrupt', 'clip_learner', 'fit_clip', 'StopAfterStep', 'load_records', 'parse_args',
+           'check_sar_clipping', 'records_learner', 'checkpoint_scheme', 'main']
 
 # %% ../nbs/06_train.ipynb #a149e7d9
 def sample_seed(seed:int, epoch:int, idx:int) -> int:
@@ -196,7 +197,7 @@ class TrainConfig:
     clip_weight: float = 1.0       # CoCa: contrastive loss weight
     caption_weight: float = 1.0    # CoCa: captioning loss weight
     seed: int = 0
-    precision: str = 'amp'         # 'amp' (fp16 autocast + grad scaler, GPU only), 'amp_bf16' or 'fp32'
+    precision: str = 'amp'         # 'amp' (fp16 + grad scaler, GPU; fp32 on CPU), 'amp_bf16' (also CPU) or 'fp32'
     save_every: int = 0            # also checkpoint every N optimizer steps (0: only at epoch ends)
     num_workers: int = 0
     speckle_looks: int|None = None # speckle re-sampling augmentation (None: off)
@@ -410,6 +411,17 @@ class _RestoreScaler(Callback):
     def before_fit(self):
         if self.sd is not None and getattr(self.learn, 'scaler', None) is not None: self.learn.scaler.load_state_dict(self.sd)
 
+# %% ../nbs/06_train.ipynb #b9a1cfa2
+class CPUAutocast(Callback):
+    "bf16 autocast of the forward pass on the CPU (fastai's `MixedPrecision` is CUDA-only); the loss in fp32."
+    order = 10
+    def before_batch(self): self._exit(); self._ctx = torch.autocast('cpu', dtype=torch.bfloat16); self._ctx.__enter__()
+    def after_pred(self): self._exit(); self.learn.pred = to_float(self.pred)
+    def after_batch(self): self._exit()   # also when a batch was cancelled before its prediction
+    def _exit(self):
+        if getattr(self, '_ctx', None) is not None: self._ctx.__exit__(None, None, None)
+        self._ctx = None
+
 # %% ../nbs/06_train.ipynb #46333056
 FREE_KEYS = ('num_workers', 'save_every', 'keep_epochs') # a resumed run may change these (numbers stay the same)
 
@@ -524,6 +536,7 @@ def clip_learner(model, # an open_clip CLIP or CoCa model (from `sarvlm.models.c
            MetricsCSV(out/'metrics.csv', ck['step'] if ck else 0, di.rank)]
     if cfg.grad_clip: cbs.append(GradientClip(cfg.grad_clip))
     if 'cuda' in di.device and cfg.precision.startswith('amp'): cbs += [MixedPrecision('bf16' if 'bf16' in cfg.precision else 'fp16')]
+    elif 'cuda' not in di.device and cfg.precision == 'amp_bf16': cbs.append(CPUAutocast())
     if ck: cbs.append(_RestoreScaler(ck.get('scaler')))
     if valid_ds is None: cbs.append(_NoValidation())
     cbs.append(SaveOnInterrupt(di.world_size))

@@ -25,11 +25,11 @@ from .train import TrainConfig, FreshDataset, clip_learner, fit_clip, read_metri
 __all__ = ['STAGES', 'ARMS', 'STAGE_LABELS', 'STAGE_TITLES', 'TEMPLATES', 'SAR_TEMPLATES', 'OPTICAL_TEMPLATES', 'EVAL_VERSION',
            'SEED_ORDER', 'MEASURES', 'PRIMARY', 'SECONDARY', 'COMPARISONS', 'TransferConfig', 'study_config',
            'gpu_config', 'chain', 'stage_steps', 'stage_epochs', 'budgets', 'stream_id', 'seed_streams', 'val_stream',
-           'test_set', 'retrieval_captions', 'balanced_top1', 'chance_levels', 'evaluate_embeddings', 'evaluate_stage',
-           'stage_embeddings', 'stage_dir', 'stage_recipe', 'stage_lock', 'is_done', 'train_config', 'stage_data',
-           'train_stage', 'stage0_file', 'stage0_weights', 'build_stage0', 'run_stage', 'run_seed', 'run_seeds',
-           'run_study', 'learning_curves', 'plot_curves', 'summarize', 'format_table', 'plot_study', 'paired_test',
-           'study_tests', 'verdict', 'forgetting']
+           'SlowStream', 'test_set', 'retrieval_captions', 'balanced_top1', 'chance_levels', 'evaluate_embeddings',
+           'evaluate_stage', 'stage_embeddings', 'stage_dir', 'stage_recipe', 'stage_lock', 'is_done', 'train_config',
+           'stage_data', 'train_stage', 'stage0_file', 'stage0_weights', 'build_stage0', 'run_stage', 'run_seed',
+           'run_seeds', 'run_study', 'learning_curves', 'plot_curves', 'summarize', 'format_table', 'plot_study',
+           'paired_test', 'study_tests', 'verdict', 'forgetting']
 
 # %% ../nbs/07_transfer.ipynb #d14b9ce2
 @dataclass
@@ -42,12 +42,14 @@ class TransferConfig:
     seeds: tuple = (0, 1, 2, 3, 4, 5)  # training seeds (init of what is new + data streams + order)
     batch_size: int = 64
     steps_natural: int = 1000          # stage 0, trained once and shared by every arm and seed
-    steps: int = 40                    # every later stage (joint: this many per domain)
+    steps: int = 40                    # each stage 1 (optical; more natural for the control)
+    steps_sar: int = 80                # every stage that trains on SAR (joint: plus `steps` of optical)
     steps_per_epoch: int = 10          # one epoch = this many steps of fresh scenes; validation after each
     lr_scratch: float = 1e-3           # stages from random weights (stage 0, SAR from scratch)
     lr_finetune: float = 2.5e-4        # stages that start from a checkpoint
     warmup_frac: float = 0.1           # warm-up steps as a fraction of each stage's steps
     wd: float = 0.01                   # AdamW weight decay (paper: 0.01)
+    precision: str = 'amp_bf16'        # training: bf16 autocast (CPU and GPU), or 'fp32'; evaluation is fp32
     chip_fraction: float = 0.4         # share of one-object chips among training draws
     test_per_class: int = 200          # balanced test chips per class (each in all three domains)
     val_pairs: int = 256               # fixed validation pairs per domain
@@ -58,13 +60,14 @@ class TransferConfig:
 def study_config(**overrides) -> TransferConfig:
     "The full study, or its small version under SARVLM_SMALL=1; `overrides` win."
     small = dict(experiment='transfer-small', seeds=(0, 1), batch_size=32, steps_natural=20, steps=10,
-                 steps_per_epoch=5, test_per_class=10, val_pairs=64, workers=1, init='train')
+                 steps_sar=10, steps_per_epoch=5, test_per_class=10, val_pairs=64, workers=1, init='train')
     return TransferConfig(**{**(small if is_small() else {}), **overrides})
 
 def gpu_config(**overrides) -> TransferConfig:
     "The same study at a GPU's scale: ViT-B-32 at 224 px, ten seeds, longer stages."
     return TransferConfig(**{**dict(experiment='transfer-gpu', model='ViT-B-32', img_size=224, batch_size=128,
-                                    seeds=tuple(range(10)), steps_natural=5000, steps=1000, steps_per_epoch=100,
+                                    seeds=tuple(range(10)), steps_natural=5000, steps=1000, steps_sar=2000,
+                                    steps_per_epoch=100,
                                     lr_finetune=1e-5, workers=1, threads=8), **overrides})
 
 # %% ../nbs/07_transfer.ipynb #c92bbe5c
@@ -102,21 +105,25 @@ def chain(stage:str) -> list:
 
 # %% ../nbs/07_transfer.ipynb #193a6097
 def stage_steps(cfg:TransferConfig, stage:str) -> int:
-    "Optimizer steps of `stage`: `steps_natural` for stage 0, else `steps` per domain."
+    "Optimizer steps of `stage`: `steps_natural` (stage 0), `steps_sar` (+ `steps` per other domain: joint), `steps`."
+    doms = STAGES[stage]['domains']
     if stage == 'stage0_natural': return cfg.steps_natural
-    return cfg.steps * len(STAGES[stage]['domains'])
+    return cfg.steps_sar + cfg.steps * (len(doms) - 1) if 'sar' in doms else cfg.steps
 
 def stage_epochs(cfg:TransferConfig, stage:str) -> int:
-    "Epochs of fresh scenes of `stage` (each `steps_per_epoch` steps per domain)."
-    n = cfg.steps_natural if stage == 'stage0_natural' else cfg.steps
-    if n % cfg.steps_per_epoch: raise ValueError(f"steps ({n}) must be a multiple of steps_per_epoch ({cfg.steps_per_epoch})")
+    "Epochs of fresh scenes of `stage`: `steps_per_epoch` steps of its main domain (SAR, if it trains on SAR) each."
+    n = (cfg.steps_natural if stage == 'stage0_natural' else
+         cfg.steps_sar if 'sar' in STAGES[stage]['domains'] else cfg.steps)
+    if n % cfg.steps_per_epoch:
+        raise ValueError(f"{stage}: steps ({n}) must be a multiple of steps_per_epoch ({cfg.steps_per_epoch})")
     return n // cfg.steps_per_epoch
 
 def budgets(cfg:TransferConfig) -> 'pd.DataFrame':
     "Steps, pairs and learning rate of every stage, and the steps each arm's model has had in all."
     import pandas as pd
     rows = {s: dict(steps=stage_steps(cfg, s), pairs=stage_steps(cfg, s) * cfg.batch_size,
-                    sar_steps=cfg.steps if 'sar' in STAGES[s]['domains'] else 0, lr=getattr(cfg, STAGES[s]['lr']),
+                    sar_steps=cfg.steps_sar if 'sar' in STAGES[s]['domains'] else 0,
+                    lr=getattr(cfg, STAGES[s]['lr']),
                     total_steps=sum(stage_steps(cfg, c) for c in chain(s))) for s in STAGES}
     return pd.DataFrame(rows).T
 
@@ -135,6 +142,18 @@ def val_stream(cfg:TransferConfig, domain:str) -> FreshStream:
     "A fixed validation set of `val_pairs` fresh scenes of `domain` (val seeds: never trained on, never tested)."
     return FreshStream(domain, stream_id(cfg, 'val', domain, 'val'), cfg.val_pairs, 'val', cfg.img_size,
                        held_out_classes(), cfg.chip_fraction)
+
+class SlowStream:
+    "A stream read `k` times slower: epoch e of this view is part e % k of the stream's epoch e // k."
+    def __init__(self, stream, k:int):
+        if k < 1 or len(stream) % k: raise ValueError(f"cannot read {len(stream)} items per epoch in {k} parts")
+        self.stream, self.k, self.length = stream, k, len(stream) // k
+
+    def __len__(self): return self.length
+
+    def item(self, idx:int, epoch:int) -> dict:
+        if not 0 <= idx < self.length: raise IndexError(f"item {idx} outside a view of {self.length} per epoch")
+        return self.stream.item((epoch % self.k) * self.length + idx, epoch // self.k)
 
 # %% ../nbs/07_transfer.ipynb #36eb6249
 TEMPLATES = {'sar': ('a SAR image of a {}.', 'a radar image of a {}.', 'a synthetic aperture radar image of a {}.'),
@@ -248,7 +267,7 @@ def train_config(cfg:TransferConfig, seed, stage:str) -> TrainConfig:
     n = stage_steps(cfg, stage)
     return TrainConfig(model=cfg.model, epochs=stage_epochs(cfg, stage), batch_size=cfg.batch_size,
                        lr=getattr(cfg, STAGES[stage]['lr']), wd=cfg.wd, warmup=max(1, int(cfg.warmup_frac * n)),
-                       seed=seed or 0, precision='fp32', keep_epochs=False)
+                       seed=seed or 0, precision=cfg.precision, keep_epochs=False)
 
 def stage_data(cfg:TransferConfig, seed, stage:str, streams:dict, transforms) -> tuple:
     "(train, valid) datasets of `stage`: its seed's streams of its domains, and the fixed validation pairs."
@@ -257,7 +276,10 @@ def stage_data(cfg:TransferConfig, seed, stage:str, streams:dict, transforms) ->
     if STAGES[stage].get('shared'):
         streams = {'natural': FreshStream('natural', stream_id(cfg, 'stage0', 'natural'),
                                           cfg.steps_per_epoch * cfg.batch_size, 'train', cfg.img_size, keep=False)}
-    train = FreshDataset([streams[d] for d in doms], ttf, tok, seed or 0)
+    k = cfg.steps_sar // cfg.steps if 'sar' in doms and len(doms) > 1 else 1   # joint: optical at stage 1's rate
+    if k > 1 and cfg.steps_sar % cfg.steps: raise ValueError(f"steps_sar ({cfg.steps_sar}) must be a multiple of steps ({cfg.steps})")
+    train = FreshDataset([streams[d] if d == 'sar' or k == 1 else SlowStream(streams[d], k) for d in doms],
+                         ttf, tok, seed or 0)
     valid = FreshDataset([val_stream(cfg, d) for d in doms], etf, tok, fixed_epoch=0)
     return train, valid
 

@@ -22,19 +22,34 @@ def runs(tmp_path, monkeypatch):
 
 def tiny(**kw):
     return T.study_config(**{**dict(experiment='t', seeds=(0,), batch_size=8, steps_natural=4, steps=2,
-                                    steps_per_epoch=1, test_per_class=2, val_pairs=8), **kw})
+                                    steps_sar=2, steps_per_epoch=1, test_per_class=2, val_pairs=8), **kw})
 
 def test_chains_arms_and_budgets():
     assert T.chain('stage2_sar_from1') == ['stage0_natural', 'stage1_optical', 'stage2_sar_from1']
     assert T.chain('stage2_sar_control') == ['stage0_natural', 'stage1_natural', 'stage2_sar_control']
     assert set(T.ARMS.values()) <= set(T.STAGES)
     with pytest.raises(ValueError, match='unknown stage'): T.chain('nope')
-    b = T.budgets(T.study_config(steps=40, steps_per_epoch=10))
+    b = T.budgets(T.study_config(steps=40, steps_sar=80, steps_per_epoch=10))
     sar = [s for s in T.STAGES if T.STAGES[s]['domains'] == ('sar',)]
-    assert set(b.loc[sar, 'steps']) == {40}
+    assert set(b.loc[sar, 'steps']) == {80} and set(b.loc[['stage1_optical', 'stage1_natural'], 'steps']) == {40}
     assert b.loc['stage2_sar_from1', 'total_steps'] == b.loc['stage2_sar_control', 'total_steps']   # equal compute
-    assert b.loc['joint', 'steps'] == 80 and b.loc['joint', 'sar_steps'] == 40
-    with pytest.raises(ValueError, match='multiple of steps_per_epoch'): T.stage_epochs(T.study_config(steps=15, steps_per_epoch=10), 'joint')
+    assert b.loc['joint', 'steps'] == 120 and b.loc['joint', 'sar_steps'] == 80
+    with pytest.raises(ValueError, match='multiple of steps_per_epoch'): T.stage_epochs(T.study_config(steps_sar=15, steps_per_epoch=10), 'joint')
+
+def test_joint_sees_stage_ones_optical_pairs_and_the_sar_pairs_once():
+    "With twice the SAR steps, joint reads the optical stream at half rate: stage 1's optical pairs, each once."
+    cfg = tiny(steps=2, steps_sar=4, batch_size=4)
+    streams, tf = T.seed_streams(cfg, 0), (lambda im: im, lambda im: im, lambda caps: caps)
+    ids = lambda ds, epochs: sorted(ds.streams[k].item(i, e)['scene_id'] for e in range(epochs)
+                                    for k in range(len(ds.streams)) for i in range(len(ds.streams[k])))
+    joint, _ = T.stage_data(cfg, 0, 'joint', streams, tf)
+    opt, _ = T.stage_data(cfg, 0, 'stage1_optical', streams, tf)
+    sar, _ = T.stage_data(cfg, 0, 'stage2_sar_from1', streams, tf)
+    e_joint, e_opt = T.stage_epochs(cfg, 'joint'), T.stage_epochs(cfg, 'stage1_optical')
+    assert (e_joint, e_opt) == (4, 2) and len(joint) == 4 + 2
+    assert ids(joint, e_joint) == sorted(ids(opt, e_opt) + ids(sar, e_joint))
+    assert len(set(ids(joint, e_joint))) == 4 * 4 + 2 * 4
+    assert T.stage_steps(cfg, 'joint') == e_joint * len(joint) // cfg.batch_size   # 4 SAR + 2 optical steps
 
 def test_streams_are_paired_and_fresh():
     cfg = tiny()
