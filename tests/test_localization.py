@@ -52,7 +52,7 @@ def test_pipeline_on_a_generated_scene():
     scenes = L.make_scenes(1, 256, seed=3, themes=('harbour',))
     sid, img, qs = scenes[0]
     model, _, tok, _ = L.load_model(model='SARCLIP-Tiny', seed=0)
-    out = L.localize(model, tok, img, [q for _, q, _ in qs])
+    out = L.localize(model, tok, img, [q for _, q, _ in qs], contrast=None)   # the raw map
     assert out['prob'].shape == (len(qs), 256, 256) and 0 <= out['prob'].min() and out['prob'].max() <= 1
     # tile scores are cosine similarities computed the same way as the model's own encode_image on a resized tile
     x = L.tile_batch(__import__('sarvlm.models', fromlist=['x']).sar_to_tensor(img), out['tiles'][:1], model)
@@ -81,3 +81,53 @@ def test_localize_uses_the_scheme_it_is_given():
     pct = L.localize(model, tok, img, q, scales=(64, 128), scheme='db_pct')['scores']
     np.testing.assert_array_equal(auto, clip)   # sarvlm-mini is calibrated: 'auto' is the dB window
     assert np.abs(pct - clip).max() > 1e-4
+
+
+def _contrast_case(seed=0, n=30, k=3, D=16):
+    "Tiles in k regions (one per class) sharing a direction u whose weight varies from tile to tile; query c = 4u + class c."
+    rng = np.random.default_rng(seed)
+    E, region = np.eye(D), np.repeat(np.arange(k), n // k)
+    e = rng.uniform(0.5, 4, n)[:, None] * E[0] + E[1 + region] + 0.05 * rng.normal(size=(n, D))
+    t = np.stack([4 * E[0] + E[1 + c] for c in range(k)])
+    f = lambda a: torch.nn.functional.normalize(torch.tensor(a, dtype=torch.float32), dim=-1)
+    return f(t), f(e), region
+
+
+def test_class_contrast_gives_maps_that_follow_the_query():
+    "Issue 17: the shared direction makes every raw map the same map; subtracting the class-mean map leaves each class's own."
+    t, e, region = _contrast_case()
+    raw, con = L.query_scores(t, e), L.query_scores(t, e, t.mean(0))
+    assert L.query_map_similarity(raw) > 0.75            # the symptom: three queries, nearly one map
+    assert L.query_map_similarity(con) < 0               # after: the maps differ by query
+    assert list(region[con.argmax(1)]) == [0, 1, 2]      # and each peaks in its own region
+    np.testing.assert_allclose(con, raw - (t.mean(0) @ e.T).numpy()[None], atol=1e-6)   # = minus the mean class map
+
+
+def test_query_map_similarity_hand_cases():
+    a = np.arange(12.).reshape(3, 4)
+    assert L.query_map_similarity([a, 3 * a + 2]) == pytest.approx(1.0)
+    assert L.query_map_similarity([a, -a]) == pytest.approx(-1.0)
+    with pytest.raises(ValueError, match='at least two'): L.query_map_similarity([a])
+
+
+def test_localize_contrasts_on_a_generated_scene():
+    "Default maps (class contrast) differ by query; contrast=None is the raw map; the contrasts are the documented ones."
+    sid, img, qs = L.make_scenes(1, 128, seed=3, themes=('harbour',))[0]
+    model, _, tok, _ = L.load_model(model='SARCLIP-Tiny', seed=0)
+    probe = [L.QUERY_TEMPLATE.format(c) for c in L.QUERY_CLASSES]
+    default, raw = (L.localize(model, tok, img, probe, scales=(64, 128), median=15, **kw) for kw in ({}, {'contrast': None}))
+    assert L.query_map_similarity(default['heat']) < min(0.2, L.query_map_similarity(raw['heat']) - 0.3)
+    ref = L.contrast_embedding(model, tok, 'classes')
+    tiles, e = L.tile_embeddings(model, img, (64, 128))
+    np.testing.assert_allclose(default['scores'], raw['scores'] - (ref @ e.T).numpy()[None], atol=1e-5)
+    neutral = L.localize(model, tok, img, probe[:2], scales=(64, 128), median=15, contrast='neutral')
+    assert neutral['prob'].shape == (2, 128, 128)
+    with pytest.raises(ValueError, match="expected 'classes'"): L.contrast_embedding(model, tok, 'mean')
+
+
+def test_scene_bootstrap_interval():
+    import pandas as pd
+    df = pd.DataFrame(dict(scene=list('aabcc'), Rmi=[0.2, 0.4, 0.5, 0.8, 1.0]))
+    b = L.scene_bootstrap(df, ['Rmi'])
+    assert b.loc['Rmi', 'mean'] == pytest.approx(0.58)   # the mean over (scene, query) pairs
+    assert 0.2 <= b.loc['Rmi', 'lo'] < 0.58 < b.loc['Rmi', 'hi'] <= 1.0
