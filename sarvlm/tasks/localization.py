@@ -11,7 +11,6 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 import matplotlib.pyplot as plt
-from scipy import stats
 from scipy import ndimage
 from skimage import draw, measure
 from skimage.filters.rank import median as rank_median
