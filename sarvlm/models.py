@@ -510,11 +510,11 @@ def load_model(checkpoint=None, # a checkpoint file, or None (random or `pretrai
 PROGRESS_SECONDS = 10.0 # at most one progress line per this many seconds
 
 def in_notebook() -> bool:
-    "Whether stderr is a Jupyter kernel's stream (lines written there stay in the notebook's outputs)."
+    "Whether stderr is a Jupyter kernel's stream (lines written there stay in the notebook)."
     return type(sys.stderr).__module__.startswith('ipykernel')
 
 class Progress:
-    "`update(done)`: 'what: done/total (p %), r/s, about s left' on stderr every few seconds and at the end."
+    "`update(done)`: 'what: done/total (p %), r/s, s left' on stderr now and then, and at the end."
     def __init__(self, what:str, total:int, on:bool=True, every:float|None=None):
         self.what, self.total, self.on = what, total, on
         self.every = PROGRESS_SECONDS if every is None else every
@@ -524,7 +524,8 @@ class Progress:
         now = time.perf_counter()
         if not self.on or (now - self.last < self.every and done < self.total): return
         self.last, dt = now, max(now - self.t0, 1e-9)
-        end = f"about {(self.total - done) * dt / done:.0f} s left" if done < self.total else f"{dt:.1f} s"
+        left = (self.total - done) * dt / done
+        end = f"about {left:.0f} s left" if done < self.total else f"{dt:.1f} s"
         print(f"{self.what}: {done:,}/{self.total:,} ({100 * done / self.total:.0f} %), "
               f"{done / dt:,.0f}/s, {end}", file=sys.stderr, flush=True)
 
@@ -638,7 +639,7 @@ def embed(model, # an open_clip model
           batch_size:int=256, # images per forward pass
           refresh:bool=False, # recompute even if cached
           verbose:bool=True,
-          progress:bool|None=None, # progress lines on stderr (None: when verbose, outside notebooks)
+          progress:bool|None=None, # progress lines on stderr (None: if verbose, outside notebooks)
          ) -> dict:
     "Image and text features (L2-normalised float32) of `dataset` and its label columns, computed once."
     miss = {image_col, text_col} - set(getattr(dataset, 'column_names', []))
@@ -803,7 +804,7 @@ def _groups(groups, n:int) -> torch.Tensor:
     return torch.as_tensor(inv.reshape(-1), dtype=torch.long)
 
 # %% ../nbs/05_models.ipynb #4bfba7ce
-TIE_RULES = ('authors', 'first_k') # tied similarities: a `topk(K)` for each K, or the first K of one `topk`
+TIE_RULES = ('authors', 'first_k') # on ties: a `topk(K)` for each K, or the first K of one `topk`
 
 def _sim_blocks(img, txt, direction:str, max_bytes:int):
     "(first row, block) of the authors' S = img @ txt.T: rows of S (i2t) or of S.T (t2i)."
@@ -824,13 +825,13 @@ def _few_pairs(n:int, ks):
     "Warn when a K reaches the number of pairs: R@K then ranks every candidate."
     big = [K for K in ks if K >= n]
     if big: warnings.warn(
-        f"retrieval on {n} pairs: R@{'/'.join(map(str, big))} ranks all {n} candidates, so it is 100 % "
-        f"by definition, whatever the model (the authors' script stops when K > {n}); read the smaller K, "
-        f"or evaluate on more pairs", stacklevel=3)
+        f"retrieval on {n} pairs: R@{'/'.join(map(str, big))} ranks all {n} candidates, "
+        f"so it is 100 % by definition, whatever the model (the authors' script stops when "
+        f"K > {n}); read the smaller K, or evaluate on more pairs", stacklevel=3)
 
 # %% ../nbs/05_models.ipynb #37373841
 def _summary(i2t:dict, t2i:dict, ks) -> dict:
-    "R@K per direction, each direction's mean, overall R@K (mean of both ways) and the mean of all six."
+    "R@K per direction, each direction's mean, overall R@K (both ways) and the mean of all six."
     res = {**{f'i2t_R@{K}': v for K, v in i2t.items()}, **{f't2i_R@{K}': v for K, v in t2i.items()}}
     res['i2t_mean'], res['t2i_mean'] = float(np.mean(list(i2t.values()))), float(np.mean(list(t2i.values())))
     res.update({f'R@{K}': (i2t[K] + t2i[K]) / 2 for K in ks})
@@ -843,10 +844,11 @@ def retrieval_metrics(image_features, # (n, d) image features, row i pairs with 
                       ks=(1, 5, 10), # the K of R@K
                       max_bytes:int=256*2**20, # memory budget of one similarity block
                       normalize:bool=True, # L2-normalise features first (cosine similarity, as the authors)
-                      tie_rule:str='authors', # 'authors': `topk(K)` per K; 'first_k': first K of one `topk`
+                      tie_rule:str='authors', # 'authors': `topk(K)` per K; 'first_k': one `topk`
                      ) -> dict:
     "Image→text and text→image R@K (in %), each direction's mean, overall R@K and the mean recall of all values."
-    if tie_rule not in TIE_RULES: raise ValueError(f"tie_rule must be one of {TIE_RULES}, got {tie_rule!r}")
+    if tie_rule not in TIE_RULES:
+        raise ValueError(f"tie_rule must be one of {TIE_RULES}, got {tie_rule!r}")
     img, txt = _as_features(image_features, 'image_features'), _as_features(text_features, 'text_features')
     if img.shape[0] != txt.shape[0]: raise ValueError(f"{img.shape[0]} images but {txt.shape[0]} captions: retrieval pairs row i with row i")
     if normalize: img, txt = torch.nn.functional.normalize(img, dim=1), torch.nn.functional.normalize(txt, dim=1)

@@ -200,7 +200,7 @@ class TrainConfig:
     save_every: int = 0            # also checkpoint every N optimizer steps (0: only at epoch ends)
     num_workers: int = 0
     speckle_looks: int|None = None # speckle re-sampling augmentation (None: off)
-    keep_epochs: bool = False      # also keep each epoch's epoch_N.pt (default: only latest.pt, for resume)
+    keep_epochs: bool = False      # also keep each epoch's epoch_N.pt (default: latest.pt only)
     scheme: str = 'auto'           # SAR normalisation (sarvlm.sar; 'auto': from the data)
 
 PAPER_HPARAMS = {

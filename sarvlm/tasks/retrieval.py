@@ -53,7 +53,7 @@ def demo_checkpoint(stage:str='stage2_sar_from1', # a stage of `sarvlm.transfer.
 
 # %% ../../nbs/09_retrieval.ipynb #03555e01
 def retrieval_metrics_full(image_features, text_features, ks=(1, 5, 10)) -> dict:
-    "Reference: the full N x N similarity matrix, one `topk(K)` per K, diagonal ground truth (the authors' way)."
+    "Reference: the full N x N similarities, one `topk(K)` per K, diagonal ground truth (authors')."
     img = torch.nn.functional.normalize(_as_features(image_features, 'image_features'), dim=1)
     txt = torch.nn.functional.normalize(_as_features(text_features, 'text_features'), dim=1)
     sim, n, res = img @ txt.T, img.shape[0], {}
@@ -70,11 +70,11 @@ def chance_mean_recall(n:int, ks=(1, 5, 10)) -> float:
     "Mean recall (%) of random ranking over `n` pairs: the mean over K of K/n."
     return float(np.mean([100.0 * min(K, n) / n for K in ks]))
 
-def retrieval_by_domain(feats:dict, # features from `embed` / `checkpoint_features` (with a `domain` column)
+def retrieval_by_domain(feats:dict, # features of `embed` / `checkpoint_features` (with `domain`)
                         domains=('sar', 'optical', 'natural'), # one entry per domain, plus 'all'
                         tie_rule:str='authors', # see `sarvlm.models.retrieval_metrics`
                        ) -> dict:
-    "Every value of `retrieval_metrics` (R@K each way, each way's mean, overall R@K), chance and pairs, per domain."
+    "All of `retrieval_metrics` (R@K and mean each way, overall R@K), chance and pairs, per domain."
     out = {}
     for dom in (*domains, 'all'):
         m = np.ones(len(feats['image']), bool) if dom == 'all' else feats['domain'] == dom
@@ -86,8 +86,9 @@ def retrieval_by_domain(feats:dict, # features from `embed` / `checkpoint_featur
 TABLE_COLUMNS = ('i2t_R@1', 'i2t_R@5', 'i2t_R@10', 't2i_R@1', 't2i_R@5', 't2i_R@10', 'mean_recall',
                  'chance', 'pairs')
 
-def retrieval_table(feats:dict, domains=('sar', 'optical', 'natural'), tie_rule:str='authors') -> 'pd.DataFrame':
-    "R@K in both directions, mean recall and chance level per domain of a cached split (and all domains together)."
+def retrieval_table(feats:dict, domains=('sar', 'optical', 'natural'),
+                    tie_rule:str='authors') -> 'pd.DataFrame':
+    "R@K both ways, mean recall and chance per domain of a cached split (and all domains together)."
     import pandas as pd
     rows = retrieval_by_domain(feats, domains, tie_rule)
     return pd.DataFrame({d: {k: r[k] for k in TABLE_COLUMNS} for d, r in rows.items()}).T
