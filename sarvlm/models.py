@@ -812,13 +812,21 @@ def _sim_blocks(img, txt, direction:str, max_bytes:int):
     for s in range(0, img.shape[0], step):
         yield s, img[s:s + step] @ txt.T if direction == 'i2t' else (img @ txt[s:s + step].T).T
 
+def _block_hits(sim, own, g:torch.Tensor, K:int, v, idx) -> torch.Tensor:
+    "Hit per row of `topk(sim, K)`: from one `topk` (`v`, `idx`), again where the K-th ties the next."
+    K = min(K, sim.shape[1])
+    hit = (g[idx[:, :K]] == own).any(1)
+    if K < v.shape[1]:   # no tie at the boundary: the top-K set is unique, whatever topk(K) returns
+        rows = (v[:, K - 1] == v[:, K]).nonzero()[:, 0]
+        if len(rows): hit[rows] = (g[torch.topk(sim[rows], K, dim=1).indices] == own[rows]).any(1)
+    return hit
+
 def _per_k_hits(img, txt, g:torch.Tensor, ks, direction:str, max_bytes:int) -> dict:
-    "R@K (%) by the authors' rule: `topk(K)` of the similarities for each K separately."
+    "R@K (%) by the authors' rule: what `topk(K)` of the similarities returns, for each K apart."
     hit = {K: [] for K in ks}
     for s, sim in _sim_blocks(img, txt, direction, max_bytes):
-        for K in ks:
-            idx = torch.topk(sim, min(K, sim.shape[1]), dim=1).indices
-            hit[K].append((g[idx] == g[s:s + len(sim), None]).any(1))
+        v, idx = torch.topk(sim, min(max(ks) + 1, sim.shape[1]), dim=1)
+        for K in ks: hit[K].append(_block_hits(sim, g[s:s + len(sim), None], g, K, v, idx))
     return {K: torch.cat(h).float().mean().item() * 100.0 for K, h in hit.items()}
 
 def _few_pairs(n:int, ks):
