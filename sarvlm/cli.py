@@ -11,18 +11,19 @@ from .core import get_paths, atomic_write, set_seed, UnwritableError, check_writ
 from .core import temp_name, remove_stale_temps, kill_point
 from .core import get_device
 from .models import (LoadedModel, load_model, checkpoint_model_name, CheckpointError, features_key,
-                           features_path, load_features, embed)
+                           features_path, load_features, embed, in_notebook)
 
 # %% auto #0
 __all__ = ['EXIT_OK', 'EXIT_FAILED', 'EXIT_USAGE', 'EXIT_INTERRUPTED', 'EXIT_CODES', 'EXPECTED', 'FORMATS', 'BOX_FORMATS',
            'DOMAINS', 'DATA_EXAMPLES', 'TRAIN_EXAMPLES', 'SCHEMES', 'SCHEME_HELP', 'HPARAMS', 'HPARAM_HELP',
-           'EVAL_EXAMPLES', 'TASKS', 'COMMANDS', 'UsageError', 'exit_code', 'run_cli', 'int_at_least', 'existing_file',
-           'detect_format', 'read_data', 'pick_split', 'only_domain', 'write_data', 'export_data', 'csv_separator',
-           'data_parser', 'cmd_build', 'cmd_convert', 'cmd_card', 'data_main', 'yes_no', 'train_parser', 'load_config',
-           'config_argv', 'parse_train', 'train_records', 'train_stage', 'transfer_stage', 'train_main', 'eval_scheme',
-           'check_checkpoint', 'eval_model', 'eval_features', 'row_mask', 'report', 'eval_split', 'task_retrieval',
-           'task_zeroshot', 'task_probe', 'select_rows', 'caption_images', 'task_captioning', 'box_queries',
-           'localization_scenes', 'task_localization', 'eval_parser', 'eval_main', 'main']
+           'EVAL_EXAMPLES', 'TIE_RULES', 'TASKS', 'COMMANDS', 'UsageError', 'exit_code', 'run_cli', 'int_at_least',
+           'existing_file', 'detect_format', 'read_data', 'pick_split', 'only_domain', 'data_labels', 'write_data',
+           'export_data', 'csv_separator', 'data_parser', 'cmd_build', 'cmd_convert', 'cmd_card', 'data_main', 'yes_no',
+           'train_parser', 'load_config', 'config_argv', 'parse_train', 'train_records', 'train_stage',
+           'transfer_stage', 'train_main', 'eval_scheme', 'check_checkpoint', 'eval_model', 'eval_features', 'row_mask',
+           'report', 'eval_split', 'task_retrieval', 'task_zeroshot', 'task_probe', 'select_rows', 'caption_images',
+           'task_captioning', 'box_queries', 'localization_scenes', 'task_localization', 'eval_parser', 'eval_main',
+           'main']
 
 # %% ../nbs/17_cli.ipynb #8af92be3
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -143,6 +144,51 @@ def only_domain(ds, domain:str|None):
     if not idx: raise ValueError(f"--domain {domain}: no {domain} rows in the data (domains present: {sorted(set(ds['domain']))})")
     return ds.select(idx, keep_in_memory=True)
 
+# %% ../nbs/17_cli.ipynb #0bc87595
+def _meta_values(ds, col:str) -> list|None:
+    "`col` of each row's `meta` JSON (a CSV's own columns, the class folder); None if one lacks it."
+    metas = [json.loads(m or '{}') for m in ds['meta']] if 'meta' in ds.column_names else []
+    if not metas or any(col not in m for m in metas): return None
+    return [m[col] for m in metas]
+
+def _label_names(ds, col:str|None) -> np.ndarray:
+    "The raw labels of `ds` from column `col` (None: the class folder if known, else 'label')."
+    folders = _meta_values(ds, 'folder') if col in (None, 'folder') else None
+    if col is None and folders is None: col = 'label'
+    if col in (None, 'folder'): vals = folders
+    else: vals = ds[col] if col in ds.column_names else _meta_values(ds, col)
+    if vals is None:
+        has_meta = len(ds) and 'meta' in ds.column_names
+        meta = sorted(json.loads(ds['meta'][0] or '{}')) if has_meta else []
+        raise UsageError(f"--label-col {col!r}: the data has no such column; it has "
+                         f"{ds.column_names} (and, per row, {meta})")
+    return np.asarray([str(v) for v in vals], dtype=str)
+
+# %% ../nbs/17_cli.ipynb #bee26c20
+def _mapping(spec) -> dict|None:
+    "None, 'coarse' (a marker), or the {name: class} of a dict or JSON file."
+    if spec is None or spec == 'coarse' or isinstance(spec, dict): return spec
+    p = Path(spec)
+    if not p.is_file(): raise FileNotFoundError(f"--label-map: no such file: {p} (or 'coarse')")
+    m = json.loads(p.read_text(encoding='utf-8'))
+    if not isinstance(m, dict): raise ValueError(f"--label-map: {p} must hold {{name: class}}")
+    return m
+
+def data_labels(ds, # a `datasets.Dataset` of records
+                col:str|None=None, # a column (or `meta` key), 'folder'; default: folder or 'label'
+                label_map=None, # None, 'coarse' (sarvlm's classes), a dict or JSON {name: class}
+               ) -> np.ndarray:
+    "One label per row, as the data has them, mapped to coarser classes only when asked."
+    names, m = _label_names(ds, col), _mapping(label_map)
+    if m is None: return names
+    if m == 'coarse':
+        from sarvlm.captions import from_label, load_vocabulary
+        v = load_vocabulary()
+        m = {n: from_label(n, vocab=v).objects[0].cls for n in set(names) if n.strip()}
+    miss = sorted({str(n) for n in names if n.strip() and n not in m})
+    if miss: raise UsageError(f"--label-map: no class for the labels {miss[:8]}")
+    return np.asarray([m.get(n, n) for n in names], dtype=str)
+
 # %% ../nbs/17_cli.ipynb #f7710300
 def _boxes(ds) -> list: return [b for m in (ds['meta'] if 'meta' in ds.column_names else []) for b in json.loads(m or '{}').get('boxes', [])]
 
@@ -213,6 +259,15 @@ def _input_args(p:argparse.ArgumentParser, domain_flag:str='--domain'): # `--dat
     p.add_argument('--sep', default=',', type=csv_separator,
                    help="CSV separator: one character, or '\\t' / tab, semicolon, pipe (SARVLM CSVs use ','; open_clip's default is a tab)")
     p.add_argument('--skip-bad', action='store_true', help='skip and report bad rows, images and boxes instead of stopping')
+
+def _label_args(p:argparse.ArgumentParser):
+    "Where the labels come from (`data_labels`)."
+    p.add_argument('--label-col', default=None, help=(
+        "the labels: a column of the data (a CSV's own columns too), or 'folder' (the class "
+        "folder's name); default: the folder name for class folders, else 'label'"))
+    p.add_argument('--label-map', default=None, help=(
+        "map the labels to coarser classes: 'coarse' (sarvlm's classes: BMP2, T72 -> tank, "
+        "BTR70 -> truck) or a JSON file {name: class}"))
 
 def _mini_args(p:argparse.ArgumentParser):
     "Options that define a sarvlm-mini build."
@@ -339,7 +394,7 @@ HPARAMS = dict(epochs=int, batch_size=int, lr=float, wd=float, warmup=int, grad_
 HPARAM_HELP = dict(batch_size='global batch (all processes together)', warmup='warm-up steps', precision="'amp', 'amp_bf16' or 'fp32'",
                    save_every='also checkpoint every N steps (0: at epoch ends only)',
                    speckle_looks='speckle re-sampling augmentation (looks)', scheme=SCHEME_HELP,
-                   keep_epochs="keep each epoch's epoch_N.pt (yes/no; no: only latest.pt)")
+                   keep_epochs="also keep each epoch's epoch_N.pt (yes/no; no: latest.pt only)")
 
 def train_parser() -> argparse.ArgumentParser:
     "The parser of `sarvlm_train`."
@@ -347,7 +402,9 @@ def train_parser() -> argparse.ArgumentParser:
                 'resumable, with atomic checkpoints and metrics.csv in --out, data-parallel under torchrun.', TRAIN_EXAMPLES)
     p.add_argument('--config', type=existing_file, default=None, help='JSON or YAML file of options (flags on the command line win)')
     p.add_argument('--data', default=None, help="'mini', 'mini:sar' (one domain), 'toy:N', or a dataset path (CSV, class folders, COCO, YOLO/DOTA, HF folder)")
-    p.add_argument('--out', default=None, help='run folder: latest.pt, epoch_N.pt, metrics.csv, config.json, and checkpoint.pt at the end')
+    p.add_argument('--out', default=None, help=(
+        'run folder: latest.pt (what resume needs), metrics.csv, config.json, and the weights '
+        'checkpoint.pt at the end (epoch_N.pt too with --keep-epochs yes)'))
     p.add_argument('--model', default='SARCLIP-Tiny', help="open_clip model name ('SARCLIP-Tiny', 'SARCap-Tiny', 'ViT-B-32', 'ViT-L-14', 'coca_ViT-L-14', ...)")
     p.add_argument('--init', default=None, help='checkpoint to start from (ours, open_clip, the authors\' .pt), or an open_clip pretrained tag (network)')
     p.add_argument('--domain', choices=DOMAINS, default=None, help='train on this domain only')
@@ -355,6 +412,7 @@ def train_parser() -> argparse.ArgumentParser:
     p.add_argument('--override', action='store_true',
                    help='resume although the checkpoint was trained with other settings')
     _input_args(p, '--data-domain')
+    _label_args(p)
     p.add_argument('--threads', type=int_at_least(1), default=None, help='torch CPU threads per process')
     p.add_argument('--no-progress', action='store_true', help='no progress bars (the per-epoch summary is still printed)')
     t = p.add_argument_group("transfer study (07_transfer): one stage of the study's recipe on sarvlm-mini, with the stages it starts from")
@@ -412,6 +470,12 @@ def parse_train(argv=None) -> argparse.Namespace:
     return a
 
 # %% ../nbs/17_cli.ipynb #377e5192
+def _relabelled(ds, a):
+    "`ds` with the labels `--label-col` / `--label-map` ask for in its `label` column."
+    labels = data_labels(ds, a.label_col, a.label_map).tolist()
+    if 'label' in ds.column_names: ds = ds.remove_columns('label')
+    return ds.add_column('label', labels)
+
 def train_records(a) -> tuple:
     "(train, valid or None) records for `sarvlm_train` arguments."
     from sarvlm.train import load_records
@@ -419,6 +483,7 @@ def train_records(a) -> tuple:
     else:
         d = read_data(a.data, a.fmt, a.data_domain, a.skip_bad, a.sep)
         tr, va = (pick_split(d, 'train', '--data'), d.get('val')) if hasattr(d, 'keys') else (d, None)
+        tr, va = _relabelled(tr, a), va if va is None else _relabelled(va, a)
     tr = only_domain(tr, a.domain)
     if va is not None and a.domain: va = only_domain(va, a.domain) if a.domain in set(va['domain']) else None
     return tr, va
@@ -565,7 +630,8 @@ def eval_features(checkpoint:str, ds, # a checkpoint file or pretrained tag; a `
     if features_path(key).is_file(): return load_features(features_path(key), verbose=False)
     m, etf, tok, name = model or eval_model(checkpoint, name, device, sch)
     _say(f"embedding {len(ds)} images and captions with {name} (cached for the next run) ...")
-    return embed(m, etf, tok, ds, key=key, batch_size=batch_size, verbose=False)
+    return embed(m, etf, tok, ds, key=key, batch_size=batch_size, verbose=False,
+                 progress=not in_notebook())   # lines on stderr, never in a notebook's outputs
 
 # %% ../nbs/17_cli.ipynb #5f5fa122
 def row_mask(f:dict, domain:str|None=None, kind:str|None=None) -> np.ndarray:
@@ -605,20 +671,21 @@ def eval_split(a, default:str) -> str:
     return a.split or default
 
 def task_retrieval(a):
-    "`sarvlm_eval retrieval`: R@1/5/10 both ways and mean recall per domain (the authors' diagonal ground truth)."
+    "`sarvlm_eval retrieval`: R@1/5/10 and mean both ways, mean recall per domain (authors' rule)."
     import pandas as pd
-    from sarvlm.tasks.retrieval import retrieval_table, retrieval_metrics
+    from sarvlm.tasks.retrieval import retrieval_by_domain, retrieval_metrics, TABLE_COLUMNS
     t0, d = time.perf_counter(), read_data(a.data, a.fmt, a.data_domain, a.skip_bad, a.sep)
     a.split = eval_split(a, 'test_uni' if hasattr(d, 'keys') and 'test_uni' in d else 'test')
     f = eval_features(a.checkpoint, pick_split(d, a.split), a.model, None, a.batch_size, a.device,
                       a.scheme)
     m = row_mask(f, a.domain, a.kind)
     sub = {k: v[m] for k, v in f.items() if hasattr(v, 'shape') and v.shape[:1] == m.shape}
-    tab = retrieval_table(sub, domains=sorted(set(sub['domain'].tolist())))
+    res = retrieval_by_domain(sub, sorted(set(sub['domain'].tolist())), a.tie_rule)
     if a.grouped:
-        g = retrieval_metrics(sub['image'], sub['text'], groups=sub['scene_id'])
-        tab.loc['all (grouped by scene_id)'] = pd.Series({**{k: g[k] for k in tab.columns if k in g}, 'pairs': int(m.sum())})
-    report('retrieval', a, tab, tab.to_dict('index'), t0)
+        g = retrieval_metrics(sub['image'], sub['text'], sub['scene_id'], tie_rule=a.tie_rule)
+        res['all (grouped by scene_id)'] = {**g, 'pairs': int(m.sum())}
+    tab = pd.DataFrame({k: {c: r.get(c) for c in TABLE_COLUMNS} for k, r in res.items()}).T
+    report('retrieval', a, tab, {**res, 'tie_rule': a.tie_rule}, t0)
 
 def _classes(spec:str|None, labels) -> list:
     "Class names: --classes 'a,b,c', a file (JSON list or one per line), 'mini' (sarvlm-mini's object classes), else the labels present."
@@ -641,16 +708,18 @@ def task_zeroshot(a):
     templates = load_templates(a.templates)
     a.split = eval_split(a, 'test')
     ds = pick_split(d, a.split)
-    try: check_labels(ds['label'])   # before any model is loaded: data without labels is a usage error
-    except ValueError as e: raise UsageError(f"{a.data}: {e}") from None
+    labels = data_labels(ds, a.label_col, a.label_map)
+    try: check_labels(labels)   # before any model is loaded: data without labels is a usage error
+    except ValueError as e:
+        raise UsageError(f"{a.data}: {e}; or name the labels' column with --label-col") from None
     mdl = eval_model(a.checkpoint, a.model, a.device, a.scheme)
     f = eval_features(a.checkpoint, ds, a.model, mdl, a.batch_size, scheme=a.scheme)
     m = row_mask(f, a.domain, a.kind)
-    classes = _classes(a.classes, f['label'][m])
-    keep = m & np.isin(f['label'], classes)
+    classes = _classes(a.classes, labels[m])
+    keep = m & np.isin(labels, classes)
     if (m & ~keep).any(): print(f"{int((m & ~keep).sum())} rows whose label is not among the {len(classes)} classes left out")
     if not keep.any(): raise ValueError(f"--classes: no row has one of the classes {classes[:8]}")
-    r = evaluate(mdl[0], mdl[2], f['image'][keep], f['label'][keep], classes, templates)
+    r = evaluate(mdl[0], mdl[2], f['image'][keep], labels[keep], classes, templates)
     tab = pd.DataFrame({'accuracy %': {k: r[k] for k in ('top1', 'top3', 'top5', 'mean_per_class') if k in r}})
     tab.loc['images', 'accuracy %'], tab.loc['chance top1', 'accuracy %'] = r['n'], 100 / len(classes)
     report('zeroshot', a, tab, {**r, 'templates': a.templates, 'chance_top1': 100 / len(classes)}, t0)
@@ -666,11 +735,14 @@ def task_probe(a):
     fte, ftr = (eval_features(a.checkpoint, x, a.model, None, a.batch_size, a.device, a.scheme)
                 for x in (dte, dtr))
     mtr, mte = row_mask(ftr, a.domain, a.kind), row_mask(fte, a.domain, a.kind)
-    unseen = mte & ~np.isin(fte['label'], ftr['label'][mtr])
-    if unseen.any(): print(f"{int(unseen.sum())} test rows of classes without training rows left out: {sorted(set(fte['label'][unseen].tolist()))}")
+    ltr, lte = (data_labels(x, a.label_col, a.label_map) for x in (dtr, dte))
+    unseen = mte & ~np.isin(lte, ltr[mtr])
+    if unseen.any():
+        print(f"{int(unseen.sum())} test rows of classes without training rows left out: "
+              f"{sorted(set(lte[unseen].tolist()))}")
     mte &= ~unseen
     if not mte.any(): raise ValueError("no test rows of a class that has training rows")
-    r = linear_probe(ftr['image'][mtr], ftr['label'][mtr], fte['image'][mte], fte['label'][mte], seed=a.seed)
+    r = linear_probe(ftr['image'][mtr], ltr[mtr], fte['image'][mte], lte[mte], seed=a.seed)
     tab = pd.DataFrame({'value': {'top1 %': r['top1'], 'mean per class %': r['mean_per_class'], 'C': r['C'],
                                   'train': r['n_train'], 'val': r['n_val'], 'test': r['n_test']}})
     report('probe', a, tab, r, t0)
@@ -762,6 +834,8 @@ EVAL_EXAMPLES = """  sarvlm_eval retrieval --checkpoint runs/sar/checkpoint.pt -
   sarvlm_eval retrieval --checkpoint SARCLIP-ViT-L-14.pt --model ViT-L-14 --data sarvlm1m/test.csv   # authors' CSV and .pt
   sarvlm_eval zeroshot --checkpoint runs/sar/checkpoint.pt --data mini --domain sar --kind chip --classes mini --templates sar_opt
   sarvlm_eval zeroshot --checkpoint SARCLIP.pt --model ViT-L-14 --data MSTAR/SOC/test --templates sar     # class folders
+  sarvlm_eval zeroshot --checkpoint SARCLIP.pt --model ViT-L-14 --data MSTAR/test --label-map coarse
+  sarvlm_eval zeroshot --checkpoint SARCLIP.pt --model ViT-L-14 --data my.csv --label-col target
   sarvlm_eval zeroshot --checkpoint openai --model ViT-B-32 --data MSTAR/SOC/test --templates my_prompts.json  # network
   sarvlm_eval probe --checkpoint runs/sar/checkpoint.pt --data mini --domain sar --kind chip
   sarvlm_eval probe --checkpoint SARCLIP.pt --model ViT-L-14 --train-data MSTAR/SOC/train --data MSTAR/SOC/test
@@ -769,6 +843,8 @@ EVAL_EXAMPLES = """  sarvlm_eval retrieval --checkpoint runs/sar/checkpoint.pt -
   sarvlm_eval captioning --checkpoint SARCoCa.pt --model coca_ViT-L-14 --data sarvlm1m/test.csv --protocol standard
   sarvlm_eval localization --checkpoint runs/sar/checkpoint.pt --scenes 20 --size 256      # generated SAR scenes
   sarvlm_eval localization --checkpoint SARCLIP.pt --model ViT-L-14 --data SARDet/instances.json --limit 100"""
+
+TIE_RULES = ('authors', 'first_k')  # sarvlm.models.TIE_RULES, here so `--help` needs no torch
 
 TASKS = dict(retrieval=task_retrieval, zeroshot=task_zeroshot, probe=task_probe, captioning=task_captioning, localization=task_localization)
 
@@ -797,10 +873,15 @@ def eval_parser() -> argparse.ArgumentParser:
                        description='Image-text retrieval, each image row paired with its caption row (the authors\' protocol).')
     _eval_common(r, "'test_uni' if present, else 'test'")
     r.add_argument('--grouped', action='store_true', help='also report recall with all rows of a scene_id (image) as correct')
+    r.add_argument('--tie-rule', choices=TIE_RULES, default='authors', help=(
+        "tied similarities (repeated captions, identical images): 'authors' = a topk(K) for "
+        "each K, as their eval_retrieval.py; 'first_k' = the first K of one topk (the same "
+        "numbers without ties)"))
     z = sub.add_parser('zeroshot', help='zero-shot classification with prompt templates', formatter_class=_Fmt,
                        description='Zero-shot classification: class weights from prompt templates, logits = 100 f.W.')
     _eval_common(z, 'test')
     z.add_argument('--templates', default='sar', help="template set: sar, optical, sar_opt, isprs, simple, or a JSON file (list of '... {} ...')")
+    _label_args(z)
     z.add_argument('--classes', default=None, help="class names: 'a,b,c', a .json list or .txt file, 'mini' (sarvlm-mini's object classes); default: the labels present")
     b = sub.add_parser('probe', help='linear probe (logistic regression) on frozen image features', formatter_class=_Fmt,
                        description='Linear probe: C chosen on a validation split carved from the training data, then one test.')
@@ -808,6 +889,7 @@ def eval_parser() -> argparse.ArgumentParser:
     b.add_argument('--train-split', default='train', help='training split (of --train-data, else of --data)')
     b.add_argument('--train-data', default=None, help='training data when it is not a split of --data')
     b.add_argument('--seed', type=int, default=0, help='seed of the validation split')
+    _label_args(b)
     c = sub.add_parser('captioning', help='caption generation (CoCa) scored with BLEU, METEOR, ROUGE-L, CIDEr', formatter_class=_Fmt,
                        description='Generate one caption per image with a CoCa and score it against the references (pycocoevalcap).')
     _eval_common(c, 'test')

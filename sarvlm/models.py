@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_models.ipynb #975872b8
 from __future__ import annotations
-import io, re, json, time, hashlib, pickle, pickletools, zipfile, warnings, logging, contextlib
+import io, re, sys, json, time, hashlib, pickle, pickletools, zipfile, warnings, logging, contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -20,15 +20,16 @@ from . import sar as sarlib
 from .data import mini_config
 
 # %% auto #0
-__all__ = ['CONFIG_DIR', 'TINY_CONFIGS', 'PAPER_MODELS', 'CHECKPOINT_KINDS', 'READABLE_KINDS', 'KEEP_COLUMNS', 'write_configs',
-           'register_configs', 'count_params', 'sar_to_tensor', 'resample_speckle', 'SARAwareTransform',
-           'make_transforms', 'create', 'LoadReport', 'CheckpointError', 'classify_checkpoint', 'check_checkpoint_file',
-           'read_checkpoint', 'to_state_dict', 'compare_keys', 'load_checkpoint', 'unwrap_model', 'save_checkpoint',
-           'save_safetensors', 'convert_torchscript', 'checkpoint_model_name', 'LoadedModel', 'load_model',
-           'embed_images', 'embed_texts', 'file_hash', 'dataset_key', 'features_key', 'features_path', 'load_features',
-           'dataset_pixels', 'embed', 'checkpoint_features', 'template_file', 'template_sets', 'load_templates',
-           'zeroshot_classifier', 'zeroshot_logits', 'top1', 'class_index', 'held_out_classes', 'topk_chunked',
-           'retrieval_metrics', 'train_throughput']
+__all__ = ['CONFIG_DIR', 'TINY_CONFIGS', 'PAPER_MODELS', 'CHECKPOINT_KINDS', 'READABLE_KINDS', 'PROGRESS_SECONDS', 'KEEP_COLUMNS',
+           'TIE_RULES', 'write_configs', 'register_configs', 'count_params', 'sar_to_tensor', 'resample_speckle',
+           'SARAwareTransform', 'make_transforms', 'create', 'LoadReport', 'CheckpointError', 'classify_checkpoint',
+           'check_checkpoint_file', 'read_checkpoint', 'to_state_dict', 'compare_keys', 'load_checkpoint',
+           'unwrap_model', 'save_checkpoint', 'save_safetensors', 'convert_torchscript', 'checkpoint_model_name',
+           'LoadedModel', 'load_model', 'in_notebook', 'Progress', 'embed_images', 'embed_texts', 'file_hash',
+           'dataset_key', 'features_key', 'features_path', 'load_features', 'dataset_pixels', 'embed',
+           'checkpoint_features', 'template_file', 'template_sets', 'load_templates', 'zeroshot_classifier',
+           'zeroshot_logits', 'top1', 'class_index', 'held_out_classes', 'topk_chunked', 'retrieval_metrics',
+           'train_throughput']
 
 # %% ../nbs/05_models.ipynb #2c907398
 CONFIG_DIR = Path(__file__).parent/'model_configs' if '__file__' in globals() else Path('../sarvlm/model_configs')
@@ -506,27 +507,59 @@ def load_model(checkpoint=None, # a checkpoint file, or None (random or `pretrai
     m, _, etf, tok = create(name, pretrained=weights, device=device, scheme=scheme)
     return LoadedModel(m.eval(), etf, tok, name)
 
+# %% ../nbs/05_models.ipynb #bc63de28
+PROGRESS_SECONDS = 10.0 # at most one progress line per this many seconds
+
+def in_notebook() -> bool:
+    "Whether stderr is a Jupyter kernel's stream (lines written there stay in the notebook)."
+    return type(sys.stderr).__module__.startswith('ipykernel')
+
+class Progress:
+    "`update(done)`: 'what: done/total (p %), r/s, s left' on stderr now and then, and at the end."
+    def __init__(self, what:str, total:int, on:bool=True, every:float|None=None):
+        self.what, self.total, self.on = what, total, on
+        self.every = PROGRESS_SECONDS if every is None else every
+        self.t0 = self.last = time.perf_counter()
+
+    def update(self, done:int):
+        now = time.perf_counter()
+        if not self.on or (now - self.last < self.every and done < self.total): return
+        self.last, dt = now, max(now - self.t0, 1e-9)
+        left = (self.total - done) * dt / done
+        end = f"about {left:.0f} s left" if done < self.total else f"{dt:.1f} s"
+        print(f"{self.what}: {done:,}/{self.total:,} ({100 * done / self.total:.0f} %), "
+              f"{done / dt:,.0f}/s, {end}", file=sys.stderr, flush=True)
+
 # %% ../nbs/05_models.ipynb #15d511e2
 @torch.inference_mode()
 def embed_images(model, images, # open_clip model; a sequence of record images (PIL 'F' SAR, RGB) or a `datasets.Dataset` column
                  transform, # an eval transform from `create`
-                 batch_size:int=256, device=None) -> torch.Tensor:
+                 batch_size:int=256, device=None,
+                 progress:bool=False, # progress lines on stderr (`Progress`)
+                ) -> torch.Tensor:
     "(N, embed_dim) L2-normalised image embeddings."
     if not len(images): raise ValueError("embed_images: no images given")
     device = device or next(model.parameters()).device
-    out = []
+    out, bar = [], Progress('embedding images', len(images), progress)
     for i in range(0, len(images), batch_size):
         x = torch.stack([transform(im) for im in images[i:i + batch_size]]).to(device)
         out.append(model.encode_image(x, normalize=True).float().cpu())
+        bar.update(min(i + batch_size, len(images)))
     return torch.cat(out)
 
 @torch.inference_mode()
-def embed_texts(model, texts:list, tokenizer, batch_size:int=1024, device=None) -> torch.Tensor:
+def embed_texts(model, texts:list, tokenizer, batch_size:int=1024, device=None,
+                progress:bool=False, # progress lines on stderr (`Progress`)
+               ) -> torch.Tensor:
     "(N, embed_dim) L2-normalised text embeddings."
     if not len(texts): raise ValueError("embed_texts: no texts given")
     device = device or next(model.parameters()).device
-    return torch.cat([model.encode_text(tokenizer(list(texts[i:i + batch_size])).to(device), normalize=True).float().cpu()
-                      for i in range(0, len(texts), batch_size)])
+    out, bar = [], Progress('embedding captions', len(texts), progress)
+    for i in range(0, len(texts), batch_size):
+        tokens = tokenizer(list(texts[i:i + batch_size])).to(device)
+        out.append(model.encode_text(tokens, normalize=True).float().cpu())
+        bar.update(min(i + batch_size, len(texts)))
+    return torch.cat(out)
 
 # %% ../nbs/05_models.ipynb #97c22e01
 _HASHES = {}
@@ -596,7 +629,7 @@ def load_features(path, verbose:bool=True) -> dict:
                       f"(computing them took {float(d['seconds']):.2f} s)")
     return d
 
-# %% ../nbs/05_models.ipynb #ba623837
+# %% ../nbs/05_models.ipynb #46ba11aa
 _PIXELS = {}
 
 def dataset_pixels(dataset, # a `datasets.Dataset`
@@ -622,6 +655,7 @@ def embed(model, # an open_clip model
           batch_size:int=256, # images per forward pass
           refresh:bool=False, # recompute even if cached
           verbose:bool=True,
+          progress:bool|None=None, # progress lines on stderr (None: if verbose, outside notebooks)
          ) -> dict:
     "Image and text features (L2-normalised float32) of `dataset` and its label columns, computed once."
     miss = {image_col, text_col} - set(getattr(dataset, 'column_names', []))
@@ -630,13 +664,14 @@ def embed(model, # an open_clip model
     p = features_path(key or f"model-{dataset_key(dataset)}", cache_dir)
     if p.is_file() and not refresh: return load_features(p, verbose)
     t0, was = time.perf_counter(), model.training
+    bars = verbose and not in_notebook() if progress is None else progress
     model.eval()
-    pix = dataset_pixels(dataset, image_col, preprocess)
-    img = embed_images(model, pix, lambda x: x, batch_size=batch_size).numpy().astype(np.float32)
-    txt = embed_texts(model, dataset[text_col], tokenizer, batch_size=max(batch_size, 1024))
+    pix = dataset_pixels(dataset, image_col, preprocess)   # decoded once for several checkpoints
+    img = embed_images(model, pix, lambda x: x, batch_size, progress=bars)
+    txt = embed_texts(model, dataset[text_col], tokenizer, max(batch_size, 1024), progress=bars)
     model.train(was)
-    d = dict(image=img, text=txt.numpy().astype(np.float32), **_columns(dataset, text_col),
-             seconds=np.float64(time.perf_counter() - t0))
+    d = dict(image=img.numpy().astype(np.float32), text=txt.numpy().astype(np.float32),
+             **_columns(dataset, text_col), seconds=np.float64(time.perf_counter() - t0))
     with atomic_write(p, 'wb') as f: np.savez(f, **d)
     if verbose: print(f"features {p.stem}: computed in {float(d['seconds']):.2f} s ({len(img)} images), saved")
     return d
@@ -785,26 +820,71 @@ def _groups(groups, n:int) -> torch.Tensor:
     _, inv = np.unique(g, return_inverse=True)
     return torch.as_tensor(inv.reshape(-1), dtype=torch.long)
 
+# %% ../nbs/05_models.ipynb #4bfba7ce
+TIE_RULES = ('authors', 'first_k') # on ties: a `topk(K)` for each K, or the first K of one `topk`
+
+def _sim_blocks(img, txt, direction:str, max_bytes:int):
+    "(first row, block) of the authors' S = img @ txt.T: rows of S (i2t) or of S.T (t2i)."
+    step = _chunk_rows(img.shape[0], max_bytes)
+    for s in range(0, img.shape[0], step):
+        yield s, img[s:s + step] @ txt.T if direction == 'i2t' else (img @ txt[s:s + step].T).T
+
+def _block_hits(sim, own, g:torch.Tensor, K:int, v, idx) -> torch.Tensor:
+    "Hit per row of `topk(sim, K)`: from one `topk` (`v`, `idx`), again where the K-th ties the next."
+    K = min(K, sim.shape[1])
+    hit = (g[idx[:, :K]] == own).any(1)
+    if K < v.shape[1]:   # no tie at the boundary: the top-K set is unique, whatever topk(K) returns
+        rows = (v[:, K - 1] == v[:, K]).nonzero()[:, 0]
+        if len(rows): hit[rows] = (g[torch.topk(sim[rows], K, dim=1).indices] == own[rows]).any(1)
+    return hit
+
+def _per_k_hits(img, txt, g:torch.Tensor, ks, direction:str, max_bytes:int) -> dict:
+    "R@K (%) by the authors' rule: what `topk(K)` of the similarities returns, for each K apart."
+    hit = {K: [] for K in ks}
+    for s, sim in _sim_blocks(img, txt, direction, max_bytes):
+        v, idx = torch.topk(sim, min(max(ks) + 1, sim.shape[1]), dim=1)
+        for K in ks: hit[K].append(_block_hits(sim, g[s:s + len(sim), None], g, K, v, idx))
+    return {K: torch.cat(h).float().mean().item() * 100.0 for K, h in hit.items()}
+
+def _few_pairs(n:int, ks):
+    "Warn when a K reaches the number of pairs: R@K then ranks every candidate."
+    big = [K for K in ks if K >= n]
+    if big: warnings.warn(
+        f"retrieval on {n} pairs: R@{'/'.join(map(str, big))} ranks all {n} candidates, "
+        f"so it is 100 % by definition, whatever the model (the authors' script stops when "
+        f"K > {n}); read the smaller K, or evaluate on more pairs", stacklevel=3)
+
 # %% ../nbs/05_models.ipynb #37373841
+def _summary(i2t:dict, t2i:dict, ks) -> dict:
+    "R@K per direction, each direction's mean, overall R@K (both ways) and the mean of all six."
+    res = {**{f'i2t_R@{K}': v for K, v in i2t.items()}, **{f't2i_R@{K}': v for K, v in t2i.items()}}
+    res['i2t_mean'], res['t2i_mean'] = float(np.mean(list(i2t.values()))), float(np.mean(list(t2i.values())))
+    res.update({f'R@{K}': (i2t[K] + t2i[K]) / 2 for K in ks})
+    res['mean_recall'] = float(np.mean(list(i2t.values()) + list(t2i.values())))
+    return res
+
 def retrieval_metrics(image_features, # (n, d) image features, row i pairs with caption row i
                       text_features, # (n, d) caption features
                       groups=None, # optional group id per pair: same id = interchangeable (grouped ground truth)
                       ks=(1, 5, 10), # the K of R@K
                       max_bytes:int=256*2**20, # memory budget of one similarity block
                       normalize:bool=True, # L2-normalise features first (cosine similarity, as the authors)
+                      tie_rule:str='authors', # 'authors': `topk(K)` per K; 'first_k': one `topk`
                      ) -> dict:
     "Image→text and text→image R@K (in %), each direction's mean, overall R@K and the mean recall of all values."
+    if tie_rule not in TIE_RULES:
+        raise ValueError(f"tie_rule must be one of {TIE_RULES}, got {tie_rule!r}")
     img, txt = _as_features(image_features, 'image_features'), _as_features(text_features, 'text_features')
     if img.shape[0] != txt.shape[0]: raise ValueError(f"{img.shape[0]} images but {txt.shape[0]} captions: retrieval pairs row i with row i")
     if normalize: img, txt = torch.nn.functional.normalize(img, dim=1), torch.nn.functional.normalize(txt, dim=1)
-    g, kmax = _groups(groups, img.shape[0]), min(max(ks), img.shape[0])
+    g, n = _groups(groups, img.shape[0]), img.shape[0]
+    _few_pairs(n, ks)
+    if tie_rule == 'authors':
+        return _summary(*(_per_k_hits(img, txt, g, ks, d, max_bytes) for d in ('i2t', 't2i')), ks)
+    kmax = min(max(ks), n)
     i2t = _hits(topk_chunked(img, txt, kmax, max_bytes)[1], g, g, ks)
     t2i = _hits(topk_chunked(txt, img, kmax, max_bytes)[1], g, g, ks)
-    res = {**{f'i2t_R@{K}': v for K, v in i2t.items()}, **{f't2i_R@{K}': v for K, v in t2i.items()}}
-    res['i2t_mean'], res['t2i_mean'] = float(np.mean(list(i2t.values()))), float(np.mean(list(t2i.values())))
-    res.update({f'R@{K}': (i2t[K] + t2i[K]) / 2 for K in ks})
-    res['mean_recall'] = float(np.mean(list(i2t.values()) + list(t2i.values())))
-    return res
+    return _summary(i2t, t2i, ks)
 
 # %% ../nbs/05_models.ipynb #a7750a1e
 def train_throughput(model, batch:int=64, steps:int=5, context:int|None=None) -> float:

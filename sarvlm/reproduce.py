@@ -80,7 +80,7 @@ def critical(name:str, names:list, times:dict) -> float:
     return times.get(name, 60) + max((critical(m, names, times) for m in after), default=0)
 
 # %% ../nbs/18_reproduce.ipynb #1a65432a
-CELL_TIMEOUT = 1800   # seconds one cell may run (07_transfer's study cell takes ~12 min); a stalled kernel fails the run instead of hanging it
+CELL_TIMEOUT = 3600   # seconds one cell may run (07_transfer's study cell: 20-30 min); a stalled kernel fails the run, not hangs it
 
 def _start(p:Path, out:Path, threads:int|None):
     "A child process that executes notebook `p` into `out`, its output going to a log file."

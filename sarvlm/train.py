@@ -201,7 +201,7 @@ class TrainConfig:
     save_every: int = 0            # also checkpoint every N optimizer steps (0: only at epoch ends)
     num_workers: int = 0
     speckle_looks: int|None = None # speckle re-sampling augmentation (None: off)
-    keep_epochs: bool = True       # keep every epoch's checkpoint (False: only latest.pt, for short runs)
+    keep_epochs: bool = False      # also keep each epoch's epoch_N.pt (default: latest.pt only)
     scheme: str = 'auto'           # SAR normalisation (sarvlm.sar; 'auto': from the data)
 
 PAPER_HPARAMS = {

@@ -18,7 +18,8 @@ from ..train import TrainConfig, RecordsDataset, clip_learner, fit_clip
 from ..transfer import study_config, stage_dir
 
 # %% auto #0
-__all__ = ['quick_checkpoint', 'demo_checkpoint', 'retrieval_metrics_full', 'chance_mean_recall', 'retrieval_table']
+__all__ = ['TABLE_COLUMNS', 'quick_checkpoint', 'demo_checkpoint', 'retrieval_metrics_full', 'chance_mean_recall',
+           'retrieval_by_domain', 'retrieval_table']
 
 # %% ../../nbs/09_retrieval.ipynb #2f4198b1
 def quick_checkpoint(epochs:int|None=None, # default 1 (small) or 4 (full)
@@ -52,14 +53,15 @@ def demo_checkpoint(stage:str='stage2_sar_from1', # a stage of `sarvlm.transfer.
 
 # %% ../../nbs/09_retrieval.ipynb #03555e01
 def retrieval_metrics_full(image_features, text_features, ks=(1, 5, 10)) -> dict:
-    "Reference implementation with the full N x N similarity matrix and diagonal ground truth (the authors' way)."
+    "Reference: the full N x N similarities, one `topk(K)` per K, diagonal ground truth (authors')."
     img = torch.nn.functional.normalize(_as_features(image_features, 'image_features'), dim=1)
     txt = torch.nn.functional.normalize(_as_features(text_features, 'text_features'), dim=1)
     sim, n, res = img @ txt.T, img.shape[0], {}
     gt = torch.arange(n)[:, None]
     for name, s in (('i2t', sim), ('t2i', sim.T)):
-        top = torch.topk(s, max(ks), dim=1).indices
-        for K in ks: res[f'{name}_R@{K}'] = 100.0 * (top[:, :K] == gt).any(1).float().mean().item()
+        for K in ks:
+            top = torch.topk(s, K, dim=1).indices
+            res[f'{name}_R@{K}'] = (top == gt).any(1).float().mean().item() * 100.0
     res['mean_recall'] = float(np.mean([res[f'{d}_R@{K}'] for d in ('i2t', 't2i') for K in ks]))
     return res
 
@@ -68,16 +70,25 @@ def chance_mean_recall(n:int, ks=(1, 5, 10)) -> float:
     "Mean recall (%) of random ranking over `n` pairs: the mean over K of K/n."
     return float(np.mean([100.0 * min(K, n) / n for K in ks]))
 
-def retrieval_table(feats:dict, # features from `embed` / `checkpoint_features` (with a `domain` column)
-                    domains=('sar', 'optical', 'natural'), # rows, one per domain, plus 'all'
-                   ) -> 'pd.DataFrame':
-    "R@K in both directions, mean recall and chance level per domain of a cached split (and all domains together)."
-    import pandas as pd
-    rows = {}
+def retrieval_by_domain(feats:dict, # features of `embed` / `checkpoint_features` (with `domain`)
+                        domains=('sar', 'optical', 'natural'), # one entry per domain, plus 'all'
+                        tie_rule:str='authors', # see `sarvlm.models.retrieval_metrics`
+                       ) -> dict:
+    "All of `retrieval_metrics` (R@K and mean each way, overall R@K), chance and pairs, per domain."
+    out = {}
     for dom in (*domains, 'all'):
         m = np.ones(len(feats['image']), bool) if dom == 'all' else feats['domain'] == dom
         if not m.any(): continue
-        r = retrieval_metrics(feats['image'][m], feats['text'][m])
-        rows[dom] = {**{k: r[k] for k in ('i2t_R@1', 'i2t_R@5', 'i2t_R@10', 't2i_R@1', 't2i_R@5', 't2i_R@10', 'mean_recall')},
-                     'chance': chance_mean_recall(int(m.sum())), 'pairs': int(m.sum())}
-    return pd.DataFrame(rows).T
+        r = retrieval_metrics(feats['image'][m], feats['text'][m], tie_rule=tie_rule)
+        out[dom] = {**r, 'chance': chance_mean_recall(int(m.sum())), 'pairs': int(m.sum())}
+    return out
+
+TABLE_COLUMNS = ('i2t_R@1', 'i2t_R@5', 'i2t_R@10', 't2i_R@1', 't2i_R@5', 't2i_R@10', 'mean_recall',
+                 'chance', 'pairs')
+
+def retrieval_table(feats:dict, domains=('sar', 'optical', 'natural'),
+                    tie_rule:str='authors') -> 'pd.DataFrame':
+    "R@K both ways, mean recall and chance per domain of a cached split (and all domains together)."
+    import pandas as pd
+    rows = retrieval_by_domain(feats, domains, tie_rule)
+    return pd.DataFrame({d: {k: r[k] for k in TABLE_COLUMNS} for d, r in rows.items()}).T

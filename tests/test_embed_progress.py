@@ -1,0 +1,52 @@
+"""Progress while embedding (issue 15, item 7): periodic lines on stderr, off with verbose=False, never inside a
+notebook's outputs. A random SARCLIP-Tiny on 40 toy records: runs in seconds."""
+import numpy as np
+import pytest
+import torch
+from sarvlm import models as M
+from sarvlm.core import set_seed
+from sarvlm.train import toy_records
+
+
+@pytest.fixture(scope='module')
+def setup():
+    set_seed(0)
+    model, _, etf, tok = M.create('SARCLIP-Tiny')
+    return model.eval(), etf, tok, toy_records(40, seed=1)
+
+
+def test_images_and_captions_report_progress(setup, capfd, monkeypatch):
+    model, etf, tok, ds = setup
+    monkeypatch.setattr(M, 'PROGRESS_SECONDS', 0.0)   # a line after every batch
+    M.embed_images(model, ds['image'], etf, batch_size=16, progress=True)
+    M.embed_texts(model, ds['caption'], tok, batch_size=16, progress=True)
+    out, err = capfd.readouterr()
+    lines = err.strip().splitlines()
+    assert out == ''
+    assert [l.split(' (')[0] for l in lines] == ['embedding images: 16/40', 'embedding images: 32/40', 'embedding images: 40/40',
+                                               'embedding captions: 16/40', 'embedding captions: 32/40',
+                                               'embedding captions: 40/40'], lines
+    assert 'left' in lines[0] and lines[2].startswith('embedding images: 40/40 (100 %)')
+
+
+def test_embed_follows_verbose(setup, capfd, tmp_path):
+    model, etf, tok, ds = setup
+    M.embed(model, etf, tok, ds, key='quiet', cache_dir=tmp_path, verbose=False)
+    assert capfd.readouterr().err == ''                        # verbose=False: no progress
+    M.embed(model, etf, tok, ds, key='loud', cache_dir=tmp_path)
+    err = capfd.readouterr().err
+    assert 'embedding images: 40/40 (100 %)' in err and 'embedding captions: 40/40 (100 %)' in err, err
+    a, b = (np.load(tmp_path/f'{k}.npz') for k in ('quiet', 'loud'))
+    np.testing.assert_array_equal(a['image'], b['image'])     # the same features either way
+
+
+def test_no_progress_inside_a_notebook(setup, capfd, tmp_path, monkeypatch):
+    "Inside Jupyter (stderr is the kernel's stream) the lines would stay in the page: verbose embed stays quiet."
+    model, etf, tok, ds = setup
+    monkeypatch.setattr(M, 'in_notebook', lambda: True)
+    M.embed(model, etf, tok, ds, key='nb', cache_dir=tmp_path)
+    assert 'embedding images' not in capfd.readouterr().err
+
+
+def test_not_a_notebook_here():
+    assert M.in_notebook() is False
