@@ -31,9 +31,9 @@ def study_notebooks(nbs_dir=None, # folder of the notebooks (default: the projec
 
 # %% ../nbs/18_reproduce.ipynb #3171966a
 REFERENCE_TIMES = {  # seconds per notebook, full configuration, two at a time on the 2-core reference machine (2026-12-03)
-    '00_core': 11, '01_sar': 13, '02_scenes': 11, '03_captions': 15, '04_data': 59, '05_models': 33, '06_train': 105,
-    '07_transfer': 1319, '08_alignment': 79, '09_retrieval': 50, '10_zeroshot': 16, '11_recognition': 18,
-    '12_ensemble': 143, '13_captioning': 140, '14_localization': 91, '15_detection': 182, '16_explore': 21, '17_cli': 107}
+    '00_core': 10, '01_sar': 14, '02_scenes': 12, '03_captions': 14, '04_data': 86, '05_models': 39, '06_train': 70,
+    '07_transfer': 1423, '08_alignment': 89, '09_retrieval': 47, '10_zeroshot': 14, '11_recognition': 17,
+    '12_ensemble': 117, '13_captioning': 152, '14_localization': 102, '15_detection': 159, '16_explore': 19, '17_cli': 121}
 
 def measured_times(path) -> dict:
     "Seconds per notebook that an earlier run measured (its `times.json`), or {} if there is none."
