@@ -3,6 +3,7 @@ than the run are said (with the fix), resuming with other settings is refused wi
 --override, another architecture is one line, and the SAR normalisation is saved with the checkpoint and used again."""
 import json
 import pytest
+import torch
 
 TRAIN = ['--data', 'toy:16', '--epochs', '1', '--batch-size', '8', '--lr', '1e-3', '--warmup', '1', '--precision', 'fp32',
          '--threads', '1', '--no-progress']
@@ -62,3 +63,25 @@ def test_readme_train_example_learns():
     from pathlib import Path
     line = next(l for l in (Path(__file__).parents[1]/'README.md').read_text().splitlines() if l.startswith('sarvlm_train'))
     assert '--warmup' in line, line
+
+# A run folder keeps what resume needs and the final weights (issue 15, item 4): `latest.pt` and `checkpoint.pt`,
+# no `epoch_N.pt` copies unless `--keep-epochs yes` asks for them (two epochs, so that there would be two).
+TWO = ('--epochs', '2')
+SMALL = {'checkpoint.pt', 'cli.json', 'config.json', 'latest.pt', 'metrics.csv'}
+
+def test_only_resume_state_and_final_weights(world, capsys):
+    assert train(world/'a', *TWO) == 0, capsys.readouterr().err
+    assert {p.name for p in (world/'a').iterdir()} == SMALL
+    ck = torch.load(world/'a'/'latest.pt', weights_only=True)
+    assert ck['epoch'] == 2 and 'optimizer' in ck                       # what resume needs
+    assert set(torch.load(world/'a'/'checkpoint.pt', weights_only=True)) >= {'state_dict', 'name', 'epoch'}
+    assert train(world/'a', *TWO) == 0                                       # the finished run again: resumes, nothing left
+    assert 'resuming from epoch 2' in capsys.readouterr().out
+
+def test_epoch_copies_when_asked(world, capsys):
+    assert train(world/'b', *TWO, '--keep-epochs', 'yes') == 0, capsys.readouterr().err
+    assert {p.name for p in (world/'b').iterdir()} == SMALL | {'epoch_1.pt', 'epoch_2.pt'}
+
+def test_default_in_the_library():
+    from sarvlm.train import TrainConfig, paper_config
+    assert TrainConfig().keep_epochs is False and paper_config('ViT-L-14').keep_epochs is False
