@@ -104,16 +104,18 @@ def chain(stage:str) -> list:
     return out
 
 # %% ../nbs/07_transfer.ipynb #193a6097
-def stage_steps(cfg:TransferConfig, stage:str) -> int:
-    "Optimizer steps of `stage`: `steps_natural` (stage 0), `steps_sar` (+ `steps` per other domain: joint), `steps`."
-    doms = STAGES[stage]['domains']
+def _main_steps(cfg:TransferConfig, stage:str) -> int:
+    "Steps of a stage's main domain: `steps_natural` (stage 0), `steps_sar` (a stage with SAR), else `steps`."
     if stage == 'stage0_natural': return cfg.steps_natural
-    return cfg.steps_sar + cfg.steps * (len(doms) - 1) if 'sar' in doms else cfg.steps
+    return cfg.steps_sar if 'sar' in STAGES[stage]['domains'] else cfg.steps
+
+def stage_steps(cfg:TransferConfig, stage:str) -> int:
+    "Optimizer steps of `stage`: its main domain's, plus `steps` for each other domain (joint's optical)."
+    return _main_steps(cfg, stage) + cfg.steps * (len(STAGES[stage]['domains']) - 1)
 
 def stage_epochs(cfg:TransferConfig, stage:str) -> int:
-    "Epochs of fresh scenes of `stage`: `steps_per_epoch` steps of its main domain (SAR, if it trains on SAR) each."
-    n = (cfg.steps_natural if stage == 'stage0_natural' else
-         cfg.steps_sar if 'sar' in STAGES[stage]['domains'] else cfg.steps)
+    "Epochs of fresh scenes of `stage`: `steps_per_epoch` steps of its main domain each."
+    n = _main_steps(cfg, stage)
     if n % cfg.steps_per_epoch:
         raise ValueError(f"{stage}: steps ({n}) must be a multiple of steps_per_epoch ({cfg.steps_per_epoch})")
     return n // cfg.steps_per_epoch
