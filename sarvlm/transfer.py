@@ -59,8 +59,8 @@ class TransferConfig:
 
 def study_config(**overrides) -> TransferConfig:
     "The full study, or its small version under SARVLM_SMALL=1; `overrides` win."
-    small = dict(experiment='transfer-small', seeds=(0, 1), batch_size=32, steps_natural=20, steps=10,
-                 steps_sar=10, steps_per_epoch=5, test_per_class=10, val_pairs=64, workers=1, init='train')
+    small = dict(experiment='transfer-small', seeds=(0, 1), batch_size=16, steps_natural=12, steps=6,
+                 steps_sar=6, steps_per_epoch=3, test_per_class=8, val_pairs=32, workers=1, init='train')
     return TransferConfig(**{**(small if is_small() else {}), **overrides})
 
 def gpu_config(**overrides) -> TransferConfig:

@@ -42,10 +42,11 @@ def test_sidebar_lists_every_notebook():
     assert not missing, f"nbs/sidebar.yml does not list {missing}"
 
 def test_nbdev_processing_succeeds(tmp_path):
-    "nbdev's docs processing (`proc_nbs`, the step before Quarto) on a copy of the project."
+    """nbdev's docs processing (`proc_nbs`, the step before Quarto) on a copy of the project, in one process: by default
+    it spawns a worker per core, each importing the library again, while the other pytest worker needs the second core."""
     for f in ('settings.ini', 'setup.py'): shutil.copy(ROOT/f, tmp_path/f)
     shutil.copytree(ROOT/'nbs', tmp_path/'nbs', ignore=shutil.ignore_patterns('.ipynb_checkpoints'))
-    code = ("from nbdev.quarto import refresh_quarto_yml, proc_nbs; refresh_quarto_yml(); proc_nbs(force=True)")
+    code = ("from nbdev.quarto import refresh_quarto_yml, proc_nbs; refresh_quarto_yml(); proc_nbs(force=True, n_workers=0)")
     r = subprocess.run([os.sys.executable, '-c', code], cwd=tmp_path, capture_output=True, text=True, timeout=600,
                        env={**os.environ, 'SARVLM_SMALL': '1', 'PYTHONPATH': str(ROOT)})
     assert r.returncode == 0, r.stderr[-3000:]

@@ -25,38 +25,45 @@ def data(world, *args, kill=None):
     r = subprocess.run([*exe, *map(str, args)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     return r.returncode, r.stdout + r.stderr
 
-def build_in_process(world, *args):
-    "`sarvlm_data build` as a function call, for input a test needs (a subprocess adds ~10 s of imports, tested above)."
+def data_here(world, capsys, *args):
+    """The same command as `data`, through the console script's function (`sarvlm.cli.data_main`) in this process: for
+    the runs that are not killed (a process start costs ~7 s of imports). Returns (exit code, stdout + stderr)."""
     from sarvlm.cli import data_main
+    capsys.readouterr()
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv('SARVLM_DATA', str(world/'data'))
         mp.setenv('SARVLM_CACHE', str(world/'cache'))
-        assert data_main(['build', *map(str, args)]) == 0
+        mp.delenv('SARVLM_TEST_KILL', raising=False)
+        rc = data_main([*map(str, args)])
+    out = capsys.readouterr()
+    return rc, out.out + out.err
 
 def temps(folder:Path) -> list: return sorted(p.name for p in folder.iterdir() if p.name.startswith('.tmp-'))
 
-def test_build_killed_while_saving(world):
+def test_build_killed_while_saving(world, capsys):
     rc, out = data(world, 'build', '--size', SIZE, kill='build-save')
     assert rc == -signal.SIGKILL, f'expected death by SIGKILL, got {rc}: {out[-1500:]}'
     cache = world/'cache'/'sarvlm-mini'
     left = temps(cache)
     assert len(left) == 1 and not [p for p in cache.iterdir() if not p.name.startswith('.')], left   # only the temp folder
-    rc, out = data(world, 'build', '--size', SIZE)
+    rc, out = data_here(world, capsys, 'build', '--size', SIZE)
     assert rc == 0, out[-2000:]
     assert f'removed 1 unfinished build folder(s) of ended processes' in out and str(cache) in out, out
     assert temps(cache) == [] and len([p for p in cache.iterdir() if (p/'build.json').is_file()]) == 1
 
 @pytest.mark.parametrize('command', ['build', 'convert'])
-def test_export_killed_while_writing(world, command):
+def test_export_killed_while_writing(world, capsys, command):
     "A killed export leaves no --out (only a temp folder beside it); the same command then succeeds and removes the temp."
     out = world/f'out-{command}'
     args = (['build', '--size', SIZE, '--format', 'csv', '--split', 'test'] if command == 'build' else
             ['convert', world/'src'/'test.csv', '--to', 'hf'])
-    if command == 'convert': build_in_process(world, '--size', SIZE, '--format', 'csv', '--split', 'test', '--out', world/'src')
+    if command == 'convert':
+        src = data_here(world, capsys, 'build', '--size', SIZE, '--format', 'csv', '--split', 'test', '--out', world/'src')
+        assert src[0] == 0, src[1][-2000:]
     rc, log = data(world, *args, '--out', out, kill='export')
     assert rc == -signal.SIGKILL, f'expected death by SIGKILL, got {rc}: {log[-1500:]}'
     assert not out.exists() and len(temps(world)) == 1 and temps(world)[0].startswith(f'.tmp-{out.name}-'), temps(world)
-    rc, log = data(world, *args, '--out', out)
+    rc, log = data_here(world, capsys, *args, '--out', out)
     assert rc == 0, log[-2000:]
     assert 'removed 1 unfinished export(s) of ended processes' in log and temps(world) == [], log
     assert (out/'test.csv').is_file() if command == 'build' else (out/'dataset_info.json').is_file()
