@@ -53,3 +53,15 @@ def test_detector_fits_a_few_images():
     hist = D.train_detector(det, dict(images=imgs, targets=tgts), epochs=10, batch_size=8, lr=3e-3, lr_backbone=1e-3)
     assert hist[-1] < 0.7 * hist[0]
     assert D.coco_map(D.predict(det, imgs), tgts, ['square'])['map50'] > 0.5
+
+
+def test_box_sides_start_alive_and_a_dead_side_is_seen():
+    """The box-side distances start above 0 everywhere (`reg_bias=1`), so each side has a gradient; a start below 0
+    (the dead-ReLU collapse of the two-stage backbone under torchvision's default start) reads 0 % for that side."""
+    model = load_model(model='SARCLIP-Tiny', seed=0).model
+    images = list(torch.rand(4, 3, 64, 64))
+    assert D.box_sides_alive(D.make_detector(model, 3), images) == [100.0] * 4
+    dead = D.make_detector(model, 3)
+    with torch.no_grad(): dead.head.regression_head.bbox_reg.bias[0] = -5.0   # the left side only
+    alive = D.box_sides_alive(dead, images)
+    assert alive[0] == 0.0 and alive[1:] == [100.0] * 3

@@ -20,8 +20,8 @@ from ..models import sar_to_tensor, load_model
 from .localization import stage_checkpoint, _check_vit, _input_cfg
 
 # %% auto #0
-__all__ = ['INITS', 'record_targets', 'detection_split', 'to_coco', 'coco_map', 'ViTBackbone', 'make_detector', 'train_detector',
-           'predict', 'compare_inits']
+__all__ = ['INITS', 'record_targets', 'detection_split', 'to_coco', 'coco_map', 'ViTBackbone', 'make_detector', 'box_sides_alive',
+           'train_detector', 'predict', 'compare_inits']
 
 # %% ../../nbs/15_detection.ipynb #346c31e2
 def record_targets(record:dict, # a sarvlm-mini record (SAR: PIL 'F' linear intensity, `meta` JSON with `boxes`)
@@ -90,15 +90,32 @@ class ViTBackbone(nn.Module):
 
 def make_detector(model, # an open_clip CLIP (only its image tower is used)
                   num_classes:int, # object classes (background excluded)
-                  out_channels:int=64, upsample:int=2, num_convs:int=1, score_thresh:float=0.05) -> FCOS:
-    "FCOS on a `ViTBackbone`: one feature level, anchor size = stride, the model's input size, mean and std."
+                  out_channels:int=64, upsample:int=2, num_convs:int=1, score_thresh:float=0.05,
+                  reg_bias:float=1.0, # start of the box-side distances, in strides (torchvision: 0)
+                 ) -> FCOS:
+    """FCOS on a `ViTBackbone`: one feature level, anchor size = stride, the model's input size, mean
+    and std; box-side distances start at `reg_bias` strides (see below)."""
     S, mean, std = _input_cfg(model)
     bb = ViTBackbone(model.visual, out_channels, upsample)
     stride = model.visual.conv1.stride[0] // upsample
-    return FCOS(bb, num_classes + 1, min_size=S, max_size=S, image_mean=mean.flatten().tolist(), image_std=std.flatten().tolist(),
-                anchor_generator=AnchorGenerator(((stride,),), ((1.0,),)),
-                head=FCOSHead(out_channels, 1, num_classes + 1, num_convs=num_convs),
-                score_thresh=score_thresh, detections_per_img=50, topk_candidates=200)
+    head = FCOSHead(out_channels, 1, num_classes + 1, num_convs=num_convs)
+    nn.init.constant_(head.regression_head.bbox_reg.bias, reg_bias)
+    return FCOS(bb, num_classes + 1, min_size=S, max_size=S, image_mean=mean.flatten().tolist(),
+                image_std=std.flatten().tolist(), anchor_generator=AnchorGenerator(((stride,),), ((1.0,),)),
+                head=head, score_thresh=score_thresh, detections_per_img=50, topk_candidates=200)
+
+# %% ../../nbs/15_detection.ipynb #174463fc
+def box_sides_alive(det, images:list, batch_size:int=64) -> list:
+    "% of feature-map positions where each box side (left, top, right, bottom) is > 0 before the ReLU."
+    seen = []
+    hook = det.head.regression_head.bbox_reg.register_forward_hook(
+        lambda m, i, o: seen.append((o.detach() > 0).float().mean((0, 2, 3)) * len(o)))
+    det.eval()
+    try:
+        with torch.inference_mode():
+            for i in range(0, len(images), batch_size): det(list(images[i:i + batch_size]))
+    finally: hook.remove()
+    return (100 * torch.stack(seen).sum(0) / len(images)).tolist()
 
 # %% ../../nbs/15_detection.ipynb #86f4112b
 def _flip(img, t, rng):
@@ -143,7 +160,8 @@ INITS = {'random init': None, 'stage 0 (natural)': 'stage0_natural', 'stage 1 (o
 
 def compare_inits(train:dict, test:dict, # `detection_split` outputs
                   inits:dict=INITS, epochs:int=10, seed:int=0, **kw) -> tuple:
-    "(table of mAP per initialisation, {label: detector}); inits whose checkpoint is missing are listed as skipped."
+    """(table of mAP per initialisation and the least-alive box side in %, {label: detector}); inits whose
+    checkpoint is missing are listed as skipped."""
     import pandas as pd
     rows, dets = [], {}
     for label, stage in inits.items():
@@ -154,6 +172,7 @@ def compare_inits(train:dict, test:dict, # `detection_split` outputs
         hist = train_detector(det, train, epochs=epochs, seed=seed, **kw)
         m = coco_map(predict(det, test['images']), test['targets'], train['classes'])
         rows.append(dict(init=label, **{k: round(100 * v, 1) for k, v in m.items()}, final_loss=round(hist[-1], 3),
-                         train_s=round(time.perf_counter() - t, 1), note=''))
+                         train_s=round(time.perf_counter() - t, 1),
+                         sides_alive=round(min(box_sides_alive(det, test['images'])), 1), note=''))
         dets[label] = det
     return pd.DataFrame(rows).set_index('init'), dets
