@@ -72,7 +72,8 @@ def domain_classifier_acc(X, domain, a:str='optical', b:str='sar', # embeddings,
 # %% ../nbs/08_alignment.ipynb #25fb4a37
 def centroid_distances(X, domain, label, a:str='optical', b:str='sar') -> dict:
     "{class: 1 - cos(centroid in a, centroid in b)} for classes with rows in both domains."
-    Z, isb, m = _pair(X, domain, a, b); lab = np.asarray(label)[m]
+    Z, isb, m = _pair(X, domain, a, b)
+    lab = np.asarray(label)[m]
     out = {}
     for c in sorted(set(lab[isb]) & set(lab[~isb])):
         ca, cb = Z[~isb & (lab == c)].mean(0), Z[isb & (lab == c)].mean(0)
@@ -89,7 +90,8 @@ def centroid_distance(X, domain, label, a:str='optical', b:str='sar') -> float:
 def knn_mixing(X, domain, a:str='optical', b:str='sar', k:int=10) -> dict:
     "Share of k nearest (cosine) neighbours from the other domain: observed, balanced ideal, and their ratio."
     from sklearn.neighbors import NearestNeighbors
-    Z, isb, _ = _pair(X, domain, a, b); n = len(Z)
+    Z, isb, _ = _pair(X, domain, a, b)
+    n = len(Z)
     if not 1 <= k < n: raise ValueError(f"k must be in [1, {n - 1}] for {n} points, got {k}")
     idx = NearestNeighbors(n_neighbors=k + 1, metric='cosine').fit(Z).kneighbors(Z, return_distance=False)
     nb = np.array([row[row != i][:k] for i, row in enumerate(idx)])
@@ -138,7 +140,8 @@ def umap_panels(coords:dict, # {stage: (n, 2)} from `fit_shared_umap`
     "A 2 × n_stages grid: colour by domain (top) and by class (bottom); images as dots, captions as crosses."
     one = len(coords) == 1   # a single stage: the two panels side by side
     domain, label, kind = map(np.asarray, (domain, label, kind))
-    classes = sorted(set(label)); cmap = plt.get_cmap('tab10' if len(classes) <= 10 else 'tab20')
+    classes = sorted(set(label))
+    cmap = plt.get_cmap('tab10' if len(classes) <= 10 else 'tab20')
     allxy = np.concatenate(list(coords.values()))
     lo, hi = (allxy.min(0), allxy.max(0)) if lims is None else map(np.asarray, lims)
     shape, size = ((1, 2), (11.5, 4.6)) if one else ((2, len(coords)), (4.2 * len(coords), 8.2))
@@ -152,10 +155,14 @@ def umap_panels(coords:dict, # {stage: (n, 2)} from `fit_shared_umap`
                     m = (vals == v) & (kind == kd)
                     if m.any(): ax.scatter(*xy[m].T, s=6 if mk == 'o' else 10, marker=mk, color=col.get(v, 'grey'), alpha=0.6, lw=0.6,
                                            label=f"{v} ({kd})" if j == len(coords) - 1 else None)
-            ax.set_xlim(lo[0], hi[0]); ax.set_ylim(lo[1], hi[1]); ax.set_xticks([]); ax.set_yticks([])
+            ax.set_xlim(lo[0], hi[0])
+            ax.set_ylim(lo[1], hi[1])
+            ax.set_xticks([])
+            ax.set_yticks([])
             ax.set_title(f"{(titles or {}).get(st, st)}: by {'domain' if i == 0 else 'class'}", fontsize=9)
     for i in (0, 1): axs[i, -1].legend(fontsize=6, markerscale=2, loc='upper left', bbox_to_anchor=(1, 1))
-    plt.tight_layout(); return fig
+    plt.tight_layout()
+    return fig
 
 # %% ../nbs/08_alignment.ipynb #08857b78
 def save_alignment(path, embs:dict, coords:dict, **meta) -> Path:
@@ -170,7 +177,8 @@ def load_alignment(path) -> tuple:
     "(embs, coords, meta) as saved by `save_alignment`, stages in their saved order."
     p = Path(path)
     if not p.is_file(): raise FileNotFoundError(f"no saved alignment at {p}")
-    z = np.load(p, allow_pickle=False); st = list(z['stages'])
+    z = np.load(p, allow_pickle=False)
+    st = list(z['stages'])
     pick = lambda pre: {k[len(pre):]: z[k] for k in z.files if k.startswith(pre)}
     return {s: z[f'emb/{s}'] for s in st}, {s: z[f'xy/{s}'] for s in st}, pick('meta/')
 
@@ -188,9 +196,13 @@ def plot_gap(table, titles:dict|None=None):
     fig, axs = plt.subplots(1, len(GAP_LABELS), figsize=(3.3 * len(GAP_LABELS), 2.9))
     x = [(titles or {}).get(s, s) for s in table.index]
     for ax, (k, lab) in zip(axs, GAP_LABELS.items()):
-        ax.plot(x, table[k], 'o-'); ax.set_title(lab, fontsize=9); ax.tick_params(axis='x', labelsize=7, rotation=20)
-    axs[0].axhline(50, color='grey', ls=':', lw=1); axs[2].axhline(1, color='grey', ls=':', lw=1)
-    plt.tight_layout(); return fig
+        ax.plot(x, table[k], 'o-')
+        ax.set_title(lab, fontsize=9)
+        ax.tick_params(axis='x', labelsize=7, rotation=20)
+    axs[0].axhline(50, color='grey', ls=':', lw=1)
+    axs[2].axhline(1, color='grey', ls=':', lw=1)
+    plt.tight_layout()
+    return fig
 
 # %% ../nbs/08_alignment.ipynb #9b9fc792
 def _trend(v0:float, v1:float, tol:float) -> str:
@@ -199,7 +211,8 @@ def _trend(v0:float, v1:float, tol:float) -> str:
 def describe_gap(table, titles:dict|None=None) -> str:
     "Sentences that read the gap table: each measure's first and last value, the direction and the best stage."
     t = lambda s: (titles or {}).get(s, s)
-    first, last = table.index[0], table.index[-1]; r = table
+    first, last = table.index[0], table.index[-1]
+    r = table
     tol = dict(domain_acc=2.0, centroid_dist=0.02, knn_mixing=0.05, sar_silhouette=0.02)
     out = []
     for k, lab in GAP_LABELS.items():
@@ -212,7 +225,8 @@ def describe_gap(table, titles:dict|None=None) -> str:
     sentence = ("Optical and SAR embeddings stay linearly separable at every stage (classifier ≥ 95 %)" if not below else
                 f"A linear classifier separates optical from SAR with less than 95 % accuracy at {', '.join(str(t(s)) for s in below)}"
                 + ('' if last in below else f", and with {sep[last]:.3g} % at {t(last)}"))
-    cd_down = r.loc[last, 'centroid_dist'] < r.loc[first, 'centroid_dist']; mx_up = r.loc[last, 'knn_mixing'] > r.loc[first, 'knn_mixing']
+    cd_down = r.loc[last, 'centroid_dist'] < r.loc[first, 'centroid_dist']
+    mx_up = r.loc[last, 'knn_mixing'] > r.loc[first, 'knn_mixing']
     head = sentence + '; ' + ('by centroid distance and k-NN mixing the gap **closes** from the first to the last stage.' if cd_down and mx_up else
                               'by centroid distance and k-NN mixing the gap **does not close** from the first to the last stage.' if not (cd_down or mx_up) else
                               f"the two distance measures **disagree**: class centroids move {'closer' if cd_down else 'apart'} while "
@@ -496,7 +510,8 @@ DIRECT_STAGE = 'stage2_sar_from0'   # the direct chain's SAR stage, set against 
 
 def stage_test_embeddings(cfg=None, seed:int|None=None, test=None, stages=tuple(ALIGN_STAGES)) -> tuple:
     "({stage: embeddings of the study's balanced, paired test set}, cfg, seed); missing stages are trained."
-    cfg = cfg or study_config(); seed = cfg.seeds[0] if seed is None else seed
+    cfg = cfg or study_config()
+    seed = cfg.seeds[0] if seed is None else seed
     test = test if test is not None else test_set(cfg)
     run_stage(cfg, seed, stages[-1], test)
     return {s: stage_embeddings(stage_dir(cfg, seed, s), test) for s in stages}, cfg, seed
@@ -515,6 +530,7 @@ def thin(es:dict, per_group:int=40) -> dict:
 
 def stack_points(es:dict) -> tuple:
     "Per stage: images then captions as one (2n, dim) array; plus per-point domain, class and kind (same for all stages)."
-    e0 = next(iter(es.values())); n = len(e0['domain'])
+    e0 = next(iter(es.values()))
+    n = len(e0['domain'])
     embs = {s: np.concatenate([e['image'], e['text']]) for s, e in es.items()}
     return embs, np.tile(e0['domain'], 2), np.tile(e0['label'], 2), np.array(['image'] * n + ['caption'] * n)

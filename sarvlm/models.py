@@ -55,10 +55,13 @@ PAPER_MODELS = {'SARCLIP': 'ViT-L-14', 'SARCLIP-B': 'ViT-B-32', 'SARCap': 'coca_
 def write_configs(dest=None, # folder to write into (default: the package's `model_configs`)
                  ) -> list:
     "Write the tiny configs as open_clip JSON files (file stem = model name); returns the paths."
-    dest = Path(dest or CONFIG_DIR); dest.mkdir(parents=True, exist_ok=True)
+    dest = Path(dest or CONFIG_DIR)
+    dest.mkdir(parents=True, exist_ok=True)
     paths = []
     for name, cfg in TINY_CONFIGS.items():
-        p = dest/f'{name}.json'; p.write_text(json.dumps(cfg, indent=2) + '\n'); paths.append(p)
+        p = dest/f'{name}.json'
+        p.write_text(json.dumps(cfg, indent=2) + '\n')
+        paths.append(p)
     return paths
 
 # %% ../nbs/05_models.ipynb #57b66c72
@@ -77,7 +80,8 @@ if CONFIG_DIR.exists(): register_configs()
 def count_params(model) -> dict:
     "Millions of parameters in the image tower, the rest (text tower, decoder, logit scale) and in total."
     n = lambda ps: sum(p.numel() for p in ps)/1e6
-    vis = n(model.visual.parameters()); tot = n(model.parameters())
+    vis = n(model.visual.parameters())
+    tot = n(model.parameters())
     return dict(visual=round(vis, 2), text_and_rest=round(tot - vis, 2), total=round(tot, 2))
 
 # %% ../nbs/05_models.ipynb #7d3101b5
@@ -238,6 +242,7 @@ def _zip_kind(path) -> tuple:
             return 'torch-zip', pkl
     except (zipfile.BadZipFile, OSError, EOFError) as e: return 'zip-corrupt', str(e)[:120]
 
+# %% ../nbs/05_models.ipynb #67e3d8ff
 def classify_checkpoint(path) -> tuple:
     "(kind, detail) of a checkpoint file read as bytes only (no unpickling, no TorchScript): see `CHECKPOINT_KINDS`."
     path = Path(path)
@@ -802,7 +807,8 @@ def topk_chunked(queries, # (n, d) query features (L2-normalised for cosine simi
     step, vals, idxs = _chunk_rows(kf.shape[0], max_bytes), [], []
     for s in range(0, q.shape[0], step):
         v, i = torch.topk(q[s:s+step] @ kf.T, k, dim=1)
-        vals.append(v); idxs.append(i)
+        vals.append(v)
+        idxs.append(i)
     return torch.cat(vals), torch.cat(idxs)
 
 # %% ../nbs/05_models.ipynb #5ba6c837
@@ -889,12 +895,14 @@ def retrieval_metrics(image_features, # (n, d) image features, row i pairs with 
 # %% ../nbs/05_models.ipynb #a7750a1e
 def train_throughput(model, batch:int=64, steps:int=5, context:int|None=None) -> float:
     "Median images/s of forward+backward of `model` on random inputs (CLIP or CoCa)."
-    size = model.visual.preprocess_cfg['size']; size = size if isinstance(size, int) else size[0]
+    size = model.visual.preprocess_cfg['size']
+    size = size if isinstance(size, int) else size[0]
     ctx = context or getattr(model, 'context_length', 32) or 32
     x, t = torch.randn(batch, 3, size, size), torch.randint(1, 1000, (batch, ctx))
     times = []
     for _ in range(steps + 1):
-        t0 = time.perf_counter(); out = model(x, t)
+        t0 = time.perf_counter()
+        out = model(x, t)
         sum(v.float().mean() for v in (out.values() if isinstance(out, dict) else out) if v.requires_grad).backward()
         times.append(time.perf_counter() - t0)
     return batch/float(np.median(times[1:]))

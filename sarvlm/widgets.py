@@ -39,7 +39,8 @@ def stage_checkpoints(stages=EXPLORE_STAGES, # stages of `sarvlm.transfer.STAGES
     "{stage: checkpoint} for the stages `runs/` holds; `{'demo': demo_checkpoint()}` when it holds none of them."
     bad = [s for s in stages if s not in STAGES]
     if bad or not len(stages): raise ValueError(f"unknown stage(s) {bad or list(stages)}; expected a non-empty list from {list(STAGES)}")
-    cfg = cfg or study_config(); seed = cfg.seeds[0] if seed is None else seed
+    cfg = cfg or study_config()
+    seed = cfg.seeds[0] if seed is None else seed
     found = {s: stage_dir(cfg, seed, s)/'checkpoint.pt' for s in stages}
     found = {s: p for s, p in found.items() if p.is_file()}
     if found: return found
@@ -152,14 +153,20 @@ def zeroshot_bars(probs:dict, # {stage: (n_domains, n_classes)} from `zeroshot_p
                   axs=None, # one axes per stage (default: a new figure)
                  ):
     "One horizontal bar chart per stage: each class's probability in each domain; returns the figure."
-    if axs is None: fig, axs = plt.subplots(1, len(probs), figsize=(3.2 * len(probs), 3.3), squeeze=False); axs = axs[0]
+    if axs is None:
+        fig, axs = plt.subplots(1, len(probs), figsize=(3.2 * len(probs), 3.3), squeeze=False)
+        axs = axs[0]
     if len(axs) != len(probs): raise ValueError(f"zeroshot_bars: {len(probs)} stages but {len(axs)} axes")
     y, h = np.arange(len(classes)), 0.8 / len(domains)
     for ax, (st, p) in zip(axs, probs.items()):
         for j, d in enumerate(domains):
             ax.barh(y + (j - (len(domains) - 1) / 2) * h, p[j], height=h, color=DOMAIN_COLORS.get(d, f'C{j}'), label=d)
-        ax.set_yticks(y, classes, fontsize=7); ax.invert_yaxis(); ax.set_xlim(0, 1); ax.tick_params(axis='x', labelsize=7)
-        ax.set_title(STAGE_TITLES.get(st, st), fontsize=9); ax.set_xlabel('zero-shot probability', fontsize=7)
+        ax.set_yticks(y, classes, fontsize=7)
+        ax.invert_yaxis()
+        ax.set_xlim(0, 1)
+        ax.tick_params(axis='x', labelsize=7)
+        ax.set_title(STAGE_TITLES.get(st, st), fontsize=9)
+        ax.set_xlabel('zero-shot probability', fontsize=7)
         if true in classes:
             ax.axhspan(classes.index(true) - 0.45, classes.index(true) + 0.45, color='gold', alpha=0.25, lw=0)
             ax.get_yticklabels()[classes.index(true)].set_fontweight('bold')
@@ -169,7 +176,9 @@ def zeroshot_bars(probs:dict, # {stage: (n_domains, n_classes)} from `zeroshot_p
 # %% ../nbs/16_explore.ipynb #ea14dc25
 def _image_axes(ax, img, domain:str):
     if domain == 'sar': show_sar(img, ax=ax, colorbar=False)
-    else: ax.imshow(img); ax.axis('off')
+    else:
+        ax.imshow(img)
+        ax.axis('off')
     ax.set_title(domain, fontsize=9)
 
 def scene_panel(cls:str='ship', n_objects:int=1, incidence_deg:float=35.0, looks:int=1, wind_mps:float=5.0, seed:int=0,
@@ -178,7 +187,8 @@ def scene_panel(cls:str='ship', n_objects:int=1, incidence_deg:float=35.0, looks
                ):
     "The three renderings of a new scene (top) and each stage's zero-shot probabilities (bottom); returns the figure."
     d = data or scene_data(cls, n_objects, incidence_deg, looks, wind_mps, seed, checkpoints, size, kind)
-    n = len(d['probs']); cols = max(3, n)
+    n = len(d['probs'])
+    cols = max(3, n)
     fig = plt.figure(figsize=(3.2 * cols, 6.6))
     gs = fig.add_gridspec(2, cols * 2, height_ratios=(1, 1.05))
     w = (2 * cols) // 3
@@ -194,7 +204,9 @@ def scene_panel(cls:str='ship', n_objects:int=1, incidence_deg:float=35.0, looks
 # %% ../nbs/16_explore.ipynb #a936bc56
 def figure_output(fig) -> dict:
     "A closed figure as a notebook display output (PNG + text), for an Output widget's `outputs`."
-    buf = io.BytesIO(); fig.savefig(buf, format='png', bbox_inches='tight'); plt.close(fig)
+    buf = io.BytesIO()
+    fig.savefig(buf, format='png', bbox_inches='tight')
+    plt.close(fig)
     return {'output_type': 'display_data', 'metadata': {},
             'data': {'image/png': base64.b64encode(buf.getvalue()).decode('ascii'), 'text/plain': repr(fig)}}
 
@@ -273,8 +285,11 @@ def retrieval_grid(results:list, # from `retrieve`
                    ncols:int=4, query:str|None=None):
     "The retrieved images in a grid, each with its rank, score, domain, class and caption; returns the figure."
     if not results: raise ValueError("retrieval_grid: no results to show")
-    index = index or retrieval_index(); ds = index['dataset']
-    n = len(results); cols = min(ncols, n); rows = -(-n // cols)
+    index = index or retrieval_index()
+    ds = index['dataset']
+    n = len(results)
+    cols = min(ncols, n)
+    rows = -(-n // cols)
     fig, axs = plt.subplots(rows, cols, figsize=(2.7 * cols, 3.5 * rows), squeeze=False)
     for ax in axs.flat[n:]: ax.remove()
     for ax, h in zip(axs.flat, results):
@@ -294,7 +309,9 @@ def query_hits(queries:dict=DEMO_QUERIES, # {(domain, class): query}
                k:int=5, index:dict|None=None) -> 'pd.DataFrame':
     "Per query: top-k hit rate (% of the top k whose label is the class) and the chance rate (the class's share of the domain)."
     import pandas as pd
-    index = index or retrieval_index(); f = index['features']; rows = []
+    index = index or retrieval_index()
+    f = index['features']
+    rows = []
     for (dom, cls), q in queries.items():
         hits = retrieve(q, k, dom, index)
         rows.append(dict(domain=dom, cls=cls, query=q, hit_rate=100 * np.mean([h['label'] == cls for h in hits]),
@@ -315,15 +332,18 @@ def retrieval_explorer(index:dict|None=None, # from `retrieval_index` (default: 
 # %% ../nbs/16_explore.ipynb #b00d48eb
 def alignment_file(cfg=None, seed:int|None=None) -> Path:
     "Where `08_alignment` saves the shared UMAP: `runs/<experiment>-seed<k>/alignment.npz`."
-    cfg = cfg or study_config(); seed = cfg.seeds[0] if seed is None else seed
+    cfg = cfg or study_config()
+    seed = cfg.seeds[0] if seed is None else seed
     return get_paths().runs/f'{cfg.experiment}-seed{seed}'/'alignment.npz'
 
 def _pca_map(checkpoints:dict, dd=None) -> dict:
     "Shared 2-D PCA of the test images and captions under each checkpoint (the stand-in for a missing alignment file)."
     feats = {s: retrieval_index(ck, 'test', dd)['features'] for s, ck in checkpoints.items()}
-    f0 = next(iter(feats.values())); n = len(f0['image'])
+    f0 = next(iter(feats.values()))
+    n = len(f0['image'])
     embs = {s: np.concatenate([f['image'], f['text']]) for s, f in feats.items()}
-    Z = np.concatenate(list(embs.values())); mu = Z.mean(0)
+    Z = np.concatenate(list(embs.values()))
+    mu = Z.mean(0)
     V = np.linalg.svd(Z - mu, full_matrices=False)[2][:2]
     return dict(coords={s: (e - mu) @ V.T for s, e in embs.items()}, domain=np.tile(f0['domain'], 2), label=np.tile(f0['label'], 2),
                 kind=np.array(['image'] * n + ['caption'] * n), method='PCA (stand-in: no alignment file)')
@@ -346,21 +366,30 @@ def umap_stage_figure(stage:str|None=None, # a stage of the map (default: its fi
                       smap:dict|None=None, # from `stage_map` (default: `stage_map()`)
                      ):
     "One stage's panel of the shared map, by domain and by class, in the limits of all stages; returns the figure."
-    smap = smap or stage_map(); coords = smap['coords']
+    smap = smap or stage_map()
+    coords = smap['coords']
     stage = stage or next(iter(coords))
     if stage not in coords: raise ValueError(f"umap_stage_figure: no stage {stage!r} in the map; it has {list(coords)}")
     dom, lab, kind = (np.asarray(smap[k]) for k in ('domain', 'label', 'kind'))
-    allxy = np.concatenate(list(coords.values())); lo, hi = allxy.min(0), allxy.max(0); pad = 0.03 * (hi - lo)
-    classes = sorted(set(lab)); cmap = plt.get_cmap('tab10' if len(classes) <= 10 else 'tab20')
-    fig, axs = plt.subplots(1, 2, figsize=(10.5, 4.6)); xy = coords[stage]
+    allxy = np.concatenate(list(coords.values()))
+    lo, hi = allxy.min(0), allxy.max(0)
+    pad = 0.03 * (hi - lo)
+    classes = sorted(set(lab))
+    cmap = plt.get_cmap('tab10' if len(classes) <= 10 else 'tab20')
+    fig, axs = plt.subplots(1, 2, figsize=(10.5, 4.6))
+    xy = coords[stage]
     for ax, vals, colors in ((axs[0], dom, DOMAIN_COLORS), (axs[1], lab, {c: cmap(i) for i, c in enumerate(classes)})):
         for v, col in colors.items():
             for kd, mk in (('image', 'o'), ('caption', 'x')):
                 m = (vals == v) & (kind == kd)
                 if m.any(): ax.scatter(*xy[m].T, s=6 if mk == 'o' else 10, marker=mk, color=col, alpha=0.6, lw=0.6, label=f"{v} ({kd})")
-        ax.set_xlim(lo[0] - pad[0], hi[0] + pad[0]); ax.set_ylim(lo[1] - pad[1], hi[1] + pad[1]); ax.set_xticks([]); ax.set_yticks([])
+        ax.set_xlim(lo[0] - pad[0], hi[0] + pad[0])
+        ax.set_ylim(lo[1] - pad[1], hi[1] + pad[1])
+        ax.set_xticks([])
+        ax.set_yticks([])
         ax.legend(fontsize=6, markerscale=2, loc='upper left', bbox_to_anchor=(1, 1))
-    axs[0].set_title('by domain', fontsize=9); axs[1].set_title('by class', fontsize=9)
+    axs[0].set_title('by domain', fontsize=9)
+    axs[1].set_title('by class', fontsize=9)
     fig.suptitle(f"{STAGE_TITLES.get(stage, stage)}: {smap['method']}", fontsize=10)
     fig.tight_layout()
     return fig

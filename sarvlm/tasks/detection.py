@@ -64,11 +64,16 @@ def coco_map(preds:list, # per image dict(boxes xyxy, scores, labels)
     "pycocotools mAP@50:95, mAP@50 and mAP@75 (all areas, 100 detections), in [0,1]; -1 where undefined."
     if len(preds) != len(targets): raise ValueError(f"coco_map: {len(preds)} predictions for {len(targets)} images")
     with contextlib.redirect_stdout(io.StringIO()):
-        gt = COCO(); gt.dataset = to_coco(targets, classes, size); gt.createIndex()
+        gt = COCO()
+        gt.dataset = to_coco(targets, classes, size)
+        gt.createIndex()
         res = [dict(image_id=i, category_id=int(l), bbox=[x0, y0, x1 - x0, y1 - y0], score=float(s))
                for i, p in enumerate(preds) for (x0, y0, x1, y1), s, l in zip(p['boxes'].tolist(), p['scores'].tolist(), p['labels'].tolist())]
         if not res: return dict(map=0.0, map50=0.0, map75=0.0)
-        E = COCOeval(gt, gt.loadRes(res), 'bbox'); E.evaluate(); E.accumulate(); E.summarize()
+        E = COCOeval(gt, gt.loadRes(res), 'bbox')
+        E.evaluate()
+        E.accumulate()
+        E.summarize()
     return dict(map=float(E.stats[0]), map50=float(E.stats[1]), map75=float(E.stats[2]))
 
 # %% ../../nbs/15_detection.ipynb #94e91f23
@@ -76,7 +81,8 @@ class ViTBackbone(nn.Module):
     "open_clip ViT image tower -> {'0': (N, C, g*up, g*up)} feature map from its final patch tokens."
     def __init__(self, visual, # `model.visual` of an open_clip CLIP (class-token ViT)
                  out_channels:int=64, upsample:int=2):
-        super().__init__(); _check_vit(visual)
+        super().__init__()
+        _check_vit(visual)
         self.visual, self.upsample, self.out_channels = visual, upsample, out_channels
         self.neck = nn.Sequential(nn.Conv2d(visual.conv1.out_channels, out_channels, 1), nn.GroupNorm(16, out_channels), nn.ReLU())
 
@@ -120,29 +126,42 @@ def box_sides_alive(det, images:list, batch_size:int=64) -> list:
 # %% ../../nbs/15_detection.ipynb #86f4112b
 def _flip(img, t, rng):
     "Random horizontal and vertical flips of an image and its boxes."
-    W = img.shape[-1]; b = t['boxes'].clone()
-    if rng.random() < 0.5: img = img.flip(-1); b[:, [0, 2]] = W - b[:, [2, 0]]
-    if rng.random() < 0.5: img = img.flip(-2); b[:, [1, 3]] = W - b[:, [3, 1]]
+    W = img.shape[-1]
+    b = t['boxes'].clone()
+    if rng.random() < 0.5:
+        img = img.flip(-1)
+        b[:, [0, 2]] = W - b[:, [2, 0]]
+    if rng.random() < 0.5:
+        img = img.flip(-2)
+        b[:, [1, 3]] = W - b[:, [3, 1]]
     return img, dict(boxes=b, labels=t['labels'])
 
+# %% ../../nbs/15_detection.ipynb #186adbfa
 def train_detector(det, data:dict, # a detector; `detection_split` output
                    epochs:int=10, batch_size:int=16, lr:float=1e-3, lr_backbone:float=2.5e-4, wd:float=0.01,
                    seed:int=0, verbose:bool=False) -> list:
     "Train in place; returns the mean loss of each epoch."
-    set_seed(seed); rng = np.random.default_rng(seed)
+    set_seed(seed)
+    rng = np.random.default_rng(seed)
     vit = set(map(id, det.backbone.visual.parameters()))
     groups = [dict(params=[p for p in det.parameters() if id(p) in vit], lr=lr_backbone),
               dict(params=[p for p in det.parameters() if id(p) not in vit], lr=lr)]
     opt = torch.optim.AdamW(groups, weight_decay=wd)
-    n = len(data['images']); steps = epochs * math.ceil(n / batch_size)
+    n = len(data['images'])
+    steps = epochs * math.ceil(n / batch_size)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
-    det.train(); hist = []
+    det.train()
+    hist = []
     for ep in range(epochs):
         order, tot = rng.permutation(n), []
         for i in range(0, n, batch_size):
             xs, ts = zip(*[_flip(data['images'][j], data['targets'][j], rng) for j in order[i:i + batch_size]])
             loss = sum(det(list(xs), list(ts)).values())
-            opt.zero_grad(); loss.backward(); nn.utils.clip_grad_norm_(det.parameters(), 1.0); opt.step(); sched.step()
+            opt.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(det.parameters(), 1.0)
+            opt.step()
+            sched.step()
             tot.append(float(loss.detach()))
         hist.append(float(np.mean(tot)))
         if verbose: print(f"epoch {ep}: loss {hist[-1]:.3f}")
@@ -166,9 +185,12 @@ def compare_inits(train:dict, test:dict, # `detection_split` outputs
     rows, dets = [], {}
     for label, stage in inits.items():
         ck = None if stage is None else stage_checkpoint(stage, seed=seed)
-        if ck is not None and not ck.is_file(): rows.append(dict(init=label, note=f'skipped: no {ck}')); continue
+        if ck is not None and not ck.is_file():
+            rows.append(dict(init=label, note=f'skipped: no {ck}'))
+            continue
         model = load_model(ck, 'SARCLIP-Tiny', seed=seed).model
-        det = make_detector(model, len(train['classes'])); t = time.perf_counter()
+        det = make_detector(model, len(train['classes']))
+        t = time.perf_counter()
         hist = train_detector(det, train, epochs=epochs, seed=seed, **kw)
         m = coco_map(predict(det, test['images']), test['targets'], train['classes'])
         rows.append(dict(init=label, **{k: round(100 * v, 1) for k, v in m.items()}, final_loss=round(hist[-1], 3),

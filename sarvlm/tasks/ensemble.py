@@ -152,7 +152,8 @@ class EvalSet:
     ret_caps: list           # their captions, one each (`retrieval_captions`)
     classes: list            # zero-shot classes
     held: list               # held-out SAR classes
-    zs_label: np.ndarray; zs_domain: np.ndarray
+    zs_label: np.ndarray
+    zs_domain: np.ndarray
 
 def eval_set(test, # the study's test set (`sarvlm.transfer.test_set(cfg)`)
              classes=None, # zero-shot classes (default: `sarvlm.scenes.CLASSES`)
@@ -204,7 +205,8 @@ def member_scores(feats:dict, # from `checkpoint_eval_features` / `model_eval_fe
     "Zero-shot logits (100 · cosine) and probabilities, and retrieval features of one model."
     lg = zeroshot_logits(feats['zs'], weights).double().numpy()
     if weights_optical is not None:
-        opt = ev.zs_domain == 'optical'; lg[opt] = zeroshot_logits(feats['zs'][opt], weights_optical).double().numpy()
+        opt = ev.zs_domain == 'optical'
+        lg[opt] = zeroshot_logits(feats['zs'][opt], weights_optical).double().numpy()
     return dict(logits=lg, probs=torch.softmax(torch.from_numpy(lg), dim=1).numpy(), ret_img=feats['ret_img'], ret_txt=feats['ret_txt'])
 
 def ensemble_scores(score_list, # scores of several members (`member_scores`)
@@ -223,6 +225,7 @@ def _share(pred, classes) -> float:
     "% of `pred` that falls in `classes` (NaN when empty)."
     return float(100 * np.isin(pred, list(classes)).mean()) if len(pred) else float('nan')
 
+# %% ../../nbs/12_ensemble.ipynb #91d5dcfd
 def score_metrics(sc:dict, # scores of a model or an ensemble
                   ev:EvalSet) -> dict:
     "The study's measures (%, as 07's `evaluate_embeddings`), SAR top-1 on all classes, diagnostics."
@@ -360,6 +363,7 @@ def _seed_rows(ck:dict, ev:EvalSet, alphas, templates, pairs, combos) -> list:
                  for r in wise_ft(ck[a], ck[b], ev, alphas, templates, known=known)]
     return rows
 
+# %% ../../nbs/12_ensemble.ipynb #0d25b3fe
 def ensemble_study(cks:dict, # {seed: {stage: checkpoint}} from `stage_checkpoints`
                    ev:EvalSet, # from `eval_set`
                    alphas=None, # WiSE-FT grid (default `default_alphas()`)
@@ -399,14 +403,20 @@ def plot_prompts(summary, metrics=('sar_zs_held_in', 'sar_zs_held_out', 'sar_zs_
                                    'optical_zs')):
     "Grouped bars (mean ± std over seeds) of zero-shot top-1 per prompt variant."
     import matplotlib.pyplot as plt
-    s = summary.xs('prompt', level='reading'); x = np.arange(len(metrics)); wd = 0.8 / len(s)
+    s = summary.xs('prompt', level='reading')
+    x = np.arange(len(metrics))
+    wd = 0.8 / len(s)
     fig, ax = plt.subplots(figsize=(10, 4.4))
     for i, (name, r) in enumerate(s.iterrows()):
         ax.bar(x + (i - (len(s) - 1) / 2) * wd, [r[f'{k}_mean'] for k in metrics], wd, yerr=[np.nan_to_num(r[f'{k}_std']) for k in metrics], capsize=2, label=name)
     ch = 100 / len(CLASSES)
     ax.axhline(ch, color='k', ls=':', lw=1, label=f'chance ({ch:.0f} %)')
-    ax.set_xticks(x, [METRICS[k] for k in metrics]); ax.set_ylabel('balanced top-1 (%)'); ax.legend(fontsize=7, ncol=4, loc='upper center', bbox_to_anchor=(0.5, -0.1))
-    ax.set_title('Prompt sets on the two-stage model (mean ± std over seeds)', fontsize=10); plt.tight_layout(); return fig
+    ax.set_xticks(x, [METRICS[k] for k in metrics])
+    ax.set_ylabel('balanced top-1 (%)')
+    ax.legend(fontsize=7, ncol=4, loc='upper center', bbox_to_anchor=(0.5, -0.1))
+    ax.set_title('Prompt sets on the two-stage model (mean ± std over seeds)', fontsize=10)
+    plt.tight_layout()
+    return fig
 
 # %% ../../nbs/12_ensemble.ipynb #345088f1
 def plot_wise(res, metrics=('sar_zs_held_in', 'sar_zs_held_out', 'optical_zs', 'sar_retrieval_mr', 'sar_zs_balanced', 'sar_pred_held_out'),
@@ -419,11 +429,16 @@ def plot_wise(res, metrics=('sar_zs_held_in', 'sar_zs_held_out', 'optical_zs', '
     for ax in axs.flat[len(metrics):]: ax.axis('off')
     for ax, k in zip(axs.flat, metrics):
         for pair, d in w.groupby('pair', sort=False):
-            g = d.groupby('alpha')[k]; m, s = g.mean(), g.std(ddof=1).fillna(0)
-            l, = ax.plot(m.index, m.values, 'o-', label=pair, ms=4); ax.fill_between(m.index, m - s, m + s, color=l.get_color(), alpha=.15)
+            g = d.groupby('alpha')[k]
+            m, s = g.mean(), g.std(ddof=1).fillna(0)
+            l, = ax.plot(m.index, m.values, 'o-', label=pair, ms=4)
+            ax.fill_between(m.index, m - s, m + s, color=l.get_color(), alpha=.15)
             ax.plot(d.alpha, d[k], '.', color=l.get_color(), ms=3, alpha=.6)
-        ax.set_xlabel('α (0 = earlier stage, 1 = SAR model)', fontsize=8); ax.set_title(labels[k] + ' (%)', fontsize=9)
-    axs.flat[0].legend(fontsize=7); plt.tight_layout(); return fig
+        ax.set_xlabel('α (0 = earlier stage, 1 = SAR model)', fontsize=8)
+        ax.set_title(labels[k] + ' (%)', fontsize=9)
+    axs.flat[0].legend(fontsize=7)
+    plt.tight_layout()
+    return fig
 
 # %% ../../nbs/12_ensemble.ipynb #cbe72a16
 FORGET_MEASURES = {'sar_zs_held_out': 'held-out SAR', 'optical_zs': 'optical',
@@ -502,6 +517,7 @@ def _is_single(method:str) -> bool:
     "Rows that are one model, not an ensemble: 'X alone' and the WiSE-FT endpoints."
     return method.endswith(' alone') or method.endswith('α=0') or method.endswith('α=1')
 
+# %% ../../nbs/12_ensemble.ipynb #f6f4553d
 def verdict(res, # from `ensemble_study`
             baseline:tuple=BASELINE, metrics=None,
             held_share:float|None=None, # % of the SAR test images that are of held-out classes (flags held-out gains from bias)
@@ -514,7 +530,8 @@ def verdict(res, # from `ensemble_study`
              ', '.join(f"{METRICS[k]} {b[f'{k}_mean']:.1f}" for k in ('sar_zs_held_in', 'sar_zs_held_out', 'optical_zs', 'sar_retrieval_mr')) + ")."]
     for r, name in READINGS.items():
         if r not in ct.index.get_level_values(0): continue
-        t = ct.xs(r, level='reading'); t = t[[not _is_single(m) for m in t.index]]
+        t = ct.xs(r, level='reading')
+        t = t[[not _is_single(m) for m in t.index]]
         wins = {m: [k for k, v in row.items() if v == 'better'] for m, row in t.iterrows()}
         losses = {m: [k for k, v in row.items() if v == 'worse'] for m, row in t.iterrows()}
         helped = sorted({k for v in wins.values() for k in v}, key=order.index)

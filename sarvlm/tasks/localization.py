@@ -46,7 +46,8 @@ def tile_grid(side:int, # image side in pixels (square images)
 # %% ../../nbs/14_localization.ipynb #3131dc71
 def _input_cfg(model) -> tuple:
     "(input side, mean, std) of an open_clip model's image tower."
-    cfg = model.visual.preprocess_cfg; size = cfg['size']
+    cfg = model.visual.preprocess_cfg
+    size = cfg['size']
     size = size if isinstance(size, int) else size[0]
     return int(size), torch.tensor(cfg['mean']).view(1, 3, 1, 1), torch.tensor(cfg['std']).view(1, 3, 1, 1)
 
@@ -68,7 +69,8 @@ def fuse_tiles(scores, # one similarity per tile
     "(side, side) heat map: at each pixel the mean score of the tiles covering it."
     heat, num = np.zeros((side, side)), np.zeros((side, side))
     for v, (r, c, s) in zip(np.asarray(scores, float), tiles):
-        heat[r:r + s, c:c + s] += v; num[r:r + s, c:c + s] += 1
+        heat[r:r + s, c:c + s] += v
+        num[r:r + s, c:c + s] += 1
     if (num == 0).any(): raise ValueError("fuse_tiles: some pixels are covered by no tile")
     return heat / num
 
@@ -76,7 +78,8 @@ def to_probmap(heat:np.ndarray, # a heat map
                median:int=63, # median-blur kernel side in pixels (AIR-SLT: 251 at 224 px inputs); 0/1 = none
               ) -> np.ndarray:
     "Min-max normalise to [0,1], quantise to 8 bits, median-blur: the probability map the SLM metrics read. Constant maps give zeros."
-    h = np.asarray(heat, float); span = h.max() - h.min()
+    h = np.asarray(heat, float)
+    span = h.max() - h.min()
     if span <= 0: return np.zeros_like(h)
     g = np.uint8(255 * (h - h.min()) / span)
     if median and median > 1: g = rank_median(g, footprint=np.ones((median | 1, median | 1), bool))
@@ -165,7 +168,8 @@ def polygons_mask(polys:list, # polygons, each [x1, y1, x2, y2, ...] or [[x, y],
     m = np.zeros(shape, bool)
     for p in polys:
         p = np.asarray(p, float).reshape(-1, 2)
-        rr, cc = draw.polygon(p[:, 1], p[:, 0], shape); m[rr, cc] = True
+        rr, cc = draw.polygon(p[:, 1], p[:, 0], shape)
+        m[rr, cc] = True
     return m
 
 def rsu(prob:np.ndarray, mask:np.ndarray, beta:float=0.707, eps:float=1e-7) -> float:
@@ -204,7 +208,8 @@ def ras(regions:list, # (x, y, r) per annotated region
     if not regions: raise ValueError("ras: no annotated regions")
     offs = []
     for x, y, r in regions:
-        d = [math.hypot(x - cx, y - cy) for cx, cy in centres]; d = [v for v in d if v <= r]
+        d = [math.hypot(x - cx, y - cy) for cx, cy in centres]
+        d = [v for v in d if v <= r]
         offs.append((np.mean(d) if d else r) / max(r, 1e-9))
     g = float(np.mean(offs))
     return float((math.exp(beta * g) - 1) / (math.exp(beta) - 1))
@@ -215,7 +220,9 @@ def rda(regions:list, centres:list, eta:float=0.5) -> float:
     out = []
     for x, y, r in regions:
         pts = np.array([c for c in centres if math.hypot(x - c[0], y - c[1]) <= r], float).reshape(-1, 2)
-        if len(pts) <= 1: out.append(float(len(pts))); continue
+        if len(pts) <= 1:
+            out.append(float(len(pts)))
+            continue
         dbar = np.mean(np.hypot(*(pts - pts.mean(0)).T)) / max(r, 1e-9)
         out.append(0.5 * (1 - dbar) + math.exp(-eta * (len(pts) + 2)))
     return float(np.mean(out))
@@ -224,6 +231,7 @@ def rmi(rsu_:float, ras_:float, rda_:float, w=(0.4, 0.35, 0.25)) -> float:
     "Mean indicator: 0.4 Rsu + 0.35 (1 - Ras) + 0.25 Rda."
     return float(w[0] * rsu_ + w[1] * (1 - ras_) + w[2] * rda_)
 
+# %% ../../nbs/14_localization.ipynb #eecacfe9
 def slm(prob:np.ndarray, # probability map in [0,1] (from `to_probmap`)
         polys:list, # annotated polygons of the query, pixels
         px_scale:float=0.25, # AIR-SLT pixel constants x this
@@ -255,8 +263,10 @@ def make_scenes(n:int, # number of scenes
     out, k = [], 0
     while len(out) < n:
         if k > 20 * n: raise ValueError(f"make_scenes: found only {len(out)} scenes with queries in {k} tries")
-        sc = random_scene(seed + k, theme=themes[k % len(themes)]); k += 1
-        r = render(sc, 'sar', size=size); q = scene_queries(r)
+        sc = random_scene(seed + k, theme=themes[k % len(themes)])
+        k += 1
+        r = render(sc, 'sar', size=size)
+        q = scene_queries(r)
         if q: out.append((sc.scene_id, r['image'], q))
     return out
 
@@ -425,7 +435,8 @@ def _check_vit(visual):
 def vit_internals(model, x:torch.Tensor, # (N,3,S,S) model inputs
                  ) -> dict:
     "dict(pooled (N,D) joint-space image embedding, patches (N,g*g,D) projected patch tokens, attn [(N,heads,L,L)] per block)."
-    v = model.visual; _check_vit(v)
+    v = model.visual
+    _check_vit(v)
     h, attn = v._embeds(x), []
     for blk in v.transformer.resblocks:
         y = blk.ln_1(h)
@@ -437,18 +448,24 @@ def vit_internals(model, x:torch.Tensor, # (N,3,S,S) model inputs
 def patch_text_map(internals:dict, text_emb:torch.Tensor, # (D,) or (N,D) L2-normalised text embedding(s)
                   ) -> torch.Tensor:
     "(N,g,g) cosine similarity of each projected patch token with the text."
-    p = F.normalize(internals['patches'], dim=-1); t = text_emb if text_emb.ndim == 2 else text_emb[None]
-    s = (p * t[:, None, :]).sum(-1); g = int(math.isqrt(s.shape[1]))
+    p = F.normalize(internals['patches'], dim=-1)
+    t = text_emb if text_emb.ndim == 2 else text_emb[None]
+    s = (p * t[:, None, :]).sum(-1)
+    g = int(math.isqrt(s.shape[1]))
     return s.reshape(-1, g, g)
 
+# %% ../../nbs/14_localization.ipynb #e3e7f7f7
 def attention_rollout(attn:list, # per block (N,heads,L,L) attention, token 0 = class token
                      ) -> torch.Tensor:
     "(N,g,g) CLS attention rollout: prod over blocks of row-normalised (mean-over-heads attention + I)."
     r = None
     for a in attn:
-        a = a.mean(1); a = a + torch.eye(a.shape[-1]); a = a / a.sum(-1, keepdim=True)
+        a = a.mean(1)
+        a = a + torch.eye(a.shape[-1])
+        a = a / a.sum(-1, keepdim=True)
         r = a if r is None else a @ r
-    cls = r[:, 0, 1:]; g = int(math.isqrt(cls.shape[1]))
+    cls = r[:, 0, 1:]
+    g = int(math.isqrt(cls.shape[1]))
     return cls.reshape(-1, g, g)
 
 def mass_inside(amap, # (g,g) map (any range)
@@ -456,7 +473,8 @@ def mass_inside(amap, # (g,g) map (any range)
                 size:int, # image side in pixels
                ) -> tuple:
     "(share of the min-max-normalised map's mass inside the union of boxes, the boxes' share of the image area)."
-    a = np.asarray(amap, float); a = (a - a.min()) / (np.ptp(a) or 1.0)
+    a = np.asarray(amap, float)
+    a = (a - a.min()) / (np.ptp(a) or 1.0)
     if np.ptp(a) == 0: a = np.ones_like(a)
     up = a[np.arange(size) * a.shape[0] // size][:, np.arange(size) * a.shape[1] // size]   # nearest upsampling
     inside = np.zeros((size, size), bool)
@@ -469,7 +487,9 @@ def box_records(split:str='test', max_area:float=0.5, n:int|None=None, seed:int=
     ds = build_mini(seed, verbose=False)[split]
     out = []
     for i in np.flatnonzero(np.array(ds['domain']) == 'sar'):
-        r = ds[int(i)]; a = np.asarray(r['image'], np.float32); S = a.shape[0]
+        r = ds[int(i)]
+        a = np.asarray(r['image'], np.float32)
+        S = a.shape[0]
         bx = [b['bbox'] for b in json.loads(r['meta'])['boxes'] if b['cls'] == r['label'] and b.get('bbox')]
         if bx and polygons_mask([[x0, y0, x1, y0, x1, y1, x0, y1] for x0, y0, x1, y1 in bx], a.shape).mean() < max_area:
             out.append((a, r['label'], bx))
@@ -484,12 +504,14 @@ def attention_table(models:dict, records:list, template:str=QUERY_TEMPLATE) -> '
         S, mean, std = _input_cfg(model)
         x = torch.stack([sar_to_tensor(a) for a, _, _ in records])
         x = (F.interpolate(x, size=(S, S), mode='bicubic', antialias=True).clamp(0, 1) - mean) / std if x.shape[-1] != S else (x - mean) / std
-        it = vit_internals(model, x); te = text_embeddings(model, tok, [template.format(l) for _, l, _ in records])
+        it = vit_internals(model, x)
+        te = text_embeddings(model, tok, [template.format(l) for _, l, _ in records])
         pt, ro = patch_text_map(it, te), attention_rollout(it['attn'])
         for k, (a, l, bx) in enumerate(records):
             (fp, area), (fr, _) = mass_inside(pt[k], bx, a.shape[0]), mass_inside(ro[k], bx, a.shape[0])
             rows.append(dict(model=label, patch_text_inside=fp, rollout_inside=fr, box_area=area))
-    g = int(math.isqrt(it['patches'].shape[1])); u = (np.arange(g) + 0.5) / g - 0.5
+    g = int(math.isqrt(it['patches'].shape[1]))
+    u = (np.arange(g) + 0.5) / g - 0.5
     prior = np.exp(-(u[:, None] ** 2 + u[None] ** 2) / (2 * 0.2 ** 2))      # a fixed centred Gaussian, no image at all
     for a, l, bx in records:
         f, area = mass_inside(prior, bx, a.shape[0])

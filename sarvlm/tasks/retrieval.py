@@ -26,9 +26,11 @@ def quick_checkpoint(epochs:int|None=None, # default 1 (small) or 4 (full)
                      out_dir=None, # default runs/eval-demo[-small]
                      seed:int=0) -> Path:
     "Train SARCLIP-Tiny briefly on sarvlm-mini's training split (all domains) and return its checkpoint (reused if present)."
-    out = Path(out_dir or get_paths().runs/('eval-demo-small' if is_small() else 'eval-demo')); ck = out/'checkpoint.pt'
+    out = Path(out_dir or get_paths().runs/('eval-demo-small' if is_small() else 'eval-demo'))
+    ck = out/'checkpoint.pt'
     if ck.is_file(): return ck
-    set_seed(seed); dd = build_mini(verbose=False)
+    set_seed(seed)
+    dd = build_mini(verbose=False)
     model, ttf, _, tok = create('SARCLIP-Tiny')
     cfg = TrainConfig(model='SARCLIP-Tiny', epochs=epochs or (1 if is_small() else 4), batch_size=32 if is_small() else 64,
                       lr=1e-3, warmup=5, seed=seed, precision='fp32')
@@ -47,7 +49,8 @@ def demo_checkpoint(stage:str='stage2_sar_from1', # a stage of `sarvlm.transfer.
     if ck.is_file():
         if verbose: print(f"evaluating the transfer study's checkpoint {ck.relative_to(get_paths().root) if ck.is_relative_to(get_paths().root) else ck}")
         return ck
-    t0 = time.perf_counter(); quick = quick_checkpoint()
+    t0 = time.perf_counter()
+    quick = quick_checkpoint()
     if verbose: print(f"no transfer checkpoint at {ck}; using a briefly trained SARCLIP-Tiny instead ({time.perf_counter() - t0:.1f} s): {quick}")
     return quick
 
