@@ -661,22 +661,26 @@ def embed(model, # an open_clip model
           refresh:bool=False, # recompute even if cached
           verbose:bool=True,
           progress:bool|None=None, # progress lines on stderr (None: if verbose, outside notebooks)
+          texts:bool=True, # also embed the captions (False: images only, under the key + '-images')
          ) -> dict:
     "Image and text features (L2-normalised float32) of `dataset` and its label columns, computed once."
     miss = {image_col, text_col} - set(getattr(dataset, 'column_names', []))
     if miss: raise ValueError(f"embed: dataset lacks column(s) {sorted(miss)}; "
                               f"has {getattr(dataset, 'column_names', None)}")
-    p = features_path(key or f"model-{dataset_key(dataset)}", cache_dir)
+    key = key or f"model-{dataset_key(dataset)}"
+    p = features_path(key if texts else f"{key}-images", cache_dir)
     if p.is_file() and not refresh: return load_features(p, verbose)
     t0, was = time.perf_counter(), model.training
     bars = verbose and not in_notebook() if progress is None else progress
     model.eval()
     pix = dataset_pixels(dataset, image_col, preprocess)   # decoded once for several checkpoints
     img = embed_images(model, pix, lambda x: x, batch_size, progress=bars)
-    txt = embed_texts(model, dataset[text_col], tokenizer, max(batch_size, 1024), progress=bars)
+    d = dict(image=img.numpy().astype(np.float32))
+    if texts:
+        txt = embed_texts(model, dataset[text_col], tokenizer, max(batch_size, 1024), progress=bars)
+        d['text'] = txt.numpy().astype(np.float32)
     model.train(was)
-    d = dict(image=img.numpy().astype(np.float32), text=txt.numpy().astype(np.float32),
-             **_columns(dataset, text_col), seconds=np.float64(time.perf_counter() - t0))
+    d.update(**_columns(dataset, text_col), seconds=np.float64(time.perf_counter() - t0))
     with atomic_write(p, 'wb') as f: np.savez(f, **d)
     if verbose: print(f"features {p.stem}: computed in {float(d['seconds']):.2f} s ({len(img)} images), saved")
     return d
@@ -689,13 +693,15 @@ def checkpoint_features(checkpoint, # a checkpoint file for `load_model` (or Non
                         cache_dir=None, refresh:bool=False, batch_size:int=256, verbose:bool=True,
                         device='cpu', # where to run the model when the features are not cached
                         scheme:str='auto', # SAR normalisation of the eval transform
+                        texts:bool=True, # also the captions' features (False: images only)
                        ) -> dict:
     "Features of `dataset` under a checkpoint, computed once per `features_key`."
     key = features_key(checkpoint, dataset, model, pretrained, scheme=scheme)
-    p = features_path(key, cache_dir)
+    p = features_path(key if texts else f"{key}-images", cache_dir)
     if p.is_file() and not refresh: return load_features(p, verbose)
     m, etf, tok, _ = load_model(checkpoint, model, pretrained, device=device, scheme=scheme)
-    return embed(m, etf, tok, dataset, key, cache_dir, batch_size=batch_size, refresh=True, verbose=verbose)
+    return embed(m, etf, tok, dataset, key, cache_dir, batch_size=batch_size, refresh=True,
+                 verbose=verbose, texts=texts)
 
 # %% ../nbs/05_models.ipynb #716fc5cf
 def template_file() -> Path:

@@ -217,18 +217,21 @@ def evaluate_stage(stage_dir, test, model=None) -> dict:
     "Measures of a finished stage (test embeddings through the one embedding cache)."
     model = model or load_model(Path(stage_dir)/'checkpoint.pt')
     model.model.eval()
-    emb = stage_embeddings(stage_dir, test, model)
+    emb = stage_embeddings(stage_dir, test, model, texts=False)   # the measures need no caption features
     wz = {d: zeroshot_classifier(model.model, model.tokenizer, CLASSES, TEMPLATES[d]) for d in DOMAINS}
     rows, caps = retrieval_captions(test)
     txt = embed_texts(model.model, caps, model.tokenizer).numpy()
     return dict(eval_version=EVAL_VERSION, **evaluate_embeddings(emb, wz, rows, txt, held_out_classes()))
 
-def stage_embeddings(stage_dir, data, model=None) -> dict:
+def stage_embeddings(stage_dir, data, model=None,
+                     texts:bool=True, # also the captions' (False: images only, a cache entry of their own)
+                    ) -> dict:
     "Image and caption embeddings of a `datasets.Dataset` under a finished stage, through the one embedding cache."
     ck = Path(stage_dir)/'checkpoint.pt'
     if not ck.is_file(): raise FileNotFoundError(f"no finished stage at {stage_dir} (missing checkpoint.pt)")
     model = model or load_model(ck)
-    return embed(model.model, model.transform, model.tokenizer, data, features_key(ck, data, model.name), verbose=False)
+    return embed(model.model, model.transform, model.tokenizer, data, features_key(ck, data, model.name),
+                 verbose=False, texts=texts)
 
 # %% ../nbs/07_transfer.ipynb #2d644f0a
 def stage_dir(cfg:TransferConfig, seed, stage:str) -> Path:

@@ -54,3 +54,16 @@ def test_checkpoint_features_under_two_names(world, tmp_path):
     a = checkpoint_features(ck, ds, cache_dir=tmp_path, verbose=False)
     b = checkpoint_features(ck, ds, model='SARCLIP-Tiny-quickgelu', cache_dir=tmp_path, verbose=False)
     assert not np.allclose(a['image'], b['image']) and len(list(tmp_path.glob('*.npz'))) == 2
+
+
+def test_images_only_features_are_the_same_images_in_a_file_of_their_own(world, tmp_path):
+    "`texts=False` (the study's measures): the same image features, no caption features, and its own cache file."
+    from sarvlm.models import checkpoint_features, features_key, features_path
+    ck, ds = world
+    only = checkpoint_features(ck, ds, cache_dir=tmp_path, verbose=False, texts=False)
+    both = checkpoint_features(ck, ds, cache_dir=tmp_path, verbose=False)
+    assert 'text' not in only and both['text'].shape == both['image'].shape
+    np.testing.assert_array_equal(only['image'], both['image'])
+    key = features_key(ck, ds)
+    assert features_path(key, tmp_path).is_file() and features_path(f"{key}-images", tmp_path).is_file()
+    assert 'text' in checkpoint_features(ck, ds, cache_dir=tmp_path, verbose=False)   # a read, not the images-only file

@@ -174,7 +174,7 @@ def eval_set(test, # the study's test set (`sarvlm.transfer.test_set(cfg)`)
 # %% ../../nbs/12_ensemble.ipynb #16b28b1f
 def checkpoint_eval_features(checkpoint, ev:EvalSet, model=None, verbose:bool=False) -> dict:
     "Zero-shot and retrieval image features (shared cache) and retrieval caption features of a checkpoint."
-    img = checkpoint_features(checkpoint, ev.test, verbose=verbose)['image']
+    img = checkpoint_features(checkpoint, ev.test, verbose=verbose, texts=False)['image']   # 07's cache entries
     m = model or load_model(checkpoint)
     txt = embed_texts(m.model, ev.ret_caps, m.tokenizer).numpy()
     return dict(zs=img[ev.zs_idx], ret_img=img[ev.ret_idx], ret_txt=txt)
