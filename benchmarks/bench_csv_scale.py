@@ -9,6 +9,8 @@ Each reader runs in a fresh subprocess that reports:
 * open_s: time to open the dataset (sarvlm: every row checked, each image's header read; open_clip: pandas),
 * images_per_s: load + decode + transform of the first `--k` samples through a torch DataLoader (the same batch
   size, `--workers`, shuffled order and tokenizer), first batch included; the median of `--repeats` runs,
+* images_per_cpu_s: the same samples per CPU-second of the process and its workers (less sensitive than
+  images/s to other programs sharing the CPUs),
 * peak_rss_mb: `resource.getrusage` maxrss of the subprocess (and of its DataLoader workers, `workers_rss_mb`).
 
 Both use the model's train transform (`SARAwareTransform`, open_clip's `image_transform_v2` behind the SAR step):
@@ -78,6 +80,11 @@ def open_dataset(reader:str, csv:str, tf, tok):
     tf = SarFromFile(tf) if reader == 'open_clip_sar' else tf
     return CsvDataset(csv, tf, img_key='imgpath', caption_key='caption', sep=',', tokenizer=tok)
 
+def cpu_seconds() -> float:
+    "CPU time (user + system) of this process and of its joined children (the DataLoader workers)."
+    ru = [resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    return sum(r.ru_utime + r.ru_stime for r in ru)
+
 def child(a) -> dict:
     "One reader in this (fresh) process: open, then a DataLoader over the first `k` samples."
     import torch
@@ -89,14 +96,16 @@ def child(a) -> dict:
     rss_open = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     dl = torch.utils.data.DataLoader(ds, batch_size=a.batch, shuffle=True, num_workers=a.workers,
                                      generator=torch.Generator().manual_seed(0), drop_last=True)
-    n, t0 = 0, time.perf_counter()
-    for b in dl:
+    n, t0, c0, it = 0, time.perf_counter(), cpu_seconds(), iter(dl)
+    while n < a.k:
+        b = next(it)
         n += len(b[0])
-        if n >= a.k: break
     dt = time.perf_counter() - t0
-    del dl
+    it._shutdown_workers()   # joined: their CPU time is counted
+    cpu = cpu_seconds() - c0
     return dict(reader=a.child, model=a.model, rows=len(ds), open_s=round(open_s, 2), samples=n,
                 seconds=round(dt, 2), images_per_s=round(n / dt, 1), image_shape=list(b[0].shape[1:]),
+                cpu_s=round(cpu, 2), images_per_cpu_s=round(n / cpu, 1),
                 rss_after_open_mb=round(rss_open),
                 peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
                 workers_rss_mb=round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024))
@@ -110,16 +119,19 @@ def run_child(a, reader:str, model:str, csv:Path) -> dict:
 
 def summary(runs:list) -> dict:
     "One reader and model over the repeats: the median images/s, the largest memory, the times of each run."
-    ips = sorted(r['images_per_s'] for r in runs)
+    ips, cps = sorted(r['images_per_s'] for r in runs), sorted(r['images_per_cpu_s'] for r in runs)
     return {**runs[0], 'images_per_s': round(float(np.median(ips)), 1), 'images_per_s_runs': ips,
+            'images_per_cpu_s': round(float(np.median(cps)), 1), 'images_per_cpu_s_runs': cps,
             'open_s': max(r['open_s'] for r in runs),
             **{k: max(r[k] for r in runs) for k in ('peak_rss_mb', 'workers_rss_mb', 'rss_after_open_mb')}}
 
 def table(res:list) -> str:
-    head = f"{'model':<13} {'reader':<14} {'open s':>7} {'images/s':>9} {'peak MB':>8} {'workers MB':>10}"
+    head = (f"{'model':<13} {'reader':<14} {'open s':>7} {'images/s':>9} {'per CPU s':>9} {'peak MB':>8} "
+            f"{'workers MB':>10}")
     lines = [head, '-' * len(head)]
     for r in res:
         lines.append(f"{r['model']:<13} {r['reader']:<14} {r['open_s']:>7.2f} {r['images_per_s']:>9.1f} "
+                     f"{r['images_per_cpu_s']:>9.1f} "
                      f"{r['peak_rss_mb']:>8} {r['workers_rss_mb']:>10}")
     return '\n'.join(lines)
 
@@ -148,15 +160,19 @@ def main():
             for r in (readers if i % 2 == 0 else readers[::-1])]   # alternate who goes first
     res = [summary([x for x in runs if (x['model'], x['reader']) == (m, r)]) for m in models for r in readers]
     ips = {(r['model'], r['reader']): r['images_per_s'] for r in res}
+    cps = {(r['model'], r['reader']): r['images_per_cpu_s'] for r in res}
     ratio = {f"{m} vs {o}": round(ips[m, 'sarvlm'] / ips[m, o], 3) for m in models for o in readers[1:]}
+    ratio_cpu = {f"{m} vs {o}": round(cps[m, 'sarvlm'] / cps[m, o], 3) for m in models for o in readers[1:]}
     out = dict(rows=a.rows, distinct=a.distinct, k=a.k, batch=a.batch, workers=a.workers, repeats=a.repeats,
                cpus=os.cpu_count(),
                python=platform.python_version(), results=res, ratio_sarvlm_over_open_clip=ratio,
+               ratio_per_cpu_second=ratio_cpu,
                date=time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()))
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(out, indent=1) + '\n')
     print(table(res))
-    print('images/s ratio sarvlm / open_clip:', ratio, f'-> {a.out}')
+    print('images/s ratio sarvlm / open_clip:', ratio)
+    print('images per CPU-second ratio (less sensitive to other load on the machine):', ratio_cpu, f'-> {a.out}')
     if not a.keep: shutil.rmtree(a.scratch, ignore_errors=True)
 
 if __name__ == '__main__': main()
