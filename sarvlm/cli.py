@@ -109,6 +109,8 @@ def read_data(spec:str, # 'mini' (sarvlm-mini), or a path: CSV file/folder, clas
               size:int|None=None, img_size:int|None=None, # sarvlm-mini size and image side (default: its config)
               group:bool=False, # CSV: one record per image with all its captions (conversion), not one per row (training, evaluation)
               max_pixels:int|None=None, # image-size limit (default: $SARVLM_MAX_PIXELS, else sarvlm.sar.MAX_PIXELS)
+              root=None, # CSV, COCO: where relative image paths start (default: the file's folder)
+              lazy:bool=True, # CSV, class folders, COCO: keep image paths, decode on access
              ):
     "Records (`datasets.Dataset`, or `DatasetDict` of splits) from a data spec."
     import datasets
@@ -116,13 +118,16 @@ def read_data(spec:str, # 'mini' (sarvlm-mini), or a path: CSV file/folder, clas
     if spec == 'mini': return D.build_mini(seed=seed, size=size, img_size=img_size, verbose=False)
     fmt, p = fmt or detect_format(spec), Path(spec)
     if not p.exists(): raise FileNotFoundError(f"no such file or folder: {p}")
+    if root is not None and fmt not in ('csv', 'coco'):
+        raise UsageError(f"--root: only for CSV and COCO data; {p} is {fmt!r} data")
     if fmt == 'hf': return D.load_saved(p)
     kw = dict(domain=domain, skip_bad=skip_bad, max_pixels=max_pixels)
+    lz, ckw = dict(lazy=lazy, **kw), dict(sep=sep, group=group, root=root, lazy=lazy, **kw)
     if fmt == 'csv' and p.is_dir():
-        return datasets.DatasetDict({c.stem: D.from_sarvlm_csv(c, sep=sep, group=group, **kw) for c in sorted(p.glob('*.csv'))})
-    if fmt == 'csv': return D.from_sarvlm_csv(p, sep=sep, group=group, **kw)
-    if fmt == 'folders': return D.from_class_folders(p, seed=seed, **kw)
-    if fmt == 'coco': return D.from_coco(p, seed=seed, **kw)
+        return datasets.DatasetDict({c.stem: D.from_sarvlm_csv(c, **ckw) for c in sorted(p.glob('*.csv'))})
+    if fmt == 'csv': return D.from_sarvlm_csv(p, **ckw)
+    if fmt == 'folders': return D.from_class_folders(p, seed=seed, **lz)
+    if fmt == 'coco': return D.from_coco(p, seed=seed, image_root=root, **lz)
     if fmt in ('yolo', 'dota'): return D.from_box_folder(p, fmt, seed=seed, **kw)
     raise UsageError(f"unknown data format {fmt!r}; known: {', '.join(FORMATS)}")
 
@@ -259,6 +264,9 @@ def _input_args(p:argparse.ArgumentParser, domain_flag:str='--domain'): # `--dat
     p.add_argument('--sep', default=',', type=csv_separator,
                    help="CSV separator: one character, or '\\t' / tab, semicolon, pipe (SARVLM CSVs use ','; open_clip's default is a tab)")
     p.add_argument('--skip-bad', action='store_true', help='skip and report bad rows, images and boxes instead of stopping')
+    p.add_argument('--root', default=None, help=(
+        'CSV and COCO: the folder relative image paths start from (default: the folder of the '
+        'CSV or JSON file; COCO: its images/ folder if there is one)'))
 
 def _label_args(p:argparse.ArgumentParser):
     "Where the labels come from (`data_labels`)."
@@ -344,7 +352,8 @@ def cmd_build(a):
 def cmd_convert(a):
     "`sarvlm_data convert`."
     out, t0 = _fresh_out(a.out), time.perf_counter()
-    d = read_data(a.input, a.fmt, a.domain, a.skip_bad, a.sep, group=True, max_pixels=a.max_pixels)
+    d = read_data(a.input, a.fmt, a.domain, a.skip_bad, a.sep, group=True, max_pixels=a.max_pixels,
+                  root=a.root, lazy=False)   # a conversion checks (and stores) every pixel
     n = sum(map(len, d.values())) if hasattr(d, 'values') else len(d)
     _say(f"read {n} records from {a.input} ({a.fmt or detect_format(a.input)})")
     paths = export_data(d, a.to, out)
@@ -354,7 +363,7 @@ def cmd_card(a):
     "`sarvlm_data card`."
     import datasets
     from sarvlm.data import dataset_card
-    d = read_data(a.data, a.fmt, a.domain, a.skip_bad, a.sep, a.seed, a.size, a.img_size)
+    d = read_data(a.data, a.fmt, a.domain, a.skip_bad, a.sep, a.seed, a.size, a.img_size, root=a.root)
     if not isinstance(d, datasets.DatasetDict): d = datasets.DatasetDict({'train': d})
     dataset_card(d)
 
@@ -481,7 +490,7 @@ def train_records(a) -> tuple:
     from sarvlm.train import load_records
     if a.data.startswith(('toy:', 'mini:')) or a.data == 'mini': tr, va = load_records(a.data)
     else:
-        d = read_data(a.data, a.fmt, a.data_domain, a.skip_bad, a.sep)
+        d = read_data(a.data, a.fmt, a.data_domain, a.skip_bad, a.sep, root=a.root)
         tr, va = (pick_split(d, 'train', '--data'), d.get('val')) if hasattr(d, 'keys') else (d, None)
         tr, va = _relabelled(tr, a), va if va is None else _relabelled(va, a)
     tr = only_domain(tr, a.domain)
@@ -674,7 +683,7 @@ def task_retrieval(a):
     "`sarvlm_eval retrieval`: R@1/5/10 and mean both ways, mean recall per domain (authors' rule)."
     import pandas as pd
     from sarvlm.tasks.retrieval import retrieval_by_domain, retrieval_metrics, TABLE_COLUMNS
-    t0, d = time.perf_counter(), read_data(a.data, a.fmt, a.data_domain, a.skip_bad, a.sep)
+    t0, d = time.perf_counter(), read_data(a.data, a.fmt, a.data_domain, a.skip_bad, a.sep, root=a.root)
     a.split = eval_split(a, 'test_uni' if hasattr(d, 'keys') and 'test_uni' in d else 'test')
     f = eval_features(a.checkpoint, pick_split(d, a.split), a.model, None, a.batch_size, a.device,
                       a.scheme)
@@ -704,7 +713,7 @@ def task_zeroshot(a):
     "`sarvlm_eval zeroshot`: top-1/3/5 and mean per-class accuracy with a template set."
     import pandas as pd
     from sarvlm.tasks.zeroshot import evaluate, load_templates, check_labels
-    t0, d = time.perf_counter(), read_data(a.data, a.fmt, a.data_domain, a.skip_bad, a.sep)
+    t0, d = time.perf_counter(), read_data(a.data, a.fmt, a.data_domain, a.skip_bad, a.sep, root=a.root)
     templates = load_templates(a.templates)
     a.split = eval_split(a, 'test')
     ds = pick_split(d, a.split)
@@ -728,8 +737,8 @@ def task_probe(a):
     "`sarvlm_eval probe`: logistic regression on frozen features (C chosen on a split of the training data)."
     import pandas as pd
     from sarvlm.tasks.recognition import linear_probe
-    t0, d = time.perf_counter(), read_data(a.data, a.fmt, a.data_domain, a.skip_bad, a.sep)
-    dtr = read_data(a.train_data, a.fmt, a.data_domain, a.skip_bad, a.sep) if a.train_data else d
+    t0, d = time.perf_counter(), read_data(a.data, a.fmt, a.data_domain, a.skip_bad, a.sep, root=a.root)
+    dtr = read_data(a.train_data, a.fmt, a.data_domain, a.skip_bad, a.sep, root=a.root) if a.train_data else d
     if not a.train_data and not hasattr(d, 'keys'): raise UsageError("probe needs training data: give --train-data, or data with train and test splits")
     a.split = eval_split(a, 'test'); dte, dtr = pick_split(d, a.split), pick_split(dtr, a.train_split, '--train-split')
     fte, ftr = (eval_features(a.checkpoint, x, a.model, None, a.batch_size, a.device, a.scheme)
@@ -768,7 +777,7 @@ def task_captioning(a):
     "`sarvlm_eval captioning`: BLEU-1..4, METEOR, ROUGE-L, CIDEr of generated captions."
     import pandas as pd, open_clip
     from sarvlm.tasks.captioning import evaluate_captions
-    t0, d = time.perf_counter(), read_data(a.data, a.fmt, a.data_domain, a.skip_bad, a.sep, group=True)
+    t0, d = time.perf_counter(), read_data(a.data, a.fmt, a.data_domain, a.skip_bad, a.sep, group=True, root=a.root)
     a.split = eval_split(a, 'test'); ds = select_rows(pick_split(d, a.split), a.domain, a.kind, a.limit)
     model, etf, tok, name = eval_model(a.checkpoint, a.model, a.device, a.scheme)
     if not isinstance(model, open_clip.CoCa): raise ValueError(f"captioning needs a CoCa model (e.g. SARCap-Tiny, coca_ViT-L-14); {name} is not one")
@@ -794,7 +803,7 @@ def localization_scenes(a) -> list:
     from sarvlm.tasks.localization import make_scenes, polygons_mask, QUERY_TEMPLATE
     if a.data == 'scenes': return make_scenes(a.scenes, a.size, a.seed)
     if a.domain not in (None, 'sar'): raise UsageError("--domain: localization works on SAR images only")
-    d = read_data(a.data, a.fmt, a.data_domain, a.skip_bad, a.sep)
+    d = read_data(a.data, a.fmt, a.data_domain, a.skip_bad, a.sep, root=a.root)
     a.split = eval_split(a, 'test'); ds = select_rows(pick_split(d, a.split), 'sar', a.kind)
     out, n_tiny = [], 0
     for s, im, m in zip(ds['scene_id'], ds['image'], ds['meta']):

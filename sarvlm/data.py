@@ -12,33 +12,36 @@ import datasets
 from .core import (
     get_paths, get_rng, is_small, temp_name, remove_stale_temps, kill_point, atomic_write, no_bars)
 from .sar import read_sar, pil_open, normalize
+from .sar import _sniff, _tiff_axes, _tiff_size, _check_size, _TooLarge  # header checks
 from .scenes import random_scene, render, CLASSES
 from . import captions as C, scenes as _scenes_module, sar as _sar_module
 
 # %% auto #0
-__all__ = ['DOMAINS', 'COLUMNS', 'IMAGE_EXTS', 'CSV_EXTRA', 'CSV_FIELD_LIMIT', 'ROUND', 'SPLIT_OFFSET', 'record_features',
-           'records_to_dataset', 'sar_image', 'rgb_image', 'image_array', 'load_image', 'save_image', 'to_sarvlm_csv',
-           'csv_sep', 'from_sarvlm_csv', 'to_class_folders', 'from_class_folders', 'box_in_image', 'to_coco',
-           'from_coco', 'boxes_to_yolo', 'yolo_to_boxes', 'rbox_to_poly', 'poly_to_rbox', 'norm_rbox', 'boxes_to_dota',
-           'dota_to_boxes', 'to_box_folder', 'from_box_folder', 'load_saved', 'mini_config', 'assign_split',
-           'mini_scenes', 'scene_annot', 'uni_records', 'mini_records', 'code_version', 'mini_path', 'build_mini',
-           'check_held_out', 'content_hash', 'domain_split', 'check_records', 'split_lists', 'save_split_lists',
-           'fresh_seed', 'fresh_scene', 'fresh_record', 'class_words', 'check_held_out_words', 'balanced_records',
-           'balanced_path', 'build_balanced_test', 'FreshStream', 'dataset_card', 'show_examples']
+__all__ = ['DOMAINS', 'COLUMNS', 'IMAGE_EXTS', 'LAZY_FORMAT', 'CSV_EXTRA', 'CSV_FIELD_LIMIT', 'ROUND', 'SPLIT_OFFSET',
+           'record_features', 'records_to_dataset', 'sar_image', 'rgb_image', 'image_array', 'load_image', 'save_image',
+           'check_image', 'LazyImages', 'lazy_dataset', 'to_sarvlm_csv', 'csv_sep', 'from_sarvlm_csv',
+           'to_class_folders', 'from_class_folders', 'box_in_image', 'to_coco', 'from_coco', 'boxes_to_yolo',
+           'yolo_to_boxes', 'rbox_to_poly', 'poly_to_rbox', 'norm_rbox', 'boxes_to_dota', 'dota_to_boxes',
+           'to_box_folder', 'from_box_folder', 'load_saved', 'mini_config', 'assign_split', 'mini_scenes',
+           'scene_annot', 'uni_records', 'mini_records', 'code_version', 'mini_path', 'build_mini', 'check_held_out',
+           'content_hash', 'domain_split', 'check_records', 'split_lists', 'save_split_lists', 'fresh_seed',
+           'fresh_scene', 'fresh_record', 'class_words', 'check_held_out_words', 'balanced_records', 'balanced_path',
+           'build_balanced_test', 'FreshStream', 'dataset_card', 'show_examples']
 
 # %% ../nbs/04_data.ipynb #2673cbc8
 DOMAINS = ('natural', 'optical', 'sar')
 COLUMNS = ('image', 'caption', 'captions', 'domain', 'label', 'fine_type', 'scene_id', 'split',
            'source', 'meta')
 
-def record_features() -> datasets.Features:
+def record_features(lazy:bool=False, # the image column holds paths, decoded on access
+                   ) -> datasets.Features:
     "The `datasets.Features` of a record."
     s = datasets.Value('string')
-    return datasets.Features({'image': datasets.Image(), 'caption': s, 'captions': datasets.List(s),
-                              'domain': s, 'label': s, 'fine_type': s, 'scene_id': s, 'split': s,
-                              'source': s, 'meta': s})
+    return datasets.Features({'image': datasets.Image(decode=not lazy), 'caption': s,
+                              'captions': datasets.List(s), 'domain': s, 'label': s,
+                              'fine_type': s, 'scene_id': s, 'split': s, 'source': s, 'meta': s})
 
-def records_to_dataset(recs:list) -> datasets.Dataset:
+def records_to_dataset(recs:list, lazy:bool=False) -> datasets.Dataset:
     "A `datasets.Dataset` from a list of record dicts (missing optional columns are filled)."
     cols = {k: [] for k in COLUMNS}
     for r in recs:
@@ -46,7 +49,7 @@ def records_to_dataset(recs:list) -> datasets.Dataset:
             v = r.get(k)
             if v is None: v = [r['caption']] if k == 'captions' else ('{}' if k == 'meta' else '')
             cols[k].append(v)
-    return datasets.Dataset.from_dict(cols, features=record_features())
+    return datasets.Dataset.from_dict(cols, features=record_features(lazy))
 
 # %% ../nbs/04_data.ipynb #263f1881
 def sar_image(x) -> Image.Image:
@@ -111,6 +114,104 @@ def save_image(img:Image.Image, # a record image
         path.parent.mkdir(parents=True, exist_ok=True)
         img.convert('RGB').save(path)
     return path
+
+# %% ../nbs/04_data.ipynb #53d81e02
+_NOT_SAR_MODES = ('P', 'PA', '1', 'CMYK', 'YCbCr', 'LAB', 'HSV')  # refused by sarvlm.sar
+
+def _tiff_header(path:Path, max_pixels=None) -> tuple:
+    "(width, height) of a TIFF from its tags, size checked as `read_sar` checks it."
+    import tifffile
+    with tifffile.TiffFile(path) as t: w, h, planes = _tiff_size(t.series[0].shape, _tiff_axes(t))
+    _check_size(path, w, h, max_pixels, planes)
+    return w, h
+
+def _pil_header(path:Path, domain:str, max_pixels=None) -> tuple:
+    "(width, height) of an image PIL reads, from its header."
+    with pil_open(path, max_pixels) as im:
+        if domain == 'sar' and im.mode in _NOT_SAR_MODES:
+            raise ValueError(f"{path}: mode {im.mode!r} (palette, bilevel, colour space): not SAR")
+        return im.size
+
+# %% ../nbs/04_data.ipynb #00f1d552
+def check_image(path, # image file
+                domain:str='sar', # as in `load_image`
+                max_pixels:int|None=None, # pixel limit ($SARVLM_MAX_PIXELS)
+               ) -> tuple:
+    "(width, height) from the header alone: what `load_image` can check without decoding."
+    path = Path(path)
+    if not path.is_file(): raise FileNotFoundError(f"image file not found: {path}")
+    try:
+        if domain == 'sar' and _sniff(path) == 'tiff': return _tiff_header(path, max_pixels)
+        return _pil_header(path, domain, max_pixels)
+    except _TooLarge as e: raise ValueError(str(e)) from None
+    except (FileNotFoundError, ValueError): raise
+    except Exception as e:
+        raise ValueError(f"cannot read image {path}: {type(e).__name__}: {e}") from e
+
+# %% ../nbs/04_data.ipynb #de42b7ae
+LAZY_FORMAT = 'sarvlm_lazy'  # the `datasets` format of lazily read records
+
+class LazyImages(datasets.formatting.PythonFormatter):
+    "`datasets` format: rows as Python dicts, the `image` column's paths decoded by `load_image`."
+    def __init__(self, features=None, domain:str='sar', max_pixels:int|None=None,
+                 other:dict|None=None, **kw):
+        super().__init__(features, **kw)
+        self.domain, self.max_pixels, self.other = domain, max_pixels, other or {}
+
+    def load(self, v:dict, domain:str|None=None) -> Image.Image:
+        "The record image of one stored path (`domain`: the row's, if known)."
+        if v['path'] is None: return datasets.Image().decode_example(v)   # written by a `map`
+        d = domain or self.other.get(v['path'], self.domain)
+        return load_image(v['path'], d, self.max_pixels)
+
+    def format_row(self, t):
+        r = super().format_row(t)
+        if 'image' in r: r['image'] = self.load(r['image'], r.get('domain'))
+        return r
+
+    def format_batch(self, t):
+        b = super().format_batch(t)
+        if 'image' not in b: return b
+        doms = b.get('domain') or [None] * len(b['image'])
+        b['image'] = [self.load(v, d) for v, d in zip(b['image'], doms)]
+        return b
+
+    def format_column(self, t):
+        c = super().format_column(t)
+        return [self.load(v) for v in c] if t.column_names[0] == 'image' else c
+
+datasets.formatting._FORMAT_TYPES[LAZY_FORMAT] = LazyImages  # `_register_formatter`, quietly
+
+# %% ../nbs/04_data.ipynb #1302d112
+def _stamp(paths) -> str:
+    "A fingerprint of image files from their paths, sizes and modification times (no pixels read)."
+    h = hashlib.sha256()
+    for p in paths:
+        st = os.stat(p)
+        h.update(f"{p}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]
+
+def lazy_dataset(recs:list, # record dicts whose `image` is a file path
+                 domain:str='sar', # the domain of an image read without its row
+                 max_pixels:int|None=None, # pixel limit at decoding (see `load_image`)
+                ) -> datasets.Dataset:
+    "Records that keep image paths and decode them (`load_image`) when read."
+    rows = [{**r, 'image': {'path': str(r['image']), 'bytes': None}} for r in recs]
+    ds = records_to_dataset(rows, lazy=True)
+    fp = _stamp(sorted({r['image']['path'] for r in rows}))   # the files, not only their names
+    ds = datasets.Dataset(ds.data, info=ds.info, fingerprint=fp)
+    other = {r['image']['path']: r['domain'] for r in rows if r.get('domain', domain) != domain}
+    return ds.with_format(LAZY_FORMAT, domain=domain, max_pixels=max_pixels, other=other)
+
+def _image_or_path(p:Path, domain:str, max_pixels, lazy:bool) -> tuple:
+    """(what a reader keeps of an image file, (width, height)): its pixels, or (lazy) its path once
+    its header is checked."""
+    if lazy: return p, check_image(p, domain, max_pixels)
+    img = load_image(p, domain, max_pixels)
+    return img, img.size
+
+def _to_dataset(recs:list, lazy:bool, domain:str, max_pixels) -> datasets.Dataset:
+    return lazy_dataset(recs, domain, max_pixels) if lazy else records_to_dataset(recs)
 
 # %% ../nbs/04_data.ipynb #dfd92cee
 def _listed(items:dict) -> str:
@@ -274,6 +375,7 @@ def from_sarvlm_csv(path, # a SARVLM CSV file (imgpath,caption[,domain,label,sce
                     report:dict|None=None, # filled with kept/skipped counts, skipped lines by reason
                     limit:int|None=None, # read only the first `limit` data rows (a look at a release)
                     max_pixels:int|None=None, # image-size limit (see `load_image`)
+                    lazy:bool=False, # keep paths, check headers, decode on access
                    ) -> datasets.Dataset:
     """Read a SARVLM CSV into records, checking every row (missing image, empty or non-UTF-8
     caption, duplicates)."""
@@ -314,7 +416,7 @@ def from_sarvlm_csv(path, # a SARVLM CSV file (imgpath,caption[,domain,label,sce
         p = Path(r['imgpath'])
         p = p if p.is_absolute() else root/p
         if (p, d) not in cache:
-            try: cache[(p, d)] = load_image(p, d, max_pixels)
+            try: cache[(p, d)] = _image_or_path(p, d, max_pixels, lazy)[0]
             except FileNotFoundError:
                 bad('missing image', where, f"image file not found: {p}", FileNotFoundError)
                 continue
@@ -332,7 +434,7 @@ def from_sarvlm_csv(path, # a SARVLM CSV file (imgpath,caption[,domain,label,sce
                        meta=json.dumps({'imgpath': r['imgpath'], 'line': ln, **extra}))
     bad.done(len(out))
     if not out: raise ValueError(f"from_sarvlm_csv: {path}: no usable rows")
-    return records_to_dataset(list(out.values()))
+    return _to_dataset(list(out.values()), lazy, domain, max_pixels)
 
 # %% ../nbs/04_data.ipynb #b79a5ca7
 def _hidden(p:Path) -> bool: return p.name.startswith('.') or p.name == '__MACOSX'
@@ -386,7 +488,8 @@ def to_class_folders(ds, # DatasetDict (split folders) or Dataset
     return folder
 
 # %% ../nbs/04_data.ipynb #06dd7b3f
-def _read_class_dirs(root:Path, domain, bad, rng, source, split, max_pixels=None) -> list:
+def _read_class_dirs(root:Path, domain, bad, rng, source, split, max_pixels=None,
+                     lazy:bool=False) -> list:
     recs, vocab = [], C.load_vocabulary()
     _loose(root, bad)
     for d in _class_dirs(root):
@@ -397,7 +500,7 @@ def _read_class_dirs(root:Path, domain, bad, rng, source, split, max_pixels=None
             continue
         ann = C.from_label(d.name, vocab=vocab)
         for f in files:
-            try: img = load_image(f, domain, max_pixels)
+            try: img = _image_or_path(f, domain, max_pixels, lazy)[0]
             except ValueError as e:
                 bad('unreadable image', str(f), str(e))
                 continue
@@ -426,6 +529,7 @@ def from_class_folders(root, # root/<class>/*.img or root/<split>/<class>/*.img
                        source:str|None=None, # `source` column (default: the folder name)
                        report:dict|None=None,
                        max_pixels:int|None=None, # image-size limit (see `load_image`)
+                       lazy:bool=False, # keep paths, check headers, decode on access
                       ):
     """Read a class-folder tree into records with label captions: a Dataset, or a DatasetDict when
     split folders are present."""
@@ -433,21 +537,22 @@ def from_class_folders(root, # root/<class>/*.img or root/<split>/<class>/*.img
     if not root.is_dir(): raise FileNotFoundError(f"from_class_folders: no folder at {root}")
     subs = _class_dirs(root)
     if not subs: raise ValueError(f"from_class_folders: {root} has no class folders")
-    bad, rng, source = (
+    bad, rng, source, rd = (
         _Bad(f"from_class_folders: {root}", skip_bad, report),
         get_rng(seed),
         source or root.name,
+        dict(max_pixels=max_pixels, lazy=lazy),
     )
     nested = all(not _images_in(s) and _class_dirs(s) for s in subs)
     if nested:
         _loose(root, bad)                                    # beside the split folders
-        res = {s.name: _read_class_dirs(s, domain, bad, rng, source, s.name, max_pixels)
-               for s in subs}
-    else: res = {None: _read_class_dirs(root, domain, bad, rng, source, None, max_pixels)}
+        res = {s.name: _read_class_dirs(s, domain, bad, rng, source, s.name, **rd) for s in subs}
+    else: res = {None: _read_class_dirs(root, domain, bad, rng, source, None, **rd)}
     bad.done(sum(len(v) for v in res.values()))
     if not any(res.values()): raise ValueError(f"from_class_folders: no images under {root}")
-    if not nested: return records_to_dataset(res[None])
-    return datasets.DatasetDict({k: records_to_dataset(v) for k, v in res.items() if v})
+    if not nested: return _to_dataset(res[None], lazy, domain, max_pixels)
+    return datasets.DatasetDict({k: _to_dataset(v, lazy, domain, max_pixels)
+                                 for k, v in res.items() if v})
 
 # %% ../nbs/04_data.ipynb #f56a9a38
 ROUND = 6
@@ -617,6 +722,7 @@ def from_coco(path, # COCO detection JSON
               source:str|None=None,
               report:dict|None=None,
               max_pixels:int|None=None, # image-size limit (see `load_image`)
+              lazy:bool=False, # keep paths, check headers, decode on access
              ) -> datasets.Dataset:
     "Read COCO detection annotations into records with five box-derived captions per image."
     path = Path(path)
@@ -644,20 +750,20 @@ def from_coco(path, # COCO detection JSON
     recs = []
     for i, im in imgs.items():
         d, where = im.get('domain', domain), f"image id {i} ({im['file_name']!r})"
-        try: img = load_image(root/im['file_name'], d, max_pixels)
+        try: img, size = _image_or_path(root/im['file_name'], d, max_pixels, lazy)
         except FileNotFoundError as e:
             bad('missing image', where, str(e), FileNotFoundError)
             continue
         except ValueError as e:
             bad('unreadable image', where, str(e))
             continue
-        if tuple(img.size) != (im['width'], im['height']):
+        if tuple(size) != (im['width'], im['height']):
             bad('image size differs from the JSON', where,
                 f"the JSON says {im['width']}x{im['height']}, the file {root/im['file_name']} is "
-                f"{img.size[0]}x{img.size[1]}; its {len(boxes[i])} boxes were checked against the "
+                f"{size[0]}x{size[1]}; its {len(boxes[i])} boxes were checked against the "
                 f"JSON's size; fix width/height")
             continue
-        ann = C.from_boxes(boxes[i], img.size, kind='scene')
+        ann = C.from_boxes(boxes[i], size, kind='scene')
         caps = C.captions_for(ann, d, rng)
         recs.append(dict(image=img, caption=_pick(caps, rng), captions=caps, domain=d,
                          label=C.main_label(ann),
@@ -666,7 +772,7 @@ def from_coco(path, # COCO detection JSON
                          meta=json.dumps({'file_name': im['file_name'], 'boxes': boxes[i]})))
     bad.done(len(recs))
     if not recs: raise ValueError(f"{what}: no usable images")
-    return records_to_dataset(recs)
+    return _to_dataset(recs, lazy, domain, max_pixels)
 
 # %% ../nbs/04_data.ipynb #eb378101
 def boxes_to_yolo(boxes:list, size, names:list) -> str:

@@ -152,7 +152,7 @@ MUTANTS = {   # guard removed -> (module, function, old, new, cases that must no
     'csv field limit': (D, '_csv_rows', 'old = csv.field_size_limit(CSV_FIELD_LIMIT)', 'old = csv.field_size_limit()',
                         ['csv_long_caption']),
     'coco duplicate id': (D, '_coco_images', 'if i in first:', 'if False:', ['coco_duplicate_image_id']),
-    'coco size vs file': (D, 'from_coco', "if tuple(img.size) != (im['width'], im['height']):", 'if False:',
+    'coco size vs file': (D, 'from_coco', "if tuple(size) != (im['width'], im['height']):", 'if False:',
                           ['coco_size_differs_from_file']),
     'coco bbox shape': (D, '_coco_box', "if not _nums(a.get('bbox'), 4):", 'if False:',
                         ['coco_bbox_3_values', 'coco_bbox_null', 'coco_bbox_missing']),

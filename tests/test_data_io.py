@@ -232,6 +232,79 @@ def test_rbox_poly_round_trip(seed):
     assert D.poly_to_rbox(D.rbox_to_poly(D.norm_rbox(rb))) == D.norm_rbox(rb)
 
 
+# ---------------------------------------------------------------- lazy reading (SARVLM-1M scale)
+def same_records(a, b):
+    "Two record datasets hold the same rows: equal pixels (and mode), equal other columns."
+    assert len(a) == len(b)
+    for x, y in zip(a, b):
+        assert x['image'].mode == y['image'].mode
+        np.testing.assert_array_equal(D.image_array(x['image']), D.image_array(y['image']))
+        assert {k: v for k, v in x.items() if k != 'image'} == {k: v for k, v in y.items() if k != 'image'}
+
+
+def test_lazy_csv_same_as_eager(tiny, tmp_path):
+    p = D.to_sarvlm_csv(tiny, tmp_path/'out')['data']
+    Image.fromarray(np.arange(60, dtype=np.uint16).reshape(6, 10) * 1000).save(tmp_path/'out'/'i16.png')
+    with open(p, 'a', encoding='utf-8') as f: f.write('i16.png,A 16-bit SAR image of a ship.,sar,ship,s16\n')
+    for group in (False, True):
+        lazy = D.from_sarvlm_csv(p, group=group, lazy=True)
+        assert lazy.features['image'] == D.datasets.Image(decode=False) and lazy.format['type'] == D.LAZY_FORMAT
+        same_records(D.from_sarvlm_csv(p, group=group), lazy)
+    assert lazy[-1]['image'].mode == 'F'  # 16-bit PNG through read_sar: linear intensity, as eager
+
+
+def test_lazy_csv_bad_rows_counted_as_eager(tmp_path, capsys):
+    (tmp_path/'broken.png').write_bytes(b'not a png at all')
+    D.save_image(sar(5, (40, 40)), tmp_path/'big.tif')
+    body = GOOD + b''.join(r for r, _, _ in CASES.values()) + b'broken.png,A SAR image.\nbig.tif,A big one.\n'
+    p = csv_with(tmp_path, 'bad.csv', body)
+    eager, lazy = {}, {}
+    D.from_sarvlm_csv(p, skip_bad=True, report=eager, max_pixels=1000)
+    ds = D.from_sarvlm_csv(p, skip_bad=True, report=lazy, max_pixels=1000, lazy=True)
+    assert lazy == eager and len(ds) == 1
+    assert lazy['reasons']['unreadable image'] == ['line 8', 'line 9']   # bad header, too many pixels
+    assert lazy['reasons']['missing image'] == ['line 3']
+    q = csv_with(tmp_path, 'b.csv', GOOD + b'broken.png,A SAR image.\n')
+    with pytest.raises(ValueError, match='b.csv: line 3: .*broken.png'): D.from_sarvlm_csv(q, lazy=True)
+
+
+def test_lazy_csv_holds_no_pixels(tmp_path, monkeypatch):
+    "2,000 rows of 500 images: the table holds paths (no image bytes), and reading it decodes nothing."
+    (tmp_path/'img').mkdir()
+    for i in range(500):
+        Image.fromarray(np.full((32, 32), i % 256, np.uint8)).save(tmp_path/'img'/f'{i}.png')
+    rows = ''.join(f'img/{i}.png,A SAR image number {i} caption {k}.\n' for i in range(500) for k in range(4))
+    (tmp_path/'big.csv').write_text('imgpath,caption\n' + rows)
+    decoded = []
+    monkeypatch.setattr(D, 'load_image', lambda *a, **k: decoded.append(a[0]))
+    ds = D.from_sarvlm_csv(tmp_path/'big.csv', lazy=True)
+    assert len(ds) == 2000 and decoded == []
+    assert ds.data.nbytes < 2000 * 400   # paths and captions; 2,000 decoded float images would be 8 MB
+    assert set(ds['domain']) == {'sar'} and len(set(ds['caption'])) == 2000 and decoded == []
+    ds[[3, 4]]
+    assert len(decoded) == 2   # a batch read decodes only its rows
+
+
+def test_lazy_class_folders_and_coco_same_as_eager(tiny, tmp_path):
+    make_tree(tmp_path/'mstar')
+    a, b = D.from_class_folders(tmp_path/'mstar'), D.from_class_folders(tmp_path/'mstar', lazy=True)
+    for s in a: same_records(a[s], b[s])
+    p = D.to_coco(tiny.select([3]), tmp_path/'coco')
+    same_records(D.from_coco(p), D.from_coco(p, lazy=True))
+
+
+def test_root_for_relative_paths(tmp_path):
+    from sarvlm.cli import read_data, data_main
+    D.save_image(sar(0), tmp_path/'imgs'/'a.tif')
+    (tmp_path/'lists').mkdir(); p = tmp_path/'lists'/'d.csv'
+    p.write_text('imgpath,caption\nimgs/a.tif,A SAR image of a ship.\n')
+    with pytest.raises(FileNotFoundError, match='image file not found'): read_data(str(p))
+    ds = read_data(str(p), root=str(tmp_path))
+    np.testing.assert_array_equal(D.image_array(ds[0]['image']), D.image_array(sar(0)))
+    assert data_main(['card', '--data', str(p), '--root', str(tmp_path)]) == 0
+    assert data_main(['card', '--data', str(p)]) != 0
+
+
 # ---------------------------------------------------------------- sarvlm-mini
 N_MINI = 30
 
