@@ -12,6 +12,19 @@ from .core import temp_name, remove_stale_temps, kill_point
 from .core import get_device
 from .models import (LoadedModel, load_model, checkpoint_model_name, CheckpointError, features_key,
                            features_path, load_features, embed, in_notebook)
+from . import data as D
+from .captions import from_label, load_vocabulary
+from .data import csv_sep, build_mini, mini_path, dataset_card, rbox_to_poly
+from .train import (load_records, paper_config, init_distributed, close_distributed,
+                          records_learner, fit_clip, read_metrics, checkpoint_scheme)
+from .models import create, check_checkpoint_file, save_checkpoint
+from .transfer import STAGES, study_config, run_stage, stage_dir, chain
+from .tasks.retrieval import retrieval_by_domain, retrieval_metrics, TABLE_COLUMNS
+from .scenes import CLASSES
+from .tasks.zeroshot import evaluate, load_templates, check_labels
+from .tasks.recognition import linear_probe
+from .tasks.captioning import generate_captions, evaluate_captions
+from .tasks.localization import make_scenes, polygons_mask, QUERY_TEMPLATE, localize, slm
 
 # %% auto #0
 __all__ = ['EXIT_OK', 'EXIT_FAILED', 'EXIT_USAGE', 'EXIT_INTERRUPTED', 'EXIT_CODES', 'EXPECTED', 'FORMATS', 'BOX_FORMATS',
@@ -56,9 +69,13 @@ def run_cli(fn, # called with the parsed arguments
     "Parse `argv`, call `fn(args)`; return an exit code (0 ok, 1 failed, 2 bad command line, 130 interrupted)."
     try: a = parser.parse_args(argv)
     except SystemExit as e: return e.code if isinstance(e.code, int) else EXIT_USAGE
-    try: fn(a); return EXIT_OK
+    try:
+        fn(a)
+        return EXIT_OK
     except SystemExit as e: return e.code if isinstance(e.code, int) else EXIT_USAGE  # a parser error inside `fn`
-    except KeyboardInterrupt: print(f"{parser.prog}: interrupted", file=sys.stderr); return EXIT_INTERRUPTED
+    except KeyboardInterrupt:
+        print(f"{parser.prog}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except Exception as e:
         if os.environ.get('SARVLM_DEBUG') or not isinstance(e, EXPECTED): traceback.print_exc()
         if isinstance(e, UsageError): parser.print_usage(sys.stderr)
@@ -114,7 +131,6 @@ def read_data(spec:str, # 'mini' (sarvlm-mini), or a path: CSV file/folder, clas
              ):
     "Records (`datasets.Dataset`, or `DatasetDict` of splits) from a data spec."
     import datasets
-    from sarvlm import data as D
     if spec == 'mini': return D.build_mini(seed=seed, size=size, img_size=img_size, verbose=False)
     fmt, p = fmt or detect_format(spec), Path(spec)
     if not p.exists(): raise FileNotFoundError(f"no such file or folder: {p}")
@@ -187,7 +203,6 @@ def data_labels(ds, # a `datasets.Dataset` of records
     names, m = _label_names(ds, col), _mapping(label_map)
     if m is None: return names
     if m == 'coarse':
-        from sarvlm.captions import from_label, load_vocabulary
         v = load_vocabulary()
         m = {n: from_label(n, vocab=v).objects[0].cls for n in set(names) if n.strip()}
     miss = sorted({str(n) for n in names if n.strip() and n not in m})
@@ -203,9 +218,10 @@ def write_data(d, # a Dataset or DatasetDict
               ) -> list:
     "Write records in format `fmt` under `out`; returns the paths written (CSV files, JSON files or folders)."
     import datasets
-    from sarvlm import data as D
     out = Path(out)
-    if fmt == 'hf': d.save_to_disk(str(out)); return [out]
+    if fmt == 'hf':
+        d.save_to_disk(str(out))
+        return [out]
     if fmt == 'csv': return list(D.to_sarvlm_csv(d, out).values())
     if fmt == 'folders': return [D.to_class_folders(d, out)]
     if fmt not in BOX_FORMATS: raise UsageError(f"--format/--to: unknown format {fmt!r}; known: {', '.join(FORMATS)}")
@@ -253,7 +269,6 @@ def _parser(prog:str, description:str, examples:str, **kw) -> argparse.ArgumentP
 def csv_separator(s:str) -> str:
     "An argparse type: a CSV separator; '\\t' as typed in a shell, and the names tab, comma, semicolon, pipe, space, are understood."
     if len(s) == 1 and s not in '"\r\n': return s         # the common case, without importing sarvlm.data
-    from sarvlm.data import csv_sep
     try: return csv_sep(s)
     except ValueError as e: raise argparse.ArgumentTypeError(str(e)) from None
 
@@ -277,6 +292,7 @@ def _label_args(p:argparse.ArgumentParser):
         "map the labels to coarser classes: 'coarse' (sarvlm's classes: BMP2, T72 -> tank, "
         "BTR70 -> truck) or a JSON file {name: class}"))
 
+# %% ../nbs/17_cli.ipynb #a5e9ccdc
 def _mini_args(p:argparse.ArgumentParser):
     "Options that define a sarvlm-mini build."
     p.add_argument('--seed', type=int, default=0, help='the world seed: the same seed gives the same data')
@@ -318,7 +334,8 @@ def data_parser() -> argparse.ArgumentParser:
     k = sub.add_parser('card', help='print the dataset card', formatter_class=_Fmt,
                        description='Print records per split and domain, labels per domain and caption lengths.')
     k.add_argument('--data', default='mini', help="'mini' (sarvlm-mini with --seed/--size/--img-size) or a dataset path")
-    _mini_args(k); _input_args(k)
+    _mini_args(k)
+    _input_args(k)
     return p
 
 # %% ../nbs/17_cli.ipynb #78158fc1
@@ -339,10 +356,10 @@ def _say(*a): print(*a, flush=True)
 
 def cmd_build(a):
     "`sarvlm_data build`."
-    from sarvlm.data import build_mini, mini_path
     out = _fresh_out(a.out) if a.out else None
     check_writable_dir(get_paths().cache, 'the cache folder (SARVLM_CACHE)')
-    t0 = time.perf_counter(); _say(f"building sarvlm-mini seed={a.seed} size={a.size or 'default'} ...")
+    t0 = time.perf_counter()
+    _say(f"building sarvlm-mini seed={a.seed} size={a.size or 'default'} ...")
     dd = build_mini(seed=a.seed, size=a.size, img_size=a.img_size, rebuild=a.rebuild, verbose=False)
     _say(f"sarvlm-mini: {dict((k, len(v)) for k, v in dd.items())} records in {time.perf_counter()-t0:.1f} s; cache {mini_path(a.seed, a.size, a.img_size)}")
     if out is None: return
@@ -359,10 +376,10 @@ def cmd_convert(a):
     paths = export_data(d, a.to, out)
     _say(f"wrote {a.to} in {time.perf_counter()-t0:.1f} s: " + ', '.join(map(str, paths)))
 
+# %% ../nbs/17_cli.ipynb #ac612f51
 def cmd_card(a):
     "`sarvlm_data card`."
     import datasets
-    from sarvlm.data import dataset_card
     d = read_data(a.data, a.fmt, a.domain, a.skip_bad, a.sep, a.seed, a.size, a.img_size, root=a.root)
     if not isinstance(d, datasets.DatasetDict): d = datasets.DatasetDict({'train': d})
     dataset_card(d)
@@ -487,7 +504,6 @@ def _relabelled(ds, a):
 
 def train_records(a) -> tuple:
     "(train, valid or None) records for `sarvlm_train` arguments."
-    from sarvlm.train import load_records
     if a.data.startswith(('toy:', 'mini:')) or a.data == 'mini': tr, va = load_records(a.data)
     else:
         d = read_data(a.data, a.fmt, a.data_domain, a.skip_bad, a.sep, root=a.root)
@@ -500,7 +516,6 @@ def train_records(a) -> tuple:
 # %% ../nbs/17_cli.ipynb #2aaaf01e
 def _model(a, cfg):
     "(model, train transform, eval transform, tokenizer), from `--init` weights if given."
-    from sarvlm.models import create, check_checkpoint_file, CheckpointError
     init = a.init
     if init and (Path(init).suffix in ('.pt', '.pth', '.bin', '.safetensors') or os.sep in init) and not Path(init).exists():
         raise FileNotFoundError(f"--init: no checkpoint file at {init}")
@@ -518,12 +533,11 @@ def _epoch_line(names, row) -> str:
     if len(row) == len(names) - 1: names = [n for n in names if n != 'valid_loss']   # no validation set
     return '  '.join(f"{n} {v:.4f}" if isinstance(v, float) else f"{n} {v}" for n, v in zip(names, row))
 
+# %% ../nbs/17_cli.ipynb #25a64aac
 def train_stage(a) -> dict:
     "Train one stage as `a` asks; returns a summary (steps, last loss, seconds, checkpoint)."
     check_writable_dir(a.out, '--out')   # before anything is loaded
     import torch, torch.distributed as dist
-    from sarvlm.train import paper_config, init_distributed, close_distributed, records_learner, fit_clip, read_metrics
-    from sarvlm.models import save_checkpoint
     if a.threads: torch.set_num_threads(a.threads)
     di, t0, out = init_distributed(), time.perf_counter(), Path(a.out)
     over = {k: getattr(a, k) for k in HPARAMS if getattr(a, k) is not None}
@@ -555,9 +569,9 @@ def train_stage(a) -> dict:
     close_distributed(learn)
     return res
 
+# %% ../nbs/17_cli.ipynb #8082f39e
 def transfer_stage(a) -> dict:
     "`sarvlm_train --stage NAME`: `sarvlm.transfer.run_stage` with the study's configuration (and the flags that apply)."
-    from sarvlm.transfer import STAGES, study_config, run_stage, stage_dir, chain
     if a.stage not in STAGES: raise UsageError(f"--stage: unknown stage {a.stage!r}; known: {list(STAGES)}")
     bad = [f"--{k.replace('_', '-')}" for k in (*HPARAMS, 'data', 'out', 'init', 'domain') if k not in ('batch_size', 'seed') and getattr(a, k) is not None]
     if bad: raise UsageError(f"--stage trains with the transfer study's recipe (07_transfer); {', '.join(bad)} cannot be combined with it")
@@ -586,8 +600,6 @@ def eval_scheme(checkpoint:str, # a checkpoint file or an open_clip pretrained t
                 scheme:str|None=None, # the scheme asked for (--scheme), if any
                ) -> str:
     "The SAR normalisation at evaluation: `scheme`, else the checkpoint's, else 'auto'."
-    from sarvlm.models import CheckpointError
-    from sarvlm.train import checkpoint_scheme
     if scheme or not Path(checkpoint).is_file(): return scheme or 'auto'
     try: return checkpoint_scheme(checkpoint) or 'auto'
     except CheckpointError as e: raise UsageError(f"--checkpoint {e}") from None   # as `eval_model` says
@@ -597,7 +609,6 @@ def _looks_like_path(s:str) -> bool: return os.sep in s or Path(s).suffix in ('.
 
 def check_checkpoint(checkpoint:str, model_name:str|None=None):
     "Fail fast (before any data is read or model built) on a missing, refused or unreadable file, or a tag without --model."
-    from sarvlm.models import check_checkpoint_file, CheckpointError
     if Path(checkpoint).exists():   # what the file is, from its bytes (nothing in it is run)
         try: return check_checkpoint_file(checkpoint)
         except CheckpointError as e: raise UsageError(f"--checkpoint {e}") from None
@@ -626,6 +637,7 @@ def eval_model(checkpoint:str, model_name:str|None=None, # a checkpoint file or 
     except (ValueError, AssertionError, RuntimeError, TypeError) as e:
         raise ValueError(f"--checkpoint {checkpoint}: cannot load it into {name}: {_message(e)}") from e
 
+# %% ../nbs/17_cli.ipynb #8c6722be
 def eval_features(checkpoint:str, ds, # a checkpoint file or pretrained tag; a `datasets.Dataset`
                   model_name:str|None=None, # open_clip name (default: read from the checkpoint)
                   model=None, # an `eval_model` result if loaded already (else loaded when not cached)
@@ -682,7 +694,6 @@ def eval_split(a, default:str) -> str:
 def task_retrieval(a):
     "`sarvlm_eval retrieval`: R@1/5/10 and mean both ways, mean recall per domain (authors' rule)."
     import pandas as pd
-    from sarvlm.tasks.retrieval import retrieval_by_domain, retrieval_metrics, TABLE_COLUMNS
     t0, d = time.perf_counter(), read_data(a.data, a.fmt, a.data_domain, a.skip_bad, a.sep, root=a.root)
     a.split = eval_split(a, 'test_uni' if hasattr(d, 'keys') and 'test_uni' in d else 'test')
     f = eval_features(a.checkpoint, pick_split(d, a.split), a.model, None, a.batch_size, a.device,
@@ -700,7 +711,6 @@ def _classes(spec:str|None, labels) -> list:
     "Class names: --classes 'a,b,c', a file (JSON list or one per line), 'mini' (sarvlm-mini's object classes), else the labels present."
     if not spec: return sorted({str(l) for l in labels if str(l).strip()})   # an empty label is no class
     if spec == 'mini':
-        from sarvlm.scenes import CLASSES
         return list(CLASSES)
     p = Path(spec)
     if p.suffix in ('.json', '.txt') or p.exists():
@@ -709,10 +719,10 @@ def _classes(spec:str|None, labels) -> list:
         return json.loads(t) if p.suffix == '.json' else [l.strip() for l in t.splitlines() if l.strip()]
     return [c.strip() for c in spec.split(',') if c.strip()]
 
+# %% ../nbs/17_cli.ipynb #8e07b7f9
 def task_zeroshot(a):
     "`sarvlm_eval zeroshot`: top-1/3/5 and mean per-class accuracy with a template set."
     import pandas as pd
-    from sarvlm.tasks.zeroshot import evaluate, load_templates, check_labels
     t0, d = time.perf_counter(), read_data(a.data, a.fmt, a.data_domain, a.skip_bad, a.sep, root=a.root)
     templates = load_templates(a.templates)
     a.split = eval_split(a, 'test')
@@ -733,14 +743,15 @@ def task_zeroshot(a):
     tab.loc['images', 'accuracy %'], tab.loc['chance top1', 'accuracy %'] = r['n'], 100 / len(classes)
     report('zeroshot', a, tab, {**r, 'templates': a.templates, 'chance_top1': 100 / len(classes)}, t0)
 
+# %% ../nbs/17_cli.ipynb #61eb0d9a
 def task_probe(a):
     "`sarvlm_eval probe`: logistic regression on frozen features (C chosen on a split of the training data)."
     import pandas as pd
-    from sarvlm.tasks.recognition import linear_probe
     t0, d = time.perf_counter(), read_data(a.data, a.fmt, a.data_domain, a.skip_bad, a.sep, root=a.root)
     dtr = read_data(a.train_data, a.fmt, a.data_domain, a.skip_bad, a.sep, root=a.root) if a.train_data else d
     if not a.train_data and not hasattr(d, 'keys'): raise UsageError("probe needs training data: give --train-data, or data with train and test splits")
-    a.split = eval_split(a, 'test'); dte, dtr = pick_split(d, a.split), pick_split(dtr, a.train_split, '--train-split')
+    a.split = eval_split(a, 'test')
+    dte, dtr = pick_split(d, a.split), pick_split(dtr, a.train_split, '--train-split')
     fte, ftr = (eval_features(a.checkpoint, x, a.model, None, a.batch_size, a.device, a.scheme)
                 for x in (dte, dtr))
     mtr, mte = row_mask(ftr, a.domain, a.kind), row_mask(fte, a.domain, a.kind)
@@ -767,7 +778,6 @@ def select_rows(ds, domain:str|None=None, kind:str|None=None, limit:int|None=Non
 def caption_images(model, etf, tok, images, method:str, batch_size:int=16) -> list:
     "`generate_captions` in chunks, with a progress bar on stderr."
     from tqdm.auto import tqdm
-    from sarvlm.tasks.captioning import generate_captions
     step, out = max(batch_size, 16), []
     for i in tqdm(range(0, len(images), step), desc='captioning', unit='batch', file=sys.stderr, disable=len(images) <= step):
         out += generate_captions(model, images[i:i + step], etf, tok, method=method, batch_size=batch_size)
@@ -776,9 +786,9 @@ def caption_images(model, etf, tok, images, method:str, batch_size:int=16) -> li
 def task_captioning(a):
     "`sarvlm_eval captioning`: BLEU-1..4, METEOR, ROUGE-L, CIDEr of generated captions."
     import pandas as pd, open_clip
-    from sarvlm.tasks.captioning import evaluate_captions
     t0, d = time.perf_counter(), read_data(a.data, a.fmt, a.data_domain, a.skip_bad, a.sep, group=True, root=a.root)
-    a.split = eval_split(a, 'test'); ds = select_rows(pick_split(d, a.split), a.domain, a.kind, a.limit)
+    a.split = eval_split(a, 'test')
+    ds = select_rows(pick_split(d, a.split), a.domain, a.kind, a.limit)
     model, etf, tok, name = eval_model(a.checkpoint, a.model, a.device, a.scheme)
     if not isinstance(model, open_clip.CoCa): raise ValueError(f"captioning needs a CoCa model (e.g. SARCap-Tiny, coca_ViT-L-14); {name} is not one")
     hyps = caption_images(model, etf, tok, ds['image'], a.decoding, a.batch_size)
@@ -791,7 +801,6 @@ def task_captioning(a):
 # %% ../nbs/17_cli.ipynb #9d5f5477
 def box_queries(meta:str, template:str) -> list:
     "[(class, query, polygons), ...] from a record's `meta` boxes (rotated-box corners, else the box rectangle)."
-    from sarvlm.data import rbox_to_poly
     by = {}
     for b in json.loads(meta or '{}').get('boxes', []):
         x0, y0, x1, y1 = b['bbox']
@@ -800,11 +809,11 @@ def box_queries(meta:str, template:str) -> list:
 
 def localization_scenes(a) -> list:
     "[(scene id, SAR intensity (H, W), queries), ...] for `sarvlm_eval localization`."
-    from sarvlm.tasks.localization import make_scenes, polygons_mask, QUERY_TEMPLATE
     if a.data == 'scenes': return make_scenes(a.scenes, a.size, a.seed)
     if a.domain not in (None, 'sar'): raise UsageError("--domain: localization works on SAR images only")
     d = read_data(a.data, a.fmt, a.data_domain, a.skip_bad, a.sep, root=a.root)
-    a.split = eval_split(a, 'test'); ds = select_rows(pick_split(d, a.split), 'sar', a.kind)
+    a.split = eval_split(a, 'test')
+    ds = select_rows(pick_split(d, a.split), 'sar', a.kind)
     out, n_tiny = [], 0
     for s, im, m in zip(ds['scene_id'], ds['image'], ds['meta']):
         img, qs = np.asarray(im, np.float32), []
@@ -820,11 +829,11 @@ def localization_scenes(a) -> list:
     if bad: raise ValueError(f"localization needs square single-channel SAR images; not so: {bad[:5]}")
     return out
 
+# %% ../nbs/17_cli.ipynb #9f8d7850
 def task_localization(a):
     "`sarvlm_eval localization`: mean SLM metrics per class and overall."
     import pandas as pd
     from tqdm.auto import tqdm
-    from sarvlm.tasks.localization import localize, slm
     t0, scenes = time.perf_counter(), localization_scenes(a)
     sch = eval_scheme(a.checkpoint, a.scheme)   # --scheme, else the checkpoint's, else 'auto'
     model, _, tok, name = eval_model(a.checkpoint, a.model, 'cpu', sch)   # localization computes on the CPU
@@ -833,7 +842,8 @@ def task_localization(a):
         scales = [img.shape[0] // 4, img.shape[0] // 2, img.shape[0]]
         probs = localize(model, tok, img, [q for _, q, _ in qs], scales, scheme=sch)['prob']
         rows += [dict(scene=sid, cls=c, **slm(p, polys, a.px_scale)) for (c, _, polys), p in zip(qs, probs)]
-    df = pd.DataFrame(rows); cols = ['Rsu', 'Ras', 'Rda', 'Rmi']
+    df = pd.DataFrame(rows)
+    cols = ['Rsu', 'Ras', 'Rda', 'Rmi']
     tab = df.groupby('cls')[cols].mean().assign(queries=df.groupby('cls').size())
     tab.loc['all'] = [*df[cols].mean(), len(df)]
     report('localization', a, tab, {'per_class': tab.to_dict('index'), 'images': len(scenes)}, t0)
@@ -872,6 +882,7 @@ def _eval_common(p:argparse.ArgumentParser, split_default:str):
     p.add_argument('--device', default=None, help="'cuda', 'cuda:1', 'mps' or 'cpu' (default: SARVLM_DEVICE, else CUDA if available, else CPU)")
     p.add_argument('--out', default=None, help='write the results as JSON to this file')
 
+# %% ../nbs/17_cli.ipynb #93664612
 def eval_parser() -> argparse.ArgumentParser:
     "The parser of `sarvlm_eval`."
     p = _parser('sarvlm_eval', 'Evaluate a checkpoint on a dataset: image-text retrieval, zero-shot classification, a linear probe, '
@@ -920,6 +931,7 @@ def eval_parser() -> argparse.ArgumentParser:
     l.add_argument('--px-scale', type=float, default=0.25, help="SLM's AIR-SLT pixel constants x this (0.25 for 256-px scenes)")
     return p
 
+# %% ../nbs/17_cli.ipynb #8e38973d
 def _check_eval_outputs(a):
     "Fail fast on an --out file, or a feature cache (retrieval, zeroshot, probe), that cannot be written."
     if a.out: check_writable_file(a.out, '--out')
@@ -939,10 +951,13 @@ COMMANDS = dict(data=data_main, train=train_main, eval=eval_main)
 def main(argv=None) -> int:
     "`python -m sarvlm.cli {data,train,eval} ...`: the three commands under one module (for torchrun -m)."
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] in (['-h'], ['--help']): print(f"usage: python -m sarvlm.cli {{{','.join(COMMANDS)}}} ...\n\n{EXIT_CODES}"); return EXIT_OK
+    if argv[:1] in (['-h'], ['--help']):
+        print(f"usage: python -m sarvlm.cli {{{','.join(COMMANDS)}}} ...\n\n{EXIT_CODES}")
+        return EXIT_OK
     if not argv or argv[0] not in COMMANDS:
         print(f"usage: python -m sarvlm.cli {{{','.join(COMMANDS)}}} ...\npython -m sarvlm.cli: error: "
-              f"expected a command {list(COMMANDS)}, got {argv[:1]}", file=sys.stderr); return EXIT_USAGE
+              f"expected a command {list(COMMANDS)}, got {argv[:1]}", file=sys.stderr)
+        return EXIT_USAGE
     return COMMANDS[argv[0]](argv[1:])
 
 # %% ../nbs/17_cli.ipynb #ebf0a660

@@ -31,9 +31,10 @@ def study_notebooks(nbs_dir=None, # folder of the notebooks (default: the projec
 
 # %% ../nbs/18_reproduce.ipynb #3171966a
 REFERENCE_TIMES = {  # seconds per notebook, full configuration, two at a time on the 2-core reference machine (2026-12-03)
-    '00_core': 10, '01_sar': 14, '02_scenes': 12, '03_captions': 14, '04_data': 86, '05_models': 39, '06_train': 70,
-    '07_transfer': 1423, '08_alignment': 89, '09_retrieval': 47, '10_zeroshot': 14, '11_recognition': 17,
-    '12_ensemble': 117, '13_captioning': 152, '14_localization': 102, '15_detection': 159, '16_explore': 19, '17_cli': 121}
+    '00_core': 8, '01_sar': 13, '02_scenes': 13, '03_captions': 11, '04_data': 69, '05_models': 34, '06_train': 54,
+    '07_transfer': 1072, '08_alignment': 133, '09_retrieval': 45, '10_zeroshot': 14, '11_recognition': 16,
+    '12_ensemble': 111, '13_captioning': 122, '14_localization': 97, '15_detection': 164, '16_explore': 19,
+    '17_cli': 100}
 
 def measured_times(path) -> dict:
     "Seconds per notebook that an earlier run measured (its `times.json`), or {} if there is none."
@@ -337,7 +338,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog='sarvlm_reproduce', formatter_class=argparse.RawDescriptionHelpFormatter,
         description='Run the whole sarvlm study (every notebook of nbs/, in order, in fresh kernels) and write '
                     'outputs/report.md with its figures and the paper-vs-ours table.',
-        epilog='examples:\n  sarvlm_reproduce                  # the whole study, full configuration (~20 min on 2 cores)\n'
+        epilog='examples:\n  sarvlm_reproduce                  # the whole study, full configuration (~25 min on 2 cores)\n'
                '  SARVLM_SMALL=1 sarvlm_reproduce   # the small test configuration (~5 min)\n'
                '  sarvlm_reproduce --only 09 10     # two notebooks, then the report\n'
                '  sarvlm_reproduce --report-only    # rewrite the report from saved results\n'

@@ -22,7 +22,8 @@ from fastai.callback.fp16 import MixedPrecision
 from fastai.callback.progress import ProgressCallback
 from fastai.torch_core import to_float
 from .core import set_seed, get_paths, atomic_write, kill_point
-from .sar import check_clipping
+from .sar import check_clipping, speckle
+from .data import load_saved, build_mini
 
 # %% auto #0
 __all__ = ['POSITIONS', 'PAPER_HPARAMS', 'FREE_KEYS', 'CLIP_CHECK', 'sample_seed', 'seeded_cpu_rng', 'RecordsDataset',
@@ -41,10 +42,12 @@ def sample_seed(seed:int, epoch:int, idx:int) -> int:
 @contextlib.contextmanager
 def seeded_cpu_rng(seed:int):
     "Run a block with torch's CPU generator seeded to `seed`, then put the outer RNG state back."
-    st = torch.get_rng_state(); torch.default_generator.manual_seed(seed)
+    st = torch.get_rng_state()
+    torch.default_generator.manual_seed(seed)
     try: yield
     finally: torch.set_rng_state(st)
 
+# %% ../nbs/06_train.ipynb #7766d38a
 class RecordsDataset(torch.utils.data.Dataset):
     "A `datasets.Dataset` of records as `(image tensor, token ids, label id)`; augmentation seeded per (epoch, index)."
     def __init__(self, ds, # `datasets.Dataset` with `image`, `caption` (and optionally `label`) columns
@@ -89,13 +92,14 @@ def toy_records(n:int=64, # number of records
     "A small `datasets.Dataset` of SAR records (image as PIL 'F' intensity, caption, label, domain)."
     import datasets
     from PIL import Image
-    from sarvlm.sar import speckle
     rng = np.random.default_rng(seed)
     rows = dict(image=[], caption=[], label=[], domain=[])
     for i in range(n):
         cls, pos = ['ship', 'tank'][i % 2], list(POSITIONS)[(i//2) % 4]
         rows['image'].append(Image.fromarray(speckle(_toy_sigma0(cls, pos, size), looks=2, rng=rng), mode='F'))
-        rows['caption'].append(f"a SAR image of a {cls} in the {pos}"); rows['label'].append(cls); rows['domain'].append('sar')
+        rows['caption'].append(f"a SAR image of a {cls} in the {pos}")
+        rows['label'].append(cls)
+        rows['domain'].append('sar')
     feats = datasets.Features(image=datasets.Image(), caption=datasets.Value('string'),
                               label=datasets.Value('string'), domain=datasets.Value('string'))
     return datasets.Dataset.from_dict(rows, features=feats)
@@ -285,8 +289,10 @@ def rng_state() -> dict:
 
 def set_rng_state(d:dict):
     "Restore what `rng_state` returned."
-    v, s, g = d['python']; random.setstate((v, tuple(s), g))
-    n = d['numpy']; np.random.set_state((n[0], n[1].numpy().astype(np.uint32), *n[2:]))
+    v, s, g = d['python']
+    random.setstate((v, tuple(s), g))
+    n = d['numpy']
+    np.random.set_state((n[0], n[1].numpy().astype(np.uint32), *n[2:]))
     torch.set_rng_state(d['torch'])
     if 'cuda' in d and torch.cuda.is_available(): torch.cuda.set_rng_state_all(d['cuda'])
 
@@ -333,7 +339,9 @@ class MetricsCSV(Callback):
         if self.rank != 0: return
         rows = read_metrics(self.path) if self.path.exists() and self.start else []
         with atomic_write(self.path, 'w') as f:
-            w = csv.DictWriter(f, self.cols); w.writeheader(); w.writerows(r for r in rows if int(r['step']) <= self.start)
+            w = csv.DictWriter(f, self.cols)
+            w.writeheader()
+            w.writerows(r for r in rows if int(r['step']) <= self.start)
         self.t0 = time.perf_counter()
 
     def _write(self, **row):
@@ -396,7 +404,8 @@ def _restore(learn, ck:dict):
     except RuntimeError as e:
         raise ValueError(f"the checkpoint's weights do not fit {ck.get('name') or 'this model'}: "
                          f"{str(e).splitlines()[0]}") from None
-    learn.create_opt(); learn.opt.opt.load_state_dict(ck['optimizer'])
+    learn.create_opt()
+    learn.opt.opt.load_state_dict(ck['optimizer'])
     learn.clip_schedule.step = int(ck['step'])
     set_rng_state(ck['rng'])
 
@@ -415,8 +424,13 @@ class _RestoreScaler(Callback):
 class CPUAutocast(Callback):
     "bf16 autocast of the forward pass on the CPU (fastai's `MixedPrecision` is CUDA-only); the loss in fp32."
     order = 10
-    def before_batch(self): self._exit(); self._ctx = torch.autocast('cpu', dtype=torch.bfloat16); self._ctx.__enter__()
-    def after_pred(self): self._exit(); self.learn.pred = to_float(self.pred)
+    def before_batch(self):
+        self._exit()
+        self._ctx = torch.autocast('cpu', dtype=torch.bfloat16)
+        self._ctx.__enter__()
+    def after_pred(self):
+        self._exit()
+        self.learn.pred = to_float(self.pred)
     def after_batch(self): self._exit()   # also when a batch was cancelled before its prediction
     def _exit(self):
         if getattr(self, '_ctx', None) is not None: self._ctx.__exit__(None, None, None)
@@ -452,6 +466,7 @@ def check_resume(ck:dict, # the checkpoint to resume from
 class TrainingInterrupted(KeyboardInterrupt):
     "Training stopped by a signal after saving a resumable checkpoint (exit code 130 on the command line)."
 
+# %% ../nbs/06_train.ipynb #0878728d
 class SaveOnInterrupt(Callback):
     "SIGINT (Ctrl-C) stops training after the running batch with a resumable checkpoint at that step (`fit_clip` then raises `TrainingInterrupted`)."
     order = 80   # after ResumableCheckpoint (60) counted the batch and MetricsCSV (70) wrote its row
@@ -459,7 +474,9 @@ class SaveOnInterrupt(Callback):
 
     def _handler(self, sig, frame):
         "Note the signal; the same signal again stops at once (a second Ctrl-C)."
-        if sig in self.got: self.restore(); raise KeyboardInterrupt
+        if sig in self.got:
+            self.restore()
+            raise KeyboardInterrupt
         self.got.add(sig)
         print(f"\n{signal.Signals(sig).name}: stopping after this batch with a checkpoint (again: stop at once, unsaved)",
               file=sys.stderr, flush=True)
@@ -522,7 +539,8 @@ def clip_learner(model, # an open_clip CLIP or CoCa model (from `sarvlm.models.c
                 ) -> Learner:
     "A fastai `Learner` for open_clip CLIP/CoCa with schedule, clamping, clipping, AMP, metrics, checkpoints and exact resume."
     cfg, di = cfg or paper_config(), dist_info or DistInfo()
-    out = Path(out_dir or get_paths().runs/cfg.model); out.mkdir(parents=True, exist_ok=True)
+    out = Path(out_dir or get_paths().runs/cfg.model)
+    out.mkdir(parents=True, exist_ok=True)
     check_schedule(cfg, len(train_ds))
     ck = _load_resume(out, resume)
     if ck: check_resume(ck, cfg, out/'latest.pt' if resume == 'latest' else resume, override)
@@ -549,6 +567,7 @@ def clip_learner(model, # an open_clip CLIP or CoCa model (from `sarvlm.models.c
     (out/'config.json').write_text(json.dumps(asdict(cfg), indent=1)) if di.is_main else None
     return learn
 
+# %% ../nbs/06_train.ipynb #30a55bb7
 def _load_resume(out:Path, resume) -> dict|None:
     "The checkpoint dict to resume from (None to start fresh); 'latest' means out/latest.pt if it exists."
     if resume is None: return None
@@ -586,13 +605,11 @@ def load_records(spec:str):
     "(train, valid) records from 'toy:N', 'mini' / 'mini:DOMAIN' (sarvlm-mini), or a `save_to_disk` folder (Dataset, or DatasetDict with train[/val])."
     if spec.startswith('toy:'): return toy_records(int(spec[4:])), None
     if spec == 'mini' or spec.startswith('mini:'):
-        from sarvlm.data import build_mini
         d, dom = build_mini(seed=0, verbose=False), spec[5:]
         pick = lambda x: x.filter(lambda r: r['domain'] == dom) if dom else x
         return pick(d['train']), pick(d['val'])
     import datasets
     if not Path(spec).exists(): raise FileNotFoundError(f"--data: no dataset folder at {spec}")
-    from sarvlm.data import load_saved
     d = load_saved(spec)                  # a clear error for a folder that is not a saved dataset
     if isinstance(d, datasets.DatasetDict):
         if 'train' not in d: raise ValueError(f"{spec}: DatasetDict without a 'train' split (has {list(d)})")
