@@ -26,8 +26,8 @@ __all__ = ['CONFIG_DIR', 'TINY_CONFIGS', 'PAPER_MODELS', 'CHECKPOINT_KINDS', 'RE
            'check_checkpoint_file', 'read_checkpoint', 'to_state_dict', 'compare_keys', 'load_checkpoint',
            'unwrap_model', 'save_checkpoint', 'save_safetensors', 'convert_torchscript', 'checkpoint_model_name',
            'LoadedModel', 'load_model', 'in_notebook', 'Progress', 'embed_images', 'embed_texts', 'file_hash',
-           'dataset_key', 'features_key', 'features_path', 'load_features', 'dataset_pixels', 'embed',
-           'checkpoint_features', 'template_file', 'template_sets', 'load_templates', 'zeroshot_classifier',
+           'dataset_key', 'features_key', 'features_path', 'load_features', 'TransformedRows', 'dataset_pixels',
+           'embed', 'checkpoint_features', 'template_file', 'template_sets', 'load_templates', 'zeroshot_classifier',
            'zeroshot_logits', 'top1', 'class_index', 'held_out_classes', 'topk_chunked', 'retrieval_metrics',
            'train_throughput']
 
@@ -637,16 +637,29 @@ def load_features(path, verbose:bool=True) -> dict:
 # %% ../nbs/05_models.ipynb #46ba11aa
 _PIXELS = {}
 
+class TransformedRows:
+    "A dataset's image column transformed on access: `rows[i:j]` decodes and transforms only those rows."
+    def __init__(self, dataset, image_col:str, transform):
+        self.dataset, self.image_col, self.transform = dataset, image_col, transform
+    def __len__(self): return len(self.dataset)
+    def __getitem__(self, i):
+        if isinstance(i, slice): return [self.transform(im) for im in self.dataset[i][self.image_col]]
+        return self.transform(self.dataset[int(i)][self.image_col])
+
 def dataset_pixels(dataset, # a `datasets.Dataset`
                    image_col:str, transform, # its image column and an eval transform
-                   max_bytes:int=1 << 29, # keep the result for the next call when it is at most this big
+                   max_bytes:int=1 << 29, # keep the pixels when they take at most this much memory
                   ) -> list:
-    "The transformed images of `dataset[image_col]`, decoded once for the same dataset, column and transform."
+    """The transformed images of `dataset[image_col]`, decoded once for the same dataset, column and
+    transform; a split whose pixels would pass `max_bytes` is streamed (`TransformedRows`), never held."""
     k = (dataset_key(dataset), image_col, repr(transform))
     if k in _PIXELS: return _PIXELS[k]
+    first = transform(dataset[0][image_col])
+    if first.numel() * first.element_size() * len(dataset) > max_bytes:
+        return TransformedRows(dataset, image_col, transform)
     pix = [transform(im) for im in dataset[image_col]]
     _PIXELS.clear()
-    if sum(p.numel() * p.element_size() for p in pix) <= max_bytes: _PIXELS[k] = pix
+    _PIXELS[k] = pix
     return pix
 
 # %% ../nbs/05_models.ipynb #714cf9b8

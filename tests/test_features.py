@@ -67,3 +67,16 @@ def test_images_only_features_are_the_same_images_in_a_file_of_their_own(world, 
     key = features_key(ck, ds)
     assert features_path(key, tmp_path).is_file() and features_path(f"{key}-images", tmp_path).is_file()
     assert 'text' in checkpoint_features(ck, ds, cache_dir=tmp_path, verbose=False)   # a read, not the images-only file
+
+
+def test_a_split_too_big_to_keep_is_streamed_with_the_same_features(world):
+    "Past `max_bytes` the pixels are streamed batch by batch (`TransformedRows`), never held, and embed the same."
+    from sarvlm.models import dataset_pixels, embed_images, TransformedRows, create
+    ck, ds = world
+    ds = ds.select(range(10))   # a split no earlier test has kept the pixels of
+    model, _, etf, _ = create('SARCLIP-Tiny', pretrained=ck)
+    rows = dataset_pixels(ds, 'image', etf, max_bytes=0)
+    assert isinstance(rows, TransformedRows) and len(rows) == len(ds)
+    streamed = embed_images(model, rows, lambda x: x, batch_size=5)
+    held = embed_images(model, ds['image'], etf, batch_size=5)
+    assert torch.equal(streamed, held)
