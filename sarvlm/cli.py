@@ -7,6 +7,13 @@ from __future__ import annotations
 import os, sys, json, time, shutil, argparse, traceback
 from pathlib import Path
 import numpy as np
+import pandas as pd
+import torch
+import open_clip
+import yaml
+from tqdm.auto import tqdm
+import datasets
+import sarvlm
 from .core import get_paths, atomic_write, set_seed, UnwritableError, check_writable_dir, check_writable_file
 from .core import temp_name, remove_stale_temps, kill_point
 from .core import get_device
@@ -32,11 +39,11 @@ __all__ = ['EXIT_OK', 'EXIT_FAILED', 'EXIT_USAGE', 'EXIT_INTERRUPTED', 'EXIT_COD
            'EVAL_EXAMPLES', 'TIE_RULES', 'TASKS', 'COMMANDS', 'UsageError', 'exit_code', 'run_cli', 'int_at_least',
            'existing_file', 'detect_format', 'read_data', 'pick_split', 'only_domain', 'data_labels', 'write_data',
            'export_data', 'csv_separator', 'data_parser', 'cmd_build', 'cmd_convert', 'cmd_card', 'data_main', 'yes_no',
-           'train_parser', 'load_config', 'config_argv', 'parse_train', 'train_records', 'train_stage',
-           'transfer_stage', 'train_main', 'eval_scheme', 'check_checkpoint', 'eval_model', 'eval_features', 'row_mask',
-           'report', 'eval_split', 'task_retrieval', 'task_zeroshot', 'task_probe', 'select_rows', 'caption_images',
-           'task_captioning', 'box_queries', 'localization_scenes', 'task_localization', 'eval_parser', 'eval_main',
-           'main']
+           'train_parser', 'load_config', 'config_argv', 'parse_train', 'read_args_data', 'train_records',
+           'train_stage', 'transfer_stage', 'train_main', 'eval_scheme', 'check_checkpoint', 'eval_model',
+           'eval_features', 'row_mask', 'report', 'eval_split', 'task_retrieval', 'task_zeroshot', 'task_probe',
+           'select_rows', 'caption_images', 'task_captioning', 'box_queries', 'localization_scenes',
+           'task_localization', 'eval_parser', 'eval_main', 'main']
 
 # %% ../nbs/17_cli.ipynb #8af92be3
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -130,7 +137,6 @@ def read_data(spec:str, # 'mini' (sarvlm-mini), or a path: CSV file/folder, clas
               lazy:bool=True, # CSV, class folders, COCO: keep image paths, decode on access
              ):
     "Records (`datasets.Dataset`, or `DatasetDict` of splits) from a data spec."
-    import datasets
     if spec == 'mini': return D.build_mini(seed=seed, size=size, img_size=img_size, verbose=False)
     fmt, p = fmt or detect_format(spec), Path(spec)
     if not p.exists(): raise FileNotFoundError(f"no such file or folder: {p}")
@@ -152,7 +158,6 @@ def pick_split(d, # a Dataset or DatasetDict
                split:str|None, # the split to use (ignored for a single Dataset)
                what:str='--split'): # the argument to name in errors
     "One split of a DatasetDict (a clear error listing the splits), or the Dataset itself."
-    import datasets
     if not isinstance(d, datasets.DatasetDict): return d
     if split not in d: raise UsageError(f"{what}: the data has no split {split!r}; it has {list(d)}")
     return d[split]
@@ -217,7 +222,6 @@ def write_data(d, # a Dataset or DatasetDict
                out, # output folder
               ) -> list:
     "Write records in format `fmt` under `out`; returns the paths written (CSV files, JSON files or folders)."
-    import datasets
     out = Path(out)
     if fmt == 'hf':
         d.save_to_disk(str(out))
@@ -347,7 +351,6 @@ def _fresh_out(out, what:str='--out') -> Path:
 
 def _select(dd, splits, domain):
     "The DatasetDict restricted to `splits` (all for None) and to rows of `domain` (all for None)."
-    import datasets
     bad = [s for s in splits or [] if s not in dd]
     if bad: raise UsageError(f"--split: no split(s) {bad}; sarvlm-mini has {list(dd)}")
     return datasets.DatasetDict({s: only_domain(dd[s], domain) for s in splits or dd})
@@ -379,7 +382,6 @@ def cmd_convert(a):
 # %% ../nbs/17_cli.ipynb #ac612f51
 def cmd_card(a):
     "`sarvlm_data card`."
-    import datasets
     d = read_data(a.data, a.fmt, a.domain, a.skip_bad, a.sep, a.seed, a.size, a.img_size, root=a.root)
     if not isinstance(d, datasets.DatasetDict): d = datasets.DatasetDict({'train': d})
     dataset_card(d)
@@ -466,7 +468,6 @@ def load_config(path) -> dict:
     text = p.read_text(encoding='utf-8')
     try:
         if p.suffix.lower() in ('.yaml', '.yml'):
-            import yaml
             d = yaml.safe_load(text)
         else: d = json.loads(text)
     except Exception as e: raise ValueError(f"--config: {p} is not valid {'YAML' if p.suffix.lower() in ('.yaml', '.yml') else 'JSON'}: {e}") from None
@@ -502,11 +503,15 @@ def _relabelled(ds, a):
     if 'label' in ds.column_names: ds = ds.remove_columns('label')
     return ds.add_column('label', labels)
 
+def read_args_data(a, spec:str|None=None, **kw):
+    "`--data` (or `spec`) read with the command's --format, --data-domain, --skip-bad, --sep, --root."
+    return read_data(spec or a.data, a.fmt, a.data_domain, a.skip_bad, a.sep, root=a.root, **kw)
+
 def train_records(a) -> tuple:
     "(train, valid or None) records for `sarvlm_train` arguments."
     if a.data.startswith(('toy:', 'mini:')) or a.data == 'mini': tr, va = load_records(a.data)
     else:
-        d = read_data(a.data, a.fmt, a.data_domain, a.skip_bad, a.sep, root=a.root)
+        d = read_args_data(a)
         tr, va = (pick_split(d, 'train', '--data'), d.get('val')) if hasattr(d, 'keys') else (d, None)
         tr, va = _relabelled(tr, a), va if va is None else _relabelled(va, a)
     tr = only_domain(tr, a.domain)
@@ -537,7 +542,6 @@ def _epoch_line(names, row) -> str:
 def train_stage(a) -> dict:
     "Train one stage as `a` asks; returns a summary (steps, last loss, seconds, checkpoint)."
     check_writable_dir(a.out, '--out')   # before anything is loaded
-    import torch, torch.distributed as dist
     if a.threads: torch.set_num_threads(a.threads)
     di, t0, out = init_distributed(), time.perf_counter(), Path(a.out)
     over = {k: getattr(a, k) for k in HPARAMS if getattr(a, k) is not None}
@@ -676,7 +680,6 @@ def _plain(x):
 
 def report(task:str, a, table, metrics:dict, t0:float) -> dict:
     "Write {task, arguments, metrics, seconds} to `a.out` (if given), then print `table`; returns the record."
-    import sarvlm
     rec = dict(task=task, checkpoint=a.checkpoint, model=a.model, data=a.data, split=a.split, domain=a.domain, kind=a.kind,
                metrics=_plain(metrics), seconds=round(time.perf_counter() - t0, 2), sarvlm=sarvlm.__version__,
                written=time.strftime('%Y-%m-%d %H:%M:%S'))
@@ -693,8 +696,7 @@ def eval_split(a, default:str) -> str:
 
 def task_retrieval(a):
     "`sarvlm_eval retrieval`: R@1/5/10 and mean both ways, mean recall per domain (authors' rule)."
-    import pandas as pd
-    t0, d = time.perf_counter(), read_data(a.data, a.fmt, a.data_domain, a.skip_bad, a.sep, root=a.root)
+    t0, d = time.perf_counter(), read_args_data(a)
     a.split = eval_split(a, 'test_uni' if hasattr(d, 'keys') and 'test_uni' in d else 'test')
     f = eval_features(a.checkpoint, pick_split(d, a.split), a.model, None, a.batch_size, a.device,
                       a.scheme)
@@ -722,8 +724,7 @@ def _classes(spec:str|None, labels) -> list:
 # %% ../nbs/17_cli.ipynb #8e07b7f9
 def task_zeroshot(a):
     "`sarvlm_eval zeroshot`: top-1/3/5 and mean per-class accuracy with a template set."
-    import pandas as pd
-    t0, d = time.perf_counter(), read_data(a.data, a.fmt, a.data_domain, a.skip_bad, a.sep, root=a.root)
+    t0, d = time.perf_counter(), read_args_data(a)
     templates = load_templates(a.templates)
     a.split = eval_split(a, 'test')
     ds = pick_split(d, a.split)
@@ -746,9 +747,8 @@ def task_zeroshot(a):
 # %% ../nbs/17_cli.ipynb #61eb0d9a
 def task_probe(a):
     "`sarvlm_eval probe`: logistic regression on frozen features (C chosen on a split of the training data)."
-    import pandas as pd
-    t0, d = time.perf_counter(), read_data(a.data, a.fmt, a.data_domain, a.skip_bad, a.sep, root=a.root)
-    dtr = read_data(a.train_data, a.fmt, a.data_domain, a.skip_bad, a.sep, root=a.root) if a.train_data else d
+    t0, d = time.perf_counter(), read_args_data(a)
+    dtr = read_args_data(a, a.train_data) if a.train_data else d
     if not a.train_data and not hasattr(d, 'keys'): raise UsageError("probe needs training data: give --train-data, or data with train and test splits")
     a.split = eval_split(a, 'test')
     dte, dtr = pick_split(d, a.split), pick_split(dtr, a.train_split, '--train-split')
@@ -777,7 +777,6 @@ def select_rows(ds, domain:str|None=None, kind:str|None=None, limit:int|None=Non
 
 def caption_images(model, etf, tok, images, method:str, batch_size:int=16) -> list:
     "`generate_captions` in chunks, with a progress bar on stderr."
-    from tqdm.auto import tqdm
     step, out = max(batch_size, 16), []
     for i in tqdm(range(0, len(images), step), desc='captioning', unit='batch', file=sys.stderr, disable=len(images) <= step):
         out += generate_captions(model, images[i:i + step], etf, tok, method=method, batch_size=batch_size)
@@ -785,8 +784,7 @@ def caption_images(model, etf, tok, images, method:str, batch_size:int=16) -> li
 
 def task_captioning(a):
     "`sarvlm_eval captioning`: BLEU-1..4, METEOR, ROUGE-L, CIDEr of generated captions."
-    import pandas as pd, open_clip
-    t0, d = time.perf_counter(), read_data(a.data, a.fmt, a.data_domain, a.skip_bad, a.sep, group=True, root=a.root)
+    t0, d = time.perf_counter(), read_args_data(a, group=True)
     a.split = eval_split(a, 'test')
     ds = select_rows(pick_split(d, a.split), a.domain, a.kind, a.limit)
     model, etf, tok, name = eval_model(a.checkpoint, a.model, a.device, a.scheme)
@@ -811,7 +809,7 @@ def localization_scenes(a) -> list:
     "[(scene id, SAR intensity (H, W), queries), ...] for `sarvlm_eval localization`."
     if a.data == 'scenes': return make_scenes(a.scenes, a.size, a.seed)
     if a.domain not in (None, 'sar'): raise UsageError("--domain: localization works on SAR images only")
-    d = read_data(a.data, a.fmt, a.data_domain, a.skip_bad, a.sep, root=a.root)
+    d = read_args_data(a)
     a.split = eval_split(a, 'test')
     ds = select_rows(pick_split(d, a.split), 'sar', a.kind)
     out, n_tiny = [], 0
@@ -832,8 +830,6 @@ def localization_scenes(a) -> list:
 # %% ../nbs/17_cli.ipynb #9f8d7850
 def task_localization(a):
     "`sarvlm_eval localization`: mean SLM metrics per class and overall."
-    import pandas as pd
-    from tqdm.auto import tqdm
     t0, scenes = time.perf_counter(), localization_scenes(a)
     sch = eval_scheme(a.checkpoint, a.scheme)   # --scheme, else the checkpoint's, else 'auto'
     model, _, tok, name = eval_model(a.checkpoint, a.model, 'cpu', sch)   # localization computes on the CPU

@@ -8,6 +8,7 @@ import os, io, re, csv, json, math, shutil, hashlib, tempfile, time, uuid, impor
 from pathlib import Path
 import numpy as np
 from PIL import Image
+import tifffile
 import datasets
 from .core import (
     get_paths, get_rng, is_small, temp_name, remove_stale_temps, kill_point, atomic_write, no_bars)
@@ -105,7 +106,6 @@ def save_image(img:Image.Image, # a record image
     written."""
     path = Path(path)
     if img.mode == 'F':
-        import tifffile
         path = path if path.suffix.lower() in ('.tif', '.tiff') else path.with_suffix('.tif')
         path.parent.mkdir(parents=True, exist_ok=True)
         tifffile.imwrite(path, image_array(img), description=json.dumps({'kind': 'intensity'}))
@@ -120,7 +120,6 @@ _NOT_SAR_MODES = ('P', 'PA', '1', 'CMYK', 'YCbCr', 'LAB', 'HSV')  # refused by s
 
 def _tiff_header(path:Path, max_pixels=None) -> tuple:
     "(width, height) of a TIFF from its tags, size checked as `read_sar` checks it."
-    import tifffile
     with tifffile.TiffFile(path) as t: w, h, planes = _tiff_size(t.series[0].shape, _tiff_axes(t))
     _check_size(path, w, h, max_pixels, planes)
     return w, h
@@ -1193,7 +1192,7 @@ def build_mini(seed:int=0, # the seed: the same seed gives the same content
     final.parent.mkdir(parents=True, exist_ok=True)
     # named with this process's id: a kill leaves it to the next build
     tmp = final.parent/temp_name(final.name)
-    dd.save_to_disk(str(tmp))
+    with no_bars(): dd.save_to_disk(str(tmp))   # its own line says what was built
     kill_point('build-save')
     st.update(seed=seed, size=cfg['size'], img_size=img_size,
               seconds=round(time.perf_counter() - t0, 2), rows={k: len(v) for k, v in dd.items()})

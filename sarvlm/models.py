@@ -610,9 +610,11 @@ def features_key(checkpoint, # a checkpoint file (its bytes are hashed), or None
     safe = re.sub(r'[^\w.-]', '_', name)   # 'hf-hub:org/model' -> a file name
     return f"{safe}-{ck}{tag}-ds{dataset_key(dataset)}"
 
-def features_path(key:str, cache_dir=None) -> Path:
+def features_path(key:str, cache_dir=None,
+                  texts:bool=True, # False: the images-only entry (`<key>-images.npz`)
+                 ) -> Path:
     "Where the features of `key` live: `<cache>/features/<key>.npz`."
-    return Path(cache_dir or get_paths().cache/'features')/f"{key}.npz"
+    return Path(cache_dir or get_paths().cache/'features')/f"{key}{'' if texts else '-images'}.npz"
 
 # %% ../nbs/05_models.ipynb #f25ae7b1
 KEEP_COLUMNS = ('label', 'domain', 'scene_id', 'caption', 'fine_type', 'split', 'source')
@@ -654,6 +656,7 @@ def dataset_pixels(dataset, # a `datasets.Dataset`
     transform; a split whose pixels would pass `max_bytes` is streamed (`TransformedRows`), never held."""
     k = (dataset_key(dataset), image_col, repr(transform))
     if k in _PIXELS: return _PIXELS[k]
+    if not len(dataset): return []
     first = transform(dataset[0][image_col])
     if first.numel() * first.element_size() * len(dataset) > max_bytes:
         return TransformedRows(dataset, image_col, transform)
@@ -680,8 +683,7 @@ def embed(model, # an open_clip model
     miss = {image_col, text_col} - set(getattr(dataset, 'column_names', []))
     if miss: raise ValueError(f"embed: dataset lacks column(s) {sorted(miss)}; "
                               f"has {getattr(dataset, 'column_names', None)}")
-    key = key or f"model-{dataset_key(dataset)}"
-    p = features_path(key if texts else f"{key}-images", cache_dir)
+    p = features_path(key or f"model-{dataset_key(dataset)}", cache_dir, texts)
     if p.is_file() and not refresh: return load_features(p, verbose)
     t0, was = time.perf_counter(), model.training
     bars = verbose and not in_notebook() if progress is None else progress
@@ -710,7 +712,7 @@ def checkpoint_features(checkpoint, # a checkpoint file for `load_model` (or Non
                        ) -> dict:
     "Features of `dataset` under a checkpoint, computed once per `features_key`."
     key = features_key(checkpoint, dataset, model, pretrained, scheme=scheme)
-    p = features_path(key if texts else f"{key}-images", cache_dir)
+    p = features_path(key, cache_dir, texts)
     if p.is_file() and not refresh: return load_features(p, verbose)
     m, etf, tok, _ = load_model(checkpoint, model, pretrained, device=device, scheme=scheme)
     return embed(m, etf, tok, dataset, key, cache_dir, batch_size=batch_size, refresh=True,

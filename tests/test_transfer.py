@@ -91,7 +91,7 @@ def test_stage_run_skip_force_recipe(runs):
     assert not {'latest.pt'} & names and not list(d.glob('epoch_*.pt'))
     from sarvlm.models import features_key, features_path
     test = T.test_set(cfg)
-    assert features_path(features_key(d/'checkpoint.pt', test) + '-images').is_file()   # image embeddings, one cache
+    assert features_path(features_key(d/'checkpoint.pt', test), texts=False).is_file()   # images, one cache
     for k in T.MEASURES: assert np.isfinite(m[k])
     vl = [r['valid_loss'] for r in T.read_metrics(d/'metrics.csv') if r['valid_loss']]
     assert len(vl) == T.stage_epochs(cfg, 'sar_scratch')                      # a validation loss per epoch

@@ -20,8 +20,8 @@ from ..models import sar_to_tensor, load_model
 from .localization import stage_checkpoint, _check_vit, _input_cfg
 
 # %% auto #0
-__all__ = ['INITS', 'record_targets', 'detection_split', 'to_coco', 'coco_map', 'ViTBackbone', 'make_detector', 'box_sides_alive',
-           'train_detector', 'predict', 'compare_inits']
+__all__ = ['INITS', 'record_targets', 'detection_split', 'to_coco', 'coco_map', 'ViTBackbone', 'make_detector', 'train_detector',
+           'predict', 'predict_with_sides', 'box_sides_alive', 'compare_inits']
 
 # %% ../../nbs/15_detection.ipynb #346c31e2
 def record_targets(record:dict, # a sarvlm-mini record (SAR: PIL 'F' linear intensity, `meta` JSON with `boxes`)
@@ -110,19 +110,6 @@ def make_detector(model, # an open_clip CLIP (only its image tower is used)
                 image_std=std.flatten().tolist(), anchor_generator=AnchorGenerator(((stride,),), ((1.0,),)),
                 head=head, score_thresh=score_thresh, detections_per_img=50, topk_candidates=200)
 
-# %% ../../nbs/15_detection.ipynb #174463fc
-def box_sides_alive(det, images:list, batch_size:int=64) -> list:
-    "% of feature-map positions where each box side (left, top, right, bottom) is > 0 before the ReLU."
-    seen = []
-    hook = det.head.regression_head.bbox_reg.register_forward_hook(
-        lambda m, i, o: seen.append((o.detach() > 0).float().mean((0, 2, 3)) * len(o)))
-    det.eval()
-    try:
-        with torch.inference_mode():
-            for i in range(0, len(images), batch_size): det(list(images[i:i + batch_size]))
-    finally: hook.remove()
-    return (100 * torch.stack(seen).sum(0) / len(images)).tolist()
-
 # %% ../../nbs/15_detection.ipynb #86f4112b
 def _flip(img, t, rng):
     "Random horizontal and vertical flips of an image and its boxes."
@@ -173,6 +160,21 @@ def predict(det, images:list, batch_size:int=64) -> list:
     det.eval()
     return [p for i in range(0, len(images), batch_size) for p in det(list(images[i:i + batch_size]))]
 
+# %% ../../nbs/15_detection.ipynb #174463fc
+def predict_with_sides(det, images:list, batch_size:int=64) -> tuple:
+    """(`predict`'s output, % of feature-map positions where each box side (left, top, right, bottom)
+    is > 0 before the ReLU), from one pass over `images`."""
+    seen = []
+    hook = det.head.regression_head.bbox_reg.register_forward_hook(
+        lambda m, i, o: seen.append((o.detach() > 0).float().mean((0, 2, 3)) * len(o)))
+    try: preds = predict(det, images, batch_size)
+    finally: hook.remove()
+    return preds, (100 * torch.stack(seen).sum(0) / len(images)).tolist()
+
+def box_sides_alive(det, images:list, batch_size:int=64) -> list:
+    "% of feature-map positions where each box side (left, top, right, bottom) is > 0 before the ReLU."
+    return predict_with_sides(det, images, batch_size)[1]
+
 # %% ../../nbs/15_detection.ipynb #a1f0b256
 INITS = {'random init': None, 'stage 0 (natural)': 'stage0_natural', 'stage 1 (optical)': 'stage1_optical',
          'stage 2 two-stage (0→1→2)': 'stage2_sar_from1'}   # add 'stage2_sar_from0' (direct) or 'sar_scratch' at will
@@ -192,9 +194,10 @@ def compare_inits(train:dict, test:dict, # `detection_split` outputs
         det = make_detector(model, len(train['classes']))
         t = time.perf_counter()
         hist = train_detector(det, train, epochs=epochs, seed=seed, **kw)
-        m = coco_map(predict(det, test['images']), test['targets'], train['classes'])
+        preds, alive = predict_with_sides(det, test['images'])
+        m = coco_map(preds, test['targets'], train['classes'])
         rows.append(dict(init=label, **{k: round(100 * v, 1) for k, v in m.items()}, final_loss=round(hist[-1], 3),
                          train_s=round(time.perf_counter() - t, 1),
-                         sides_alive=round(min(box_sides_alive(det, test['images'])), 1), note=''))
+                         sides_alive=round(min(alive), 1), note=''))
         dets[label] = det
     return pd.DataFrame(rows).set_index('init'), dets
