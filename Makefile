@@ -14,7 +14,7 @@ VENV := $(CURDIR)/.venv
 endif
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.sarvlm-installed
-NBS := $(sort $(wildcard nbs/[0-9][0-9]_*.ipynb))
+NBS := $(sort $(wildcard nbs/[0-9][0-9]*_*.ipynb))
 export HF_HUB_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1

@@ -14,19 +14,23 @@ __all__ = ['REFERENCE_TIMES', 'DEPENDS', 'CELL_TIMEOUT', 'PAPER', 'SECTIONS', 's
            'fmt_value', 'paper_vs_ours', 'flatten', 'md_table', 'results_md', 'report_markdown', 'write_report', 'main']
 
 # %% ../nbs/18_reproduce.ipynb #6d8bf74c
+def _is(stem:str, want:str) -> bool:
+    "Whether notebook `stem` is the one `want` names: its full stem, or its number ('02' names 02_scenes and 02a_render)."
+    return stem == want or re.match(rf'{re.escape(want)}[a-z]?_', stem) is not None
+
 def study_notebooks(nbs_dir=None, # folder of the notebooks (default: the project's `nbs/`)
                     only:list|None=None, # keep only these (names or number prefixes, e.g. ['01', '09_retrieval'])
                     exclude:tuple=('18_reproduce',), # never run these (this notebook)
                    ) -> list:
-    "The study's notebooks `NN_*.ipynb`, in order."
+    "The study's notebooks `NN_*.ipynb` and `NNa_*.ipynb` (a module split from notebook NN), in order."
     d = Path(nbs_dir) if nbs_dir else get_paths().root/'nbs'
     if not d.is_dir(): raise FileNotFoundError(f"study_notebooks: no notebook folder at {show_path(d)}")
-    nbs = [p for p in sorted(d.glob('[0-9][0-9]_*.ipynb')) if p.stem not in exclude]
+    nbs = [p for p in sorted(d.glob('[0-9][0-9]*_*.ipynb')) if p.stem not in exclude]
     if only:
         want = [str(o).removesuffix('.ipynb') for o in only]
-        miss = [w for w in want if not any(p.stem == w or p.stem.startswith(f'{w}_') for p in nbs)]
+        miss = [w for w in want if not any(_is(p.stem, w) for p in nbs)]
         if miss: raise ValueError(f"study_notebooks: no notebook matches {miss} in {show_path(d)} (have {[p.stem for p in nbs]})")
-        nbs = [p for p in nbs if any(p.stem == w or p.stem.startswith(f'{w}_') for w in want)]
+        nbs = [p for p in nbs if any(_is(p.stem, w) for w in want)]
     return nbs
 
 # %% ../nbs/18_reproduce.ipynb #3171966a

@@ -14,7 +14,7 @@ import pytest
 from sarvlm.reproduce import notebook_figures
 
 ROOT = Path(__file__).resolve().parent.parent
-NBS = sorted((ROOT/'nbs').glob('[0-9][0-9]_*.ipynb'))        # the study notebooks, one module each
+NBS = sorted((ROOT/'nbs').glob('[0-9][0-9]*_*.ipynb'))        # the study notebooks, one module each
 PAGES = sorted((ROOT/'nbs').glob('*.ipynb'))                 # every page of the site (index, on-ramp, background too)
 NO_FIGURES = {'00_core',   # seeds, paths and switches: nothing to draw
               'index'}     # the landing page's quick tour prints a few numbers; the course draws

@@ -3,7 +3,7 @@ import json, re, subprocess, sys, importlib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-NBS = sorted((ROOT/'nbs').glob('[0-9][0-9]_*.ipynb'))
+NBS = sorted((ROOT/'nbs').glob('[0-9][0-9]*_*.ipynb'))
 
 def _cells(nb): return json.loads(nb.read_text(encoding='utf-8'))['cells']
 def _src(c): return ''.join(c['source']) if isinstance(c['source'], list) else c['source']

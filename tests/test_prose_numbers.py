@@ -93,7 +93,7 @@ def headline_numbers(index_cells) -> set:
     return {n for r in body for n in NUM.findall(r.rstrip(' |').rsplit('|', 1)[-1])}
 
 def test_headline_table_matches_the_notebooks():
-    shown = set().union(*(_roundings(_printed(_cells(p.stem))) for p in sorted(NBS.glob('[0-9][0-9]_*.ipynb'))))
+    shown = set().union(*(_roundings(_printed(_cells(p.stem))) for p in sorted(NBS.glob('[0-9][0-9]*_*.ipynb'))))
     bad = sorted(headline_numbers(_cells('index')) - shown - HEADLINE_NOT_FROM_THIS_RUN)
     assert not bad, (f"nbs/index.ipynb (README.md): the headline numbers {bad} are printed by no study notebook's "
                      "committed outputs; quote the numbers of the committed run")
