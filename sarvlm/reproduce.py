@@ -97,65 +97,100 @@ def _start(p:Path, out:Path, threads:int|None):
     log = open(out/f'{p.stem}.log', 'w')
     return subprocess.Popen([sys.executable, '-c', code], stdout=log, stderr=subprocess.STDOUT, env=env), log, time.perf_counter()
 
+# %% ../nbs/18_reproduce.ipynb #a36187e4
+def _expected_left(names, took, running, times, workers, now) -> tuple:
+    """(notebooks left, expected seconds to go): a running notebook counts only what it has not used
+    of its last time."""
+    left = [m for m in names if m not in took]
+    used = {m: max(0.0, times.get(m, 60) - (now - ts)) for m, (_, _, ts) in running.items()}
+    eff = {**times, **used}
+    return left, max([sum(eff.get(m, 60) for m in left) / workers]
+                     + [critical(m, left, eff) for m in left])
+
+def _save_times(tfile:Path, took:dict):
+    "Add the seconds measured so far to `times.json` (kept from run to run)."
+    with atomic_write(tfile, 'w', encoding='utf-8') as f:
+        json.dump({'seconds': {**measured_times(tfile), **took}}, f, indent=1)
+
+def _ended(running:dict, took:dict, failed:list, log) -> list:
+    """Collect the notebooks that ended: seconds into `took`, failures into `failed`; the names that
+    succeeded."""
+    done = []
+    for n, (proc, fh, ts) in list(running.items()):
+        if proc.poll() is None: continue
+        fh.close()
+        del running[n]
+        if proc.returncode:
+            failed.append(n)
+            log(f"[reproduce] {n} FAILED after {fmt_s(time.perf_counter() - ts)}")
+            continue
+        took[n] = time.perf_counter() - ts
+        done.append(n)
+    return done
+
+def _stop_all(running:dict):
+    "Kill the notebooks still running: after an interrupt or a failure, none is left behind."
+    for proc, fh, _ in running.values():
+        proc.kill()
+        proc.wait()
+        fh.close()
+
+# %% ../nbs/18_reproduce.ipynb #97e2edf6
+def _failure(out:Path, n:str) -> RuntimeError:
+    "The error for failed notebook `n`: where its executed copy and log are, and the log's end."
+    tail = (out/f'{n}.log').read_text(errors='replace')[-1500:]
+    return RuntimeError(f"reproduce: {n}.ipynb failed; the executed copy with the error under its "
+                        f"cell is {out/(n + '.ipynb')}, the log {out/(n + '.log')}; its end:\n"
+                        f"{tail}")
+
+def _running_line(running:dict, now:float) -> str:
+    "'running 07_transfer (3 min 02 s), 08_alignment (12 s)'."
+    return "running " + ", ".join(f"{m} ({fmt_s(now - ts)})" for m, (_, _, ts) in running.items())
+
+def _ready(names, took, running, failed, times) -> list:
+    "Notebooks whose dependencies are done, the longest chain first (none after a failure)."
+    ready = [n for n in names if n not in took and n not in running and not failed
+             and needs(n, names) <= set(took)]
+    return sorted(ready, key=lambda n: -critical(n, names, times))
+
 # %% ../nbs/18_reproduce.ipynb #50123d60
 def run_study(notebooks:list, # notebook paths, in order (`study_notebooks()`)
               out_dir=None, # executed copies, logs and times.json (default: outputs/notebooks)
               workers:int=2, # notebooks run at once (dependencies permitting)
               log=print,
-              heartbeat:float=60, # seconds between progress lines while notebooks run (0: only when one ends)
+              heartbeat:float=60, # seconds between progress lines (0: only when a notebook ends)
              ) -> dict:
-    "Run `notebooks` with progress, respecting `DEPENDS`; returns {name: seconds}. Raises RuntimeError naming a failed notebook."
+    "Run `notebooks` after their `DEPENDS`, with progress: {name: seconds}; raises if one fails."
     out = Path(out_dir) if out_dir else get_paths(create=True).outputs/'notebooks'
     out.mkdir(parents=True, exist_ok=True)
     if workers < 1: raise ValueError(f"run_study: workers must be >= 1, got {workers}")
-    tfile = out/'times.json'
-    times = load_times(tfile)
-    paths = {Path(p).stem: Path(p) for p in notebooks}
-    names = list(paths)
-    threads = 1 if workers > 1 else None
+    tfile, paths = out/'times.json', {Path(p).stem: Path(p) for p in notebooks}
+    times, names, threads = load_times(tfile), list(paths), 1 if workers > 1 else None
     took, running, failed, t0 = {}, {}, [], time.perf_counter()
-    def to_go(now):   # expected seconds left: a running notebook counts only what it has not used of its last time
-        left = [m for m in names if m not in took]
-        eff = {**times, **{m: max(0.0, times.get(m, 60) - (now - ts)) for m, (_, _, ts) in running.items()}}
-        return left, max([sum(eff.get(m, 60) for m in left) / workers] + [critical(m, left, eff) for m in left])
+    def to_go(now): return _expected_left(names, took, running, times, workers, now)
     beat = t0
-    log(f"[reproduce] {len(names)} notebooks, {workers} at a time; expected about {fmt_s(to_go(t0)[1])}")
+    log(f"[reproduce] {len(names)} notebooks, {workers} at a time; "
+        f"expected about {fmt_s(to_go(t0)[1])}")
     try:
         while len(took) + len(failed) < len(names) and not (failed and not running):
-            ready = [n for n in names if n not in took and n not in running and not failed and needs(n, names) <= set(took)]
-            for n in sorted(ready, key=lambda n: -critical(n, names, times))[:workers - len(running)]:
+            for n in _ready(names, took, running, failed, times)[:workers - len(running)]:
                 log(f"[reproduce] {n} started (last time {fmt_s(times.get(n, 60))})")
                 running[n] = _start(paths[n], out, threads)
             time.sleep(0.2)
             now = time.perf_counter()
             if heartbeat and running and now - beat >= heartbeat:
-                beat = now
-                left, rest = to_go(now)
-                log("[reproduce] running " + ", ".join(f"{m} ({fmt_s(now - ts)})" for m, (_, _, ts) in running.items()) + "; "
+                beat, (left, rest) = now, to_go(now)
+                log(f"[reproduce] {_running_line(running, now)}; "
                     + eta_line(list(took), left, times, now - t0, rest))
-            for n, (proc, fh, ts) in list(running.items()):
-                if proc.poll() is None: continue
-                fh.close()
-                del running[n]
-                if proc.returncode:
-                    failed.append(n)
-                    log(f"[reproduce] {n} FAILED after {fmt_s(time.perf_counter() - ts)}")
-                    continue
-                took[n] = time.perf_counter() - ts
-                with atomic_write(tfile, 'w', encoding='utf-8') as f: json.dump({'seconds': {**measured_times(tfile), **took}}, f, indent=1)
+            for n in _ended(running, took, failed, log):
+                _save_times(tfile, took)
                 beat = now = time.perf_counter()
                 left, rest = to_go(now)
-                log(f"[reproduce] {n} done in {fmt_s(took[n])}; " + eta_line(list(took), left, times, now - t0, rest))
-    finally:   # interrupted (Ctrl-C) or failed: no notebook is left running behind our back
-        for proc, fh, _ in running.values():
-            proc.kill()
-            proc.wait()
-            fh.close()
-    if failed:
-        n = failed[0]
-        tail = (out/f'{n}.log').read_text(errors='replace')[-1500:]
-        raise RuntimeError(f"reproduce: {n}.ipynb failed; the executed copy with the error under its cell is {out/(n + '.ipynb')}, "
-                           f"the log {out/(n + '.log')}; its end:\n{tail}")
+                log(f"[reproduce] {n} done in {fmt_s(took[n])}; "
+                    + eta_line(list(took), left, times, now - t0, rest))
+    finally:
+        _stop_all(running)
+    if failed: raise _failure(out, failed[0])
     log(f"[reproduce] all {len(names)} notebooks ran in {fmt_s(time.perf_counter() - t0)}")
     return took
 
