@@ -517,37 +517,65 @@ def _is_single(method:str) -> bool:
     "Rows that are one model, not an ensemble: 'X alone' and the WiSE-FT endpoints."
     return method.endswith(' alone') or method.endswith('α=0') or method.endswith('α=1')
 
+# %% ../../nbs/12_ensemble.ipynb #c4fb1562
+def _baseline_line(b, baseline:tuple) -> str:
+    "The line a verdict opens with: the baseline's mean on each measure."
+    keys = ('sar_zs_held_in', 'sar_zs_held_out', 'optical_zs', 'sar_retrieval_mr')
+    nums = ', '.join(f"{METRICS[k]} {b[f'{k}_mean']:.1f}" for k in keys)
+    return f"Baseline: the two-stage model with `{baseline[1]}` templates ({nums})."
+
+def _wins_losses(t) -> tuple:
+    "Per ensemble of one reading: the measures where it is better, and worse, than the baseline."
+    wins = {m: [k for k, v in row.items() if v == 'better'] for m, row in t.iterrows()}
+    losses = {m: [k for k, v in row.items() if v == 'worse'] for m, row in t.iterrows()}
+    return wins, losses
+
+def _held_out_caution(summary, r:str, wins:dict, held_share:float) -> list:
+    "A caution when held-out gains come with predicting held-out classes far too often."
+    def pred(m): return summary.loc[(r, m), 'sar_pred_held_out_mean']
+    biased = [m for m, w in wins.items()
+              if METRICS['sar_zs_held_out'] in w and pred(m) > 2 * held_share]
+    if not biased: return []
+    names = ', '.join(f'`{m}`' for m in biased)
+    lo, hi = min(pred(m) for m in biased), max(pred(m) for m in biased)
+    return [f"  Caution: the held-out gains of {names} come with predicting a held-out class for "
+            f"{lo:.0f}–{hi:.0f} % of all SAR images (truly {held_share:.0f} %): a bias toward "
+            "those classes more than recognition of them."]
+
 # %% ../../nbs/12_ensemble.ipynb #f6f4553d
+def _reading_lines(summary, t, r:str, name:str, held_share:float|None) -> list:
+    "The verdict's lines for reading `r` (`t`: its ensembles' rows of the comparison table)."
+    order, col = list(METRICS.values()), {l: k for k, l in METRICS.items()}
+    wins, losses = _wins_losses(t)
+    helped = sorted({k for v in wins.values() for k in v}, key=order.index)
+    if not helped:
+        return [f"- **{name}: helps nowhere** — no ensemble beats the baseline on any measure "
+                "(no 95 % CI of a paired difference lies above 0)."]
+    def who(k): return ', '.join(f"`{m}` ({summary.loc[(r, m), col[k] + '_mean']:.1f})"
+                                 for m, w in wins.items() if k in w)
+    free = [m for m in t.index if wins[m] and not losses[m]]
+    hurt = sorted({k for m in wins if wins[m] for k in losses[m]}, key=order.index)
+    per = '; '.join(f"{k}: {who(k)}" for k in helped)
+    lines = [f"- **{name} helps on {', '.join(helped)}** — {per}.",
+             f"  Without a loss elsewhere: {', '.join(f'`{m}`' for m in free)}." if free else
+             f"  But every ensemble that wins somewhere loses elsewhere (on {', '.join(hurt)}): "
+             "a trade-off, not a gain."]
+    if held_share is not None and 'sar_pred_held_out_mean' in summary:
+        lines += _held_out_caution(summary, r, wins, held_share)
+    return lines
+
 def verdict(res, # from `ensemble_study`
             baseline:tuple=BASELINE, metrics=None,
-            held_share:float|None=None, # % of the SAR test images that are of held-out classes (flags held-out gains from bias)
+            # % of the SAR test images that are of held-out classes (flags held-out gains from bias)
+            held_share:float|None=None,
            ) -> str:
-    "Plain-language verdict per reading, generated from the comparison table (ensembles only, not their single members)."
+    """Plain-language verdict per reading, generated from the comparison table (ensembles only, not
+    their single members)."""
     summary, ct = summarize(res), comparison_table(res, baseline, metrics)
-    b, order = summary.loc[baseline], list(METRICS.values())
-    col = {l: k for k, l in METRICS.items()}
-    lines = [f"Baseline: the two-stage model with `{baseline[1]}` templates (" +
-             ', '.join(f"{METRICS[k]} {b[f'{k}_mean']:.1f}" for k in ('sar_zs_held_in', 'sar_zs_held_out', 'optical_zs', 'sar_retrieval_mr')) + ")."]
+    lines = [_baseline_line(summary.loc[baseline], baseline)]
     for r, name in READINGS.items():
         if r not in ct.index.get_level_values(0): continue
         t = ct.xs(r, level='reading')
         t = t[[not _is_single(m) for m in t.index]]
-        wins = {m: [k for k, v in row.items() if v == 'better'] for m, row in t.iterrows()}
-        losses = {m: [k for k, v in row.items() if v == 'worse'] for m, row in t.iterrows()}
-        helped = sorted({k for v in wins.values() for k in v}, key=order.index)
-        if not helped:
-            lines.append(f"- **{name}: helps nowhere** — no ensemble beats the baseline on any measure "
-                         "(no 95 % CI of a paired difference lies above 0).")
-            continue
-        per = '; '.join(f"{k}: " + ', '.join(f"`{m}` ({summary.loc[(r, m), col[k] + '_mean']:.1f})" for m, w in wins.items() if k in w) for k in helped)
-        lines.append(f"- **{name} helps on {', '.join(helped)}** — {per}.")
-        free = [m for m in t.index if wins[m] and not losses[m]]
-        hurt = sorted({k for m in wins if wins[m] for k in losses[m]}, key=order.index)
-        lines.append(f"  Without a loss elsewhere: {', '.join(f'`{m}`' for m in free)}." if free else
-                     f"  But every ensemble that wins somewhere loses elsewhere (on {', '.join(hurt)}): a trade-off, not a gain.")
-        if held_share is not None and 'sar_pred_held_out_mean' in summary:
-            biased = [m for m, w in wins.items() if METRICS['sar_zs_held_out'] in w and summary.loc[(r, m), 'sar_pred_held_out_mean'] > 2 * held_share]
-            if biased: lines.append(f"  Caution: the held-out gains of {', '.join(f'`{m}`' for m in biased)} come with predicting a held-out class for "
-                                    f"{min(summary.loc[(r, m), 'sar_pred_held_out_mean'] for m in biased):.0f}–{max(summary.loc[(r, m), 'sar_pred_held_out_mean'] for m in biased):.0f} % "
-                                    f"of all SAR images (truly {held_share:.0f} %): a bias toward those classes more than recognition of them.")
+        lines += _reading_lines(summary, t, r, name, held_share)
     return '\n'.join(lines)
