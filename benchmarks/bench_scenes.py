@@ -1,4 +1,4 @@
-"""Speed of sarvlm.scenes on one core: scene graphs per second and renderings per second per domain and size.
+"""Speed of the paired world (sarvlm.procgen, sarvlm.render) on one core: scene graphs per second and renderings per second per domain and size.
 
 Targets (issue 3): 64x64 renderings >= 200 per second per domain, 224x224 >= 20 per second, on one core.
 Prints medians over repeats (each repeat renders the same set of random scenes once), both from wall-clock time
@@ -17,7 +17,9 @@ import numpy as np
 try:
     import torch; torch.set_num_threads(1)
 except ImportError: pass
-from sarvlm.scenes import random_scene, render, DOMAINS
+from sarvlm.scenes import DOMAINS
+from sarvlm.procgen import random_scene
+from sarvlm.render import render
 
 TARGETS = {64: 200.0, 224: 20.0}
 
@@ -31,7 +33,7 @@ def _rate(fn, items, repeats):
     return statistics.median(wall), statistics.median(cpu)
 
 def main(n=40, repeats=5, kinds=('scene', 'chip'), sizes=(64, 224)):
-    print(f"sarvlm.scenes benchmark: {n} scenes x {repeats} repeats, one thread (OMP_NUM_THREADS=1), numpy {np.__version__}")
+    print(f"sarvlm.procgen + sarvlm.render benchmark: {n} scenes x {repeats} repeats, one thread (OMP_NUM_THREADS=1), numpy {np.__version__}")
     ok = True
     for kind in kinds:
         r = _rate(lambda s: random_scene(s, kind), list(range(n)), repeats)

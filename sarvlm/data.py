@@ -14,7 +14,9 @@ from .core import (
     get_paths, get_rng, is_small, temp_name, remove_stale_temps, kill_point, atomic_write, no_bars)
 from .sar import read_sar, pil_open, normalize
 from .sar import _sniff, _tiff_axes, _tiff_size, _check_size, _TooLarge  # header checks
-from .scenes import random_scene, render, CLASSES
+from .scenes import CLASSES
+from .procgen import random_scene
+from .render import render
 from . import captions as C, scenes as _scenes_module, sar as _sar_module
 
 # %% auto #0

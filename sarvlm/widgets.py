@@ -11,7 +11,9 @@ import numpy as np
 import torch
 import matplotlib.pyplot as plt
 from .core import get_paths, is_small
-from .scenes import CLASSES, DOMAINS, Scene, random_scene, render, sar_sensor
+from .scenes import CLASSES, DOMAINS, Scene
+from .procgen import random_scene
+from .render import render, sar_sensor
 from .sar import show_sar
 from .alignment import DOMAIN_COLORS, load_alignment
 from .transfer import SAR_TEMPLATES, OPTICAL_TEMPLATES, STAGES, study_config, stage_dir

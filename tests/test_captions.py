@@ -51,8 +51,8 @@ def test_check_random_boxes_all_consistent_and_mutants_caught():
 
 
 def test_check_generated_scenes():
-    scenes = pytest.importorskip('sarvlm.scenes')
-    sc = [scenes.random_scene(s, kind='chip' if s % 3 == 0 else 'scene') for s in range(N)]
+    procgen = pytest.importorskip('sarvlm.procgen')
+    sc = [procgen.random_scene(s, kind='chip' if s % 3 == 0 else 'scene') for s in range(N)]
     res = C.check_many(sc, seed=2)
     assert res['inconsistent'] == 0, res['examples'][:5]
     assert res['caught'] >= 0.95 * res['mutants']

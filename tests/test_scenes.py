@@ -1,11 +1,14 @@
-"""sarvlm.scenes across notebooks: API shape, determinism, bad parameters and a few SAR geometry checks
-(sar_physics.md §6.2-6.4) with fixed seeds; nbs/02_scenes.ipynb runs the full set with figures."""
+"""The paired world (sarvlm.scenes, .procgen, .cameras, .render) across notebooks: API shape, determinism,
+bad parameters and a few SAR geometry checks (sar_physics.md §6.2-6.4) with fixed seeds; nbs/02c_render.ipynb
+runs the full set with figures."""
 import json, math
 import numpy as np
 import pytest
-from sarvlm.scenes import (CLASSES, FINE_TYPES, LANDCOVERS, DOMAINS, Scene, random_scene, render, load_catalog,
-                           chip_scene, strip_scene, measure_shadow, measure_shadow_length, measure_layover, measure_dihedral,
-                           flip_look, undo_layover, iou, to_range_frame, water_sigma0_db, landcover_map, LC_INDEX)
+from sarvlm.scenes import (CLASSES, FINE_TYPES, LANDCOVERS, DOMAINS, Scene, load_catalog, landcover_map,
+                           LC_INDEX)
+from sarvlm.procgen import random_scene, chip_scene, strip_scene
+from sarvlm.render import (render, measure_shadow, measure_shadow_length, measure_layover, measure_dihedral,
+                           flip_look, undo_layover, iou, to_range_frame, water_sigma0_db)
 from sarvlm.sar import to_db, enl
 
 def test_catalogue_and_constants():

@@ -9,7 +9,9 @@ import matplotlib.pyplot as plt
 import torch
 
 from sarvlm import widgets as W
-from sarvlm.scenes import CLASSES, DOMAINS, random_scene, render
+from sarvlm.scenes import CLASSES, DOMAINS
+from sarvlm.procgen import random_scene
+from sarvlm.render import render
 
 @pytest.fixture(scope='module')
 def world(module_tmp):

@@ -18,7 +18,8 @@ from ..core import get_paths, is_small, set_seed
 from ..models import sar_to_tensor, load_model
 from ..transfer import study_config, stage_dir
 from ..data import rbox_to_poly, build_mini
-from ..scenes import random_scene, render
+from ..procgen import random_scene
+from ..render import render
 from ..sar import to_db
 
 # %% auto #0
@@ -248,7 +249,7 @@ def slm(prob:np.ndarray, # probability map in [0,1] (from `to_probmap`)
 # %% ../../nbs/14_localization.ipynb #2a1295b5
 THEMES = ('harbour', 'airport', 'industrial', 'sea', 'river')
 
-def scene_queries(render_out:dict, # `sarvlm.scenes.render(..., 'sar', size)` output
+def scene_queries(render_out:dict, # `sarvlm.render.render(..., 'sar', size)` output
                   classes=QUERY_CLASSES, min_px:float=6.0, template:str=QUERY_TEMPLATE) -> list:
     "[(class, query sentence, polygons), ...] for the classes of the scene with objects at least `min_px` wide."
     by = {}
