@@ -132,7 +132,7 @@ def read_data(spec:str, # 'mini' (sarvlm-mini), or a path: CSV file/folder, clas
               seed:int=0, # sarvlm-mini seed; caption template seed of the readers
               size:int|None=None, img_size:int|None=None, # sarvlm-mini size and image side (default: its config)
               group:bool=False, # CSV: one record per image with all its captions (conversion), not one per row (training, evaluation)
-              max_pixels:int|None=None, # image-size limit (default: $SARVLM_MAX_PIXELS, else sarvlm.sar.MAX_PIXELS)
+              max_pixels:int|None=None, # image-size limit (default: $SARVLM_MAX_PIXELS, else sarvlm.sario.MAX_PIXELS)
               root=None, # CSV, COCO: where relative image paths start (default: the file's folder)
               lazy:bool=True, # CSV, class folders, COCO: keep image paths, decode on access
              ):

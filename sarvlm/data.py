@@ -12,12 +12,14 @@ import tifffile
 import datasets
 from .core import (
     get_paths, get_rng, is_small, temp_name, remove_stale_temps, kill_point, atomic_write, no_bars)
-from .sar import read_sar, pil_open, normalize
-from .sar import _sniff, _tiff_axes, _tiff_size, _check_size, _TooLarge  # header checks
+from .sar import normalize
+from .sario import read_sar, pil_open
+from .sario import _sniff, _tiff_axes, _tiff_size, _check_size, _TooLarge  # header checks
 from .scenes import CLASSES
 from .procgen import random_scene
 from .render import render
 from . import captions as C, scenes as _scenes_module, sar as _sar_module
+from .caption_check import check_caption
 
 # %% auto #0
 __all__ = ['DOMAINS', 'COLUMNS', 'IMAGE_EXTS', 'LAZY_FORMAT', 'CSV_EXTRA', 'CSV_FIELD_LIMIT', 'ROUND', 'SPLIT_OFFSET',
@@ -83,7 +85,7 @@ def _read_sar(path, max_pixels=None):
     return read_sar(path, max_pixels=max_pixels)[0]
 
 def load_image(path, # image file
-               domain:str='sar', # 'sar': linear intensity through sarvlm.sar.read_sar; else RGB
+               domain:str='sar', # 'sar': linear intensity through sarvlm.sario.read_sar; else RGB
                max_pixels:int|None=None, # pixel limit checked on the header ($SARVLM_MAX_PIXELS)
               ) -> Image.Image:
     "Read an image file into a record image; `FileNotFoundError` / `ValueError` name the file."
@@ -118,7 +120,7 @@ def save_image(img:Image.Image, # a record image
     return path
 
 # %% ../nbs/04_data.ipynb #53d81e02
-_NOT_SAR_MODES = ('P', 'PA', '1', 'CMYK', 'YCbCr', 'LAB', 'HSV')  # refused by sarvlm.sar
+_NOT_SAR_MODES = ('P', 'PA', '1', 'CMYK', 'YCbCr', 'LAB', 'HSV')  # refused by sarvlm.sario
 
 def _tiff_header(path:Path, max_pixels=None) -> tuple:
     "(width, height) of a TIFF from its tags, size checked as `read_sar` checks it."
@@ -1257,7 +1259,7 @@ def check_records(ds:datasets.Dataset) -> dict:
         ann = C.Annot([C.Obj(**o) for o in m['caption_objects']], m['landcover'], m['kind'])
         for c in caps:
             n += 1
-            p = C.check_caption(c, ann, vocab)
+            p = check_caption(c, ann, vocab)
             if p: bad.append((c, p))
     return dict(captions=n, inconsistent=len(bad), examples=bad[:5])
 

@@ -35,8 +35,9 @@ def study_notebooks(nbs_dir=None, # folder of the notebooks (default: the projec
 
 # %% ../nbs/18_reproduce.ipynb #3171966a
 REFERENCE_TIMES = {  # seconds per notebook, full configuration, two at a time on the 2-core reference machine (2026-12-03)
-    '00_core': 8, '01_sar': 13, '02_scenes': 13, '02a_procgen': 15, '02b_cameras': 11, '02c_render': 22,
-    '03_captions': 11, '04_data': 69, '05_models': 34, '06_train': 54,
+    '00_core': 8, '01_sar': 12, '01a_sario': 6, '02_scenes': 13, '02a_procgen': 15, '02b_cameras': 11,
+    '02c_render': 22, '03_captions': 5, '03a_caption_check': 13, '04_data': 69, '05_models': 34,
+    '06_train': 54,
     '07_transfer': 1072, '08_alignment': 133, '09_retrieval': 45, '10_zeroshot': 14, '11_recognition': 16,
     '12_ensemble': 111, '13_captioning': 122, '14_localization': 97, '15_detection': 164, '16_explore': 19,
     '17_cli': 100}
@@ -286,7 +287,8 @@ def paper_vs_ours(results:dict, rows:list=PAPER) -> 'pd.DataFrame':
 
 # %% ../nbs/18_reproduce.ipynb #29abf307
 SECTIONS = [('Foundations: seeds, paths, switches', '00_core'), ('SAR physics checks', '01_sar'),
-            ('The paired world (scene graphs and renderers)', '02c_render'), ('Captions', '03_captions'),
+            ('SAR files', '01a_sario'), ('The paired world (scene graphs and renderers)', '02c_render'),
+            ('Captions', '03_captions'), ('The caption check', '03a_caption_check'),
             ('Dataset card: sarvlm-mini', '04_data'), ('Models', '05_models'), ('Training', '06_train'),
             ('The transfer ablation', '07_transfer'), ('Alignment across stages', '08_alignment'),
             ('Retrieval', '09_retrieval'), ('Zero-shot classification', '10_zeroshot'),

@@ -466,12 +466,9 @@ def check_resume(ck:dict, # the checkpoint to resume from
 class TrainingInterrupted(KeyboardInterrupt):
     "Training stopped by a signal after saving a resumable checkpoint (exit code 130 on the command line)."
 
-# %% ../nbs/06_train.ipynb #0878728d
-class SaveOnInterrupt(Callback):
-    "SIGINT (Ctrl-C) stops training after the running batch with a resumable checkpoint at that step (`fit_clip` then raises `TrainingInterrupted`)."
-    order = 80   # after ResumableCheckpoint (60) counted the batch and MetricsCSV (70) wrote its row
-    def __init__(self, world_size:int=1): self.world, self.got, self.saved, self._old = world_size, set(), None, {}
-
+# %% ../nbs/06_train.ipynb #022a5c66
+class _SignalStop:
+    "The signal handling of `SaveOnInterrupt`: `world`, `got` and `_old` are set by its `__init__`."
     def _handler(self, sig, frame):
         "Note the signal; the same signal again stops at once (a second Ctrl-C)."
         if sig in self.got:
@@ -491,6 +488,12 @@ class SaveOnInterrupt(Callback):
         "Put back the handlers that `install` replaced."
         for s, h in self._old.items(): signal.signal(s, h)
         self._old = {}
+
+# %% ../nbs/06_train.ipynb #0878728d
+class SaveOnInterrupt(_SignalStop, Callback):
+    "SIGINT (Ctrl-C) stops training after the running batch with a resumable checkpoint at that step (`fit_clip` then raises `TrainingInterrupted`)."
+    order = 80   # after ResumableCheckpoint (60) counted the batch and MetricsCSV (70) wrote its row
+    def __init__(self, world_size:int=1): self.world, self.got, self.saved, self._old = world_size, set(), None, {}
 
     def before_fit(self):
         self.got, self.saved = set(), None

@@ -2,7 +2,7 @@
 
     python tests/make_badfiles.py [OUTPUT_DIR]
 
-Each file is named after what is odd about it; tests/test_sar_files.py says what `sarvlm.sar.read_sar` must do
+Each file is named after what is odd about it; tests/test_sar_files.py says what `sarvlm.sario.read_sar` must do
 with each one (read it and give the expected values, or raise ValueError/FileNotFoundError naming the file and
 the problem). The files are small (a few KiB in all) and are committed; rerun this script only to regenerate them.
 """

@@ -12,7 +12,7 @@ import pytest
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bad_data
-from sarvlm import data as D, sar as S
+from sarvlm import data as D, sario as IO
 from sarvlm.cli import data_main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -128,11 +128,11 @@ def test_env_raises_the_limit(corpus, monkeypatch):
     "SARVLM_MAX_PIXELS (and max_pixels=) raise the limit: the bomb is then refused only by its (missing) data."
     root, _ = corpus
     monkeypatch.setenv('SARVLM_MAX_PIXELS', str(10**9))
-    with pytest.raises(ValueError) as e: S.read_sar(root/'bomb_png_16bit'/'bomb.png')
+    with pytest.raises(ValueError) as e: IO.read_sar(root/'bomb_png_16bit'/'bomb.png')
     assert 'more than the limit' not in str(e.value) and 'bomb.png' in str(e.value)
     monkeypatch.setenv('SARVLM_MAX_PIXELS', 'lots')
     with pytest.raises(ValueError, match="SARVLM_MAX_PIXELS must be a positive whole number of pixels, got 'lots'"):
-        S.read_sar(root/'bomb_png_16bit'/'a.tif')
+        IO.read_sar(root/'bomb_png_16bit'/'a.tif')
 
 
 # ---------------------------------------------------------------- mutation checks
@@ -162,7 +162,7 @@ MUTANTS = {   # guard removed -> (module, function, old, new, cases that must no
     'hidden entries counted': (D, '_loose', "if _hidden(p): bad.ignore('hidden file or folder', str(p))", 'if False: pass',
                                ['folders_hidden_thumbs']),
     'loose image': (D, '_loose', "elif _is_image(p):", "elif False:", ['folders_loose_image']),
-    'image size limit': (S, '_check_size', 'if n <= lim: return', 'return',
+    'image size limit': (IO, '_check_size', 'if n <= lim: return', 'return',
                          ['bomb_png_16bit', 'bomb_tif_zlib', 'max_pixels_lowered', 'bomb_png_optical_coco']),
 }
 

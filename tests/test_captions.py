@@ -3,6 +3,7 @@ import json, os, re
 import numpy as np
 import pytest
 from sarvlm import captions as C
+from sarvlm import caption_check as K
 from sarvlm.core import is_small
 
 N = 150 if is_small() else 1000   # annotations per check (x 3 domains x 5 captions)
@@ -33,18 +34,18 @@ def test_paper_examples_parse_and_check():
     boxes = [{'cls': 'ship', 'bbox': [50, 2, 60, 8]}] + [{'cls': 'tank', 'bbox': [i, 40, i+3, 43]} for i in range(0, 42, 3)] \
           + [{'cls': 'bridge', 'bbox': [i, 56, i+8, 60]} for i in (0, 20, 40)]
     a = C.from_boxes(boxes, (64, 64))
-    assert C.check_caption('This is a SAR view that includes 1 ship, 14 tanks and 3 bridges.', a, complete=True) == []
-    assert C.check_caption('This is a SAR view that includes 1 ship, 13 tanks and 3 bridges.', a) != []
-    assert C.check_caption('This is a SAR view that includes 1 ship and 14 tanks.', a, complete=True) != []
-    assert C.check_caption('In this SAR image, 1 ship located in the upper right is positioned above the 3 bridges.', a) == []
-    assert C.check_caption('In this SAR image, 1 ship located in the upper right is positioned below the 3 bridges.', a) != []
-    assert C.check_caption('A SAR image of 1 ship located in the lower left of the image.', a) != []
-    assert C.check_caption('A radar image of the T-72 tank acquired by a SAR sensor.', C.from_label('T72')) == []
-    assert C.check_caption('A radar image of the T-62 tank acquired by a SAR sensor.', C.from_label('T72')) != []
+    assert K.check_caption('This is a SAR view that includes 1 ship, 14 tanks and 3 bridges.', a, complete=True) == []
+    assert K.check_caption('This is a SAR view that includes 1 ship, 13 tanks and 3 bridges.', a) != []
+    assert K.check_caption('This is a SAR view that includes 1 ship and 14 tanks.', a, complete=True) != []
+    assert K.check_caption('In this SAR image, 1 ship located in the upper right is positioned above the 3 bridges.', a) == []
+    assert K.check_caption('In this SAR image, 1 ship located in the upper right is positioned below the 3 bridges.', a) != []
+    assert K.check_caption('A SAR image of 1 ship located in the lower left of the image.', a) != []
+    assert K.check_caption('A radar image of the T-72 tank acquired by a SAR sensor.', C.from_label('T72')) == []
+    assert K.check_caption('A radar image of the T-62 tank acquired by a SAR sensor.', C.from_label('T72')) != []
 
 
 def test_check_random_boxes_all_consistent_and_mutants_caught():
-    res = C.check_many([C.random_boxes(s) for s in range(N)], seed=1)
+    res = K.check_many([C.random_boxes(s) for s in range(N)], seed=1)
     assert res['captions'] == 15 * N
     assert res['inconsistent'] == 0, res['examples'][:5]
     assert res['mutants'] > N and res['caught'] >= 0.95 * res['mutants'], (res['caught'], res['mutants'])
@@ -53,7 +54,7 @@ def test_check_random_boxes_all_consistent_and_mutants_caught():
 def test_check_generated_scenes():
     procgen = pytest.importorskip('sarvlm.procgen')
     sc = [procgen.random_scene(s, kind='chip' if s % 3 == 0 else 'scene') for s in range(N)]
-    res = C.check_many(sc, seed=2)
+    res = K.check_many(sc, seed=2)
     assert res['inconsistent'] == 0, res['examples'][:5]
     assert res['caught'] >= 0.95 * res['mutants']
     print(f"{res['captions']} captions on {N} scene graphs x 3 domains: 0 inconsistent; {res['caught']}/{res['mutants']} mutants caught")

