@@ -3,7 +3,7 @@ import ast
 from pathlib import Path
 
 PKG = Path(__file__).resolve().parent.parent/'sarvlm'
-ORDER = ['core', 'sar', 'scenes', 'captions', 'data', 'models', 'features', 'train', 'transfer', 'alignment',
+ORDER = ['core', 'sar', 'scenes', 'captions', 'data', 'files', 'boxes', 'formats', 'models', 'features', 'train', 'transfer', 'alignment',
          'tasks', 'widgets', 'cli', 'reproduce']   # the story; every tasks.* module sits at 'tasks'
 
 def module_name(path:Path) -> str:
