@@ -1,4 +1,4 @@
-"""SARVLM-1M scale: a SARVLM CSV of `--rows` rows read lazily by `sarvlm.data.from_sarvlm_csv(lazy=True)` and fed
+"""SARVLM-1M scale: a SARVLM CSV of `--rows` rows read lazily by `sarvlm.files.from_sarvlm_csv(lazy=True)` and fed
 through the training dataset (`sarvlm.train.RecordsDataset`) vs open_clip_train's `CsvDataset` on the same files.
 
 The scratch folder holds `--distinct` 256-px 8-bit grey PNGs (speckle-like noise) and one symlink per row to one of
@@ -67,13 +67,13 @@ class SarFromFile:
     "For `CsvDataset`: decode the file PIL opened as sarvlm does (`load_image`), then apply `tf`."
     def __init__(self, tf): self.tf = tf
     def __call__(self, im):
-        from sarvlm.data import load_image
+        from sarvlm.files import load_image
         im.close()
         return self.tf(load_image(im.filename, 'sar'))
 
 def open_dataset(reader:str, csv:str, tf, tok):
     if reader == 'sarvlm':
-        from sarvlm.data import from_sarvlm_csv
+        from sarvlm.files import from_sarvlm_csv
         from sarvlm.train import RecordsDataset
         return RecordsDataset(from_sarvlm_csv(csv, lazy=True), tf, tok)
     from open_clip_train.data import CsvDataset

@@ -4,7 +4,7 @@
 
 # %% ../nbs/17_cli.ipynb #26d2c9cb
 from __future__ import annotations
-import os, sys, json, time, shutil, argparse, traceback
+import os, sys, json, time, argparse, traceback
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -15,13 +15,14 @@ from tqdm.auto import tqdm
 import datasets
 import sarvlm
 from .core import get_paths, atomic_write, set_seed, UnwritableError, check_writable_dir, check_writable_file
-from .core import temp_name, remove_stale_temps, kill_point
 from .core import get_device
 from .models import (LoadedModel, load_model, checkpoint_model_name, CheckpointError, features_key,
                            features_path, load_features, embed, in_notebook)
-from . import data as D
-from .captions import from_label, load_vocabulary
-from .data import csv_sep, build_mini, mini_path, dataset_card, rbox_to_poly
+from .data import DOMAINS, build_mini, mini_path, dataset_card
+from .files import csv_sep
+from .boxes import rbox_to_poly
+from .formats import (UsageError, FORMATS, detect_format, read_data, pick_split, only_domain,
+                            data_labels, export_data)
 from .train import (load_records, paper_config, init_distributed, close_distributed,
                           records_learner, fit_clip, read_metrics, checkpoint_scheme)
 from .models import create, check_checkpoint_file, save_checkpoint
@@ -34,16 +35,14 @@ from .tasks.captioning import generate_captions, evaluate_captions
 from .tasks.localization import make_scenes, polygons_mask, QUERY_TEMPLATE, localize, slm
 
 # %% auto #0
-__all__ = ['EXIT_OK', 'EXIT_FAILED', 'EXIT_USAGE', 'EXIT_INTERRUPTED', 'EXIT_CODES', 'EXPECTED', 'FORMATS', 'BOX_FORMATS',
-           'DOMAINS', 'DATA_EXAMPLES', 'TRAIN_EXAMPLES', 'SCHEMES', 'SCHEME_HELP', 'HPARAMS', 'HPARAM_HELP',
-           'EVAL_EXAMPLES', 'TIE_RULES', 'TASKS', 'COMMANDS', 'UsageError', 'exit_code', 'run_cli', 'int_at_least',
-           'existing_file', 'detect_format', 'read_data', 'pick_split', 'only_domain', 'data_labels', 'write_data',
-           'export_data', 'csv_separator', 'data_parser', 'cmd_build', 'cmd_convert', 'cmd_card', 'data_main', 'yes_no',
-           'train_parser', 'load_config', 'config_argv', 'parse_train', 'read_args_data', 'train_records',
-           'train_stage', 'transfer_stage', 'train_main', 'eval_scheme', 'check_checkpoint', 'eval_model',
-           'eval_features', 'row_mask', 'report', 'eval_split', 'task_retrieval', 'task_zeroshot', 'task_probe',
-           'select_rows', 'caption_images', 'task_captioning', 'box_queries', 'localization_scenes',
-           'task_localization', 'eval_parser', 'eval_main', 'main']
+__all__ = ['EXIT_OK', 'EXIT_FAILED', 'EXIT_USAGE', 'EXIT_INTERRUPTED', 'EXIT_CODES', 'EXPECTED', 'DATA_EXAMPLES',
+           'TRAIN_EXAMPLES', 'SCHEMES', 'SCHEME_HELP', 'HPARAMS', 'HPARAM_HELP', 'EVAL_EXAMPLES', 'TIE_RULES', 'TASKS',
+           'COMMANDS', 'exit_code', 'run_cli', 'int_at_least', 'existing_file', 'csv_separator', 'data_parser',
+           'cmd_build', 'cmd_convert', 'cmd_card', 'data_main', 'yes_no', 'train_parser', 'load_config', 'config_argv',
+           'parse_train', 'read_args_data', 'train_records', 'train_stage', 'transfer_stage', 'train_main',
+           'eval_scheme', 'check_checkpoint', 'eval_model', 'eval_features', 'row_mask', 'report', 'eval_split',
+           'task_retrieval', 'task_zeroshot', 'task_probe', 'select_rows', 'caption_images', 'task_captioning',
+           'box_queries', 'localization_scenes', 'task_localization', 'eval_parser', 'eval_main', 'main']
 
 # %% ../nbs/17_cli.ipynb #8af92be3
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -53,9 +52,6 @@ EXIT_CODES = f"""exit codes:
   {EXIT_USAGE}    bad command line (unknown command or option, invalid value, a named file or folder that does not exist,
        an output location that cannot be written)
   {EXIT_INTERRUPTED}  interrupted"""
-
-class UsageError(Exception):
-    "A bad command line found after parsing (exit code 2)."
 
 EXPECTED = (UsageError, FileNotFoundError, ValueError, TypeError, KeyError, AssertionError)
 
@@ -104,158 +100,6 @@ def existing_file(s:str) -> str:
     "An argparse type: a file that exists."
     if not Path(s).is_file(): raise argparse.ArgumentTypeError(f"no such file: {s}")
     return s
-
-# %% ../nbs/17_cli.ipynb #9b4decc6
-FORMATS = ('hf', 'csv', 'folders', 'coco', 'yolo', 'dota')
-BOX_FORMATS = ('coco', 'yolo', 'dota')
-DOMAINS = ('natural', 'optical', 'sar')
-
-def detect_format(path) -> str:
-    "'csv' (a .csv file, or a folder of them), 'coco' (.json), 'hf' (`save_to_disk` folder), 'yolo'/'dota' (images/ + labels/ or labelTxt/), else 'folders'."
-    p = Path(path)
-    if not p.exists(): raise FileNotFoundError(f"no such file or folder: {p}")
-    if p.is_file():
-        if p.suffix.lower() in ('.csv', '.json'): return 'csv' if p.suffix.lower() == '.csv' else 'coco'
-        raise UsageError(f"{p}: cannot tell the format of this file (expected .csv or .json); pass --from")
-    if any((p/m).is_file() for m in ('dataset_dict.json', 'dataset_info.json', 'state.json')) or any(p.glob('*.arrow')): return 'hf'
-    if (p/'images').is_dir() and (p/'labels').is_dir(): return 'yolo'
-    if (p/'images').is_dir() and (p/'labelTxt').is_dir(): return 'dota'
-    if any(p.glob('*.csv')): return 'csv'
-    return 'folders'
-
-# %% ../nbs/17_cli.ipynb #b2f07b7a
-def read_data(spec:str, # 'mini' (sarvlm-mini), or a path: CSV file/folder, class folders, COCO JSON, YOLO/DOTA folder, HF folder
-              fmt:str|None=None, # one of FORMATS (default: `detect_format`)
-              domain:str='sar', # domain of the images of a user's dataset
-              skip_bad:bool=False, # skip (count, report) bad rows instead of failing
-              sep:str=',', # CSV separator
-              seed:int=0, # sarvlm-mini seed; caption template seed of the readers
-              size:int|None=None, img_size:int|None=None, # sarvlm-mini size and image side (default: its config)
-              group:bool=False, # CSV: one record per image with all its captions (conversion), not one per row (training, evaluation)
-              max_pixels:int|None=None, # image-size limit (default: $SARVLM_MAX_PIXELS, else sarvlm.sario.MAX_PIXELS)
-              root=None, # CSV, COCO: where relative image paths start (default: the file's folder)
-              lazy:bool=True, # CSV, class folders, COCO: keep image paths, decode on access
-             ):
-    "Records (`datasets.Dataset`, or `DatasetDict` of splits) from a data spec."
-    if spec == 'mini': return D.build_mini(seed=seed, size=size, img_size=img_size, verbose=False)
-    fmt, p = fmt or detect_format(spec), Path(spec)
-    if not p.exists(): raise FileNotFoundError(f"no such file or folder: {p}")
-    if root is not None and fmt not in ('csv', 'coco'):
-        raise UsageError(f"--root: only for CSV and COCO data; {p} is {fmt!r} data")
-    if fmt == 'hf': return D.load_saved(p)
-    kw = dict(domain=domain, skip_bad=skip_bad, max_pixels=max_pixels)
-    lz, ckw = dict(lazy=lazy, **kw), dict(sep=sep, group=group, root=root, lazy=lazy, **kw)
-    if fmt == 'csv' and p.is_dir():
-        return datasets.DatasetDict({c.stem: D.from_sarvlm_csv(c, **ckw) for c in sorted(p.glob('*.csv'))})
-    if fmt == 'csv': return D.from_sarvlm_csv(p, **ckw)
-    if fmt == 'folders': return D.from_class_folders(p, seed=seed, **lz)
-    if fmt == 'coco': return D.from_coco(p, seed=seed, image_root=root, **lz)
-    if fmt in ('yolo', 'dota'): return D.from_box_folder(p, fmt, seed=seed, **kw)
-    raise UsageError(f"unknown data format {fmt!r}; known: {', '.join(FORMATS)}")
-
-# %% ../nbs/17_cli.ipynb #ff139d85
-def pick_split(d, # a Dataset or DatasetDict
-               split:str|None, # the split to use (ignored for a single Dataset)
-               what:str='--split'): # the argument to name in errors
-    "One split of a DatasetDict (a clear error listing the splits), or the Dataset itself."
-    if not isinstance(d, datasets.DatasetDict): return d
-    if split not in d: raise UsageError(f"{what}: the data has no split {split!r}; it has {list(d)}")
-    return d[split]
-
-def only_domain(ds, domain:str|None):
-    "The rows of `ds` whose `domain` is `domain` (all rows for None)."
-    if domain is None: return ds
-    if domain not in DOMAINS: raise UsageError(f"--domain: must be one of {DOMAINS}, got {domain!r}")
-    idx = [i for i, d in enumerate(ds['domain']) if d == domain]
-    if not idx: raise ValueError(f"--domain {domain}: no {domain} rows in the data (domains present: {sorted(set(ds['domain']))})")
-    return ds.select(idx, keep_in_memory=True)
-
-# %% ../nbs/17_cli.ipynb #0bc87595
-def _meta_values(ds, col:str) -> list|None:
-    "`col` of each row's `meta` JSON (a CSV's own columns, the class folder); None if one lacks it."
-    metas = [json.loads(m or '{}') for m in ds['meta']] if 'meta' in ds.column_names else []
-    if not metas or any(col not in m for m in metas): return None
-    return [m[col] for m in metas]
-
-def _label_names(ds, col:str|None) -> np.ndarray:
-    "The raw labels of `ds` from column `col` (None: the class folder if known, else 'label')."
-    folders = _meta_values(ds, 'folder') if col in (None, 'folder') else None
-    if col is None and folders is None: col = 'label'
-    if col in (None, 'folder'): vals = folders
-    else: vals = ds[col] if col in ds.column_names else _meta_values(ds, col)
-    if vals is None:
-        has_meta = len(ds) and 'meta' in ds.column_names
-        meta = sorted(json.loads(ds['meta'][0] or '{}')) if has_meta else []
-        raise UsageError(f"--label-col {col!r}: the data has no such column; it has "
-                         f"{ds.column_names} (and, per row, {meta})")
-    return np.asarray([str(v) for v in vals], dtype=str)
-
-# %% ../nbs/17_cli.ipynb #bee26c20
-def _mapping(spec) -> dict|None:
-    "None, 'coarse' (a marker), or the {name: class} of a dict or JSON file."
-    if spec is None or spec == 'coarse' or isinstance(spec, dict): return spec
-    p = Path(spec)
-    if not p.is_file(): raise FileNotFoundError(f"--label-map: no such file: {p} (or 'coarse')")
-    m = json.loads(p.read_text(encoding='utf-8'))
-    if not isinstance(m, dict): raise ValueError(f"--label-map: {p} must hold {{name: class}}")
-    return m
-
-def data_labels(ds, # a `datasets.Dataset` of records
-                col:str|None=None, # a column (or `meta` key), 'folder'; default: folder or 'label'
-                label_map=None, # None, 'coarse' (sarvlm's classes), a dict or JSON {name: class}
-               ) -> np.ndarray:
-    "One label per row, as the data has them, mapped to coarser classes only when asked."
-    names, m = _label_names(ds, col), _mapping(label_map)
-    if m is None: return names
-    if m == 'coarse':
-        v = load_vocabulary()
-        m = {n: from_label(n, vocab=v).objects[0].cls for n in set(names) if n.strip()}
-    miss = sorted({str(n) for n in names if n.strip() and n not in m})
-    if miss: raise UsageError(f"--label-map: no class for the labels {miss[:8]}")
-    return np.asarray([m.get(n, n) for n in names], dtype=str)
-
-# %% ../nbs/17_cli.ipynb #f7710300
-def _boxes(ds) -> list: return [b for m in (ds['meta'] if 'meta' in ds.column_names else []) for b in json.loads(m or '{}').get('boxes', [])]
-
-def write_data(d, # a Dataset or DatasetDict
-               fmt:str, # one of FORMATS
-               out, # output folder
-              ) -> list:
-    "Write records in format `fmt` under `out`; returns the paths written (CSV files, JSON files or folders)."
-    out = Path(out)
-    if fmt == 'hf':
-        d.save_to_disk(str(out))
-        return [out]
-    if fmt == 'csv': return list(D.to_sarvlm_csv(d, out).values())
-    if fmt == 'folders': return [D.to_class_folders(d, out)]
-    if fmt not in BOX_FORMATS: raise UsageError(f"--format/--to: unknown format {fmt!r}; known: {', '.join(FORMATS)}")
-    parts = list(d.items()) if isinstance(d, datasets.DatasetDict) else [(None, d)]
-    boxes = [b for _, ds in parts for b in _boxes(ds)]
-    if not boxes: raise ValueError(f"format {fmt!r} needs boxes, but no record holds any (meta 'boxes')")
-    if fmt == 'dota' and any(b.get('rbox') is None for b in boxes):
-        raise ValueError("format 'dota' needs rotated boxes ('rbox'), but some boxes are horizontal only (read from YOLO, or COCO without 'rbox'); write coco or yolo instead")
-    return [D.to_coco(ds, out/s if s else out) if fmt == 'coco' else D.to_box_folder(ds, out/s if s else out, fmt) for s, ds in parts]
-
-# %% ../nbs/17_cli.ipynb #3cf537a9
-def export_data(d, # a Dataset or DatasetDict
-                fmt:str, # one of FORMATS
-                out, # output folder: missing or empty (`_fresh_out`)
-               ) -> list:
-    "`write_data` into a temp folder beside `out`, renamed to `out` when complete: a killed export leaves no partial `out`."
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    n, size = remove_stale_temps(out.parent)   # the temp folders of killed exports
-    if n: _say(f"removed {n} unfinished export(s) of ended processes ({size/1e6:.1f} MB) in {out.parent}")
-    tmp = out.parent/temp_name(out.name)
-    try:
-        paths = write_data(d, fmt, tmp)
-        kill_point('export')
-        if out.is_dir(): out.rmdir()           # empty (`_fresh_out`); rmdir refuses anything else
-        os.rename(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return [out/Path(q).relative_to(tmp) for q in paths]
 
 # %% ../nbs/17_cli.ipynb #92ec1596
 class _Fmt(argparse.RawDescriptionHelpFormatter):

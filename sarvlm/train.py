@@ -23,7 +23,8 @@ from fastai.callback.progress import ProgressCallback
 from fastai.torch_core import to_float
 from .core import set_seed, get_paths, atomic_write, kill_point
 from .sar import check_clipping, speckle
-from .data import load_saved, build_mini
+from .data import build_mini
+from .formats import load_saved
 
 # %% auto #0
 __all__ = ['POSITIONS', 'PAPER_HPARAMS', 'FREE_KEYS', 'CLIP_CHECK', 'sample_seed', 'seeded_cpu_rng', 'RecordsDataset',

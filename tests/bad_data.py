@@ -23,7 +23,7 @@ import numpy as np
 import tifffile
 from PIL import Image
 
-CSV_FIELD_LIMIT = 4 * 2**20      # sarvlm.data.CSV_FIELD_LIMIT (checked by the test)
+CSV_FIELD_LIMIT = 4 * 2**20      # sarvlm.files.CSV_FIELD_LIMIT (checked by the test)
 
 
 def sar_tif(seed: int, side: int = 8) -> bytes:

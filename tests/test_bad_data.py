@@ -12,7 +12,7 @@ import pytest
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bad_data
-from sarvlm import data as D, sario as IO
+from sarvlm import files, boxes, formats, sario as IO
 from sarvlm.cli import data_main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,11 +35,11 @@ def api_read(path: Path, c: dict, skip: bool) -> tuple:
     "(records, report) from the sarvlm.data reader of the case."
     rep, kw = {}, dict(c['kw'], skip_bad=skip, report={})
     kw['report'] = rep
-    if c['fmt'] == 'csv': d = D.from_sarvlm_csv(path, **kw)
-    elif c['fmt'] == 'coco': d = D.from_coco(path, **kw)
-    elif c['fmt'] == 'yolo': d = D.from_box_folder(path, 'yolo', **kw)
-    elif c['fmt'] == 'folders': d = D.from_class_folders(path, **kw)
-    else: d = D.load_saved(path)
+    if c['fmt'] == 'csv': d = files.from_sarvlm_csv(path, **kw)
+    elif c['fmt'] == 'coco': d = boxes.from_coco(path, **kw)
+    elif c['fmt'] == 'yolo': d = boxes.from_box_folder(path, 'yolo', **kw)
+    elif c['fmt'] == 'folders': d = files.from_class_folders(path, **kw)
+    else: d = formats.load_saved(path)
     n = sum(map(len, d.values())) if hasattr(d, 'values') else len(d)
     return n, rep
 
@@ -121,7 +121,7 @@ def test_corpus_covers_the_issue():
             'folders_hidden_thumbs', 'folders_loose_image', 'folders_gif_webp_optical', 'hf_not_a_saved_dataset',
             'bomb_png_16bit', 'bomb_tif_zlib', 'max_pixels_lowered'}
     assert need <= set(NAMES), need - set(NAMES)
-    assert bad_data.CSV_FIELD_LIMIT == D.CSV_FIELD_LIMIT
+    assert bad_data.CSV_FIELD_LIMIT == files.CSV_FIELD_LIMIT
 
 
 def test_env_raises_the_limit(corpus, monkeypatch):
@@ -146,22 +146,22 @@ def mutant(fn, old: str, new: str):
 
 
 MUTANTS = {   # guard removed -> (module, function, old, new, cases that must notice)
-    'csv unclosed quote': (D, 'from_sarvlm_csv', 'if last > ln:', 'if False:',
+    'csv unclosed quote': (files, '_csv_fields', 'if last > ln:', 'if False:',
                            ['csv_unclosed_quote', 'csv_quote_closes_later']),
-    'csv duplicate column': (D, '_check_header', 'if dup: raise', 'if False: raise', ['csv_duplicate_column']),
-    'csv field limit': (D, '_csv_rows', 'old = csv.field_size_limit(CSV_FIELD_LIMIT)', 'old = csv.field_size_limit()',
+    'csv duplicate column': (files, '_check_header', 'if dup: raise', 'if False: raise', ['csv_duplicate_column']),
+    'csv field limit': (files, '_csv_rows', 'old = csv.field_size_limit(CSV_FIELD_LIMIT)', 'old = csv.field_size_limit()',
                         ['csv_long_caption']),
-    'coco duplicate id': (D, '_coco_images', 'if i in first:', 'if False:', ['coco_duplicate_image_id']),
-    'coco size vs file': (D, 'from_coco', "if tuple(size) != (im['width'], im['height']):", 'if False:',
+    'coco duplicate id': (boxes, '_coco_images', 'if i in first:', 'if False:', ['coco_duplicate_image_id']),
+    'coco size vs file': (boxes, '_coco_record', "if tuple(size) != (im['width'], im['height']):", 'if False:',
                           ['coco_size_differs_from_file']),
-    'coco bbox shape': (D, '_coco_box', "if not _nums(a.get('bbox'), 4):", 'if False:',
+    'coco bbox shape': (boxes, '_coco_box', "if not _nums(a.get('bbox'), 4):", 'if False:',
                         ['coco_bbox_3_values', 'coco_bbox_null', 'coco_bbox_missing']),
-    'coco image entry': (D, '_coco_images', 'if msg:', 'if False:', ['coco_image_without_width', 'coco_image_without_id']),
-    'yolo polygon': (D, 'yolo_to_boxes', 'if len(f) != 5:', 'if False:', ['yolo_polygon_line']),
-    'hidden class folder': (D, '_class_dirs', ' and not _hidden(p)', '', ['folders_hidden_thumbs']),
-    'hidden entries counted': (D, '_loose', "if _hidden(p): bad.ignore('hidden file or folder', str(p))", 'if False: pass',
+    'coco image entry': (boxes, '_coco_images', 'if msg:', 'if False:', ['coco_image_without_width', 'coco_image_without_id']),
+    'yolo polygon': (boxes, 'yolo_to_boxes', 'if len(f) != 5:', 'if False:', ['yolo_polygon_line']),
+    'hidden class folder': (files, '_class_dirs', ' and not _hidden(p)', '', ['folders_hidden_thumbs']),
+    'hidden entries counted': (files, '_loose', "if _hidden(p): bad.ignore('hidden file or folder', str(p))", 'if False: pass',
                                ['folders_hidden_thumbs']),
-    'loose image': (D, '_loose', "elif _is_image(p):", "elif False:", ['folders_loose_image']),
+    'loose image': (files, '_loose', "elif _is_image(p):", "elif False:", ['folders_loose_image']),
     'image size limit': (IO, '_check_size', 'if n <= lim: return', 'return',
                          ['bomb_png_16bit', 'bomb_tif_zlib', 'max_pixels_lowered', 'bomb_png_optical_coco']),
 }

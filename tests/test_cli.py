@@ -178,7 +178,8 @@ def images(ds) -> dict:
 
 def test_convert_csv_folders(world, capsys):
     "SARVLM CSV -> class folders -> CSV keeps the images and their labels."
-    from sarvlm.cli import data_main, read_data
+    from sarvlm.formats import read_data
+    from sarvlm.cli import data_main
     w = world/'conv'
     assert data_main(['build', '--size', SIZE, '--format', 'csv', '--out', str(w/'csv'), '--split', 'test', '--domain', 'sar']) == 0
     a = read_data(str(w/'csv'/'test.csv'))
@@ -242,7 +243,8 @@ def test_bad_input_file(world, tmp_path, capsys):
     "A file that exists but cannot be used: exit code 1 and a message naming the file and line."
     from sarvlm.cli import data_main, eval_main
     import numpy as np
-    from sarvlm.data import save_image, sar_image
+    from sarvlm.data import sar_image
+    from sarvlm.files import save_image
     save_image(sar_image(np.ones((16, 16), np.float32)), tmp_path/'a.tif')
     (tmp_path/'tab.csv').write_text('imgpath\tcaption\na.tif\ta ship\n')
     assert data_main(['convert', str(tmp_path/'tab.csv'), '--to', 'hf', '--out', str(tmp_path/'o')]) == 1
@@ -300,7 +302,8 @@ def test_zeroshot_without_labels_is_a_usage_error(world, tmp_path, capsys):
     "A SARVLM CSV of captions only (the authors' val_uni layout): exit 2 and what to give, not top-1 100."
     import numpy as np, torch
     from sarvlm.cli import eval_main
-    from sarvlm.data import save_image, sar_image
+    from sarvlm.data import sar_image
+    from sarvlm.files import save_image
     from sarvlm.models import create
     rows = ['imgpath,caption']
     for i in range(4):

@@ -13,7 +13,7 @@ def _hf_cache(tmp_path, monkeypatch):
     monkeypatch.setenv('SARVLM_CACHE', str(tmp_path/'cache'))
 
 
-from sarvlm import data as D
+from sarvlm import data as D, files, boxes
 
 
 def sar(seed, shape=(8, 9)): return D.sar_image(np.random.default_rng(seed).exponential(1.0, shape).astype(np.float32))
@@ -34,14 +34,14 @@ def tiny():
 
 
 def csv_with(tmp_path, name, body: bytes):
-    D.save_image(sar(0), tmp_path/'a.tif')
+    files.save_image(sar(0), tmp_path/'a.tif')
     p = tmp_path/name; p.write_bytes(body); return p
 
 
 # ---------------------------------------------------------------- SARVLM CSV
 def test_csv_round_trip_exact(tiny, tmp_path):
-    p = D.to_sarvlm_csv(tiny, tmp_path/'out', all_captions=False)['data']
-    back = D.from_sarvlm_csv(p)
+    p = files.to_sarvlm_csv(tiny, tmp_path/'out', all_captions=False)['data']
+    back = files.from_sarvlm_csv(p)
     assert len(back) == len(tiny)
     for a, b in zip(tiny, back):
         assert a['image'].mode == b['image'].mode
@@ -50,37 +50,37 @@ def test_csv_round_trip_exact(tiny, tmp_path):
 
 
 def test_csv_all_captions_grouped(tiny, tmp_path):
-    p = D.to_sarvlm_csv(tiny, tmp_path/'out')['data']
+    p = files.to_sarvlm_csv(tiny, tmp_path/'out')['data']
     head = p.read_text(encoding='utf-8').splitlines()[0]
     assert head == 'imgpath,caption,domain,label,scene_id'
-    assert [r['captions'] for r in D.from_sarvlm_csv(p, group=True)] == [r['captions'] for r in tiny]
+    assert [r['captions'] for r in files.from_sarvlm_csv(p, group=True)] == [r['captions'] for r in tiny]
 
 
 def test_csv_bare_format(tiny, tmp_path):
-    p = D.to_sarvlm_csv(tiny.select([0, 1]), tmp_path/'out', all_captions=False, extra=())['data']
+    p = files.to_sarvlm_csv(tiny.select([0, 1]), tmp_path/'out', all_captions=False, extra=())['data']
     assert p.read_text().splitlines()[0] == 'imgpath,caption'
-    assert list(D.from_sarvlm_csv(p)['caption']) == list(tiny.select([0, 1])['caption'])
+    assert list(files.from_sarvlm_csv(p)['caption']) == list(tiny.select([0, 1])['caption'])
 
 
 @pytest.mark.parametrize('sep,name', [('\t', 'tab'), (';', 'semicolon')])
 def test_csv_wrong_separator(tmp_path, sep, name):
     p = csv_with(tmp_path, 'x.csv', f'imgpath{sep}caption\na.tif{sep}A SAR image of a ship.\n'.encode())
-    with pytest.raises(ValueError, match=f'{name}-separated.*comma-separated') as e: D.from_sarvlm_csv(p)
+    with pytest.raises(ValueError, match=f'{name}-separated.*comma-separated') as e: files.from_sarvlm_csv(p)
     assert 'x.csv' in str(e.value) and 'line 1' in str(e.value)
-    assert len(D.from_sarvlm_csv(p, sep=sep)) == 1  # asked for explicitly: fine
+    assert len(files.from_sarvlm_csv(p, sep=sep)) == 1  # asked for explicitly: fine
 
 
 def test_csv_missing_column(tmp_path):
     p = csv_with(tmp_path, 'x.csv', b'imgpath,text\na.tif,A SAR image of a ship.\n')
-    with pytest.raises(ValueError, match=r"x.csv: line 1: missing column\(s\) \['caption'\]"): D.from_sarvlm_csv(p)
+    with pytest.raises(ValueError, match=r"x.csv: line 1: missing column\(s\) \['caption'\]"): files.from_sarvlm_csv(p)
     p = csv_with(tmp_path, 'y.csv', b'filepath,caption\na.tif,A SAR image of a ship.\n')
-    with pytest.raises(ValueError, match=r"missing column\(s\) \['imgpath'\]"): D.from_sarvlm_csv(p)
+    with pytest.raises(ValueError, match=r"missing column\(s\) \['imgpath'\]"): files.from_sarvlm_csv(p)
 
 
 def test_csv_missing_file_and_empty(tmp_path):
-    with pytest.raises(FileNotFoundError, match='no CSV file'): D.from_sarvlm_csv(tmp_path/'nope.csv')
+    with pytest.raises(FileNotFoundError, match='no CSV file'): files.from_sarvlm_csv(tmp_path/'nope.csv')
     p = csv_with(tmp_path, 'e.csv', b'')
-    with pytest.raises(ValueError, match='e.csv: the CSV file is empty'): D.from_sarvlm_csv(p)
+    with pytest.raises(ValueError, match='e.csv: the CSV file is empty'): files.from_sarvlm_csv(p)
 
 
 GOOD = b'imgpath,caption\na.tif,A SAR image of a ship.\n'
@@ -95,14 +95,14 @@ CASES = {'missing image': (b'missing.tif,A SAR image of a tank.\n', FileNotFound
 def test_csv_bad_row_raises_naming_file_and_line(tmp_path, reason):
     row, exc, msg = CASES[reason]
     p = csv_with(tmp_path, 'bad.csv', GOOD + row)
-    with pytest.raises(exc) as e: D.from_sarvlm_csv(p)
+    with pytest.raises(exc) as e: files.from_sarvlm_csv(p)
     assert 'bad.csv' in str(e.value) and msg in str(e.value), str(e.value)
 
 
 def test_csv_skip_bad_counts_and_reports(tmp_path, capsys):
     p = csv_with(tmp_path, 'bad.csv', GOOD + b''.join(r for r, _, _ in CASES.values()) + b'a.tif,A SAR image of two ships.\n')
     rep = {}
-    ds = D.from_sarvlm_csv(p, skip_bad=True, report=rep)
+    ds = files.from_sarvlm_csv(p, skip_bad=True, report=rep)
     assert len(ds) == 2 and rep['kept'] == 2 and rep['skipped'] == len(CASES)
     assert {k: len(v) for k, v in rep['reasons'].items()} == {k: 1 for k in CASES}
     assert rep['reasons']['missing image'] == ['line 3'] and rep['reasons']['duplicate row'] == ['line 5']
@@ -112,30 +112,30 @@ def test_csv_skip_bad_counts_and_reports(tmp_path, capsys):
 
 def test_csv_all_rows_bad(tmp_path):
     p = csv_with(tmp_path, 'allbad.csv', b'imgpath,caption\nmissing.tif,A ship.\n')
-    with pytest.raises(ValueError, match='no usable rows'): D.from_sarvlm_csv(p, skip_bad=True)
+    with pytest.raises(ValueError, match='no usable rows'): files.from_sarvlm_csv(p, skip_bad=True)
 
 
 def test_csv_unreadable_image(tmp_path):
     (tmp_path/'broken.png').write_bytes(b'not a png at all')
     p = tmp_path/'u.csv'; p.write_text('imgpath,caption\nbroken.png,A SAR image of a ship.\n')
-    with pytest.raises(ValueError, match='u.csv: line 2: .*broken.png'): D.from_sarvlm_csv(p)
+    with pytest.raises(ValueError, match='u.csv: line 2: .*broken.png'): files.from_sarvlm_csv(p)
 
 
 # ---------------------------------------------------------------- class folders
 def make_tree(root):
     for split, n in [('train', 2), ('test', 1)]:
         for cls in ['T72', 'BMP2']:
-            for i in range(n): D.save_image(sar(10*i + len(cls) + len(split)), root/split/cls/f'{cls}_{i}.tif')
+            for i in range(n): files.save_image(sar(10*i + len(cls) + len(split)), root/split/cls/f'{cls}_{i}.tif')
 
 
 def test_class_folders_read_and_round_trip(tmp_path):
     make_tree(tmp_path/'mstar')
-    dd = D.from_class_folders(tmp_path/'mstar')
+    dd = files.from_class_folders(tmp_path/'mstar')
     assert set(dd) == {'train', 'test'} and len(dd['train']) == 4
     assert sorted(set(dd['train']['fine_type'])) == ['BMP2', 'T72'] and set(dd['train']['label']) == {'tank'}
     assert all(len(c) == 5 and len(set(c)) == 5 for c in dd['train']['captions'])
     assert any('T-72 tank' in c for cs in dd['train']['captions'] for c in cs)
-    back = D.from_class_folders(D.to_class_folders(dd, tmp_path/'again', label_col='fine_type'))
+    back = files.from_class_folders(files.to_class_folders(dd, tmp_path/'again', label_col='fine_type'))
     for s in dd:
         key = lambda r: (r['fine_type'], D.image_array(r['image']).tobytes())
         assert sorted(map(key, back[s])) == sorted(map(key, dd[s]))
@@ -143,29 +143,29 @@ def test_class_folders_read_and_round_trip(tmp_path):
 
 def test_class_folders_flat_layout(tmp_path):
     make_tree(tmp_path/'m')
-    ds = D.from_class_folders(tmp_path/'m'/'train')
+    ds = files.from_class_folders(tmp_path/'m'/'train')
     assert len(ds) == 4 and set(ds['split']) == {''}
 
 
 def test_class_folder_without_images(tmp_path):
     make_tree(tmp_path/'m')
     (tmp_path/'m'/'train'/'ZSU234').mkdir(); (tmp_path/'m'/'train'/'ZSU234'/'notes.txt').write_text('no images here')
-    with pytest.raises(ValueError, match="ZSU234.*class folder 'ZSU234' has no images"): D.from_class_folders(tmp_path/'m')
+    with pytest.raises(ValueError, match="ZSU234.*class folder 'ZSU234' has no images"): files.from_class_folders(tmp_path/'m')
     rep = {}
-    dd = D.from_class_folders(tmp_path/'m', skip_bad=True, report=rep)
+    dd = files.from_class_folders(tmp_path/'m', skip_bad=True, report=rep)
     assert rep['skipped'] == 1 and list(rep['reasons']) == ['empty class folder'] and len(dd['train']) == 4
 
 
 def test_class_folders_missing_root(tmp_path):
-    with pytest.raises(FileNotFoundError, match='no folder'): D.from_class_folders(tmp_path/'nope')
+    with pytest.raises(FileNotFoundError, match='no folder'): files.from_class_folders(tmp_path/'nope')
     (tmp_path/'empty').mkdir()
-    with pytest.raises(ValueError, match='no class folders'): D.from_class_folders(tmp_path/'empty')
+    with pytest.raises(ValueError, match='no class folders'): files.from_class_folders(tmp_path/'empty')
 
 
 # ---------------------------------------------------------------- COCO / YOLO / DOTA
 def test_coco_round_trip_exact(tiny, tmp_path):
     ds = tiny.select([3])
-    back = D.from_coco(D.to_coco(ds, tmp_path/'coco'))
+    back = boxes.from_coco(boxes.to_coco(ds, tmp_path/'coco'))
     assert json.loads(back[0]['meta'])['boxes'] == BOXES
     np.testing.assert_array_equal(D.image_array(back[0]['image']), D.image_array(ds[0]['image']))
     caps = back[0]['captions']
@@ -173,7 +173,7 @@ def test_coco_round_trip_exact(tiny, tmp_path):
 
 
 def _bad_coco(tiny, tmp_path, edit):
-    p = D.to_coco(tiny.select([3]), tmp_path/'coco')
+    p = boxes.to_coco(tiny.select([3]), tmp_path/'coco')
     j = json.loads(p.read_text()); edit(j); q = tmp_path/'coco'/'bad.json'; q.write_text(json.dumps(j)); return q
 
 
@@ -181,46 +181,46 @@ def _bad_coco(tiny, tmp_path, edit):
 def test_coco_box_outside_image(tiny, tmp_path, bbox):
     def edit(j): j['annotations'][0]['bbox'] = bbox
     q = _bad_coco(tiny, tmp_path, edit)
-    with pytest.raises(ValueError, match=r"bad.json: annotation id 1 \(image 's4_sar.tif'\): bbox .* outside the 64x48 image"): D.from_coco(q)
+    with pytest.raises(ValueError, match=r"bad.json: annotation id 1 \(image 's4_sar.tif'\): bbox .* outside the 64x48 image"): boxes.from_coco(q)
     rep = {}
-    ds = D.from_coco(q, skip_bad=True, report=rep)
+    ds = boxes.from_coco(q, skip_bad=True, report=rep)
     assert rep['reasons'] == {'box outside the image': ["annotation id 1 (image 's4_sar.tif')"]}
     assert len(json.loads(ds[0]['meta'])['boxes']) == 1
 
 
 def test_coco_other_errors(tiny, tmp_path):
     q = _bad_coco(tiny, tmp_path, lambda j: j['annotations'][1].update(category_id=99))
-    with pytest.raises(ValueError, match='annotation id 2.*category_id 99'): D.from_coco(q)
+    with pytest.raises(ValueError, match='annotation id 2.*category_id 99'): boxes.from_coco(q)
     q = _bad_coco(tiny, tmp_path, lambda j: j['images'][0].update(file_name='gone.tif'))
-    with pytest.raises(FileNotFoundError, match='image id 1.*gone.tif'): D.from_coco(q)
+    with pytest.raises(FileNotFoundError, match='image id 1.*gone.tif'): boxes.from_coco(q)
     q = _bad_coco(tiny, tmp_path, lambda j: j.pop('categories'))
-    with pytest.raises(ValueError, match="missing top-level key 'categories'"): D.from_coco(q)
+    with pytest.raises(ValueError, match="missing top-level key 'categories'"): boxes.from_coco(q)
     (tmp_path/'junk.json').write_bytes(b'\xff{')
-    with pytest.raises(ValueError, match='junk.json is not valid UTF-8 JSON'): D.from_coco(tmp_path/'junk.json')
+    with pytest.raises(ValueError, match='junk.json is not valid UTF-8 JSON'): boxes.from_coco(tmp_path/'junk.json')
 
 
 @pytest.mark.parametrize('fmt', ['yolo', 'dota'])
 def test_box_folders_round_trip(tiny, tmp_path, fmt):
     ds = tiny.select([3])
-    back = json.loads(D.from_box_folder(D.to_box_folder(ds, tmp_path/fmt, fmt), fmt)[0]['meta'])['boxes']
+    back = json.loads(boxes.from_box_folder(boxes.to_box_folder(ds, tmp_path/fmt, fmt), fmt)[0]['meta'])['boxes']
     if fmt == 'yolo': assert [(b['cls'], b['bbox']) for b in back] == [(b['cls'], b['bbox']) for b in BOXES]
-    else: assert [(b['cls'], b['rbox']) for b in back] == [(b['cls'], D.norm_rbox(b['rbox'])) for b in BOXES]
+    else: assert [(b['cls'], b['rbox']) for b in back] == [(b['cls'], boxes.norm_rbox(b['rbox'])) for b in BOXES]
 
 
 def test_yolo_bad_lines(tmp_path):
     names = ['ship']
-    with pytest.raises(ValueError, match='a.txt: line 2: box'): D.yolo_to_boxes('0 .5 .5 .1 .1\n0 0.99 0.5 0.2 0.1\n', (64, 48), names, 'a.txt')
-    with pytest.raises(ValueError, match='a.txt: line 1: class id 3'): D.yolo_to_boxes('3 .5 .5 .1 .1\n', (64, 48), names, 'a.txt')
-    with pytest.raises(ValueError, match="a.txt: line 1: expected 'class x_centre"): D.yolo_to_boxes('0 .5 .5\n', (64, 48), names, 'a.txt')
+    with pytest.raises(ValueError, match='a.txt: line 2: box'): boxes.yolo_to_boxes('0 .5 .5 .1 .1\n0 0.99 0.5 0.2 0.1\n', (64, 48), names, 'a.txt')
+    with pytest.raises(ValueError, match='a.txt: line 1: class id 3'): boxes.yolo_to_boxes('3 .5 .5 .1 .1\n', (64, 48), names, 'a.txt')
+    with pytest.raises(ValueError, match="a.txt: line 1: expected 'class x_centre"): boxes.yolo_to_boxes('0 .5 .5\n', (64, 48), names, 'a.txt')
 
 
 def test_yolo_folder_skip_bad(tiny, tmp_path):
-    f = D.to_box_folder(tiny.select([3]), tmp_path/'y', 'yolo')
+    f = boxes.to_box_folder(tiny.select([3]), tmp_path/'y', 'yolo')
     (f/'classes.txt').write_text((f/'classes.txt').read_text().strip())  # no trailing newline: still read in full
-    assert len(D.from_box_folder(f, 'yolo')) == 1
-    D.save_image(sar(9, (48, 64)), f/'images'/'extra.tif'); (f/'labels'/'extra.txt').write_text('0 1.5 0.5 0.2 0.2\n')
-    with pytest.raises(ValueError, match='extra.txt: line 1: box'): D.from_box_folder(f, 'yolo')
-    rep = {}; ds = D.from_box_folder(f, 'yolo', skip_bad=True, report=rep)
+    assert len(boxes.from_box_folder(f, 'yolo')) == 1
+    files.save_image(sar(9, (48, 64)), f/'images'/'extra.tif'); (f/'labels'/'extra.txt').write_text('0 1.5 0.5 0.2 0.2\n')
+    with pytest.raises(ValueError, match='extra.txt: line 1: box'): boxes.from_box_folder(f, 'yolo')
+    rep = {}; ds = boxes.from_box_folder(f, 'yolo', skip_bad=True, report=rep)
     assert len(ds) == 1 and rep['skipped'] == 1
 
 
@@ -228,8 +228,8 @@ def test_yolo_folder_skip_bad(tiny, tmp_path):
 def test_rbox_poly_round_trip(seed):
     r = np.random.default_rng(seed)
     rb = [float(np.round(v, 3)) for v in (*r.uniform(0, 64, 2), *r.uniform(1, 30, 2), r.uniform(-540, 540))]
-    assert D.poly_to_rbox(D.rbox_to_poly(rb)) == D.norm_rbox(rb)
-    assert D.poly_to_rbox(D.rbox_to_poly(D.norm_rbox(rb))) == D.norm_rbox(rb)
+    assert boxes.poly_to_rbox(boxes.rbox_to_poly(rb)) == boxes.norm_rbox(rb)
+    assert boxes.poly_to_rbox(boxes.rbox_to_poly(boxes.norm_rbox(rb))) == boxes.norm_rbox(rb)
 
 
 # ---------------------------------------------------------------- lazy reading (SARVLM-1M scale)
@@ -243,29 +243,29 @@ def same_records(a, b):
 
 
 def test_lazy_csv_same_as_eager(tiny, tmp_path):
-    p = D.to_sarvlm_csv(tiny, tmp_path/'out')['data']
+    p = files.to_sarvlm_csv(tiny, tmp_path/'out')['data']
     Image.fromarray(np.arange(60, dtype=np.uint16).reshape(6, 10) * 1000).save(tmp_path/'out'/'i16.png')
     with open(p, 'a', encoding='utf-8') as f: f.write('i16.png,A 16-bit SAR image of a ship.,sar,ship,s16\n')
     for group in (False, True):
-        lazy = D.from_sarvlm_csv(p, group=group, lazy=True)
-        assert lazy.features['image'] == D.datasets.Image(decode=False) and lazy.format['type'] == D.LAZY_FORMAT
-        same_records(D.from_sarvlm_csv(p, group=group), lazy)
+        lazy = files.from_sarvlm_csv(p, group=group, lazy=True)
+        assert lazy.features['image'] == D.datasets.Image(decode=False) and lazy.format['type'] == files.LAZY_FORMAT
+        same_records(files.from_sarvlm_csv(p, group=group), lazy)
     assert lazy[-1]['image'].mode == 'F'  # 16-bit PNG through read_sar: linear intensity, as eager
 
 
 def test_lazy_csv_bad_rows_counted_as_eager(tmp_path, capsys):
     (tmp_path/'broken.png').write_bytes(b'not a png at all')
-    D.save_image(sar(5, (40, 40)), tmp_path/'big.tif')
+    files.save_image(sar(5, (40, 40)), tmp_path/'big.tif')
     body = GOOD + b''.join(r for r, _, _ in CASES.values()) + b'broken.png,A SAR image.\nbig.tif,A big one.\n'
     p = csv_with(tmp_path, 'bad.csv', body)
     eager, lazy = {}, {}
-    D.from_sarvlm_csv(p, skip_bad=True, report=eager, max_pixels=1000)
-    ds = D.from_sarvlm_csv(p, skip_bad=True, report=lazy, max_pixels=1000, lazy=True)
+    files.from_sarvlm_csv(p, skip_bad=True, report=eager, max_pixels=1000)
+    ds = files.from_sarvlm_csv(p, skip_bad=True, report=lazy, max_pixels=1000, lazy=True)
     assert lazy == eager and len(ds) == 1
     assert lazy['reasons']['unreadable image'] == ['line 8', 'line 9']   # bad header, too many pixels
     assert lazy['reasons']['missing image'] == ['line 3']
     q = csv_with(tmp_path, 'b.csv', GOOD + b'broken.png,A SAR image.\n')
-    with pytest.raises(ValueError, match='b.csv: line 3: .*broken.png'): D.from_sarvlm_csv(q, lazy=True)
+    with pytest.raises(ValueError, match='b.csv: line 3: .*broken.png'): files.from_sarvlm_csv(q, lazy=True)
 
 
 def test_lazy_csv_holds_no_pixels(tmp_path, monkeypatch):
@@ -276,8 +276,8 @@ def test_lazy_csv_holds_no_pixels(tmp_path, monkeypatch):
     rows = ''.join(f'img/{i}.png,A SAR image number {i} caption {k}.\n' for i in range(500) for k in range(4))
     (tmp_path/'big.csv').write_text('imgpath,caption\n' + rows)
     decoded = []
-    monkeypatch.setattr(D, 'load_image', lambda *a, **k: decoded.append(a[0]))
-    ds = D.from_sarvlm_csv(tmp_path/'big.csv', lazy=True)
+    monkeypatch.setattr(files, 'load_image', lambda *a, **k: decoded.append(a[0]))
+    ds = files.from_sarvlm_csv(tmp_path/'big.csv', lazy=True)
     assert len(ds) == 2000 and decoded == []
     assert ds.data.nbytes < 2000 * 400   # paths and captions; 2,000 decoded float images would be 8 MB
     assert set(ds['domain']) == {'sar'} and len(set(ds['caption'])) == 2000 and decoded == []
@@ -287,15 +287,16 @@ def test_lazy_csv_holds_no_pixels(tmp_path, monkeypatch):
 
 def test_lazy_class_folders_and_coco_same_as_eager(tiny, tmp_path):
     make_tree(tmp_path/'mstar')
-    a, b = D.from_class_folders(tmp_path/'mstar'), D.from_class_folders(tmp_path/'mstar', lazy=True)
+    a, b = files.from_class_folders(tmp_path/'mstar'), files.from_class_folders(tmp_path/'mstar', lazy=True)
     for s in a: same_records(a[s], b[s])
-    p = D.to_coco(tiny.select([3]), tmp_path/'coco')
-    same_records(D.from_coco(p), D.from_coco(p, lazy=True))
+    p = boxes.to_coco(tiny.select([3]), tmp_path/'coco')
+    same_records(boxes.from_coco(p), boxes.from_coco(p, lazy=True))
 
 
 def test_root_for_relative_paths(tmp_path):
-    from sarvlm.cli import read_data, data_main
-    D.save_image(sar(0), tmp_path/'imgs'/'a.tif')
+    from sarvlm.formats import read_data
+    from sarvlm.cli import data_main
+    files.save_image(sar(0), tmp_path/'imgs'/'a.tif')
     (tmp_path/'lists').mkdir(); p = tmp_path/'lists'/'d.csv'
     p.write_text('imgpath,caption\nimgs/a.tif,A SAR image of a ship.\n')
     with pytest.raises(FileNotFoundError, match='image file not found'): read_data(str(p))

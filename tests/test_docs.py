@@ -18,6 +18,8 @@ NBS = sorted((ROOT/'nbs').glob('[0-9][0-9]*_*.ipynb'))        # the study notebo
 PAGES = sorted((ROOT/'nbs').glob('*.ipynb'))                 # every page of the site (index, on-ramp, background too)
 NO_FIGURES = {'00_core',   # seeds, paths and switches: nothing to draw
               '03a_caption_check',   # captions in, problems out: the counts are printed, nothing to draw
+              '04a_files',   # image files, CSV and class folders: round trips and error messages
+              '04c_formats',   # one reader of a data spec: formats found, errors named; 04_data draws the data
               'index'}     # the landing page's quick tour prints a few numbers; the course draws
 
 def _nb(p): return json.loads(p.read_text(encoding='utf-8'))

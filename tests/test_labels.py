@@ -6,8 +6,9 @@ import json
 import numpy as np
 import pytest
 import torch
-from sarvlm import cli
-from sarvlm.data import save_image, sar_image
+from sarvlm import cli, formats
+from sarvlm.data import sar_image
+from sarvlm.files import save_image
 from sarvlm.models import create
 
 MSTAR = ['BMP2', 'BTR70', 'T72', 'ZSU234']
@@ -95,10 +96,10 @@ def test_train_reads_the_same_labels(world):
 
 
 def test_data_labels_api(world):
-    from sarvlm.data import from_class_folders
+    from sarvlm.files import from_class_folders
     ds = from_class_folders(world/'mstar')
     assert sorted(set(ds['label'])) == ['tank', 'truck']              # the reader's coarse classes, unchanged
-    assert sorted(set(cli.data_labels(ds))) == MSTAR
-    assert sorted(set(cli.data_labels(ds, 'folder', 'coarse'))) == ['tank', 'truck']
-    with pytest.raises(cli.UsageError, match=r"--label-map: no class for the labels \['BTR70', 'T72', 'ZSU234'\]"):
-        cli.data_labels(ds, label_map={'BMP2': 'apc'})
+    assert sorted(set(formats.data_labels(ds))) == MSTAR
+    assert sorted(set(formats.data_labels(ds, 'folder', 'coarse'))) == ['tank', 'truck']
+    with pytest.raises(formats.UsageError, match=r"--label-map: no class for the labels \['BTR70', 'T72', 'ZSU234'\]"):
+        formats.data_labels(ds, label_map={'BMP2': 'apc'})

@@ -60,13 +60,13 @@ def test_lazy_data_rank_decodes_only_its_shard(tmp_path, monkeypatch):
     """Under torchrun each rank's sampler picks its own rows (the trainer's `EpochBatchSampler` slices each global
     batch by rank, as `DistributedSampler` here); a lazily read CSV (what `--data` reads) decodes only those."""
     import numpy as np
-    from sarvlm import data as D
+    from sarvlm import data as D, files
     monkeypatch.setenv('HF_DATASETS_CACHE', str(tmp_path/'hf'))
-    for i in range(16): D.save_image(D.sar_image(np.full((4, 4), i + 1.0, np.float32)), tmp_path/f'{i}.tif')
+    for i in range(16): files.save_image(D.sar_image(np.full((4, 4), i + 1.0, np.float32)), tmp_path/f'{i}.tif')
     (tmp_path/'d.csv').write_text('imgpath,caption\n' + ''.join(f'{i}.tif,SAR image {i}.\n' for i in range(16)))
-    ds = D.from_sarvlm_csv(tmp_path/'d.csv', lazy=True)
-    seen, load = [], D.load_image
-    monkeypatch.setattr(D, 'load_image', lambda p, *a: seen.append(p) or load(p, *a))
+    ds = files.from_sarvlm_csv(tmp_path/'d.csv', lazy=True)
+    seen, load = [], files.load_image
+    monkeypatch.setattr(files, 'load_image', lambda p, *a: seen.append(p) or load(p, *a))
     mine = list(torch.utils.data.DistributedSampler(ds, num_replicas=2, rank=1, seed=0))
     loader = torch.utils.data.DataLoader(ds, batch_size=4, sampler=mine, collate_fn=lambda b: b)
     assert sum(len(b) for b in loader) == 8

@@ -17,7 +17,8 @@ from skimage.filters.rank import median as rank_median
 from ..core import get_paths, is_small, set_seed
 from ..models import sar_to_tensor, load_model
 from ..transfer import study_config, stage_dir
-from ..data import rbox_to_poly, build_mini
+from ..data import build_mini
+from ..boxes import rbox_to_poly
 from ..procgen import random_scene
 from ..render import render
 from ..sar import to_db
