@@ -17,6 +17,8 @@ ROOT = Path(__file__).resolve().parent.parent
 NBS = sorted((ROOT/'nbs').glob('[0-9][0-9]*_*.ipynb'))        # the study notebooks, one module each
 PAGES = sorted((ROOT/'nbs').glob('*.ipynb'))                 # every page of the site (index, on-ramp, background too)
 NO_FIGURES = {'00_core',   # seeds, paths and switches: nothing to draw
+              '05a_features',   # embedding loops and a cache on disk: keys, files and checks, nothing to draw
+              '05b_scores',     # zero-shot and R@K rules checked on hand-made cases: numbers, nothing to draw
               'index'}     # the landing page's quick tour prints a few numbers; the course draws
 
 def _nb(p): return json.loads(p.read_text(encoding='utf-8'))

@@ -3,8 +3,8 @@ import ast
 from pathlib import Path
 
 PKG = Path(__file__).resolve().parent.parent/'sarvlm'
-ORDER = ['core', 'sar', 'scenes', 'captions', 'data', 'models', 'features', 'train', 'transfer', 'alignment',
-         'tasks', 'widgets', 'cli', 'reproduce']   # the story; every tasks.* module sits at 'tasks'
+ORDER = ['core', 'sar', 'scenes', 'captions', 'data', 'models', 'features', 'scores', 'train', 'transfer',
+         'alignment', 'tasks', 'widgets', 'cli', 'reproduce']   # the story; every tasks.* module sits at 'tasks'
 
 def module_name(path:Path) -> str:
     "'tasks.retrieval' for sarvlm/tasks/retrieval.py."
