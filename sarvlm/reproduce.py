@@ -36,7 +36,7 @@ def study_notebooks(nbs_dir=None, # folder of the notebooks (default: the projec
 # %% ../nbs/18_reproduce.ipynb #3171966a
 REFERENCE_TIMES = {  # seconds per notebook, full configuration, two at a time on the 2-core reference machine (2026-12-03)
     '00_core': 8, '01_sar': 13, '02_scenes': 13, '03_captions': 11, '04_data': 69, '05_models': 34,
-    '05a_features': 31, '05b_scores': 34, '06_train': 54,
+    '05a_features': 20, '05b_scores': 15, '06_train': 54,
     '07_transfer': 1072, '08_alignment': 133, '09_retrieval': 45, '10_zeroshot': 14, '11_recognition': 16,
     '12_ensemble': 111, '13_captioning': 122, '14_localization': 97, '15_detection': 164, '16_explore': 19,
     '17_cli': 100}

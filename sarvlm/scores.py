@@ -8,7 +8,7 @@ import json, warnings
 from pathlib import Path
 import numpy as np
 import torch
-import sarvlm.models   # first: it quiets open_clip's import warning
+from . import models as _models   # first: it quiets open_clip's import warning
 import open_clip
 from .core import get_paths
 from .data import mini_config
