@@ -1,4 +1,4 @@
-"""Embedding extraction: `sarvlm.models.embed_images/embed_texts` vs a plain open_clip loop, same model, images, batch, threads.
+"""Embedding extraction: `sarvlm.features.embed_images/embed_texts` vs a plain open_clip loop, same model, images, batch, threads.
 
 The plain loop is open_clip's README recipe: preprocess each image, stack a batch, `torch.no_grad()`,
 `model.encode_image`, divide by the norm. Images are 8-bit RGB renderings of toy SAR records (what plain open_clip
@@ -10,7 +10,8 @@ import os, time, argparse, statistics
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
 import numpy as np, torch, open_clip
 from PIL import Image
-from sarvlm.models import create, embed_images, embed_texts
+from sarvlm.models import create
+from sarvlm.features import embed_images, embed_texts
 from sarvlm.sar import normalize
 from sarvlm.train import toy_records
 

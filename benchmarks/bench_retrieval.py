@@ -14,7 +14,7 @@ def main():
     ap.add_argument('--budget-mb', type=int, default=256); ap.add_argument('--threads', type=int, default=2)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    from sarvlm.models import retrieval_metrics
+    from sarvlm.scores import retrieval_metrics
     g = torch.Generator().manual_seed(0)
     img = torch.randn(a.n, a.dim, generator=g); txt = img.clone()
     for s in range(0, a.n, 10_000): txt[s:s+10_000].add_(torch.randn(min(10_000, a.n - s), a.dim, generator=g), alpha=10)

@@ -16,8 +16,8 @@ import datasets
 import sarvlm
 from .core import get_paths, atomic_write, set_seed, UnwritableError, check_writable_dir, check_writable_file
 from .core import get_device
-from .models import (LoadedModel, load_model, checkpoint_model_name, CheckpointError, features_key,
-                           features_path, load_features, embed, in_notebook)
+from .models import LoadedModel, load_model, checkpoint_model_name, CheckpointError
+from .features import features_key, features_path, load_features, embed, in_notebook
 from .data import DOMAINS, build_mini, mini_path, dataset_card
 from .files import csv_sep
 from .boxes import rbox_to_poly
@@ -703,7 +703,7 @@ EVAL_EXAMPLES = """  sarvlm_eval retrieval --checkpoint runs/sar/checkpoint.pt -
   sarvlm_eval localization --checkpoint runs/sar/checkpoint.pt --scenes 20 --size 256      # generated SAR scenes
   sarvlm_eval localization --checkpoint SARCLIP.pt --model ViT-L-14 --data SARDet/instances.json --limit 100"""
 
-TIE_RULES = ('authors', 'first_k')  # sarvlm.models.TIE_RULES, here so `--help` needs no torch
+TIE_RULES = ('authors', 'first_k')  # sarvlm.scores.TIE_RULES, here so `--help` needs no torch
 
 TASKS = dict(retrieval=task_retrieval, zeroshot=task_zeroshot, probe=task_probe, captioning=task_captioning, localization=task_localization)
 

@@ -17,8 +17,9 @@ from .core import is_small, set_seed, get_paths, atomic_write
 from .scenes import CLASSES
 from .data import (DOMAINS, FreshStream, build_balanced_test, code_version, uni_records,
                          check_held_out_words, _u01)
-from .models import (create, save_checkpoint, save_safetensors, load_model, file_hash, embed, features_key, embed_texts,
-                           retrieval_metrics, zeroshot_classifier, zeroshot_logits, held_out_classes)
+from .models import create, save_checkpoint, save_safetensors, load_model
+from .features import file_hash, embed, features_key, embed_texts
+from .scores import retrieval_metrics, zeroshot_classifier, zeroshot_logits, held_out_classes
 from .train import TrainConfig, FreshDataset, clip_learner, fit_clip, read_metrics
 
 # %% auto #0

@@ -19,8 +19,9 @@ from .alignment import DOMAIN_COLORS, load_alignment
 from .transfer import SAR_TEMPLATES, OPTICAL_TEMPLATES, STAGES, study_config, stage_dir
 from .transfer import STAGE_TITLES as TRANSFER_TITLES
 from .tasks.retrieval import demo_checkpoint
-from .models import (LoadedModel, load_model, embed_images, embed_texts, checkpoint_features,
-                           zeroshot_classifier, zeroshot_logits, topk_chunked)
+from .models import LoadedModel, load_model
+from .features import embed_images, embed_texts, checkpoint_features
+from .scores import zeroshot_classifier, zeroshot_logits, topk_chunked
 from .data import build_mini, image_array
 
 # %% auto #0

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 from sarvlm import models as M
+from sarvlm import features as F
 from sarvlm.core import set_seed
 from sarvlm.train import toy_records
 
@@ -17,9 +18,9 @@ def setup():
 
 def test_images_and_captions_report_progress(setup, capfd, monkeypatch):
     model, etf, tok, ds = setup
-    monkeypatch.setattr(M, 'PROGRESS_SECONDS', 0.0)   # a line after every batch
-    M.embed_images(model, ds['image'], etf, batch_size=16, progress=True)
-    M.embed_texts(model, ds['caption'], tok, batch_size=16, progress=True)
+    monkeypatch.setattr(F, 'PROGRESS_SECONDS', 0.0)   # a line after every batch
+    F.embed_images(model, ds['image'], etf, batch_size=16, progress=True)
+    F.embed_texts(model, ds['caption'], tok, batch_size=16, progress=True)
     out, err = capfd.readouterr()
     lines = err.strip().splitlines()
     assert out == ''
@@ -31,9 +32,9 @@ def test_images_and_captions_report_progress(setup, capfd, monkeypatch):
 
 def test_embed_follows_verbose(setup, capfd, tmp_path):
     model, etf, tok, ds = setup
-    M.embed(model, etf, tok, ds, key='quiet', cache_dir=tmp_path, verbose=False)
+    F.embed(model, etf, tok, ds, key='quiet', cache_dir=tmp_path, verbose=False)
     assert capfd.readouterr().err == ''                        # verbose=False: no progress
-    M.embed(model, etf, tok, ds, key='loud', cache_dir=tmp_path)
+    F.embed(model, etf, tok, ds, key='loud', cache_dir=tmp_path)
     err = capfd.readouterr().err
     assert 'embedding images: 40/40 (100 %)' in err and 'embedding captions: 40/40 (100 %)' in err, err
     a, b = (np.load(tmp_path/f'{k}.npz') for k in ('quiet', 'loud'))
@@ -43,10 +44,10 @@ def test_embed_follows_verbose(setup, capfd, tmp_path):
 def test_no_progress_inside_a_notebook(setup, capfd, tmp_path, monkeypatch):
     "Inside Jupyter (stderr is the kernel's stream) the lines would stay in the page: verbose embed stays quiet."
     model, etf, tok, ds = setup
-    monkeypatch.setattr(M, 'in_notebook', lambda: True)
-    M.embed(model, etf, tok, ds, key='nb', cache_dir=tmp_path)
+    monkeypatch.setattr(F, 'in_notebook', lambda: True)
+    F.embed(model, etf, tok, ds, key='nb', cache_dir=tmp_path)
     assert 'embedding images' not in capfd.readouterr().err
 
 
 def test_not_a_notebook_here():
-    assert M.in_notebook() is False
+    assert F.in_notebook() is False

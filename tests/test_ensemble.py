@@ -7,9 +7,11 @@ import pytest
 import torch
 
 from sarvlm.core import set_seed
-from sarvlm.models import create, save_checkpoint, embed_images
+from sarvlm.models import create, save_checkpoint
+from sarvlm.features import embed_images
 from sarvlm.train import toy_records
-from sarvlm.models import zeroshot_classifier, load_templates, load_model, retrieval_metrics
+from sarvlm.models import load_model
+from sarvlm.scores import zeroshot_classifier, load_templates, retrieval_metrics
 from sarvlm.data import DOMAINS
 from sarvlm.transfer import TEMPLATES, evaluate_embeddings
 from sarvlm.tasks.ensemble import (interpolate_state_dicts, interpolated_model, checkpoint_state, prompt_ensemble_classifier,

@@ -16,8 +16,9 @@ cb_cls = pytest.importorskip('clip_benchmark.metrics.zeroshot_classification')
 from sarvlm.core import set_seed
 from sarvlm.models import create
 from sarvlm.train import toy_records
-from sarvlm.models import retrieval_metrics, embed
-from sarvlm.models import zeroshot_classifier, zeroshot_logits, load_templates
+from sarvlm.features import embed
+from sarvlm.scores import retrieval_metrics
+from sarvlm.scores import zeroshot_classifier, zeroshot_logits, load_templates
 from sarvlm.tasks.zeroshot import zeroshot_metrics, evaluate
 
 CLASSES = ['ship', 'tank', 'car', 'truck', 'bridge', 'harbour']   # two occur; the others compete (top-3/5 defined)
@@ -108,7 +109,7 @@ def test_feature_cache_keyed_by_checkpoint_bytes_and_dataset(setup, tmp_path, mo
     "A second call loads without building the model; new checkpoint bytes or another split recompute."
     import sarvlm.models
     from sarvlm.models import save_checkpoint
-    from sarvlm.models import checkpoint_features
+    from sarvlm.features import checkpoint_features
     model, etf, tok, ds, feats = setup
     ck = save_checkpoint(model, tmp_path/'a.pt', name='SARCLIP-Tiny')
     first = checkpoint_features(ck, ds, cache_dir=tmp_path/'c', verbose=False)

@@ -31,14 +31,14 @@ def test_two_model_names_do_not_share_features(world, tmp_path, monkeypatch):
     b = eval_features(str(ck), ds, 'SARCLIP-Tiny-quickgelu')
     assert not np.allclose(a['image'], b['image'])   # the old key (checkpoint bytes + split) returned a's features
     ref = create('SARCLIP-Tiny-quickgelu', pretrained=ck)
-    from sarvlm.models import embed_images
+    from sarvlm.features import embed_images
     np.testing.assert_allclose(b['image'], embed_images(ref[0], ds['image'], ref[2]).numpy(), atol=1e-6)
     again = eval_features(str(ck), ds, 'SARCLIP-Tiny')
     np.testing.assert_array_equal(again['image'], a['image'])
 
 
 def test_key_names_everything_that_changes_features(world):
-    from sarvlm.models import features_key
+    from sarvlm.features import features_key
     ck, ds = world
     k = features_key(ck, ds)
     assert k == features_key(ck, ds, 'SARCLIP-Tiny')          # the name stored in the checkpoint
@@ -49,7 +49,7 @@ def test_key_names_everything_that_changes_features(world):
 
 
 def test_checkpoint_features_under_two_names(world, tmp_path):
-    from sarvlm.models import checkpoint_features
+    from sarvlm.features import checkpoint_features
     ck, ds = world
     a = checkpoint_features(ck, ds, cache_dir=tmp_path, verbose=False)
     b = checkpoint_features(ck, ds, model='SARCLIP-Tiny-quickgelu', cache_dir=tmp_path, verbose=False)
@@ -58,7 +58,7 @@ def test_checkpoint_features_under_two_names(world, tmp_path):
 
 def test_images_only_features_are_the_same_images_in_a_file_of_their_own(world, tmp_path):
     "`texts=False` (the study's measures): the same image features, no caption features, and its own cache file."
-    from sarvlm.models import checkpoint_features, features_key, features_path
+    from sarvlm.features import checkpoint_features, features_key, features_path
     ck, ds = world
     only = checkpoint_features(ck, ds, cache_dir=tmp_path, verbose=False, texts=False)
     both = checkpoint_features(ck, ds, cache_dir=tmp_path, verbose=False)
@@ -71,7 +71,8 @@ def test_images_only_features_are_the_same_images_in_a_file_of_their_own(world, 
 
 def test_a_split_too_big_to_keep_is_streamed_with_the_same_features(world):
     "Past `max_bytes` the pixels are streamed batch by batch (`TransformedRows`), never held, and embed the same."
-    from sarvlm.models import dataset_pixels, embed_images, TransformedRows, create
+    from sarvlm.models import create
+    from sarvlm.features import dataset_pixels, embed_images, TransformedRows
     ck, ds = world
     ds = ds.select(range(10))   # a split no earlier test has kept the pixels of
     model, _, etf, _ = create('SARCLIP-Tiny', pretrained=ck)

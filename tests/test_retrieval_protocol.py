@@ -5,7 +5,7 @@ import json, warnings
 import numpy as np
 import pytest
 import torch
-from sarvlm.models import retrieval_metrics, TIE_RULES
+from sarvlm.scores import retrieval_metrics, TIE_RULES
 
 
 def authors_recall(image_features, text_features, ks=(1, 5, 10)) -> dict:

@@ -89,7 +89,7 @@ def test_stage_run_skip_force_recipe(runs):
     names = {p.name for p in d.iterdir()}
     assert {'checkpoint.pt', 'config.json', 'metrics.csv', 'metrics.json', 'stage.json'} <= names
     assert not {'latest.pt'} & names and not list(d.glob('epoch_*.pt'))
-    from sarvlm.models import features_key, features_path
+    from sarvlm.features import features_key, features_path
     test = T.test_set(cfg)
     assert features_path(features_key(d/'checkpoint.pt', test), texts=False).is_file()   # images, one cache
     for k in T.MEASURES: assert np.isfinite(m[k])

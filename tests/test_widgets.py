@@ -77,7 +77,7 @@ def test_retrieve_sorted_and_rejects_bad_input(world):
     sar = W.retrieve('a sar image of a ship', k=4, domain='sar', index=idx); assert {h['domain'] for h in sar} == {'sar'}
     # the top hit really is the most similar image (brute force)
     model, _, tok, _ = W.cached_model(idx['checkpoint'])
-    from sarvlm.models import embed_texts
+    from sarvlm.features import embed_texts
     s = idx['features']['image'] @ embed_texts(model, ['a sar image of a ship'], tok).numpy()[0]
     assert res[0]['row'] == int(np.argmax(s)) and res[0]['score'] == pytest.approx(float(s.max()), abs=1e-5)
     for q, k, msg in [('', 5, 'query is empty'), ('   ', 5, 'query is empty'), (None, 5, 'query is empty'),

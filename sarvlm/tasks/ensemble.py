@@ -11,9 +11,9 @@ import numpy as np
 import torch
 from ..core import is_small
 from ..scenes import CLASSES
-from ..models import (create, load_model, read_checkpoint, to_state_dict, checkpoint_model_name,
-                           embed, embed_images, embed_texts, checkpoint_features, features_key,
-                           file_hash, retrieval_metrics, load_templates, zeroshot_classifier, zeroshot_logits,
+from ..models import create, load_model, read_checkpoint, to_state_dict, checkpoint_model_name
+from ..features import embed, embed_images, embed_texts, checkpoint_features, features_key, file_hash
+from ..scores import (retrieval_metrics, load_templates, zeroshot_classifier, zeroshot_logits,
                            held_out_classes)
 from ..transfer import (study_config, stage_dir, run_stage, test_set, retrieval_captions,
                              balanced_top1, paired_test, STAGES, STAGE_LABELS, TEMPLATES)

@@ -11,9 +11,10 @@ import torch
 from ..core import get_paths, is_small, set_seed
 from ..data import build_mini
 from ..models import create, save_checkpoint
-from ..models import (file_hash, dataset_key, features_key, features_path, load_features, embed,
-                             checkpoint_features, checkpoint_model_name, topk_chunked, retrieval_metrics,
-                             KEEP_COLUMNS, _as_features)
+from ..models import checkpoint_model_name
+from ..features import (file_hash, dataset_key, features_key, features_path, load_features, embed,
+                             checkpoint_features, KEEP_COLUMNS)
+from ..scores import topk_chunked, retrieval_metrics, _as_features
 from ..train import TrainConfig, RecordsDataset, clip_learner, fit_clip
 from ..transfer import study_config, stage_dir
 
@@ -75,7 +76,7 @@ def chance_mean_recall(n:int, ks=(1, 5, 10)) -> float:
 
 def retrieval_by_domain(feats:dict, # features of `embed` / `checkpoint_features` (with `domain`)
                         domains=('sar', 'optical', 'natural'), # one entry per domain, plus 'all'
-                        tie_rule:str='authors', # see `sarvlm.models.retrieval_metrics`
+                        tie_rule:str='authors', # see `sarvlm.scores.retrieval_metrics`
                        ) -> dict:
     "All of `retrieval_metrics` (R@K and mean each way, overall R@K), chance and pairs, per domain."
     out = {}

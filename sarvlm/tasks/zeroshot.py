@@ -13,8 +13,9 @@ import matplotlib.pyplot as plt
 from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.metrics import accuracy_score, confusion_matrix, recall_score, top_k_accuracy_score
 from ..core import get_paths
-from ..models import embed_images, make_transforms
-from ..models import (template_file, _check_templates, load_templates, template_sets,
+from ..models import make_transforms
+from ..features import embed_images
+from ..scores import (template_file, _check_templates, load_templates, template_sets,
                            zeroshot_classifier, zeroshot_logits, held_out_classes)
 
 # %% auto #0
