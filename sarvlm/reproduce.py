@@ -38,7 +38,7 @@ REFERENCE_TIMES = {  # seconds per notebook, full configuration, two at a time o
     '00_core': 8, '01_sar': 12, '01a_sario': 6, '02_scenes': 13, '02a_procgen': 15, '02b_cameras': 11,
     '02c_render': 22, '03_captions': 5, '03a_caption_check': 13, '04_data': 69, '04a_files': 27,
     '04b_boxes': 23, '04c_formats': 26, '05_models': 34, '05a_features': 20, '05b_scores': 15,
-    '06_train': 54,
+    '05c_resume': 8, '06_train': 54,
     '07_transfer': 1072, '08_alignment': 133, '09_retrieval': 45, '10_zeroshot': 14, '11_recognition': 16,
     '12_ensemble': 111, '13_captioning': 122, '14_localization': 97, '15_detection': 164, '16_explore': 19,
     '17_cli': 100}
@@ -70,6 +70,7 @@ DEPENDS = {  # notebook -> the notebooks whose outputs (cache/, runs/) it reads
     '00_core': [], '01_sar': [], '01a_sario': [], '02_scenes': [], '02a_procgen': [], '02b_cameras': [],
     '02c_render': [], '03_captions': [], '03a_caption_check': [], '04_data': [], '04a_files': [],
     '04b_boxes': [], '04c_formats': ['04_data'], '05_models': [], '05a_features': [], '05b_scores': [],
+    '05c_resume': [],
     '06_train': ['04_data'], '07_transfer': ['04_data'], '08_alignment': ['07_transfer'],
     '09_retrieval': ['07_transfer'], '10_zeroshot': ['09_retrieval'], '11_recognition': ['09_retrieval'],
     '12_ensemble': ['09_retrieval'], '13_captioning': ['04_data'], '14_localization': ['07_transfer'],

@@ -4,13 +4,13 @@
 
 # %% ../nbs/06_train.ipynb #88bbe15b
 from __future__ import annotations
-import os, gc, sys, csv, json, math, time, random, signal, argparse, threading, contextlib, warnings
-from dataclasses import dataclass, asdict, field
+import os, gc, sys, json, math, argparse, contextlib, warnings
+from dataclasses import dataclass, asdict
 from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
-from .models import create, save_checkpoint, unwrap_model, read_checkpoint  # first: it quiets open_clip's import warning
+from .models import create, unwrap_model, read_checkpoint  # first: it quiets open_clip's import warning
 import open_clip
 from open_clip.loss import ClipLoss, CoCaLoss
 from fastai.learner import Learner
@@ -21,19 +21,20 @@ from fastai.callback.training import GradientClip
 from fastai.callback.fp16 import MixedPrecision
 from fastai.callback.progress import ProgressCallback
 from fastai.torch_core import to_float
-from .core import set_seed, get_paths, atomic_write, kill_point
+from .core import set_seed, get_paths
 from .sar import check_clipping, speckle
 from .data import build_mini
 from .formats import load_saved
+from .resume import (set_rng_state, ResumableCheckpoint, MetricsCSV, TrainingInterrupted,
+                           SaveOnInterrupt)
 
 # %% auto #0
 __all__ = ['POSITIONS', 'PAPER_HPARAMS', 'FREE_KEYS', 'CLIP_CHECK', 'sample_seed', 'seeded_cpu_rng', 'RecordsDataset',
            'toy_records', 'FreshDataset', 'EpochBatchSampler', 'make_dls', 'is_coca', 'OpenClipLoss', 'TrainConfig',
-           'paper_config', 'param_groups', 'adamw', 'cosine_lr', 'check_schedule', 'ClipSchedule', 'rng_state',
-           'set_rng_state', 'ResumableCheckpoint', 'MetricsCSV', 'read_metrics', 'DistInfo', 'init_distributed',
-           'release_ddp', 'close_distributed', 'CPUAutocast', 'config_diff', 'check_resume', 'TrainingInterrupted',
-           'SaveOnInterrupt', 'clip_learner', 'fit_clip', 'StopAfterStep', 'load_records', 'parse_args',
-           'check_sar_clipping', 'records_learner', 'checkpoint_scheme', 'main']
+           'paper_config', 'param_groups', 'adamw', 'cosine_lr', 'check_schedule', 'ClipSchedule', 'DistInfo',
+           'init_distributed', 'release_ddp', 'close_distributed', 'CPUAutocast', 'config_diff', 'check_resume',
+           'clip_learner', 'fit_clip', 'StopAfterStep', 'load_records', 'parse_args', 'check_sar_clipping',
+           'records_learner', 'checkpoint_scheme', 'main']
 
 # %% ../nbs/06_train.ipynb #a149e7d9
 def sample_seed(seed:int, epoch:int, idx:int) -> int:
@@ -279,93 +280,6 @@ class ClipSchedule(Callback):
         self.step += 1
         with torch.no_grad(): unwrap_model(self.model).logit_scale.clamp_(0, math.log(100))
 
-# %% ../nbs/06_train.ipynb #43daaee5
-def rng_state() -> dict:
-    "RNG states of python, numpy and torch as weights_only-loadable objects."
-    st = np.random.get_state()
-    d = dict(python=random.getstate(), numpy=(st[0], torch.from_numpy(st[1].astype(np.int64)), *st[2:]),
-             torch=torch.get_rng_state())
-    if torch.cuda.is_available(): d['cuda'] = torch.cuda.get_rng_state_all()
-    return d
-
-def set_rng_state(d:dict):
-    "Restore what `rng_state` returned."
-    v, s, g = d['python']
-    random.setstate((v, tuple(s), g))
-    n = d['numpy']
-    np.random.set_state((n[0], n[1].numpy().astype(np.uint32), *n[2:]))
-    torch.set_rng_state(d['torch'])
-    if 'cuda' in d and torch.cuda.is_available(): torch.cuda.set_rng_state_all(d['cuda'])
-
-# %% ../nbs/06_train.ipynb #7d0543b3
-class ResumableCheckpoint(Callback):
-    "Atomic checkpoints (rank 0) every `save_every` steps and every epoch, with all the state an exact resume needs."
-    order = 60
-    def __init__(self, out_dir, cfg:TrainConfig, epoch0:int=0, skip0:int=0, rank:int=0):
-        self.dir, self.cfg, self.epoch0, self.skip0, self.rank = Path(out_dir), cfg, epoch0, skip0, rank
-
-    def before_epoch(self):
-        "Tell the sampler which epoch this is (and, when resuming mid-epoch, how many batches to skip)."
-        self.ep = self.epoch0 + self.epoch
-        self.done = self.skip0 if self.epoch == 0 else 0
-        self.dls.train.batch_sampler.set_epoch(self.ep, self.done)
-
-    def after_batch(self):
-        if not self.training: return
-        self.done += 1
-        if self.cfg.save_every and self.learn.clip_schedule.step % self.cfg.save_every == 0: self.save()
-
-    def after_epoch(self):
-        self.ep, self.done = self.ep + 1, 0
-        self.save(f'epoch_{self.ep}.pt' if self.cfg.keep_epochs else None)
-
-    def state(self) -> dict:
-        sc = getattr(self.learn, 'scaler', None)
-        return dict(optimizer=self.opt.opt.state_dict(), scaler=sc.state_dict() if sc is not None else None,
-                    step=self.learn.clip_schedule.step, epoch_step=self.done, rng=rng_state(), config=asdict(self.cfg))
-
-    def save(self, extra_name:str|None=None):
-        if self.rank != 0: return
-        for f in ([extra_name] if extra_name else []) + ['latest.pt']:
-            save_checkpoint(self.model, self.dir/f, name=self.cfg.model, epoch=self.ep, **self.state())
-
-# %% ../nbs/06_train.ipynb #d5972a73
-class MetricsCSV(Callback):
-    "Per-step and per-epoch metrics to `out_dir/metrics.csv` (rank 0); rows after the resumed step are dropped."
-    order = 70
-    cols = ['epoch', 'step', 'lr', 'loss', 'contrastive_loss', 'caption_loss', 'logit_scale', 'valid_loss', 'seconds']
-    def __init__(self, path, start_step:int=0, rank:int=0): self.path, self.start, self.rank = Path(path), start_step, rank
-
-    def before_fit(self):
-        if self.rank != 0: return
-        rows = read_metrics(self.path) if self.path.exists() and self.start else []
-        with atomic_write(self.path, 'w') as f:
-            w = csv.DictWriter(f, self.cols)
-            w.writeheader()
-            w.writerows(r for r in rows if int(r['step']) <= self.start)
-        self.t0 = time.perf_counter()
-
-    def _write(self, **row):
-        if self.rank != 0: return
-        with open(self.path, 'a', newline='') as f: csv.DictWriter(f, self.cols).writerow(row)
-
-    def after_batch(self):
-        if not self.training or self.rank != 0: return
-        parts = {k: float(v) for k, v in self.loss_func.parts.items()}
-        self._write(epoch=self.resumable_checkpoint.ep, step=self.clip_schedule.step, lr=self.clip_schedule.cur_lr,
-                    loss=float(self.loss.detach()), logit_scale=float(unwrap_model(self.model).logit_scale.detach().exp()),
-                    seconds=round(time.perf_counter() - self.t0, 3), **parts)
-
-    def after_epoch(self):
-        if self.rank != 0: return
-        vl = self.recorder.log[2] if len(self.recorder.log) > 2 else None
-        self._write(epoch=self.resumable_checkpoint.ep, step=self.clip_schedule.step, valid_loss=vl,
-                    seconds=round(time.perf_counter() - self.t0, 3))
-
-def read_metrics(path) -> list:
-    "Rows of a `metrics.csv` as dicts."
-    with open(path, newline='') as f: return list(csv.DictReader(f))
-
 # %% ../nbs/06_train.ipynb #8961df3d
 @dataclass
 class DistInfo:
@@ -462,73 +376,6 @@ def check_resume(ck:dict, # the checkpoint to resume from
         raise ValueError(f"{path} was trained with other settings ({'; '.join(diff)}): use the "
                          f"same settings, a new --out, or --override to resume anyway")
     return diff
-
-# %% ../nbs/06_train.ipynb #dc7db41d
-class TrainingInterrupted(KeyboardInterrupt):
-    "Training stopped by a signal after saving a resumable checkpoint (exit code 130 on the command line)."
-
-# %% ../nbs/06_train.ipynb #022a5c66
-class _SignalStop:
-    "The signal handling of `SaveOnInterrupt`: `world`, `got` and `_old` are set by its `__init__`."
-    def _handler(self, sig, frame):
-        "Note the signal; the same signal again stops at once (a second Ctrl-C)."
-        if sig in self.got:
-            self.restore()
-            raise KeyboardInterrupt
-        self.got.add(sig)
-        print(f"\n{signal.Signals(sig).name}: stopping after this batch with a checkpoint (again: stop at once, unsaved)",
-              file=sys.stderr, flush=True)
-
-    def install(self):
-        "Handle SIGINT, and SIGTERM in a data-parallel run (torchrun passes Ctrl-C on as SIGTERM), until `restore`."
-        if threading.current_thread() is not threading.main_thread(): return   # Python handles signals there only
-        sigs = [signal.SIGINT] + ([signal.SIGTERM] if self.world > 1 else [])
-        self._old = {s: signal.signal(s, self._handler) for s in sigs}
-
-    def restore(self):
-        "Put back the handlers that `install` replaced."
-        for s, h in self._old.items(): signal.signal(s, h)
-        self._old = {}
-
-# %% ../nbs/06_train.ipynb #0878728d
-class SaveOnInterrupt(_SignalStop, Callback):
-    "SIGINT (Ctrl-C) stops training after the running batch with a resumable checkpoint at that step (`fit_clip` then raises `TrainingInterrupted`)."
-    order = 80   # after ResumableCheckpoint (60) counted the batch and MetricsCSV (70) wrote its row
-    def __init__(self, world_size:int=1): self.world, self.got, self.saved, self._old = world_size, set(), None, {}
-
-    def before_fit(self):
-        self.got, self.saved = set(), None
-        self.install()
-
-    def after_fit(self): self.restore()
-
-    def _stop(self) -> bool:
-        "True when a signal reached this rank or, in a data-parallel run, any rank (one all-reduce of a flag)."
-        if self.world == 1: return bool(self.got)
-        flag = torch.tensor([float(bool(self.got))], device=next(self.model.parameters()).device)
-        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-        return bool(flag.item())
-
-    def _cancel(self):
-        "Say where the checkpoint is (main rank) and stop the fit."
-        from fastai.callback.core import CancelFitException
-        rc = self.resumable_checkpoint
-        self.saved = rc.dir/'latest.pt'
-        if rc.rank == 0:
-            print(f"interrupted: saved a resumable checkpoint at step {self.clip_schedule.step} to {self.saved}; "
-                  f"to continue, run the same command with --resume latest (sarvlm_train's default)", file=sys.stderr, flush=True)
-        raise CancelFitException()
-
-    def after_batch(self):
-        if not self.training: return
-        kill_point(f'step-{self.clip_schedule.step}')
-        last = self.resumable_checkpoint.done >= self.dls.train.batch_sampler.n_batches()
-        if last or not self._stop(): return          # the epoch's last batch: stop after its epoch checkpoint
-        self.resumable_checkpoint.save()
-        self._cancel()
-
-    def after_epoch(self):
-        if self.epoch < self.n_epoch - 1 and self._stop(): self._cancel()   # ResumableCheckpoint saved the epoch
 
 # %% ../nbs/06_train.ipynb #1a9770e6
 def clip_learner(model, # an open_clip CLIP or CoCa model (from `sarvlm.models.create`)

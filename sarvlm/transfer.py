@@ -20,7 +20,8 @@ from .data import (DOMAINS, FreshStream, build_balanced_test, code_version, uni_
 from .models import create, save_checkpoint, save_safetensors, load_model
 from .features import file_hash, embed, features_key, embed_texts
 from .scores import retrieval_metrics, zeroshot_classifier, zeroshot_logits, held_out_classes
-from .train import TrainConfig, FreshDataset, clip_learner, fit_clip, read_metrics
+from .train import TrainConfig, FreshDataset, clip_learner, fit_clip
+from .resume import read_metrics
 
 # %% auto #0
 __all__ = ['STAGES', 'ARMS', 'STAGE_LABELS', 'STAGE_TITLES', 'TEMPLATES', 'SAR_TEMPLATES', 'OPTICAL_TEMPLATES', 'EVAL_VERSION',

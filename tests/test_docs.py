@@ -22,6 +22,7 @@ NO_FIGURES = {'00_core',   # seeds, paths and switches: nothing to draw
               '04c_formats',   # one reader of a data spec: formats found, errors named; 04_data draws the data
               '05a_features',   # embedding loops and a cache on disk: keys, files and checks, nothing to draw
               '05b_scores',     # zero-shot and R@K rules checked on hand-made cases: numbers, nothing to draw
+              '05c_resume',     # callbacks; the killed and resumed runs they make possible are drawn in 06_train
               'index'}     # the landing page's quick tour prints a few numbers; the course draws
 
 def _nb(p): return json.loads(p.read_text(encoding='utf-8'))

@@ -4,7 +4,8 @@ from pathlib import Path
 import numpy as np, torch
 from sarvlm.core import set_seed
 from sarvlm.models import create
-from sarvlm.train import TrainConfig, RecordsDataset, clip_learner, fit_clip, toy_records, read_metrics
+from sarvlm.train import TrainConfig, RecordsDataset, clip_learner, fit_clip, toy_records
+from sarvlm.resume import read_metrics
 
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
 

@@ -23,7 +23,8 @@ from ..sar import normalize
 from ..data import domain_split
 from ..models import create, save_checkpoint   # before fastai: quiets both torch.jit warnings
 from fastai.callback.core import Callback
-from ..train import TrainConfig, RecordsDataset, clip_learner, fit_clip, read_metrics
+from ..train import TrainConfig, RecordsDataset, clip_learner, fit_clip
+from ..resume import read_metrics
 
 # %% auto #0
 __all__ = ['JAVA_HINT', 'METRICS', 'PROTOCOLS', 'SOT', 'EOT', 'DECODING', 'CAPTION_VARIANTS', 'java_available', 'warm_meteor',
