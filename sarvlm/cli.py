@@ -24,7 +24,8 @@ from .boxes import rbox_to_poly
 from .formats import (UsageError, FORMATS, detect_format, read_data, pick_split, only_domain,
                             data_labels, export_data)
 from .train import (load_records, paper_config, init_distributed, close_distributed,
-                          records_learner, fit_clip, read_metrics, checkpoint_scheme)
+                          records_learner, fit_clip, checkpoint_scheme)
+from .resume import read_metrics
 from .models import create, check_checkpoint_file, save_checkpoint
 from .transfer import STAGES, study_config, run_stage, stage_dir, chain
 from .tasks.retrieval import retrieval_by_domain, retrieval_metrics, TABLE_COLUMNS
