@@ -17,6 +17,8 @@ ROOT = Path(__file__).resolve().parent.parent
 NBS = sorted((ROOT/'nbs').glob('[0-9][0-9]*_*.ipynb'))        # the study notebooks, one module each
 PAGES = sorted((ROOT/'nbs').glob('*.ipynb'))                 # every page of the site (index, on-ramp, background too)
 NO_FIGURES = {'00_core',   # seeds, paths and switches: nothing to draw
+              '17_cli',    # exit codes, argument types and sarvlm_data: commands in, files and text out
+              '17a_cli_train',   # sarvlm_train's options and checks; 17b_cli_eval draws the loss of a run
               'index'}     # the landing page's quick tour prints a few numbers; the course draws
 
 def _nb(p): return json.loads(p.read_text(encoding='utf-8'))

@@ -4,7 +4,7 @@ from pathlib import Path
 
 PKG = Path(__file__).resolve().parent.parent/'sarvlm'
 ORDER = ['core', 'sar', 'scenes', 'captions', 'data', 'models', 'features', 'train', 'transfer', 'alignment',
-         'tasks', 'widgets', 'cli', 'reproduce']   # the story; every tasks.* module sits at 'tasks'
+         'tasks', 'widgets', 'cli', 'cli_train', 'cli_eval', 'reproduce']   # the story; every tasks.* module sits at 'tasks'
 
 def module_name(path:Path) -> str:
     "'tasks.retrieval' for sarvlm/tasks/retrieval.py."
