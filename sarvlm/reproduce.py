@@ -41,7 +41,7 @@ REFERENCE_TIMES = {  # seconds per notebook, full configuration, two at a time o
     '05c_resume': 8, '06_train': 54,
     '07_transfer': 1072, '08_alignment': 133, '09_retrieval': 45, '10_zeroshot': 14, '11_recognition': 16,
     '12_ensemble': 111, '13_captioning': 122, '14_localization': 97, '15_detection': 164, '16_explore': 19,
-    '17_cli': 100}
+    '17_cli': 14, '17a_cli_train': 33, '17b_cli_eval': 194}
 
 def measured_times(path) -> dict:
     "Seconds per notebook that an earlier run measured (its `times.json`), or {} if there is none."
@@ -74,7 +74,8 @@ DEPENDS = {  # notebook -> the notebooks whose outputs (cache/, runs/) it reads
     '06_train': ['04_data'], '07_transfer': ['04_data'], '08_alignment': ['07_transfer'],
     '09_retrieval': ['07_transfer'], '10_zeroshot': ['09_retrieval'], '11_recognition': ['09_retrieval'],
     '12_ensemble': ['09_retrieval'], '13_captioning': ['04_data'], '14_localization': ['07_transfer'],
-    '15_detection': ['07_transfer'], '16_explore': ['08_alignment', '09_retrieval'], '17_cli': ['04_data']}
+    '15_detection': ['07_transfer'], '16_explore': ['08_alignment', '09_retrieval'], '17_cli': ['04_data'],
+    '17a_cli_train': ['04_data'], '17b_cli_eval': ['04_data']}
 
 def needs(name:str, names:list) -> set:
     "What `name` waits for among `names` (all earlier notebooks when `DEPENDS` does not know it)."

@@ -108,7 +108,7 @@ def test_console_script(corpus, name, tmp_path):
     c = cs[name]
     env = {**os.environ, 'PYTHONPATH': str(ROOT), 'HF_DATASETS_CACHE': str(tmp_path/'hf')}
     env.pop('SARVLM_MAX_PIXELS', None)
-    r = subprocess.run([sys.executable, '-m', 'sarvlm.cli', 'data', 'convert', str(root/name/c['input']), '--to', 'hf',
+    r = subprocess.run([sys.executable, '-m', 'sarvlm.cli', 'convert', str(root/name/c['input']), '--to', 'hf',
                         '--out', str(tmp_path/'o')], capture_output=True, text=True, env=env, timeout=300)
     assert r.returncode == c['code'] and c['error'] in r.stderr and 'Traceback' not in r.stderr, r.stderr
 

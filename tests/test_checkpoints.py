@@ -187,7 +187,7 @@ FOUND_WHEN_LOADING = {'legacy_truncated.pt'}   # its first bytes are those of a 
 @pytest.mark.parametrize('model', [[], ['--model', 'SARCLIP-Tiny']])
 def test_eval_refuses_before_anything(corpus, capsys, model):
     "The checkpoint is classified before the data is read (the data named here does not exist) or a model is built."
-    from sarvlm.cli import eval_main
+    from sarvlm.cli_eval import eval_main
     d, _ = corpus
     for name, msg in CLI_CASES.items():
         data = 'mini' if name in FOUND_WHEN_LOADING else str(d/'no-such-data')   # the file is checked first
@@ -197,7 +197,7 @@ def test_eval_refuses_before_anything(corpus, capsys, model):
         assert not markers(d), name
 
 def test_train_init_refuses_before_anything(corpus, capsys, tmp_path):
-    from sarvlm.cli import train_main
+    from sarvlm.cli_train import train_main
     d, _ = corpus
     for i, (name, msg) in enumerate(CLI_CASES.items()):
         code = train_main(['--data', 'toy:8', '--out', str(tmp_path/f'o{i}'), '--init', str(d/name), '--epochs', '1', '--no-progress'])
@@ -212,7 +212,7 @@ def test_console_scripts_refuse_the_malicious_archive(corpus, tmp_path):
     bin_ = Path(sys.executable).parent
     runs = [('sarvlm_eval', ['retrieval', '--checkpoint', str(d/'evil_torchscript.pt'), '--data', 'mini'])]
     for script, args in runs:
-        exe = [str(bin_/script)] if (bin_/script).is_file() else [sys.executable, '-m', 'sarvlm.cli', script.split('_')[1]]
+        exe = [str(bin_/script)] if (bin_/script).is_file() else [sys.executable, '-m', {'sarvlm_data': 'sarvlm.cli'}.get(script, script.replace('sarvlm_', 'sarvlm.cli_'))]
         p = subprocess.run([*exe, *args], capture_output=True, text=True, timeout=300)
         assert p.returncode == 2 and TS_REFUSED in p.stderr and 'Traceback' not in p.stderr, (script, p.stderr[-2000:])
     assert not markers(d)

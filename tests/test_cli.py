@@ -1,13 +1,14 @@
 """The command line end to end: the console scripts in real subprocesses (build tiny data -> train a stage for a few
 steps under torchrun -> evaluate retrieval and zero-shot on its checkpoint -> JSON), plus in-process checks of conversions, config
 files, resume and bad arguments. Everything is written under pytest's tmp_path (SARVLM_DATA/CACHE/RUNS/OUTPUTS)."""
-import os, sys, json, shutil, socket, subprocess, importlib.metadata as md
+import os, sys, json, shutil, socket, subprocess, importlib, importlib.metadata as md
 from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 SCRIPTS = {'sarvlm_data': 'data_main', 'sarvlm_train': 'train_main', 'sarvlm_eval': 'eval_main'}
+MODULES = {'sarvlm_data': 'sarvlm.cli', 'sarvlm_train': 'sarvlm.cli_train', 'sarvlm_eval': 'sarvlm.cli_eval'}
 SIZE = '20'   # sarvlm-mini scenes: the smallest build with every split non-empty at seed 0
 TRAIN = ['--epochs', '2', '--batch-size', '8', '--lr', '1e-3', '--warmup', '2', '--precision', 'fp32', '--threads', '1', '--no-progress']
 
@@ -27,9 +28,13 @@ def free_port() -> int:
     with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
 
 def cmd(script:str) -> list:
-    "The installed console script, or `python -m sarvlm.cli <command>` where the package is not installed."
+    "The installed console script, or `python -m sarvlm.cli` (`cli_train`, `cli_eval`) where the package is not installed."
     exe = BIN/script
-    return [str(exe)] if exe.is_file() else [sys.executable, '-m', 'sarvlm.cli', script.split('_')[1]]
+    return [str(exe)] if exe.is_file() else [sys.executable, '-m', MODULES[script]]
+
+def main_of(script:str):
+    "The function behind a console script: `main_of('sarvlm_train')` is `sarvlm.cli_train.train_main`."
+    return getattr(importlib.import_module(MODULES[script]), SCRIPTS[script])
 
 def start(script:str, *args):
     return subprocess.Popen([*cmd(script), *map(str, args)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -43,18 +48,17 @@ def run(script:str, *args, ok:int=0) -> str: return finish(start(script, *args),
 
 def test_console_scripts_declared():
     line = next(l for l in (ROOT/'settings.ini').read_text().splitlines() if l.startswith('console_scripts'))
-    for s, f in SCRIPTS.items(): assert f"{s}=sarvlm.cli:{f}" in line
+    for s, f in SCRIPTS.items(): assert f"{s}={MODULES[s]}:{f}" in line
     try: eps = {e.name: e.value for e in md.entry_points(group='console_scripts') if e.name.startswith('sarvlm_')}
     except Exception: eps = {}
     if not eps: pytest.skip('sarvlm is not pip-installed here: console scripts not checked')
-    for s, f in SCRIPTS.items(): assert eps.get(s) == f"sarvlm.cli:{f}", eps
+    for s, f in SCRIPTS.items(): assert eps.get(s) == f"{MODULES[s]}:{f}", eps
 
 def test_help(capsys):
     "Each script's `--help` (through its function: the installed scripts run as processes in `test_end_to_end`)."
-    import sarvlm.cli as C
     outs = {}
-    for s, f in SCRIPTS.items():
-        assert getattr(C, f)(['--help']) == 0
+    for s in SCRIPTS:
+        assert main_of(s)(['--help']) == 0
         outs[s] = capsys.readouterr().out
     for s, out in outs.items():
         assert f"usage: {s}" in out and 'examples:' in out and 'exit codes:' in out, out[:500]
@@ -66,7 +70,7 @@ def test_end_to_end(world):   # under `pytest -n 2`: one unit with tests/test_tr
     assert 'wrote hf' in out and (w/'mini'/'dataset_dict.json').is_file()
     # train through torchrun, 2 processes (gloo on CPU), running the console script itself: `torchrun $(which sarvlm_train)`
     torchrun = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2', '--master_addr', '127.0.0.1', '--master_port', str(free_port())]
-    target = [str(BIN/'sarvlm_train')] if (BIN/'sarvlm_train').is_file() else ['-m', 'sarvlm.cli', 'train']
+    target = [str(BIN/'sarvlm_train')] if (BIN/'sarvlm_train').is_file() else ['-m', 'sarvlm.cli_train']
     p = subprocess.Popen([*torchrun, *target, '--data', w/'mini', '--out', w/'stage', *TRAIN], cwd=ROOT,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     out = finish(p)
@@ -92,7 +96,8 @@ def test_end_to_end(world):   # under `pytest -n 2`: one unit with tests/test_tr
 
 def test_resume_and_config(world, capsys):
     "In-process: a YAML config, flags that win over it, and a second run that resumes and finds nothing left."
-    from sarvlm.cli import train_main, data_main
+    from sarvlm.cli import data_main
+    from sarvlm.cli_train import train_main
     w = world/'cfg'
     assert data_main(['build', '--size', SIZE, '--format', 'hf', '--out', str(w/'mini')]) == 0
     (w/'stage.yaml').write_text(f"data: {w/'mini'}\nout: {w/'stage'}\nepochs: 5\nbatch-size: 8\nlr: 0.001\nwarmup: 2\nprecision: fp32\nno_progress: true\n")
@@ -110,7 +115,7 @@ def test_resume_and_config(world, capsys):
 def test_same_as_sarvlm_train_main(world):
     "`sarvlm_train` wraps `sarvlm.train.main`: the same flags give the same weights (and it adds checkpoint.pt)."
     import torch
-    from sarvlm.cli import train_main
+    from sarvlm.cli_train import train_main
     from sarvlm.train import main
     args = ['--data', 'toy:32', '--epochs', '1', '--batch-size', '8', '--lr', '1e-3', '--warmup', '2', '--seed', '3', '--no-progress']
     main([*args, '--out', str(world/'ref')])
@@ -122,7 +127,7 @@ def test_same_as_sarvlm_train_main(world):
 
 def test_transfer_stage(world, capsys, monkeypatch):
     "`sarvlm_train --stage`: a stage of 07_transfer's study (small recipe), written under SARVLM_RUNS, reused when run again."
-    from sarvlm.cli import train_main
+    from sarvlm.cli_train import train_main
     monkeypatch.setenv('SARVLM_SMALL', '1')
     args = ['--stage', 'stage0_natural', '--experiment', 'cli-test', '--batch-size', '16', '--threads', '1']
     assert train_main(args) == 0
@@ -138,7 +143,9 @@ def test_transfer_stage(world, capsys, monkeypatch):
 
 def test_captioning(world, capsys):
     "In-process: train SARCap-Tiny (CoCa) a few steps with sarvlm_train, then `sarvlm_eval captioning`; a CLIP is refused."
-    from sarvlm.cli import train_main, data_main, eval_main
+    from sarvlm.cli import data_main
+    from sarvlm.cli_train import train_main
+    from sarvlm.cli_eval import eval_main
     w = world/'cap'
     assert data_main(['build', '--size', SIZE, '--format', 'hf', '--out', str(w/'mini')]) == 0
     assert train_main(['--model', 'SARCap-Tiny', '--data', str(w/'mini'), '--out', str(w/'stage'), '--epochs', '1', *TRAIN[2:]]) == 0
@@ -158,7 +165,8 @@ def test_captioning(world, capsys):
 
 def test_localization(world, capsys):
     "In-process: SLM metrics on generated SAR scenes and on a COCO export of the tiny world's SAR test images."
-    from sarvlm.cli import data_main, eval_main
+    from sarvlm.cli import data_main
+    from sarvlm.cli_eval import eval_main
     from sarvlm.models import create, save_checkpoint
     w = world/'loc'
     ck = save_checkpoint(create('SARCLIP-Tiny')[0], w/'clip.pt', name='SARCLIP-Tiny')
@@ -211,15 +219,15 @@ def test_convert_csv_folders(world, capsys):
     ('train', ['--data', 'no/such/folder', '--out', 'o'], 2, 'no such file or folder: no/such/folder'),
 ])
 def test_bad_arguments(world, capsys, script, args, code, msg):
-    import sarvlm.cli as cli
-    assert getattr(cli, f'{script}_main')(args) == code
+    assert main_of(f'sarvlm_{script}')(args) == code
     err = capsys.readouterr().err
     assert msg in err and f'sarvlm_{script}' in err, err
 
 def test_authors_formats(world, capsys):
     "Evaluate an authors'-style checkpoint (bare DDP state dict, no model name) on the authors' CSV and on class folders."
     import torch
-    from sarvlm.cli import data_main, eval_main
+    from sarvlm.cli import data_main
+    from sarvlm.cli_eval import eval_main
     from sarvlm.models import create
     w = world/'authors'
     assert data_main(['build', '--size', SIZE, '--format', 'csv', '--out', str(w/'csv'), '--split', 'test', '--domain', 'sar']) == 0
@@ -241,7 +249,8 @@ def test_authors_formats(world, capsys):
 
 def test_bad_input_file(world, tmp_path, capsys):
     "A file that exists but cannot be used: exit code 1 and a message naming the file and line."
-    from sarvlm.cli import data_main, eval_main
+    from sarvlm.cli import data_main
+    from sarvlm.cli_eval import eval_main
     import numpy as np
     from sarvlm.data import sar_image
     from sarvlm.files import save_image
@@ -265,7 +274,7 @@ UNWRITABLE = {  # command -> arguments before --out (the checkpoint is any file:
 @pytest.mark.parametrize('command', list(UNWRITABLE))
 def test_unwritable_out(world, tmp_path, capsys, monkeypatch, command, kind):
     "An --out that is a file, under a file or read-only: exit 2 at once, one line naming --out, the path and the problem."
-    import time, sarvlm.cli as cli, sarvlm.core as core
+    import time, sarvlm.core as core
     script, args = UNWRITABLE[command]
     src = tmp_path/'data.csv'; src.write_text('imgpath,caption\n')
     (tmp_path/'f').write_text('x'); (tmp_path/'ro').mkdir(); os.chmod(tmp_path/'ro', 0o555)
@@ -280,7 +289,7 @@ def test_unwritable_out(world, tmp_path, capsys, monkeypatch, command, kind):
         real(d)
     if kind == 'read_only' and os.geteuid() == 0: monkeypatch.setattr(core, '_probe', denied)
     t0 = time.perf_counter()
-    try: code = getattr(cli, f'{script}_main')([a.format(src=src) for a in args] + ['--out', str(out)])
+    try: code = main_of(f'sarvlm_{script}')([a.format(src=src) for a in args] + ['--out', str(out)])
     finally: os.chmod(tmp_path/'ro', 0o755)
     o, err = capsys.readouterr()
     assert code == 2 and f"sarvlm_{script}: error: --out {out}: {want}" in err, err
@@ -289,7 +298,7 @@ def test_unwritable_out(world, tmp_path, capsys, monkeypatch, command, kind):
 def test_eval_writes_json_before_printing(tmp_path, monkeypatch):
     "`report` writes --out before it prints the results: a run that shows results has saved them."
     import io, types, pandas as pd
-    from sarvlm.cli import report
+    from sarvlm.cli_eval import report
     out, seen = tmp_path/'r.json', []
     class Watch(io.StringIO):
         def write(self, s): seen.append(out.is_file()); return super().write(s)
@@ -301,7 +310,7 @@ def test_eval_writes_json_before_printing(tmp_path, monkeypatch):
 def test_zeroshot_without_labels_is_a_usage_error(world, tmp_path, capsys):
     "A SARVLM CSV of captions only (the authors' val_uni layout): exit 2 and what to give, not top-1 100."
     import numpy as np, torch
-    from sarvlm.cli import eval_main
+    from sarvlm.cli_eval import eval_main
     from sarvlm.data import sar_image
     from sarvlm.files import save_image
     from sarvlm.models import create

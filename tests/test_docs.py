@@ -23,6 +23,8 @@ NO_FIGURES = {'00_core',   # seeds, paths and switches: nothing to draw
               '05a_features',   # embedding loops and a cache on disk: keys, files and checks, nothing to draw
               '05b_scores',     # zero-shot and R@K rules checked on hand-made cases: numbers, nothing to draw
               '05c_resume',     # callbacks; the killed and resumed runs they make possible are drawn in 06_train
+              '17_cli',    # exit codes, argument types and sarvlm_data: commands in, files and text out
+              '17a_cli_train',   # sarvlm_train's options and checks; 17b_cli_eval draws the loss of a run
               'index'}     # the landing page's quick tour prints a few numbers; the course draws
 
 def _nb(p): return json.loads(p.read_text(encoding='utf-8'))

@@ -24,7 +24,7 @@ def world(module_tmp):
 
 def test_two_model_names_do_not_share_features(world, tmp_path, monkeypatch):
     "The command line's feature cache (`sarvlm_eval ... --model X`): a second model name computes its own features."
-    from sarvlm.cli import eval_features
+    from sarvlm.cli_eval import eval_features
     monkeypatch.setenv('SARVLM_CACHE', str(tmp_path/'cache'))
     ck, ds = world
     a = eval_features(str(ck), ds, 'SARCLIP-Tiny')

@@ -4,8 +4,8 @@ from pathlib import Path
 
 PKG = Path(__file__).resolve().parent.parent/'sarvlm'
 ORDER = ['core', 'sar', 'sario', 'scenes', 'procgen', 'cameras', 'render', 'captions', 'caption_check', 'data',
-         'files', 'boxes', 'formats', 'models', 'features', 'scores', 'resume', 'train', 'transfer', 'alignment', 'tasks',
-         'widgets', 'cli', 'reproduce']   # the story; every tasks.* module sits at 'tasks'
+         'files', 'boxes', 'formats', 'models', 'features', 'scores', 'resume', 'train', 'transfer', 'alignment',
+         'tasks', 'widgets', 'cli', 'cli_train', 'cli_eval', 'reproduce']   # every tasks.* module sits at 'tasks'
 
 def module_name(path:Path) -> str:
     "'tasks.retrieval' for sarvlm/tasks/retrieval.py."

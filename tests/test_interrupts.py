@@ -16,8 +16,8 @@ def world(module_tmp):
     return module_tmp
 
 def data(world, *args, kill=None):
-    "Run `sarvlm_data` (the console script, else `python -m sarvlm.cli data`); returns (exit code, stdout + stderr)."
-    exe = [str(BIN/'sarvlm_data')] if (BIN/'sarvlm_data').is_file() else [sys.executable, '-m', 'sarvlm.cli', 'data']
+    "Run `sarvlm_data` (the console script, else `python -m sarvlm.cli`); returns (exit code, stdout + stderr)."
+    exe = [str(BIN/'sarvlm_data')] if (BIN/'sarvlm_data').is_file() else [sys.executable, '-m', 'sarvlm.cli']
     env = dict(os.environ, SARVLM_DATA=str(world/'data'), SARVLM_CACHE=str(world/'cache'), HF_HUB_OFFLINE='1',
                HF_DATASETS_OFFLINE='1', OMP_NUM_THREADS='1', PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get('PYTHONPATH', '')]))
     env.pop('SARVLM_TEST_KILL', None)

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from sarvlm import cli, formats
+from sarvlm import cli, cli_train, cli_eval, formats
 from sarvlm.data import sar_image
 from sarvlm.files import save_image
 from sarvlm.models import create
@@ -38,7 +38,7 @@ def world(tmp_path_factory):
 def zeroshot(world, data, *extra) -> tuple:
     out = world/'zs.json'
     out.unlink(missing_ok=True)
-    code = cli.eval_main(['zeroshot', '--checkpoint', str(world/'w.pt'), '--data', str(data), '--out', str(out), *extra])
+    code = cli_eval.eval_main(['zeroshot', '--checkpoint', str(world/'w.pt'), '--data', str(data), '--out', str(out), *extra])
     return code, (json.loads(out.read_text())['metrics'] if out.is_file() else None)
 
 
@@ -86,13 +86,13 @@ def test_zeroshot_without_labels_names_what_is_missing(world, capsys):
 
 
 def test_train_reads_the_same_labels(world):
-    a = cli.parse_train(['--data', str(world/'mstar'), '--out', str(world/'run')])
-    tr, va = cli.train_records(a)
+    a = cli_train.parse_train(['--data', str(world/'mstar'), '--out', str(world/'run')])
+    tr, va = cli_train.train_records(a)
     assert sorted(set(tr['label'])) == MSTAR and va is None
-    a = cli.parse_train(['--data', str(world/'mstar'), '--out', str(world/'run'), '--label-map', 'coarse'])
-    assert sorted(set(cli.train_records(a)[0]['label'])) == ['tank', 'truck']
-    a = cli.parse_train(['--data', str(world/'csv'/'test.csv'), '--out', str(world/'run'), '--label-col', 'class'])
-    assert sorted(set(cli.train_records(a)[0]['label'])) == ['BMP2', 'BTR70']
+    a = cli_train.parse_train(['--data', str(world/'mstar'), '--out', str(world/'run'), '--label-map', 'coarse'])
+    assert sorted(set(cli_train.train_records(a)[0]['label'])) == ['tank', 'truck']
+    a = cli_train.parse_train(['--data', str(world/'csv'/'test.csv'), '--out', str(world/'run'), '--label-col', 'class'])
+    assert sorted(set(cli_train.train_records(a)[0]['label'])) == ['BMP2', 'BTR70']
 
 
 def test_data_labels_api(world):

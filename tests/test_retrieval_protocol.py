@@ -127,7 +127,7 @@ def test_every_value_per_direction_and_the_means():
 
 
 def test_cli_parser_knows_the_same_rules():
-    from sarvlm import cli
+    from sarvlm import cli_eval as cli
     assert cli.TIE_RULES == TIE_RULES
     a = cli.eval_parser().parse_args(['retrieval', '--checkpoint', 'x.pt'])
     assert a.tie_rule == 'authors'
@@ -135,7 +135,7 @@ def test_cli_parser_knows_the_same_rules():
 
 def test_retrieval_json_holds_every_r_at_k_and_the_means(tmp_path, monkeypatch, capsys):
     "`sarvlm_eval retrieval --out`: per domain, R@1/5/10 of each direction, each direction's mean, overall R@K."
-    from sarvlm import cli
+    from sarvlm import cli_eval as cli
     from sarvlm.data import records_to_dataset, sar_image
     monkeypatch.setenv('SARVLM_CACHE', str(tmp_path/'cache'))
     rng = np.random.default_rng(0)

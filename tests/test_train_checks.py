@@ -14,7 +14,7 @@ def world(tmp_path, monkeypatch):
     return tmp_path
 
 def train(out, *args) -> int:
-    from sarvlm.cli import train_main
+    from sarvlm.cli_train import train_main
     return train_main([*TRAIN, '--out', str(out), *args])
 
 def test_batch_larger_than_the_data(world, capsys):
@@ -43,7 +43,7 @@ def test_resume_another_architecture(world, capsys):
 
 def test_scheme_saved_and_used_at_evaluation(world):
     import torch
-    from sarvlm.cli import eval_scheme, eval_parser
+    from sarvlm.cli_eval import eval_scheme, eval_parser
     assert train(world/'a', '--scheme', 'db_pct') == 0
     ck = torch.load(world/'a'/'checkpoint.pt', weights_only=True)
     assert ck['sar_scheme'] == 'db_pct' and json.loads((world/'a'/'config.json').read_text())['scheme'] == 'db_pct'
@@ -51,7 +51,7 @@ def test_scheme_saved_and_used_at_evaluation(world):
     assert eval_scheme(str(world/'a'/'checkpoint.pt'), 'db_clip') == 'db_clip'
     a = eval_parser().parse_args(['retrieval', '--checkpoint', 'x.pt', '--scheme', 'auto'])
     assert a.scheme == 'auto'
-    from sarvlm.cli import eval_model
+    from sarvlm.cli_eval import eval_model
     _, etf, _, _ = eval_model(str(world/'a'/'checkpoint.pt'))
     assert etf.scheme == 'db_pct'
 

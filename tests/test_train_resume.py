@@ -77,8 +77,8 @@ def test_external_sigkill_then_resume(reference, tmp_path):
 BIN = Path(sys.executable).parent
 
 def console(out, *extra, env=None, wait=True):
-    "`sarvlm_train` (the installed console script, else `python -m sarvlm.cli train`) with ARGS; it resumes by default."
-    exe = [str(BIN/'sarvlm_train')] if (BIN/'sarvlm_train').is_file() else [sys.executable, '-m', 'sarvlm.cli', 'train']
+    "`sarvlm_train` (the installed console script, else `python -m sarvlm.cli_train`) with ARGS; it resumes by default."
+    exe = [str(BIN/'sarvlm_train')] if (BIN/'sarvlm_train').is_file() else [sys.executable, '-m', 'sarvlm.cli_train']
     env = dict(ENV, PYTHONPATH=os.pathsep.join([str(ROOT), ENV.get('PYTHONPATH', '')]), **(env or {}))
     p = subprocess.Popen([*exe, *ARGS, '--out', str(out), *extra], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                          stderr=subprocess.PIPE, text=True)
@@ -87,8 +87,8 @@ def console(out, *extra, env=None, wait=True):
     return p.returncode, err
 
 def console_here(out) -> int:
-    "The same command as `console`, through the console script's function (`sarvlm.cli.train_main`) in this process."
-    from sarvlm.cli import train_main
+    "The same command as `console`, through the console script's function (`sarvlm.cli_train.train_main`) in this process."
+    from sarvlm.cli_train import train_main
     return train_main([*ARGS, '--out', str(out)])
 
 def test_console_script_sigkill_then_resume(reference, tmp_path):
