@@ -39,7 +39,8 @@ def synthetic_clouds(n:int=200, # points per domain
                      shift:float=0.0, # offset of the second domain (0: same distribution)
                      noise:float=0.5, # spread of each cluster around its centre
                      seed:int=0, domains=('optical', 'sar')) -> tuple:
-    "(X unit rows (2n, dim), domain names, class names) for two domains with the same class clusters."
+    """(X unit rows (2n, dim), domain names, class names)
+    for two domains with the same class clusters."""
     rng = np.random.default_rng(seed)
     centres, away = rng.normal(size=(n_classes, dim)), rng.normal(size=dim)
     lab = np.tile(np.arange(n_classes), 2 * n // n_classes + 1)[:2 * n]
@@ -51,22 +52,29 @@ def synthetic_clouds(n:int=200, # points per domain
 def _pair(X, domain, a:str, b:str):
     "Rows of domains `a` and `b` (unit-normalised) and a boolean 'is b' target, with clear errors."
     X, domain = np.asarray(X), np.asarray(domain)
-    if X.ndim != 2 or len(X) != len(domain): raise ValueError(f"X must be (n, dim) with one domain per row: X {X.shape}, domain {domain.shape}")
+    if X.ndim != 2 or len(X) != len(domain):
+        raise ValueError(f"X must be (n, dim) with one domain per row: X {X.shape}, domain "
+                         f"{domain.shape}")
     m = np.isin(domain, [a, b])
     for d in (a, b):
-        if (domain == d).sum() < 2: raise ValueError(f"domain {d!r} has {(domain == d).sum()} rows; need at least 2 (domains present: {sorted(set(domain))})")
+        if (domain == d).sum() < 2:
+            raise ValueError(f"domain {d!r} has {(domain == d).sum()} rows; need at least 2 "
+                             f"(domains present: {sorted(set(domain))})")
     return _unit(X[m]), domain[m] == b, m
 
-def domain_classifier_acc(X, domain, a:str='optical', b:str='sar', # embeddings, domain per row, the two domains
+def domain_classifier_acc(X, domain, a:str='optical',
+                          b:str='sar', # embeddings, domain per row, the two domains
                           folds:int=5, seed:int=0) -> float:
-    "Cross-validated balanced accuracy (%) of a (standardised) logistic regression telling domain `a` from `b`."
+    """Cross-validated balanced accuracy (%) of a (standardised)
+    logistic regression telling domain `a` from `b`."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold, cross_val_score
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
     Z, y, _ = _pair(X, domain, a, b)
     cv = StratifiedKFold(min(folds, int(y.sum()), int((~y).sum())), shuffle=True, random_state=seed)
-    clf = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000, class_weight='balanced'))
+    clf = make_pipeline(StandardScaler(),
+                        LogisticRegression(C=1.0, max_iter=2000, class_weight='balanced'))
     return float(100 * cross_val_score(clf, Z, y, cv=cv, scoring='balanced_accuracy').mean())
 
 # %% ../nbs/08_alignment.ipynb #25fb4a37
@@ -88,12 +96,14 @@ def centroid_distance(X, domain, label, a:str='optical', b:str='sar') -> float:
 
 # %% ../nbs/08_alignment.ipynb #cb10b82c
 def knn_mixing(X, domain, a:str='optical', b:str='sar', k:int=10) -> dict:
-    "Share of k nearest (cosine) neighbours from the other domain: observed, balanced ideal, and their ratio."
+    """Share of k nearest (cosine) neighbours from the other
+    domain: observed, balanced ideal, and their ratio."""
     from sklearn.neighbors import NearestNeighbors
     Z, isb, _ = _pair(X, domain, a, b)
     n = len(Z)
     if not 1 <= k < n: raise ValueError(f"k must be in [1, {n - 1}] for {n} points, got {k}")
-    idx = NearestNeighbors(n_neighbors=k + 1, metric='cosine').fit(Z).kneighbors(Z, return_distance=False)
+    idx = NearestNeighbors(n_neighbors=k + 1, metric='cosine').fit(Z).kneighbors(Z,
+            return_distance=False)
     nb = np.array([row[row != i][:k] for i, row in enumerate(idx)])
     obs = float((isb[nb] != isb[:, None]).mean())
     ideal = 2 * isb.sum() * (~isb).sum() / (n * (n - 1))
@@ -101,43 +111,56 @@ def knn_mixing(X, domain, a:str='optical', b:str='sar', k:int=10) -> dict:
 
 # %% ../nbs/08_alignment.ipynb #1901dce2
 def class_silhouette(X, label, domain=None, within:str='sar') -> float:
-    "Cosine silhouette of the class labels among the rows of domain `within` (all rows if `domain` is None)."
+    """Cosine silhouette of the class labels among the rows
+    of domain `within` (all rows if `domain` is None)."""
     from sklearn.metrics import silhouette_score
     X, lab = np.asarray(X), np.asarray(label)
     m = np.ones(len(X), bool) if domain is None else np.asarray(domain) == within
-    if len(set(lab[m])) < 2: raise ValueError(f"silhouette needs at least 2 classes among the {within!r} rows, got {sorted(set(lab[m]))}")
+    if len(set(lab[m])) < 2:
+        raise ValueError(f"silhouette needs at least 2 classes among the {within!r} rows, got "
+                         f"{sorted(set(lab[m]))}")
     return float(silhouette_score(_unit(X[m]), lab[m], metric='cosine'))
 
 # %% ../nbs/08_alignment.ipynb #05b7cd31
 def domain_gap(X, domain, label, a:str='optical', b:str='sar', k:int=10, seed:int=0) -> dict:
-    "The four numbers: domain-classifier accuracy (%), mean centroid distance, k-NN mixing ratio, SAR class silhouette."
-    return dict(domain_acc=domain_classifier_acc(X, domain, a, b, seed=seed), centroid_dist=centroid_distance(X, domain, label, a, b),
-                knn_mixing=knn_mixing(X, domain, a, b, k)['ratio'], sar_silhouette=class_silhouette(X, label, domain, b))
+    """The four numbers: domain-classifier accuracy (%), mean
+    centroid distance, k-NN mixing ratio, SAR class silhouette."""
+    return dict(domain_acc=domain_classifier_acc(X, domain, a, b, seed=seed),
+                centroid_dist=centroid_distance(X, domain, label, a, b),
+                knn_mixing=knn_mixing(X, domain, a, b, k)['ratio'],
+                sar_silhouette=class_silhouette(X, label, domain, b))
 
 # %% ../nbs/08_alignment.ipynb #61c75067
 def fit_shared_umap(embs:dict, # {stage: (n_i, dim) embeddings}, all in one dimension
-                    seed:int=0, n_neighbors:int=15, min_dist:float=0.1, n_epochs:int|None=None) -> dict:
-    "{stage: (n_i, 2)} coordinates from ONE UMAP fitted on the union of all stages' (L2-normalised) embeddings."
+                    seed:int=0, n_neighbors:int=15, min_dist:float=0.1,
+                    n_epochs:int|None=None) -> dict:
+    """{stage: (n_i, 2)} coordinates from ONE UMAP fitted on
+    the union of all stages' (L2-normalised) embeddings."""
     import umap
     if not embs: raise ValueError("fit_shared_umap: no embeddings given")
     dims = {k: np.asarray(v).shape[1] for k, v in embs.items()}
-    if len(set(dims.values())) != 1: raise ValueError(f"all stages need the same embedding dimension, got {dims}")
+    if len(set(dims.values())) != 1:
+        raise ValueError(f"all stages need the same embedding dimension, got {dims}")
     Z = np.concatenate([_unit(v) for v in embs.values()]).astype(np.float32)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
-        Y = umap.UMAP(n_neighbors=n_neighbors, min_dist=min_dist, metric='cosine', random_state=seed, init='random',
-                      n_epochs=n_epochs).fit_transform(Z)
+        Y = umap.UMAP(n_neighbors=n_neighbors, min_dist=min_dist, metric='cosine',
+                      random_state=seed, init='random', n_epochs=n_epochs).fit_transform(Z)
     cut = np.cumsum([0] + [len(v) for v in embs.values()])
     return {k: Y[cut[i]:cut[i + 1]] for i, k in enumerate(embs)}
 
 # %% ../nbs/08_alignment.ipynb #7b5b5797
 DOMAIN_COLORS = {'natural': '#66c2a5', 'optical': '#fc8d62', 'sar': '#8da0cb'}
 
+# %% ../nbs/08_alignment.ipynb #9bc9273f
 def umap_panels(coords:dict, # {stage: (n, 2)} from `fit_shared_umap`
-                domain, label, kind, # per point (the same rows in every stage): domain, class, 'image' or 'caption'
+                # per point (the same rows in every stage): domain, class, 'image' or 'caption'
+                domain, label, kind,
                 titles:dict|None=None,
-                lims:tuple|None=None): # (lower-left, upper-right) corners, shared by several figures
-    "A 2 × n_stages grid: colour by domain (top) and by class (bottom); images as dots, captions as crosses."
+                # (lower-left, upper-right) corners, shared by several figures
+                lims:tuple|None=None):
+    """A 2 × n_stages grid: colour by domain (top) and by
+    class (bottom); images as dots, captions as crosses."""
     one = len(coords) == 1   # a single stage: the two panels side by side
     domain, label, kind = map(np.asarray, (domain, label, kind))
     classes = sorted(set(label))
@@ -148,19 +171,24 @@ def umap_panels(coords:dict, # {stage: (n, 2)} from `fit_shared_umap`
     fig, axs = plt.subplots(*shape, figsize=size, squeeze=False)
     if one: axs = axs.T
     for j, (st, xy) in enumerate(coords.items()):
-        for i, (vals, col) in enumerate([(domain, DOMAIN_COLORS), (label, {c: cmap(n) for n, c in enumerate(classes)})]):
+        for i, (vals, col) in enumerate([(domain, DOMAIN_COLORS),
+                                         (label, {c: cmap(n) for n, c in enumerate(classes)})]):
             ax = axs[i, j]
             for v in (DOMAIN_COLORS if i == 0 else classes):
                 for kd, mk in (('image', 'o'), ('caption', 'x')):
                     m = (vals == v) & (kind == kd)
-                    if m.any(): ax.scatter(*xy[m].T, s=6 if mk == 'o' else 10, marker=mk, color=col.get(v, 'grey'), alpha=0.6, lw=0.6,
+                    if m.any():
+                        ax.scatter(*xy[m].T, s=6 if mk == 'o' else 10, marker=mk,
+                                   color=col.get(v, 'grey'), alpha=0.6, lw=0.6,
                                            label=f"{v} ({kd})" if j == len(coords) - 1 else None)
             ax.set_xlim(lo[0], hi[0])
             ax.set_ylim(lo[1], hi[1])
             ax.set_xticks([])
             ax.set_yticks([])
-            ax.set_title(f"{(titles or {}).get(st, st)}: by {'domain' if i == 0 else 'class'}", fontsize=9)
-    for i in (0, 1): axs[i, -1].legend(fontsize=6, markerscale=2, loc='upper left', bbox_to_anchor=(1, 1))
+            ax.set_title(f"{(titles or {}).get(st, st)}: by {'domain' if i == 0 else 'class'}",
+                         fontsize=9)
+    for i in (0, 1):
+        axs[i, -1].legend(fontsize=6, markerscale=2, loc='upper left', bbox_to_anchor=(1, 1))
     plt.tight_layout()
     return fig
 
@@ -183,13 +211,15 @@ def load_alignment(path) -> tuple:
     return {s: z[f'emb/{s}'] for s in st}, {s: z[f'xy/{s}'] for s in st}, pick('meta/')
 
 # %% ../nbs/08_alignment.ipynb #7646a0c7
-GAP_LABELS = {'domain_acc': 'domain classifier accuracy (%)', 'centroid_dist': 'centroid cosine distance',
-              'knn_mixing': 'k-NN mixing / ideal', 'sar_silhouette': 'SAR class silhouette'}
+GAP_LABELS = {'domain_acc': 'domain classifier accuracy (%)',
+              'centroid_dist': 'centroid cosine distance', 'knn_mixing': 'k-NN mixing / ideal',
+              'sar_silhouette': 'SAR class silhouette'}
 
 def gap_table(embs:dict, domain, label, **kw) -> 'pd.DataFrame':
     "`domain_gap` for each stage's embeddings (same rows, same labels): one row per stage."
     import pandas as pd
-    return pd.DataFrame({s: domain_gap(X, domain, label, **kw) for s, X in embs.items()}).T.rename_axis('stage')
+    return pd.DataFrame({s: domain_gap(X, domain, label, **kw) for s,
+                         X in embs.items()}).T.rename_axis('stage')
 
 def plot_gap(table, titles:dict|None=None):
     "Each measure across the stages (one small panel per measure)."
@@ -209,7 +239,8 @@ def _trend(v0:float, v1:float, tol:float) -> str:
     return 'stays about the same' if abs(v1 - v0) <= tol else ('rises' if v1 > v0 else 'falls')
 
 def describe_gap(table, titles:dict|None=None) -> str:
-    "Sentences that read the gap table: each measure's first and last value, the direction and the best stage."
+    """Sentences that read the gap table: each measure's first
+    and last value, the direction and the best stage."""
     t = lambda s: (titles or {}).get(s, s)
     first, last = table.index[0], table.index[-1]
     r = table
@@ -218,19 +249,27 @@ def describe_gap(table, titles:dict|None=None) -> str:
     for k, lab in GAP_LABELS.items():
         a, b = r.loc[first, k], r.loc[last, k]
         best = (r[k].idxmin() if k in ('domain_acc', 'centroid_dist') else r[k].idxmax())
-        out.append(f"- The {lab} {_trend(a, b, tol[k])} from {a:.3g} ({t(first)}) to {b:.3g} ({t(last)}); "
-                   f"the {'smallest gap' if k != 'sar_silhouette' else 'best class structure'} is at {t(best)} ({r.loc[best, k]:.3g}).")
+        out.append(f"- The {lab} {_trend(a, b, tol[k])} from {a:.3g} ({t(first)}) to {b:.3g} "
+                   f"({t(last)}); "
+                   f"the {'smallest gap' if k != 'sar_silhouette' else 'best class structure'} is "
+                   f"at {t(best)} ({r.loc[best, k]:.3g}).")
     sep = r['domain_acc']
     below = [s for s in r.index if sep[s] < 95]
-    sentence = ("Optical and SAR embeddings stay linearly separable at every stage (classifier ≥ 95 %)" if not below else
-                f"A linear classifier separates optical from SAR with less than 95 % accuracy at {', '.join(str(t(s)) for s in below)}"
+    sentence = ("Optical and SAR embeddings stay linearly separable at every stage "
+                "(classifier ≥ 95 %)" if not below else
+                "A linear classifier separates optical from SAR with less than 95 % accuracy at "
+                f"{', '.join(str(t(s)) for s in below)}"
                 + ('' if last in below else f", and with {sep[last]:.3g} % at {t(last)}"))
     cd_down = r.loc[last, 'centroid_dist'] < r.loc[first, 'centroid_dist']
     mx_up = r.loc[last, 'knn_mixing'] > r.loc[first, 'knn_mixing']
-    head = sentence + '; ' + ('by centroid distance and k-NN mixing the gap **closes** from the first to the last stage.' if cd_down and mx_up else
-                              'by centroid distance and k-NN mixing the gap **does not close** from the first to the last stage.' if not (cd_down or mx_up) else
-                              f"the two distance measures **disagree**: class centroids move {'closer' if cd_down else 'apart'} while "
-                              f"neighbourhoods mix {'more' if mx_up else 'less'} from the first to the last stage.")
+    head = sentence + '; ' + ('by centroid distance and k-NN mixing the gap **closes** from the '
+                              'first to the last stage.' if cd_down and mx_up else
+                              'by centroid distance and k-NN mixing the gap **does not close** '
+                              'from the first to the last stage.' if not (cd_down or mx_up) else
+                              "the two distance measures **disagree**: class centroids move "
+                              f"{'closer' if cd_down else 'apart'} while "
+                              f"neighbourhoods mix {'more' if mx_up else 'less'} from the first to "
+                              "the last stage.")
     return head + '\n\n' + '\n'.join(out)
 
 # %% ../nbs/08_alignment.ipynb #244f841b
@@ -242,7 +281,8 @@ def synthetic_pairs(n:int=100, # scenes; each is seen once in every domain
                     text_gap:float=0.0, # offset of every caption from its image along one direction
                     noise:float=0.5, # spread of the scenes around their class centre
                     seed:int=0, domains=('natural', 'optical', 'sar')) -> dict:
-    "An embedding dict (`image`, `text`, `domain`, `label`, `scene_id`): `n` scenes in every domain."
+    """An embedding dict (`image`, `text`, `domain`,
+    `label`, `scene_id`): `n` scenes in every domain."""
     rng, k, s = np.random.default_rng(seed), len(domains), np.sqrt(dim / 4)
     centres, away, gap = (rng.normal(size=(m, dim)) for m in (n_classes, 1, 1))
     lab = np.arange(n) % n_classes
@@ -286,7 +326,8 @@ def scene_pairs(emb, a:str='optical', b:str='sar') -> tuple:
     return pa, pb, len(ia) - len(pa), len(ib) - len(pb)
 
 def partner_ranks(Q, G, tol:float=1e-6) -> tuple:
-    "For query `Q[i]`, how many rows of `G` beat its partner `G[i]` (cosine) and how many others tie."
+    """For query `Q[i]`, how many rows of `G` beat its
+    partner `G[i]` (cosine) and how many others tie."""
     S = _unit(Q) @ _unit(G).T
     s = np.diag(S)[:, None]
     return (S > s + tol).sum(1), (np.abs(S - s) <= tol).sum(1) - 1
@@ -305,7 +346,8 @@ def paired_retrieval(emb:dict, # embedding dict: `image`, `domain`, `label`, `sc
     out = {f'r{k}': float(100 * hit(k).mean()) for k in ks}
     out.update({f'r{k}_chance': 100 * min(k, n) / n for k in ks})
     rank = 1 + above + ties / 2
-    out.update(top_half=float(100 * (rank < (n + 1) / 2).mean()), top_half_chance=100 * (n // 2) / n)
+    out.update(top_half=float(100 * (rank < (n + 1) / 2).mean()),
+               top_half_chance=100 * (n // 2) / n)
     return {**out, 'median_rank': float(np.median(rank)), 'median_rank_chance': (n + 1) / 2,
             'n': n, 'dropped_a': drop_a, 'dropped_b': drop_b}
 
@@ -403,8 +445,10 @@ def plot_alignment(table, titles:dict|None=None):
 # %% ../nbs/08_alignment.ipynb #3d7aa181
 PAIRED_LABELS = {'optical_sar_r1': 'same-scene optical → SAR R@1',
                  'natural_sar_r1': 'same-scene natural → SAR R@1',
-                 'optical_sar_top_half': 'share of optical images whose SAR twin ranks in the top half',
-                 'natural_sar_top_half': 'share of natural images whose SAR twin ranks in the top half',
+                 'optical_sar_top_half': 'share of optical images whose SAR twin ranks in '
+                                         'the top half',
+                 'natural_sar_top_half': 'share of natural images whose SAR twin ranks in '
+                                         'the top half',
                  'nn_agreement': 'class nearest-neighbour agreement optical → SAR',
                  'probe_bacc': 'balanced accuracy on SAR of a probe trained on optical'}
 _TRIALS = {'optical_sar_r1': 'optical_sar_n', 'natural_sar_r1': 'natural_sar_n',
@@ -508,8 +552,10 @@ ALIGN_STAGES = {s: STAGE_TITLES[s] for s in ('stage0_natural', 'stage1_optical',
                                              'stage2_sar_from1')}
 DIRECT_STAGE = 'stage2_sar_from0'   # the direct chain's SAR stage, set against ALIGN_STAGES' last
 
-def stage_test_embeddings(cfg=None, seed:int|None=None, test=None, stages=tuple(ALIGN_STAGES)) -> tuple:
-    "({stage: embeddings of the study's balanced, paired test set}, cfg, seed); missing stages are trained."
+def stage_test_embeddings(cfg=None, seed:int|None=None, test=None,
+                          stages=tuple(ALIGN_STAGES)) -> tuple:
+    """({stage: embeddings of the study's balanced, paired
+    test set}, cfg, seed); missing stages are trained."""
     cfg = cfg or study_config()
     seed = cfg.seeds[0] if seed is None else seed
     test = test if test is not None else test_set(cfg)
@@ -517,7 +563,8 @@ def stage_test_embeddings(cfg=None, seed:int|None=None, test=None, stages=tuple(
     return {s: stage_embeddings(stage_dir(cfg, seed, s), test) for s in stages}, cfg, seed
 
 def thin(es:dict, per_group:int=40) -> dict:
-    "The same rows of every stage's embeddings: the first `per_group` of each (domain, class), for a legible UMAP."
+    """The same rows of every stage's embeddings: the first
+    `per_group` of each (domain, class), for a legible UMAP."""
     e0 = next(iter(es.values()))
     seen, keep = Counter(), []
     for i, g in enumerate(zip(e0['domain'], e0['label'])):
@@ -525,12 +572,15 @@ def thin(es:dict, per_group:int=40) -> dict:
         if seen[g] <= per_group: keep.append(i)
     keep = np.array(keep)
     n = len(e0['domain'])
-    return {s: {k: (v[keep] if isinstance(v, np.ndarray) and v.ndim and len(v) == n else v) for k, v in e.items()}
+    return {s: {k: (v[keep] if isinstance(v, np.ndarray) and v.ndim and len(v) == n else v) for k,
+                v in e.items()}
             for s, e in es.items()}
 
 def stack_points(es:dict) -> tuple:
-    "Per stage: images then captions as one (2n, dim) array; plus per-point domain, class and kind (same for all stages)."
+    """Per stage: images then captions as one (2n, dim) array; plus
+    per-point domain, class and kind (same for all stages)."""
     e0 = next(iter(es.values()))
     n = len(e0['domain'])
     embs = {s: np.concatenate([e['image'], e['text']]) for s, e in es.items()}
-    return embs, np.tile(e0['domain'], 2), np.tile(e0['label'], 2), np.array(['image'] * n + ['caption'] * n)
+    return embs, np.tile(e0['domain'], 2), np.tile(e0['label'],
+                                                   2), np.array(['image'] * n + ['caption'] * n)

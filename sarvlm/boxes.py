@@ -227,9 +227,11 @@ def _coco_record(i, im:dict, boxes:list, root:Path, domain:str, bad, rng, path:P
 
 # %% ../nbs/04b_boxes.ipynb #a0de0735
 def from_coco(path, # COCO detection JSON
-              image_root=None, # folder of the images (default: <json folder>/images, else its folder)
+              # folder of the images (default: <json folder>/images, else its folder)
+              image_root=None,
               domain:str='sar', # domain of the images (an image entry's 'domain' field wins)
-              skip_bad:bool=False, # skip (count) malformed entries, repeated ids, bad boxes, lost images
+              # skip (count) malformed entries, repeated ids, bad boxes, lost images
+              skip_bad:bool=False,
               seed:int=0, # seed for the caption templates
               source:str|None=None,
               report:dict|None=None,

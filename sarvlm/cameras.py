@@ -206,7 +206,7 @@ def _sun_shadows(scene, size, fps, light) -> tuple:
 def _accent(o, u, v, m):
     """The accent-coloured part of an object's footprint: a ship's superstructure, a tank rim, a
     roof edge, a turret, a vehicle's cab."""
-    if o.cls == 'ship': return (u < -0.28) & (np.abs(v) < 0.3)          # superstructure at the stern
+    if o.cls == 'ship': return (u < -0.28) & (np.abs(v) < 0.3)  # superstructure at the stern
     if _ftype(o)['footprint'] == 'circle': return u * u + v * v > 0.16   # tank rim
     if o.cls in ('building', 'harbour', 'bridge'): return (np.abs(u) > 0.44) | (np.abs(v) > 0.42)
     if o.cls == 'tank': return (np.abs(u) < 0.2) & (np.abs(v) < 0.3)     # turret

@@ -143,7 +143,8 @@ def _count_problems(c:Claim, a:Annot, caption:str) -> tuple:
 def check_caption(caption:str, # the caption to check
                   annot, # Annot, Scene or dict(boxes=..., size=...) the caption should describe
                   vocab:Vocab|None=None,
-                  complete:bool=False, # also require every class of the image to be named (counting)
+                  # also require every class of the image to be named (counting)
+                  complete:bool=False,
                  ) -> list:
     """Problems found when the caption's classes, counts, positions, fine types and land covers are
     checked against the labels; [] if consistent."""

@@ -32,25 +32,30 @@ EXPECTED = (UsageError, FileNotFoundError, ValueError, TypeError, KeyError, Asse
 
 def exit_code(e:BaseException) -> int:
     "2 for usage errors, missing files or folders and unwritable outputs, 1 for any other failure."
-    return EXIT_USAGE if isinstance(e, (UsageError, FileNotFoundError, UnwritableError)) else EXIT_FAILED
+    return EXIT_USAGE if isinstance(e, (UsageError, FileNotFoundError,
+                                        UnwritableError)) else EXIT_FAILED
 
 # %% ../nbs/17_cli.ipynb #2a0ff65c
 def _message(e:BaseException) -> str:
-    "An exception as one line (a KeyError's message without its quotes; a bare KeyError('x') as \"missing key 'x'\")."
-    if isinstance(e, KeyError) and e.args: return str(e.args[0]) if ' ' in str(e.args[0]) else f"missing key {e.args[0]!r}"
+    """An exception as one line (a KeyError's message without
+    its quotes; a bare KeyError('x') as \"missing key 'x'\")."""
+    if isinstance(e, KeyError) and e.args:
+        return str(e.args[0]) if ' ' in str(e.args[0]) else f"missing key {e.args[0]!r}"
     return str(e)
 
 def run_cli(fn, # called with the parsed arguments
             parser:argparse.ArgumentParser, # the command's parser
             argv=None, # arguments (default: sys.argv[1:])
            ) -> int:
-    "Parse `argv`, call `fn(args)`; return an exit code (0 ok, 1 failed, 2 bad command line, 130 interrupted)."
+    """Parse `argv`, call `fn(args)`; return an exit code (0
+    ok, 1 failed, 2 bad command line, 130 interrupted)."""
     try: a = parser.parse_args(argv)
     except SystemExit as e: return e.code if isinstance(e.code, int) else EXIT_USAGE
     try:
         fn(a)
         return EXIT_OK
-    except SystemExit as e: return e.code if isinstance(e.code, int) else EXIT_USAGE  # a parser error inside `fn`
+    # a parser error inside `fn`
+    except SystemExit as e: return e.code if isinstance(e.code, int) else EXIT_USAGE
     except KeyboardInterrupt:
         print(f"{parser.prog}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -65,7 +70,8 @@ def int_at_least(lo:int): # the smallest allowed value
     "An argparse type: an integer >= `lo`."
     def f(s):
         try: v = int(s)
-        except ValueError: raise argparse.ArgumentTypeError(f"expected an integer, got {s!r}") from None
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {s!r}") from None
         if v < lo: raise argparse.ArgumentTypeError(f"must be >= {lo}, got {v}")
         return v
     f.__name__ = f'integer >= {lo}'
@@ -87,7 +93,8 @@ class _Fmt(argparse.RawDescriptionHelpFormatter):
     "Help text that keeps the epilog's line breaks and shows the defaults that are set."
     def _get_help_string(self, action):
         h = action.help or ''
-        if action.default not in (None, False, argparse.SUPPRESS) and '%(default)' not in h: h += ' (default: %(default)s)'
+        if action.default not in (None, False, argparse.SUPPRESS) and '%(default)' not in h:
+            h += ' (default: %(default)s)'
         return h
 
 def _parser(prog:str, description:str, examples:str, **kw) -> argparse.ArgumentParser:
@@ -96,22 +103,29 @@ def _parser(prog:str, description:str, examples:str, **kw) -> argparse.ArgumentP
                                    epilog=f"examples:\n{examples}\n\n{EXIT_CODES}", **kw)
 
 def csv_separator(s:str) -> str:
-    "An argparse type: a CSV separator; '\\t' as typed in a shell, and the names tab, comma, semicolon, pipe, space, are understood."
-    if len(s) == 1 and s not in '"\r\n': return s         # the common case, without importing sarvlm.data
+    """An argparse type: a CSV separator; '\\t' as typed in a shell, and the names tab, comma,
+    semicolon, pipe, space, are understood."""
+    if len(s) == 1 and s not in '"\r\n': return s  # the common case, without importing sarvlm.data
     try: return csv_sep(s)
     except ValueError as e: raise argparse.ArgumentTypeError(str(e)) from None
 
-def _input_args(p:argparse.ArgumentParser, domain_flag:str='--domain'): # `--data-domain` where `--domain` filters rows
+def _input_args(p:argparse.ArgumentParser,
+                domain_flag:str='--domain'): # `--data-domain` where `--domain` filters rows
     "Options for reading a user's dataset."
-    p.add_argument('--from', dest='fmt', choices=FORMATS, default=None, help='input format (default: found from the path)')
-    p.add_argument(domain_flag, choices=DOMAINS, default='sar', help="domain of a user's images ('sar': read as linear intensity)")
+    p.add_argument('--from', dest='fmt', choices=FORMATS, default=None,
+                   help='input format (default: found from the path)')
+    p.add_argument(domain_flag, choices=DOMAINS, default='sar',
+                   help="domain of a user's images ('sar': read as linear intensity)")
     p.add_argument('--sep', default=',', type=csv_separator,
-                   help="CSV separator: one character, or '\\t' / tab, semicolon, pipe (SARVLM CSVs use ','; open_clip's default is a tab)")
-    p.add_argument('--skip-bad', action='store_true', help='skip and report bad rows, images and boxes instead of stopping')
+                   help="CSV separator: one character, or '\\t' / tab, semicolon, pipe (SARVLM "
+                        "CSVs use ','; open_clip's default is a tab)")
+    p.add_argument('--skip-bad', action='store_true',
+                   help='skip and report bad rows, images and boxes instead of stopping')
     p.add_argument('--root', default=None, help=(
         'CSV and COCO: the folder relative image paths start from (default: the folder of the '
         'CSV or JSON file; COCO: its images/ folder if there is one)'))
 
+# %% ../nbs/17_cli.ipynb #26402c68
 def _label_args(p:argparse.ArgumentParser):
     "Where the labels come from (`data_labels`)."
     p.add_argument('--label-col', default=None, help=(
@@ -124,9 +138,13 @@ def _label_args(p:argparse.ArgumentParser):
 # %% ../nbs/17_cli.ipynb #a5e9ccdc
 def _mini_args(p:argparse.ArgumentParser):
     "Options that define a sarvlm-mini build."
-    p.add_argument('--seed', type=int, default=0, help='the world seed: the same seed gives the same data')
-    p.add_argument('--size', type=int_at_least(10), default=None, help='number of scenes, each rendered in 3 domains (default: 1500, or 300 with SARVLM_SMALL=1)')
-    p.add_argument('--img-size', type=int_at_least(16), default=None, help='image side in pixels (default 64; 224 for paper-like inputs)')
+    p.add_argument('--seed', type=int, default=0,
+                   help='the world seed: the same seed gives the same data')
+    p.add_argument('--size', type=int_at_least(10), default=None,
+                   help='number of scenes, each rendered in 3 domains (default: 1500, or 300 with '
+                        'SARVLM_SMALL=1)')
+    p.add_argument('--img-size', type=int_at_least(16), default=None,
+                   help='image side in pixels (default 64; 224 for paper-like inputs)')
 
 # %% ../nbs/17_cli.ipynb #33cc939f
 DATA_EXAMPLES = """  sarvlm_data build                                     # sarvlm-mini in the cache; prints where
@@ -139,39 +157,56 @@ DATA_EXAMPLES = """  sarvlm_data build                                     # sar
   sarvlm_data card --size 300
   sarvlm_data card --data sarvlm1m_hf"""
 
+# %% ../nbs/17_cli.ipynb #8036a500
 def data_parser() -> argparse.ArgumentParser:
     "The parser of `sarvlm_data` (build | convert | card)."
-    p = _parser('sarvlm_data', 'Build sarvlm-mini, convert datasets between SARVLM CSV, class folders, COCO, YOLO, DOTA and '
+    p = _parser('sarvlm_data',
+                'Build sarvlm-mini, convert datasets between SARVLM CSV, class folders, COCO, '
+                'YOLO, DOTA and '
                 'HF datasets on disk, and print dataset cards.', DATA_EXAMPLES)
     sub = p.add_subparsers(dest='command', required=True, metavar='{build,convert,card}')
-    b = sub.add_parser('build', help='build sarvlm-mini (cached) and optionally export it', formatter_class=_Fmt,
-                       description='Build sarvlm-mini: paired natural / optical / SAR renderings of the same scenes with five captions each.')
+    b = sub.add_parser('build', help='build sarvlm-mini (cached) and optionally export it',
+                       formatter_class=_Fmt,
+                       description='Build sarvlm-mini: paired natural / optical / SAR renderings '
+                                   'of the same scenes with five captions each.')
     _mini_args(b)
     b.add_argument('--format', choices=FORMATS, default='hf', help='export format (with --out)')
-    b.add_argument('--out', default=None, help='export folder (default: only build into the cache and print its path)')
-    b.add_argument('--split', action='append', default=None, help='export only this split (repeatable; default: all)')
-    b.add_argument('--domain', choices=DOMAINS, default=None, help='export only this domain (default: all three)')
-    b.add_argument('--rebuild', action='store_true', help='rebuild even if the cache holds this build')
+    b.add_argument('--out', default=None,
+                   help='export folder (default: only build into the cache and print its path)')
+    b.add_argument('--split', action='append', default=None,
+                   help='export only this split (repeatable; default: all)')
+    b.add_argument('--domain', choices=DOMAINS, default=None,
+                   help='export only this domain (default: all three)')
+    b.add_argument('--rebuild', action='store_true',
+                   help='rebuild even if the cache holds this build')
     c = sub.add_parser('convert', help="convert a dataset to another format", formatter_class=_Fmt,
-                       description='Read a dataset (SARVLM CSV, class folders, COCO, YOLO/DOTA, HF) and write it in another format.')
-    c.add_argument('input', help='the dataset: a .csv file or folder of CSVs, a class-folder root, a COCO .json, a YOLO/DOTA folder or an HF folder')
+                       description='Read a dataset (SARVLM CSV, class folders, COCO, YOLO/DOTA, '
+                                   'HF) and write it in another format.')
+    c.add_argument('input',
+                   help='the dataset: a .csv file or folder of CSVs, a class-folder root, a COCO '
+                        '.json, a YOLO/DOTA folder or an HF folder')
     _input_args(c)
     c.add_argument('--to', required=True, choices=FORMATS, help='output format')
     c.add_argument('--out', required=True, help='output folder')
     c.add_argument('--max-pixels', type=int_at_least(1), default=None,
-                   help='refuse images larger than this many pixels, checked before decoding (default: $SARVLM_MAX_PIXELS, else 100 million)')
+                   help='refuse images larger than this many pixels, checked before decoding '
+                        '(default: $SARVLM_MAX_PIXELS, else 100 million)')
     k = sub.add_parser('card', help='print the dataset card', formatter_class=_Fmt,
-                       description='Print records per split and domain, labels per domain and caption lengths.')
-    k.add_argument('--data', default='mini', help="'mini' (sarvlm-mini with --seed/--size/--img-size) or a dataset path")
+                       description='Print records per split and domain, labels per domain and '
+                                   'caption lengths.')
+    k.add_argument('--data', default='mini',
+                   help="'mini' (sarvlm-mini with --seed/--size/--img-size) or a dataset path")
     _mini_args(k)
     _input_args(k)
     return p
 
 # %% ../nbs/17_cli.ipynb #78158fc1
 def _fresh_out(out, what:str='--out') -> Path:
-    "`out` as a Path, refusing a folder that exists and is not empty, or where nothing can be written."
+    """`out` as a Path, refusing a folder that exists and
+    is not empty, or where nothing can be written."""
     out = check_writable_dir(out, what)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())): raise UsageError(f"{what}: {out} exists and is not empty; choose a new folder")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise UsageError(f"{what}: {out} exists and is not empty; choose a new folder")
     return out
 
 def _select(dd, splits, domain):
@@ -189,7 +224,8 @@ def cmd_build(a):
     t0 = time.perf_counter()
     _say(f"building sarvlm-mini seed={a.seed} size={a.size or 'default'} ...")
     dd = build_mini(seed=a.seed, size=a.size, img_size=a.img_size, rebuild=a.rebuild, verbose=False)
-    _say(f"sarvlm-mini: {dict((k, len(v)) for k, v in dd.items())} records in {time.perf_counter()-t0:.1f} s; cache {mini_path(a.seed, a.size, a.img_size)}")
+    _say(f"sarvlm-mini: {dict((k, len(v)) for k, v in dd.items())} records in "
+         f"{time.perf_counter()-t0:.1f} s; cache {mini_path(a.seed, a.size, a.img_size)}")
     if out is None: return
     paths = export_data(_select(dd, a.split, a.domain), a.format, out)
     _say(f"wrote {a.format}: " + ', '.join(map(str, paths)))
@@ -207,7 +243,8 @@ def cmd_convert(a):
 # %% ../nbs/17_cli.ipynb #ac612f51
 def cmd_card(a):
     "`sarvlm_data card`."
-    d = read_data(a.data, a.fmt, a.domain, a.skip_bad, a.sep, a.seed, a.size, a.img_size, root=a.root)
+    d = read_data(a.data, a.fmt, a.domain, a.skip_bad, a.sep, a.seed, a.size, a.img_size,
+                  root=a.root)
     if not isinstance(d, datasets.DatasetDict): d = datasets.DatasetDict({'train': d})
     dataset_card(d)
 
@@ -218,9 +255,11 @@ def data_main(argv=None) -> int:
 
 # %% ../nbs/17_cli.ipynb #69d14d92
 def read_args_data(a, spec:str|None=None, **kw):
-    "`--data` (or `spec`) read with the command's --format, --data-domain, --skip-bad, --sep, --root."
+    """`--data` (or `spec`) read with the command's
+    --format, --data-domain, --skip-bad, --sep, --root."""
     return read_data(spec or a.data, a.fmt, a.data_domain, a.skip_bad, a.sep, root=a.root, **kw)
 
 
 # %% ../nbs/17_cli.ipynb #924dfb85
-if __name__ == '__main__' and '__file__' in globals() and not hasattr(sys, 'ps1'): sys.exit(data_main())
+if __name__ == '__main__' and '__file__' in globals() and not hasattr(sys, 'ps1'):
+    sys.exit(data_main())

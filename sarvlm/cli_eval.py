@@ -42,18 +42,24 @@ def eval_scheme(checkpoint:str, # a checkpoint file or an open_clip pretrained t
     "The SAR normalisation at evaluation: `scheme`, else the checkpoint's, else 'auto'."
     if scheme or not Path(checkpoint).is_file(): return scheme or 'auto'
     try: return checkpoint_scheme(checkpoint) or 'auto'
-    except CheckpointError as e: raise UsageError(f"--checkpoint {e}") from None   # as `eval_model` says
+    # as `eval_model` says
+    except CheckpointError as e: raise UsageError(f"--checkpoint {e}") from None
 
 # %% ../nbs/17b_cli_eval.ipynb #651368e6
-def _looks_like_path(s:str) -> bool: return os.sep in s or Path(s).suffix in ('.pt', '.pth', '.bin', '.safetensors')
+def _looks_like_path(s:str) -> bool: return os.sep in s or Path(s).suffix in ('.pt', '.pth', '.bin',
+        '.safetensors')
 
 def check_checkpoint(checkpoint:str, model_name:str|None=None):
-    "Fail fast (before any data is read or model built) on a missing, refused or unreadable file, or a tag without --model."
+    """Fail fast (before any data is read or model built) on a
+    missing, refused or unreadable file, or a tag without --model."""
     if Path(checkpoint).exists():   # what the file is, from its bytes (nothing in it is run)
         try: return check_checkpoint_file(checkpoint)
         except CheckpointError as e: raise UsageError(f"--checkpoint {e}") from None
-    if _looks_like_path(checkpoint): raise FileNotFoundError(f"--checkpoint: no checkpoint file at {checkpoint}")
-    if not model_name: raise UsageError(f"--checkpoint {checkpoint!r} is not a file; for an open_clip pretrained tag give --model too")
+    if _looks_like_path(checkpoint):
+        raise FileNotFoundError(f"--checkpoint: no checkpoint file at {checkpoint}")
+    if not model_name:
+        raise UsageError(f"--checkpoint {checkpoint!r} is not a file; for an open_clip pretrained "
+                         "tag give --model too")
 
 def _model_name(checkpoint:str, model_name:str|None=None) -> str:
     "--model, else the name stored with the checkpoint file (a UsageError when it has none)."
@@ -63,11 +69,14 @@ def _model_name(checkpoint:str, model_name:str|None=None) -> str:
         raise UsageError(f"--checkpoint {checkpoint} does not store its model name: "
                          f"give --model (e.g. ViT-L-14)") from None
 
-def eval_model(checkpoint:str, model_name:str|None=None, # a checkpoint file or pretrained tag; the open_clip name
-               device=None, # where to run (default `get_device()`: SARVLM_DEVICE, else CUDA if any, else CPU)
+def eval_model(checkpoint:str,
+               model_name:str|None=None, # a checkpoint file or pretrained tag; the open_clip name
+               # where to run (default `get_device()`: SARVLM_DEVICE, else CUDA if any, else CPU)
+               device=None,
                scheme:str|None=None, # SAR normalisation (default: `eval_scheme`)
               ) -> LoadedModel:
-    "`sarvlm.models.load_model` of a checkpoint file or an open_clip tag, with the command's errors."
+    """`sarvlm.models.load_model` of a checkpoint file
+    or an open_clip tag, with the command's errors."""
     check_checkpoint(checkpoint, model_name)
     name, is_file = _model_name(checkpoint, model_name), Path(checkpoint).exists()
     ck, tag = (checkpoint, None) if is_file else (None, checkpoint)
@@ -80,7 +89,8 @@ def eval_model(checkpoint:str, model_name:str|None=None, # a checkpoint file or 
 # %% ../nbs/17b_cli_eval.ipynb #8c6722be
 def eval_features(checkpoint:str, ds, # a checkpoint file or pretrained tag; a `datasets.Dataset`
                   model_name:str|None=None, # open_clip name (default: read from the checkpoint)
-                  model=None, # an `eval_model` result if loaded already (else loaded when not cached)
+                  # an `eval_model` result if loaded already (else loaded when not cached)
+                  model=None,
                   batch_size:int=256, device=None,
                   scheme:str|None=None) -> dict: # SAR normalisation (default: `eval_scheme`)
     "Features of `ds` under `checkpoint`, through the one embedding cache (`features_key`)."
@@ -115,11 +125,14 @@ def _plain(x):
     return x if x is None or isinstance(x, (bool, int, float, str)) else str(x)
 
 def report(task:str, a, table, metrics:dict, t0:float) -> dict:
-    "Write {task, arguments, metrics, seconds} to `a.out` (if given), then print `table`; returns the record."
-    rec = dict(task=task, checkpoint=a.checkpoint, model=a.model, data=a.data, split=a.split, domain=a.domain, kind=a.kind,
-               metrics=_plain(metrics), seconds=round(time.perf_counter() - t0, 2), sarvlm=sarvlm.__version__,
+    """Write {task, arguments, metrics, seconds} to `a.out`
+    (if given), then print `table`; returns the record."""
+    rec = dict(task=task, checkpoint=a.checkpoint, model=a.model, data=a.data, split=a.split,
+               domain=a.domain, kind=a.kind, metrics=_plain(metrics),
+               seconds=round(time.perf_counter() - t0, 2), sarvlm=sarvlm.__version__,
                written=time.strftime('%Y-%m-%d %H:%M:%S'))
-    if a.out:   # written before anything is printed: a failure to write never follows printed results
+    # written before anything is printed: a failure to write never follows printed results
+    if a.out:
         with atomic_write(a.out, 'w', encoding='utf-8') as fh: json.dump(rec, fh, indent=1)
     print(table.round(2).to_string())
     if a.out: print(f"wrote {a.out}")
@@ -146,8 +159,10 @@ def task_retrieval(a):
     report('retrieval', a, tab, {**res, 'tie_rule': a.tie_rule}, t0)
 
 def _classes(spec:str|None, labels) -> list:
-    "Class names: --classes 'a,b,c', a file (JSON list or one per line), 'mini' (sarvlm-mini's object classes), else the labels present."
-    if not spec: return sorted({str(l) for l in labels if str(l).strip()})   # an empty label is no class
+    """Class names: --classes 'a,b,c', a file (JSON list or one per line), 'mini' (sarvlm-mini's
+    object classes), else the labels present."""
+    # an empty label is no class
+    if not spec: return sorted({str(l) for l in labels if str(l).strip()})
     if spec == 'mini':
         return list(CLASSES)
     p = Path(spec)
@@ -173,19 +188,27 @@ def task_zeroshot(a):
     m = row_mask(f, a.domain, a.kind)
     classes = _classes(a.classes, labels[m])
     keep = m & np.isin(labels, classes)
-    if (m & ~keep).any(): print(f"{int((m & ~keep).sum())} rows whose label is not among the {len(classes)} classes left out")
+    if (m & ~keep).any():
+        print(f"{int((m & ~keep).sum())} rows whose label is not among the {len(classes)} "
+              "classes left out")
     if not keep.any(): raise ValueError(f"--classes: no row has one of the classes {classes[:8]}")
     r = evaluate(mdl[0], mdl[2], f['image'][keep], labels[keep], classes, templates)
-    tab = pd.DataFrame({'accuracy %': {k: r[k] for k in ('top1', 'top3', 'top5', 'mean_per_class') if k in r}})
-    tab.loc['images', 'accuracy %'], tab.loc['chance top1', 'accuracy %'] = r['n'], 100 / len(classes)
-    report('zeroshot', a, tab, {**r, 'templates': a.templates, 'chance_top1': 100 / len(classes)}, t0)
+    tab = pd.DataFrame({'accuracy %': {k: r[k] for k in ('top1', 'top3', 'top5',
+                                                         'mean_per_class') if k in r}})
+    tab.loc['images', 'accuracy %'], tab.loc['chance top1',
+                                             'accuracy %'] = r['n'], 100 / len(classes)
+    report('zeroshot', a, tab, {**r, 'templates': a.templates, 'chance_top1': 100 / len(classes)},
+           t0)
 
 # %% ../nbs/17b_cli_eval.ipynb #61eb0d9a
 def task_probe(a):
-    "`sarvlm_eval probe`: logistic regression on frozen features (C chosen on a split of the training data)."
+    """`sarvlm_eval probe`: logistic regression on frozen
+    features (C chosen on a split of the training data)."""
     t0, d = time.perf_counter(), read_args_data(a)
     dtr = read_args_data(a, a.train_data) if a.train_data else d
-    if not a.train_data and not hasattr(d, 'keys'): raise UsageError("probe needs training data: give --train-data, or data with train and test splits")
+    if not a.train_data and not hasattr(d, 'keys'):
+        raise UsageError("probe needs training data: give --train-data, or data with train "
+                         "and test splits")
     a.split = eval_split(a, 'test')
     dte, dtr = pick_split(d, a.split), pick_split(dtr, a.train_split, '--train-split')
     fte, ftr = (eval_features(a.checkpoint, x, a.model, None, a.batch_size, a.device, a.scheme)
@@ -199,23 +222,29 @@ def task_probe(a):
     mte &= ~unseen
     if not mte.any(): raise ValueError("no test rows of a class that has training rows")
     r = linear_probe(ftr['image'][mtr], ltr[mtr], fte['image'][mte], lte[mte], seed=a.seed)
-    tab = pd.DataFrame({'value': {'top1 %': r['top1'], 'mean per class %': r['mean_per_class'], 'C': r['C'],
-                                  'train': r['n_train'], 'val': r['n_val'], 'test': r['n_test']}})
+    tab = pd.DataFrame({'value': {'top1 %': r['top1'], 'mean per class %': r['mean_per_class'],
+                                  'C': r['C'], 'train': r['n_train'], 'val': r['n_val'],
+                                  'test': r['n_test']}})
     report('probe', a, tab, r, t0)
 
 # %% ../nbs/17b_cli_eval.ipynb #09cdae16
 def select_rows(ds, domain:str|None=None, kind:str|None=None, limit:int|None=None):
-    "The rows of a Dataset with this domain and (sarvlm-mini) kind, the first `limit` of them, in memory."
+    """The rows of a Dataset with this domain and (sarvlm-mini)
+    kind, the first `limit` of them, in memory."""
     cols = dict(image=np.empty(len(ds)), domain=np.asarray(ds['domain'], dtype=str))
-    if 'meta' in ds.column_names: cols['kind'] = np.asarray([json.loads(m or '{}').get('kind', '') for m in ds['meta']], dtype=str)
+    if 'meta' in ds.column_names:
+        cols['kind'] = np.asarray([json.loads(m or '{}').get('kind', '') for m in ds['meta']],
+                                  dtype=str)
     idx = np.flatnonzero(row_mask(cols, domain, kind))[:limit]
     return ds.select(idx, keep_in_memory=True)
 
 def caption_images(model, etf, tok, images, method:str, batch_size:int=16) -> list:
     "`generate_captions` in chunks, with a progress bar on stderr."
     step, out = max(batch_size, 16), []
-    for i in tqdm(range(0, len(images), step), desc='captioning', unit='batch', file=sys.stderr, disable=len(images) <= step):
-        out += generate_captions(model, images[i:i + step], etf, tok, method=method, batch_size=batch_size)
+    for i in tqdm(range(0, len(images), step), desc='captioning', unit='batch', file=sys.stderr,
+                  disable=len(images) <= step):
+        out += generate_captions(model, images[i:i + step], etf, tok, method=method,
+                                 batch_size=batch_size)
     return out
 
 def task_captioning(a):
@@ -224,27 +253,35 @@ def task_captioning(a):
     a.split = eval_split(a, 'test')
     ds = select_rows(pick_split(d, a.split), a.domain, a.kind, a.limit)
     model, etf, tok, name = eval_model(a.checkpoint, a.model, a.device, a.scheme)
-    if not isinstance(model, open_clip.CoCa): raise ValueError(f"captioning needs a CoCa model (e.g. SARCap-Tiny, coca_ViT-L-14); {name} is not one")
+    if not isinstance(model, open_clip.CoCa):
+        raise ValueError("captioning needs a CoCa model (e.g. SARCap-Tiny, coca_ViT-L-14); "
+                         f"{name} is not one")
     hyps = caption_images(model, etf, tok, ds['image'], a.decoding, a.batch_size)
     refs = [list(c) if c else [r] for c, r in zip(ds['captions'], ds['caption'])]
     r = evaluate_captions(hyps, refs, a.protocol, meteor=False if a.no_meteor else None)
-    for h, ref in list(zip(hyps, refs))[:a.show]: print(f"  generated: {h!r}\n  reference: {ref[0]!r}")
+    for h, ref in list(zip(hyps, refs))[:a.show]:
+        print(f"  generated: {h!r}\n  reference: {ref[0]!r}")
     tab = pd.DataFrame({'score': {k: v for k, v in r.items() if isinstance(v, float)}})
-    report('captioning', a, tab, {**r, 'decoding': a.decoding, 'examples': [dict(generated=h, references=f) for h, f in zip(hyps, refs)][:20]}, t0)
+    report('captioning', a, tab, {**r, 'decoding': a.decoding,
+                                  'examples': [dict(generated=h, references=f) for h,
+                                               f in zip(hyps, refs)][:20]}, t0)
 
 # %% ../nbs/17b_cli_eval.ipynb #9d5f5477
 def box_queries(meta:str, template:str) -> list:
-    "[(class, query, polygons), ...] from a record's `meta` boxes (rotated-box corners, else the box rectangle)."
+    """[(class, query, polygons), ...] from a record's `meta`
+    boxes (rotated-box corners, else the box rectangle)."""
     by = {}
     for b in json.loads(meta or '{}').get('boxes', []):
         x0, y0, x1, y1 = b['bbox']
-        by.setdefault(b['cls'], []).append(rbox_to_poly(b['rbox']) if b.get('rbox') else [x0, y0, x1, y0, x1, y1, x0, y1])
+        by.setdefault(b['cls'], []).append(rbox_to_poly(b['rbox']) if b.get('rbox') else [x0, y0,
+                x1, y0, x1, y1, x0, y1])
     return [(c, template.format(c), ps) for c, ps in sorted(by.items())]
 
 def localization_scenes(a) -> list:
     "[(scene id, SAR intensity (H, W), queries), ...] for `sarvlm_eval localization`."
     if a.data == 'scenes': return make_scenes(a.scenes, a.size, a.seed)
-    if a.domain not in (None, 'sar'): raise UsageError("--domain: localization works on SAR images only")
+    if a.domain not in (None, 'sar'):
+        raise UsageError("--domain: localization works on SAR images only")
     d = read_args_data(a)
     a.split = eval_split(a, 'test')
     ds = select_rows(pick_split(d, a.split), 'sar', a.kind)
@@ -252,7 +289,8 @@ def localization_scenes(a) -> list:
     for s, im, m in zip(ds['scene_id'], ds['image'], ds['meta']):
         img, qs = np.asarray(im, np.float32), []
         for c, q, polys in box_queries(m, QUERY_TEMPLATE):
-            keep = [p for p in polys if polygons_mask([p], img.shape).any()]   # a box smaller than a pixel has no mask
+            # a box smaller than a pixel has no mask
+            keep = [p for p in polys if polygons_mask([p], img.shape).any()]
             n_tiny += len(polys) - len(keep)
             if keep: qs.append((c, q, keep))
         if qs: out.append((s, img, qs))
@@ -260,7 +298,8 @@ def localization_scenes(a) -> list:
     out = out[:a.limit]
     if not out: raise ValueError(f"{a.data}: no SAR image with boxes to localize")
     bad = [s for s, im, _ in out if im.ndim != 2 or im.shape[0] != im.shape[1]]
-    if bad: raise ValueError(f"localization needs square single-channel SAR images; not so: {bad[:5]}")
+    if bad:
+        raise ValueError(f"localization needs square single-channel SAR images; not so: {bad[:5]}")
     return out
 
 # %% ../nbs/17b_cli_eval.ipynb #9f8d7850
@@ -268,12 +307,15 @@ def task_localization(a):
     "`sarvlm_eval localization`: mean SLM metrics per class and overall."
     t0, scenes = time.perf_counter(), localization_scenes(a)
     sch = eval_scheme(a.checkpoint, a.scheme)   # --scheme, else the checkpoint's, else 'auto'
-    model, _, tok, name = eval_model(a.checkpoint, a.model, 'cpu', sch)   # localization computes on the CPU
+    # localization computes on the CPU
+    model, _, tok, name = eval_model(a.checkpoint, a.model, 'cpu', sch)
     rows = []
-    for sid, img, qs in tqdm(scenes, desc='localizing', unit='image', file=sys.stderr, disable=len(scenes) < 10):
+    for sid, img, qs in tqdm(scenes, desc='localizing', unit='image', file=sys.stderr,
+                             disable=len(scenes) < 10):
         scales = [img.shape[0] // 4, img.shape[0] // 2, img.shape[0]]
         probs = localize(model, tok, img, [q for _, q, _ in qs], scales, scheme=sch)['prob']
-        rows += [dict(scene=sid, cls=c, **slm(p, polys, a.px_scale)) for (c, _, polys), p in zip(qs, probs)]
+        rows += [dict(scene=sid, cls=c, **slm(p, polys, a.px_scale)) for (c, _, polys),
+                 p in zip(qs, probs)]
     df = pd.DataFrame(rows)
     cols = ['Rsu', 'Ras', 'Rda', 'Rmi']
     tab = df.groupby('cls')[cols].mean().assign(queries=df.groupby('cls').size())
@@ -297,30 +339,46 @@ EVAL_EXAMPLES = """  sarvlm_eval retrieval --checkpoint runs/sar/checkpoint.pt -
 
 TIE_RULES = ('authors', 'first_k')  # sarvlm.models.TIE_RULES, here so `--help` needs no torch
 
-TASKS = dict(retrieval=task_retrieval, zeroshot=task_zeroshot, probe=task_probe, captioning=task_captioning, localization=task_localization)
+TASKS = dict(retrieval=task_retrieval, zeroshot=task_zeroshot, probe=task_probe,
+             captioning=task_captioning, localization=task_localization)
 
+# %% ../nbs/17b_cli_eval.ipynb #ccabe311
 def _eval_common(p:argparse.ArgumentParser, split_default:str):
     "Options every task shares."
-    p.add_argument('--checkpoint', required=True, help='checkpoint file (ours, open_clip, the authors\' .pt), or an open_clip pretrained tag with --model')
-    p.add_argument('--model', default=None, help='open_clip model name (default: read from the checkpoint)')
-    p.add_argument('--data', default='mini', help="'mini' (sarvlm-mini, default build) or a dataset path (CSV imgpath,caption; class folders; COCO; YOLO/DOTA; HF folder)")
-    p.add_argument('--split', default=None, help=f'split of a dataset with splits (default: {split_default})')
-    p.add_argument('--domain', choices=DOMAINS, default=None, help='evaluate only images of this domain')
-    p.add_argument('--kind', choices=('chip', 'scene'), default=None, help="sarvlm-mini only: single-object chips or multi-object scenes")
+    p.add_argument('--checkpoint', required=True,
+                   help='checkpoint file (ours, open_clip, the authors\' .pt), or an open_clip '
+                        'pretrained tag with --model')
+    p.add_argument('--model', default=None,
+                   help='open_clip model name (default: read from the checkpoint)')
+    p.add_argument('--data', default='mini',
+                   help="'mini' (sarvlm-mini, default build) or a dataset path (CSV "
+                        "imgpath,caption; class folders; COCO; YOLO/DOTA; HF folder)")
+    p.add_argument('--split', default=None,
+                   help=f'split of a dataset with splits (default: {split_default})')
+    p.add_argument('--domain', choices=DOMAINS, default=None,
+                   help='evaluate only images of this domain')
+    p.add_argument('--kind', choices=('chip', 'scene'), default=None,
+                   help="sarvlm-mini only: single-object chips or multi-object scenes")
     _input_args(p, '--data-domain')
     p.add_argument('--scheme', choices=SCHEMES, default=None,
                    help=SCHEME_HELP + "; default: the checkpoint's, else 'auto'")
-    p.add_argument('--batch-size', type=int_at_least(1), default=256, help='images per forward pass')
-    p.add_argument('--device', default=None, help="'cuda', 'cuda:1', 'mps' or 'cpu' (default: SARVLM_DEVICE, else CUDA if available, else CPU)")
+    p.add_argument('--batch-size', type=int_at_least(1), default=256,
+                   help='images per forward pass')
+    p.add_argument('--device', default=None,
+                   help="'cuda', 'cuda:1', 'mps' or 'cpu' (default: SARVLM_DEVICE, else CUDA if "
+                        "available, else CPU)")
     p.add_argument('--out', default=None, help='write the results as JSON to this file')
 
 # %% ../nbs/17b_cli_eval.ipynb #964cc582
 def _retrieval_parser(sub):
     "The `retrieval` subcommand."
-    r = sub.add_parser('retrieval', help='R@1/5/10 image->text and text->image, mean recall', formatter_class=_Fmt,
-                       description='Image-text retrieval, each image row paired with its caption row (the authors\' protocol).')
+    r = sub.add_parser('retrieval', help='R@1/5/10 image->text and text->image, mean recall',
+                       formatter_class=_Fmt,
+                       description='Image-text retrieval, each image row paired with its caption '
+                                   'row (the authors\' protocol).')
     _eval_common(r, "'test_uni' if present, else 'test'")
-    r.add_argument('--grouped', action='store_true', help='also report recall with all rows of a scene_id (image) as correct')
+    r.add_argument('--grouped', action='store_true',
+                   help='also report recall with all rows of a scene_id (image) as correct')
     r.add_argument('--tie-rule', choices=TIE_RULES, default='authors', help=(
         "tied similarities (repeated captions, identical images): 'authors' = a topk(K) for "
         "each K, as their eval_retrieval.py; 'first_k' = the first K of one topk (the same "
@@ -329,61 +387,88 @@ def _retrieval_parser(sub):
 
 def _zeroshot_parser(sub):
     "The `zeroshot` subcommand."
-    z = sub.add_parser('zeroshot', help='zero-shot classification with prompt templates', formatter_class=_Fmt,
-                       description='Zero-shot classification: class weights from prompt templates, logits = 100 f.W.')
+    z = sub.add_parser('zeroshot', help='zero-shot classification with prompt templates',
+                       formatter_class=_Fmt,
+                       description='Zero-shot classification: class weights from prompt templates, '
+                                   'logits = 100 f.W.')
     _eval_common(z, 'test')
-    z.add_argument('--templates', default='sar', help="template set: sar, optical, sar_opt, isprs, simple, or a JSON file (list of '... {} ...')")
+    z.add_argument('--templates', default='sar',
+                   help="template set: sar, optical, sar_opt, isprs, simple, or a JSON file (list "
+                        "of '... {} ...')")
     _label_args(z)
-    z.add_argument('--classes', default=None, help="class names: 'a,b,c', a .json list or .txt file, 'mini' (sarvlm-mini's object classes); default: the labels present")
+    z.add_argument('--classes', default=None,
+                   help="class names: 'a,b,c', a .json list or .txt file, 'mini' (sarvlm-mini's "
+                        "object classes); default: the labels present")
     return z
 
+# %% ../nbs/17b_cli_eval.ipynb #54c26c06
 def _probe_parser(sub):
     "The `probe` subcommand."
-    b = sub.add_parser('probe', help='linear probe (logistic regression) on frozen image features', formatter_class=_Fmt,
-                       description='Linear probe: C chosen on a validation split carved from the training data, then one test.')
+    b = sub.add_parser('probe', help='linear probe (logistic regression) on frozen image features',
+                       formatter_class=_Fmt,
+                       description='Linear probe: C chosen on a validation split carved from the '
+                                   'training data, then one test.')
     _eval_common(b, 'test')
-    b.add_argument('--train-split', default='train', help='training split (of --train-data, else of --data)')
-    b.add_argument('--train-data', default=None, help='training data when it is not a split of --data')
+    b.add_argument('--train-split', default='train',
+                   help='training split (of --train-data, else of --data)')
+    b.add_argument('--train-data', default=None,
+                   help='training data when it is not a split of --data')
     b.add_argument('--seed', type=int, default=0, help='seed of the validation split')
     _label_args(b)
     return b
 
-
 # %% ../nbs/17b_cli_eval.ipynb #97a6510d
 def _captioning_parser(sub):
     "The `captioning` subcommand."
-    c = sub.add_parser('captioning', help='caption generation (CoCa) scored with BLEU, METEOR, ROUGE-L, CIDEr', formatter_class=_Fmt,
-                       description='Generate one caption per image with a CoCa and score it against the references (pycocoevalcap).')
+    c = sub.add_parser('captioning',
+                       help='caption generation (CoCa) scored with BLEU, METEOR, ROUGE-L, CIDEr',
+                       formatter_class=_Fmt,
+                       description='Generate one caption per image with a CoCa and score it '
+                                   'against the references (pycocoevalcap).')
     _eval_common(c, 'test')
-    c.add_argument('--decoding', choices=('beam', 'greedy', 'top_k', 'top_p'), default='beam', help="'beam': the authors' 6 beams in 3 groups")
+    c.add_argument('--decoding', choices=('beam', 'greedy', 'top_k', 'top_p'), default='beam',
+                   help="'beam': the authors' 6 beams in 3 groups")
     c.add_argument('--protocol', choices=('authors', 'standard'), default='authors',
-                   help="'authors': first reference, raw text; 'standard': all references, PTB-tokenized")
-    c.add_argument('--no-meteor', action='store_true', help='skip METEOR (it needs Java; skipped anyway without it)')
-    c.add_argument('--limit', type=int_at_least(1), default=None, help='caption only the first N selected images')
+                   help="'authors': first reference, raw text; 'standard': all references, "
+                        "PTB-tokenized")
+    c.add_argument('--no-meteor', action='store_true',
+                   help='skip METEOR (it needs Java; skipped anyway without it)')
+    c.add_argument('--limit', type=int_at_least(1), default=None,
+                   help='caption only the first N selected images')
     c.add_argument('--show', type=int, default=3, help='print this many generated/reference pairs')
     return c
 
+# %% ../nbs/17b_cli_eval.ipynb #f098c340
 def _localization_parser(sub):
     "The `localization` subcommand."
-    l = sub.add_parser('localization', help='semantic localization (SLM: Rsu, Ras, Rda, Rmi) of class queries', formatter_class=_Fmt,
-                       description="Semantic localization: a probability map per query 'A SAR image of a {class}.' over square SAR images, "
+    l = sub.add_parser('localization',
+                       help='semantic localization (SLM: Rsu, Ras, Rda, Rmi) of class queries',
+                       formatter_class=_Fmt,
+                       description="Semantic localization: a probability map per query 'A SAR "
+                                   "image of a {class}.' over square SAR images, "
                                    "scored against the objects' polygons with the SLM metrics.")
     _eval_common(l, 'test')
     l.set_defaults(data='scenes')
-    l.add_argument('--scenes', type=int_at_least(1), default=20, help="with --data scenes: how many generated SAR scenes")
-    l.add_argument('--size', type=int_at_least(64), default=256, help='with --data scenes: scene side in pixels')
+    l.add_argument('--scenes', type=int_at_least(1), default=20,
+                   help="with --data scenes: how many generated SAR scenes")
+    l.add_argument('--size', type=int_at_least(64), default=256,
+                   help='with --data scenes: scene side in pixels')
     l.add_argument('--seed', type=int, default=0, help='with --data scenes: the scene seed')
-    l.add_argument('--limit', type=int_at_least(1), default=None, help='localize only the first N images with boxes')
-    l.add_argument('--px-scale', type=float, default=0.25, help="SLM's AIR-SLT pixel constants x this (0.25 for 256-px scenes)")
+    l.add_argument('--limit', type=int_at_least(1), default=None,
+                   help='localize only the first N images with boxes')
+    l.add_argument('--px-scale', type=float, default=0.25,
+                   help="SLM's AIR-SLT pixel constants x this (0.25 for 256-px scenes)")
     return l
-
 
 # %% ../nbs/17b_cli_eval.ipynb #1b44ebbf
 def eval_parser() -> argparse.ArgumentParser:
     "The parser of `sarvlm_eval`."
-    p = _parser('sarvlm_eval', 'Evaluate a checkpoint on a dataset: image-text retrieval, zero-shot classification, a linear probe, '
+    p = _parser('sarvlm_eval',
+                'Evaluate a checkpoint on a dataset: image-text retrieval, zero-shot '
+                'classification, a linear probe, '
                 'captioning or semantic localization. '
-                'Features are cached per (checkpoint, dataset split) and shared by all tasks.', EVAL_EXAMPLES)
+                'Features are cached per (checkpoint, dataset split) and shared by all tasks.',
+                EVAL_EXAMPLES)
     sub = p.add_subparsers(dest='task', required=True, metavar='{' + ','.join(TASKS) + '}')
     for add in (_retrieval_parser, _zeroshot_parser, _probe_parser, _captioning_parser,
                 _localization_parser): add(sub)
@@ -392,9 +477,11 @@ def eval_parser() -> argparse.ArgumentParser:
 
 # %% ../nbs/17b_cli_eval.ipynb #8e38973d
 def _check_eval_outputs(a):
-    "Fail fast on an --out file, or a feature cache (retrieval, zeroshot, probe), that cannot be written."
+    """Fail fast on an --out file, or a feature cache
+    (retrieval, zeroshot, probe), that cannot be written."""
     if a.out: check_writable_file(a.out, '--out')
-    if a.task in ('retrieval', 'zeroshot', 'probe'): check_writable_dir(get_paths().cache, 'the cache folder (SARVLM_CACHE)')
+    if a.task in ('retrieval', 'zeroshot', 'probe'):
+        check_writable_dir(get_paths().cache, 'the cache folder (SARVLM_CACHE)')
 
 def eval_main(argv=None) -> int:
     "`sarvlm_eval`: retrieval | zeroshot | probe. Returns the exit code."
@@ -405,4 +492,5 @@ def eval_main(argv=None) -> int:
     return run_cli(go, eval_parser(), argv)
 
 # %% ../nbs/17b_cli_eval.ipynb #35120526
-if __name__ == '__main__' and '__file__' in globals() and not hasattr(sys, 'ps1'): sys.exit(eval_main())
+if __name__ == '__main__' and '__file__' in globals() and not hasattr(sys, 'ps1'):
+    sys.exit(eval_main())

@@ -37,8 +37,10 @@ TRAIN_EXAMPLES = """  sarvlm_train --data mini:sar --out runs/sar --epochs 4 --b
   config file (JSON or YAML; keys are the long options, '-' or '_'):
     {"data": "mini:sar", "out": "runs/sar", "model": "SARCLIP-Tiny", "epochs": 4, "batch_size": 64, "lr": 0.001}"""
 
-# The `TrainConfig` fields that are options (all but `model`, its own option, and `betas`), with their types: listed
-# here so `--help` answers without importing torch and fastai; a check below keeps the list equal to `TrainConfig`'s.
+# The `TrainConfig` fields that are options (all but `model`,
+# its own option, and `betas`), with their types: listed
+# here so `--help` answers without importing torch and fastai;
+# a check below keeps the list equal to `TrainConfig`'s.
 def yes_no(s) -> bool:
     "An argparse type: yes/no, true/false or 1/0 (any case), as a bool (a config file's too)."
     v = str(s).strip().lower()
@@ -49,7 +51,8 @@ def yes_no(s) -> bool:
 HPARAMS = dict(epochs=int, batch_size=int, lr=float, wd=float, warmup=int, grad_clip=float,
                eps=float, clip_weight=float, caption_weight=float, seed=int, precision=str,
                save_every=int, num_workers=int, speckle_looks=int, scheme=str, keep_epochs=yes_no)
-HPARAM_HELP = dict(batch_size='global batch (all processes together)', warmup='warm-up steps', precision="'amp', 'amp_bf16' or 'fp32'",
+HPARAM_HELP = dict(batch_size='global batch (all processes together)', warmup='warm-up steps',
+                   precision="'amp', 'amp_bf16' or 'fp32'",
                    save_every='also checkpoint every N steps (0: at epoch ends only)',
                    speckle_looks='speckle re-sampling augmentation (looks)', scheme=SCHEME_HELP,
                    keep_epochs="also keep each epoch's epoch_N.pt (yes/no; no: latest.pt only)")
@@ -58,7 +61,8 @@ HPARAM_HELP = dict(batch_size='global batch (all processes together)', warmup='w
 # %% ../nbs/17a_cli_train.ipynb #3baa697f
 def _stage_args(p:argparse.ArgumentParser):
     "The options of `--stage`: one stage of the transfer study."
-    t = p.add_argument_group("transfer study (07_transfer): one stage of the study's recipe on sarvlm-mini, with the stages it starts from")
+    t = p.add_argument_group("transfer study (07_transfer): one stage of the study's recipe on "
+                             "sarvlm-mini, with the stages it starts from")
     t.add_argument('--stage', default=None, help=(
         "one of sarvlm.transfer.STAGES: stage0_natural, stage1_optical, stage2_sar_from1, "
         "stage2_sar_from0, stage1_natural, stage2_sar_control, sar_scratch, joint (written to "
@@ -71,7 +75,8 @@ def _stage_args(p:argparse.ArgumentParser):
 
 def _hparam_args(p:argparse.ArgumentParser):
     "One option per `TrainConfig` field in `HPARAMS` (unset: the paper's value)."
-    g = p.add_argument_group('hyper-parameters (sarvlm.train.TrainConfig; unset ones take the paper\'s value for --model: sarvlm.train.paper_config)')
+    g = p.add_argument_group('hyper-parameters (sarvlm.train.TrainConfig; unset ones take the '
+                             'paper\'s value for --model: sarvlm.train.paper_config)')
     for name, typ in HPARAMS.items():
         kw = dict(choices=SCHEMES) if name == 'scheme' else {}
         g.add_argument('--' + name.replace('_', '-'), type=typ, default=None,
@@ -81,23 +86,37 @@ def _hparam_args(p:argparse.ArgumentParser):
 # %% ../nbs/17a_cli_train.ipynb #dddc7e91
 def train_parser() -> argparse.ArgumentParser:
     "The parser of `sarvlm_train`."
-    p = _parser('sarvlm_train', 'Train one stage of an open_clip CLIP/CoCa (contrastive or captioning loss) on records: '
-                'resumable, with atomic checkpoints and metrics.csv in --out, data-parallel under torchrun.', TRAIN_EXAMPLES)
-    p.add_argument('--config', type=existing_file, default=None, help='JSON or YAML file of options (flags on the command line win)')
-    p.add_argument('--data', default=None, help="'mini', 'mini:sar' (one domain), 'toy:N', or a dataset path (CSV, class folders, COCO, YOLO/DOTA, HF folder)")
+    p = _parser('sarvlm_train',
+                'Train one stage of an open_clip CLIP/CoCa (contrastive or captioning loss) '
+                'on records: '
+                'resumable, with atomic checkpoints and metrics.csv in --out, data-parallel '
+                'under torchrun.', TRAIN_EXAMPLES)
+    p.add_argument('--config', type=existing_file, default=None,
+                   help='JSON or YAML file of options (flags on the command line win)')
+    p.add_argument('--data', default=None,
+                   help="'mini', 'mini:sar' (one domain), 'toy:N', or a dataset path (CSV, class "
+                        "folders, COCO, YOLO/DOTA, HF folder)")
     p.add_argument('--out', default=None, help=(
         'run folder: latest.pt (what resume needs), metrics.csv, config.json, and the weights '
         'checkpoint.pt at the end (epoch_N.pt too with --keep-epochs yes)'))
-    p.add_argument('--model', default='SARCLIP-Tiny', help="open_clip model name ('SARCLIP-Tiny', 'SARCap-Tiny', 'ViT-B-32', 'ViT-L-14', 'coca_ViT-L-14', ...)")
-    p.add_argument('--init', default=None, help='checkpoint to start from (ours, open_clip, the authors\' .pt), or an open_clip pretrained tag (network)')
+    p.add_argument('--model', default='SARCLIP-Tiny',
+                   help="open_clip model name ('SARCLIP-Tiny', 'SARCap-Tiny', 'ViT-B-32', "
+                        "'ViT-L-14', 'coca_ViT-L-14', ...)")
+    p.add_argument('--init', default=None,
+                   help='checkpoint to start from (ours, open_clip, the authors\' .pt), or an '
+                        'open_clip pretrained tag (network)')
     p.add_argument('--domain', choices=DOMAINS, default=None, help='train on this domain only')
-    p.add_argument('--resume', default='latest', help="'latest' (continue in --out if it holds latest.pt), a training checkpoint, or 'none'")
+    p.add_argument('--resume', default='latest',
+                   help="'latest' (continue in --out if it holds latest.pt), a training "
+                        "checkpoint, or 'none'")
     p.add_argument('--override', action='store_true',
                    help='resume although the checkpoint was trained with other settings')
     _input_args(p, '--data-domain')
     _label_args(p)
-    p.add_argument('--threads', type=int_at_least(1), default=None, help='torch CPU threads per process')
-    p.add_argument('--no-progress', action='store_true', help='no progress bars (the per-epoch summary is still printed)')
+    p.add_argument('--threads', type=int_at_least(1), default=None,
+                   help='torch CPU threads per process')
+    p.add_argument('--no-progress', action='store_true',
+                   help='no progress bars (the per-epoch summary is still printed)')
     _stage_args(p)
     _hparam_args(p)
     return p
@@ -113,17 +132,25 @@ def load_config(path) -> dict:
         if p.suffix.lower() in ('.yaml', '.yml'):
             d = yaml.safe_load(text)
         else: d = json.loads(text)
-    except Exception as e: raise ValueError(f"--config: {p} is not valid {'YAML' if p.suffix.lower() in ('.yaml', '.yml') else 'JSON'}: {e}") from None
-    if not isinstance(d, dict): raise ValueError(f"--config: {p} must hold a mapping of option: value, got {type(d).__name__}")
+    except Exception as e:
+        raise ValueError(f"--config: {p} is not valid "
+                         f"{'YAML' if p.suffix.lower() in ('.yaml', '.yml') else 'JSON'}: {e}") from None
+    if not isinstance(d, dict):
+        raise ValueError(f"--config: {p} must hold a mapping of option: value, got "
+                         f"{type(d).__name__}")
     return d
 
 def config_argv(cfg:dict, parser:argparse.ArgumentParser) -> list:
-    "Command-line words for the options in `cfg` (bool True -> flag, None/False -> nothing); unknown keys raise."
-    opts = {s.lstrip('-').replace('-', '_'): (s, a) for a in parser._actions for s in a.option_strings if s.startswith('--')}
+    """Command-line words for the options in `cfg` (bool True
+    -> flag, None/False -> nothing); unknown keys raise."""
+    opts = {s.lstrip('-').replace('-', '_'): (s,
+                                              a) for a in parser._actions for s in a.option_strings if s.startswith('--')}
     out = []
     for k, v in cfg.items():
         key = str(k).replace('-', '_')
-        if key not in opts or key == 'config': raise UsageError(f"--config: unknown option {k!r}; known: {sorted(o for o in opts if o not in ('config', 'help'))}")
+        if key not in opts or key == 'config':
+            raise UsageError(f"--config: unknown option {k!r}; known: "
+                             f"{sorted(o for o in opts if o not in ('config', 'help'))}")
         flag, act = opts[key]
         if isinstance(act, argparse._StoreTrueAction): out += [flag] if v else []
         elif v is not None: out += [flag, str(v)]
@@ -131,7 +158,8 @@ def config_argv(cfg:dict, parser:argparse.ArgumentParser) -> list:
 
 # %% ../nbs/17a_cli_train.ipynb #9052a983
 def parse_train(argv=None) -> argparse.Namespace:
-    "Parse `sarvlm_train` arguments, with a `--config` file's options first (flags win); --data and --out are required."
+    """Parse `sarvlm_train` arguments, with a `--config` file's
+    options first (flags win); --data and --out are required."""
     p, argv = train_parser(), list(sys.argv[1:] if argv is None else argv)
     a = p.parse_args(argv)
     if a.config: a = p.parse_args(config_argv(load_config(a.config), p) + argv)
@@ -151,31 +179,38 @@ def train_records(a) -> tuple:
     if a.data.startswith(('toy:', 'mini:')) or a.data == 'mini': tr, va = load_records(a.data)
     else:
         d = read_args_data(a)
-        tr, va = (pick_split(d, 'train', '--data'), d.get('val')) if hasattr(d, 'keys') else (d, None)
+        tr, va = (pick_split(d, 'train', '--data'), d.get('val')) if hasattr(d, 'keys') else (d,
+                None)
         tr, va = _relabelled(tr, a), va if va is None else _relabelled(va, a)
     tr = only_domain(tr, a.domain)
-    if va is not None and a.domain: va = only_domain(va, a.domain) if a.domain in set(va['domain']) else None
+    if va is not None and a.domain:
+        va = only_domain(va, a.domain) if a.domain in set(va['domain']) else None
     return tr, va
 
 # %% ../nbs/17a_cli_train.ipynb #2aaaf01e
 def _model(a, cfg):
     "(model, train transform, eval transform, tokenizer), from `--init` weights if given."
     init = a.init
-    if init and (Path(init).suffix in ('.pt', '.pth', '.bin', '.safetensors') or os.sep in init) and not Path(init).exists():
+    if init and (Path(init).suffix in ('.pt', '.pth', '.bin',
+                                       '.safetensors') or os.sep in init) and not Path(init).exists():
         raise FileNotFoundError(f"--init: no checkpoint file at {init}")
     try:
-        if init and Path(init).exists(): check_checkpoint_file(init)   # what the file is, before any of it is loaded
+        # what the file is, before any of it is loaded
+        if init and Path(init).exists(): check_checkpoint_file(init)
         return create(cfg.model, pretrained=init, scheme=cfg.scheme,
                       speckle_looks=cfg.speckle_looks)
-    except CheckpointError as e: raise UsageError(f"--init {e}") from None   # refused, or not a checkpoint
+    # refused, or not a checkpoint
+    except CheckpointError as e: raise UsageError(f"--init {e}") from None
     except (ValueError, AssertionError, RuntimeError, TypeError) as e:
         if not init: raise
         raise ValueError(f"--init {init}: cannot load it into {cfg.model}: {_message(e)}") from e
 
 def _epoch_line(names, row) -> str:
     "One readable line per epoch from fastai's recorder row (instead of a bare list)."
-    if len(row) == len(names) - 1: names = [n for n in names if n != 'valid_loss']   # no validation set
-    return '  '.join(f"{n} {v:.4f}" if isinstance(v, float) else f"{n} {v}" for n, v in zip(names, row))
+    # no validation set
+    if len(row) == len(names) - 1: names = [n for n in names if n != 'valid_loss']
+    return '  '.join(f"{n} {v:.4f}" if isinstance(v, float) else f"{n} {v}" for n,
+                     v in zip(names, row))
 
 # %% ../nbs/17a_cli_train.ipynb #25a64aac
 def train_stage(a) -> dict:
@@ -214,20 +249,31 @@ def train_stage(a) -> dict:
 
 # %% ../nbs/17a_cli_train.ipynb #8082f39e
 def transfer_stage(a) -> dict:
-    "`sarvlm_train --stage NAME`: `sarvlm.transfer.run_stage` with the study's configuration (and the flags that apply)."
-    if a.stage not in STAGES: raise UsageError(f"--stage: unknown stage {a.stage!r}; known: {list(STAGES)}")
-    bad = [f"--{k.replace('_', '-')}" for k in (*HPARAMS, 'data', 'out', 'init', 'domain') if k not in ('batch_size', 'seed') and getattr(a, k) is not None]
-    if bad: raise UsageError(f"--stage trains with the transfer study's recipe (07_transfer); {', '.join(bad)} cannot be combined with it")
+    """`sarvlm_train --stage NAME`: `sarvlm.transfer.run_stage`
+    with the study's configuration (and the flags that apply)."""
+    if a.stage not in STAGES:
+        raise UsageError(f"--stage: unknown stage {a.stage!r}; known: {list(STAGES)}")
+    bad = [f"--{k.replace('_', '-')}" for k in (*HPARAMS, 'data', 'out', 'init',
+                                                'domain') if k not in ('batch_size',
+                                                        'seed') and getattr(a, k) is not None]
+    if bad:
+        raise UsageError("--stage trains with the transfer study's recipe (07_transfer); "
+                         f"{', '.join(bad)} cannot be combined with it")
     if a.data_size is not None:
-        raise UsageError("--data-size cannot be combined with --stage: the transfer study trains on "
-                         "freshly rendered scenes (no fixed data set); the study's steps set its length")
+        raise UsageError("--data-size cannot be combined with --stage: the transfer "
+                         "study trains on "
+                         "freshly rendered scenes (no fixed data set); the study's steps "
+                         "set its length")
     over = dict(model=a.model, batch_size=a.batch_size, experiment=a.experiment, threads=a.threads)
     check_writable_dir(get_paths().runs, 'the runs folder (SARVLM_RUNS)')
-    cfg, seed, t0 = study_config(**{k: v for k, v in over.items() if v is not None}), a.seed or 0, time.perf_counter()
-    _say(f"transfer study {cfg.experiment}, seed {seed}: stage {a.stage} (chain {' -> '.join(chain(a.stage))}), {cfg.model}, batch {cfg.batch_size}")
+    cfg, seed, t0 = study_config(**{k: v for k,
+                                    v in over.items() if v is not None}), a.seed or 0, time.perf_counter()
+    _say(f"transfer study {cfg.experiment}, seed {seed}: stage {a.stage} (chain "
+         f"{' -> '.join(chain(a.stage))}), {cfg.model}, batch {cfg.batch_size}")
     m = run_stage(cfg, seed, a.stage)
     _say(json.dumps(m, indent=1))
-    _say(f"done in {time.perf_counter() - t0:.1f} s; stage folder {stage_dir(cfg, seed, a.stage)} (checkpoint.pt, stage.json, metrics.json)")
+    _say(f"done in {time.perf_counter() - t0:.1f} s; stage folder {stage_dir(cfg, seed, a.stage)} "
+         "(checkpoint.pt, stage.json, metrics.json)")
     return m
 
 def train_main(argv=None) -> int:
@@ -239,4 +285,5 @@ def train_main(argv=None) -> int:
     return run_cli(go, p, argv)
 
 # %% ../nbs/17a_cli_train.ipynb #5215c49b
-if __name__ == '__main__' and '__file__' in globals() and not hasattr(sys, 'ps1'): sys.exit(train_main())
+if __name__ == '__main__' and '__file__' in globals() and not hasattr(sys, 'ps1'):
+    sys.exit(train_main())

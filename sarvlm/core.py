@@ -321,7 +321,8 @@ def tidy_outputs():
 
 # %% ../nbs/00_core.ipynb #d16dd9e1
 def results_dir() -> Path:
-    """Where `save_results` writes: `outputs/results` (full configuration) or `outputs/results-small`
+    """Where `save_results` writes: `outputs/results`
+    (full configuration) or `outputs/results-small`
     (`SARVLM_SMALL=1`)."""
     return get_paths().outputs/('results-small' if is_small() else 'results')
 

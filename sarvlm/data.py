@@ -259,12 +259,14 @@ def _remove_stale_builds(folder:Path):
 
 # %% ../nbs/04_data.ipynb #6c098706
 def _publish(tmp:Path, final:Path, rebuild:bool=False):
-    """Move a finished build from its temp folder to `final`, unless another process finished the same build
+    """Move a finished build from its temp folder to
+    `final`, unless another process finished the same build
     first: its copy stays (it may be reading it). `rebuild` replaces what is there."""
     if (final/'build.json').is_file() and not rebuild:
         shutil.rmtree(tmp, ignore_errors=True)
         return
-    shutil.rmtree(final, ignore_errors=True)   # rebuild=True, or a half-written folder of an old version
+    # rebuild=True, or a half-written folder of an old version
+    shutil.rmtree(final, ignore_errors=True)
     try: os.rename(tmp, final)
     except OSError:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -378,11 +380,13 @@ def save_split_lists(dd, path, **extra) -> Path:
     return Path(path)
 
 # %% ../nbs/04_data.ipynb #382d8db2
-SPLIT_OFFSET = {'train': 0, 'test': 1, 'val': 2}  # fresh scene seed = 3 h + offset: splits never share a scene
+# fresh scene seed = 3 h + offset: splits never share a scene
+SPLIT_OFFSET = {'train': 0, 'test': 1, 'val': 2}
 
 def fresh_seed(stream:int, split:str, epoch:int, idx:int, attempt:int=0) -> int:
     "The scene seed of item (epoch, idx) of a fresh-scene stream, in the seed class of `split`."
-    if split not in SPLIT_OFFSET: raise ValueError(f"split must be one of {list(SPLIT_OFFSET)}, got {split!r}")
+    if split not in SPLIT_OFFSET:
+        raise ValueError(f"split must be one of {list(SPLIT_OFFSET)}, got {split!r}")
     return 3 * int(_u01('fresh', stream, split, epoch, idx, attempt) * 2**29) + SPLIT_OFFSET[split]
 
 # %% ../nbs/04_data.ipynb #48bef243
@@ -396,27 +400,33 @@ def fresh_scene(stream:int, split:str, epoch:int, idx:int, # which item of which
     for t in range(max_tries):
         seed = fresh_seed(stream, split, epoch, idx, t)
         chip = cls is not None or _u01('kind', seed) < chip_fraction
-        pick = [cls] if cls else [CLASSES[int(_u01('class', seed) * len(CLASSES))]] if chip else None
+        pick = [cls] if cls else [CLASSES[int(_u01('class',
+                                                   seed) * len(CLASSES))]] if chip else None
         sc = random_scene(seed, 'chip' if chip else 'scene', classes=pick)
         if not (domain == 'sar' and any(o.cls in held for o in sc.objects)): return sc, t
-    raise RuntimeError(f"no {domain} scene without {sorted(held)} in {max_tries} draws (stream {stream}, "
+    raise RuntimeError(f"no {domain} scene without {sorted(held)} in {max_tries} draws "
+                       f"(stream {stream}, "
                        f"epoch {epoch}, item {idx})")
 
 # %% ../nbs/04_data.ipynb #2f78ab17
 def fresh_record(stream:int, split:str, epoch:int, idx:int, domain:str, # which item, rendered how
                  img_size:int=64, held=(), chip_fraction:float=0.4, cls:str|None=None,
                  vocab=None) -> dict:
-    "One record of a fresh-scene stream (as `mini_records` makes them), plus its number of re-draws."
+    """One record of a fresh-scene stream (as `mini_records`
+    makes them), plus its number of re-draws."""
     sc, tries = fresh_scene(stream, split, epoch, idx, domain, held, chip_fraction, cls)
     r = render(sc, domain, img_size)
-    rec = _record(sc, domain, r, scene_annot(sc, r, domain), stream, split, vocab or C.load_vocabulary())
+    rec = _record(sc, domain, r, scene_annot(sc, r, domain), stream, split,
+                  vocab or C.load_vocabulary())
     return {**rec, 'redraws': tries}
 
 # %% ../nbs/04_data.ipynb #f009d9f8
 def class_words(cls:str, vocab=None) -> set:
-    "Every lower-case word captions can use for class `cls`: noun forms, aliases, fine-type names and nouns."
+    """Every lower-case word captions can use for class
+    `cls`: noun forms, aliases, fine-type names and nouns."""
     v = vocab or C.load_vocabulary()
-    txt = [s for f in v.forms(cls) for s in f] + list(v.d['classes'].get(cls, {}).get('aliases', []))
+    txt = [s for f in v.forms(cls) for s in f] + list(v.d['classes'].get(cls,
+            {}).get('aliases', []))
     txt += [f"{e.get('name', '')} {e.get('noun', '')}" for e in v.d['fine_types'].values() if e.get('cls') == cls]
     return {w for t in txt for w in re.findall(r'[a-z]+', t.lower())}
 
@@ -425,13 +435,15 @@ def check_held_out_words(held, classes=CLASSES, vocab=None) -> None:
     bad = {(h, c): sorted(class_words(h, vocab) & class_words(c, vocab))
            for h in held for c in classes if c not in held}
     bad = {k: v for k, v in bad.items() if v}
-    if bad: raise ValueError("held-out classes share words with held-in classes (a lexical leak): " +
+    if bad:
+        raise ValueError("held-out classes share words with held-in classes (a lexical leak): " +
                              '; '.join(f"{h!r} and {c!r}: {w}" for (h, c), w in bad.items()))
 
 # %% ../nbs/04_data.ipynb #0e446e8d
 def balanced_records(seed:int=0, per_class:int=200, img_size:int=64, domains=DOMAINS,
                      classes=CLASSES) -> list:
-    "`per_class` test chips of every class, each rendered in every domain of `domains` (paired by scene_id)."
+    """`per_class` test chips of every class, each rendered
+    in every domain of `domains` (paired by scene_id)."""
     vocab, out = C.load_vocabulary(), []
     for k, c in enumerate(classes):
         for i in range(per_class):
@@ -450,7 +462,8 @@ def build_balanced_test(seed:int=0, per_class:int=200, img_size:int=64, rebuild:
                         verbose:bool=True) -> datasets.Dataset:
     "The balanced, paired test set as a `datasets.Dataset`, built once and cached on disk."
     final = balanced_path(seed, per_class, img_size)
-    if (final/'build.json').is_file() and not rebuild: return datasets.load_from_disk(str(final/'data'))
+    if (final/'build.json').is_file() and not rebuild:
+        return datasets.load_from_disk(str(final/'data'))
     _remove_stale_builds(final.parent)
     t0 = time.perf_counter()
     ds = records_to_dataset(balanced_records(seed, per_class, img_size))
@@ -460,15 +473,18 @@ def build_balanced_test(seed:int=0, per_class:int=200, img_size:int=64, rebuild:
     (tmp/'build.json').write_text(json.dumps(dict(seed=seed, per_class=per_class, rows=len(ds),
                                                   seconds=round(time.perf_counter() - t0, 1))))
     _publish(tmp, final, rebuild)
-    if verbose: print(f"built the balanced test set ({len(ds)} records) in {time.perf_counter() - t0:.1f} s")
+    if verbose:
+        print(f"built the balanced test set ({len(ds)} records) in {time.perf_counter() - t0:.1f} s")
     return datasets.load_from_disk(str(final/'data'))
 
 # %% ../nbs/04_data.ipynb #1f8bfae8
 class FreshStream:
-    "Items (idx, epoch) of one fresh-scene stream of one domain: `length` per epoch, rendered on first use."
+    """Items (idx, epoch) of one fresh-scene stream of one
+    domain: `length` per epoch, rendered on first use."""
     def __init__(self, domain:str, stream:int, length:int, split:str='train', img_size:int=64,
                  held=(), chip_fraction:float=0.4, keep:bool=True):
-        if domain not in DOMAINS: raise ValueError(f"domain must be one of {DOMAINS}, got {domain!r}")
+        if domain not in DOMAINS:
+            raise ValueError(f"domain must be one of {DOMAINS}, got {domain!r}")
         if length < 1: raise ValueError(f"a stream needs length >= 1 items per epoch, got {length}")
         self.domain, self.stream, self.length, self.split, self.img_size = domain, stream, length, split, img_size
         self.held, self.chip_fraction, self.keep = tuple(held), chip_fraction, keep
@@ -478,7 +494,8 @@ class FreshStream:
 
     def item(self, idx:int, epoch:int) -> dict:
         "dict(image, caption, label) of item `idx` of `epoch` (idx < length)."
-        if not 0 <= idx < self.length: raise IndexError(f"item {idx} outside a stream of {self.length} per epoch")
+        if not 0 <= idx < self.length:
+            raise IndexError(f"item {idx} outside a stream of {self.length} per epoch")
         if (idx, epoch) in self.kept: return self.kept[idx, epoch]
         r = fresh_record(self.stream, self.split, epoch, idx, self.domain, self.img_size, self.held,
                          self.chip_fraction)
@@ -487,8 +504,10 @@ class FreshStream:
         if self.keep: self.kept[idx, epoch] = out
         return out
 
-    def __repr__(self): return (f"FreshStream({self.domain!r}, stream={self.stream}, {self.length}/epoch, "
-                                f"{self.rendered} rendered, {self.redraws} re-drawn, {len(self.kept)} kept)")
+    def __repr__(self): return (f"FreshStream({self.domain!r}, stream={self.stream}, "
+                                f"{self.length}/epoch, "
+                                f"{self.rendered} rendered, {self.redraws} re-drawn, "
+                                f"{len(self.kept)} kept)")
 
 # %% ../nbs/04_data.ipynb #fe91d943
 def dataset_card(dd:datasets.DatasetDict) -> dict:

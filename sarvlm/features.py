@@ -8,7 +8,8 @@ import re, sys, json, time, hashlib
 from pathlib import Path
 import numpy as np
 import torch
-from .models import load_model, checkpoint_model_name   # first: it quiets open_clip's import warning
+# first: it quiets open_clip's import warning
+from .models import load_model, checkpoint_model_name
 import open_clip
 from .core import atomic_write, get_paths
 
@@ -127,10 +128,12 @@ KEEP_COLUMNS = ('label', 'domain', 'scene_id', 'caption', 'fine_type', 'split', 
 def _kind(meta:str) -> str: return json.loads(meta).get('kind', '') if meta else ''
 
 def _columns(ds, text_col:str) -> dict:
-    "String columns worth keeping next to the features (and `kind` from the `meta` JSON, when present)."
+    """String columns worth keeping next to the features
+    (and `kind` from the `meta` JSON, when present)."""
     keep = [c for c in dict.fromkeys((*KEEP_COLUMNS, text_col)) if c in ds.column_names]
     cols = {c: np.asarray(ds[c], dtype=str) for c in keep}
-    if 'meta' in ds.column_names: cols['kind'] = np.asarray([_kind(m) for m in ds['meta']], dtype=str)
+    if 'meta' in ds.column_names:
+        cols['kind'] = np.asarray([_kind(m) for m in ds['meta']], dtype=str)
     return cols
 
 def load_features(path, verbose:bool=True) -> dict:
@@ -145,12 +148,14 @@ def load_features(path, verbose:bool=True) -> dict:
 _PIXELS = {}
 
 class TransformedRows:
-    "A dataset's image column transformed on access: `rows[i:j]` decodes and transforms only those rows."
+    """A dataset's image column transformed on access:
+    `rows[i:j]` decodes and transforms only those rows."""
     def __init__(self, dataset, image_col:str, transform):
         self.dataset, self.image_col, self.transform = dataset, image_col, transform
     def __len__(self): return len(self.dataset)
     def __getitem__(self, i):
-        if isinstance(i, slice): return [self.transform(im) for im in self.dataset[i][self.image_col]]
+        if isinstance(i, slice):
+            return [self.transform(im) for im in self.dataset[i][self.image_col]]
         return self.transform(self.dataset[int(i)][self.image_col])
 
 def dataset_pixels(dataset, # a `datasets.Dataset`
@@ -158,7 +163,8 @@ def dataset_pixels(dataset, # a `datasets.Dataset`
                    max_bytes:int=1 << 29, # keep the pixels when they take at most this much memory
                   ) -> list:
     """The transformed images of `dataset[image_col]`, decoded once for the same dataset, column and
-    transform; a split whose pixels would pass `max_bytes` is streamed (`TransformedRows`), never held."""
+    transform; a split whose pixels would pass `max_bytes`
+    is streamed (`TransformedRows`), never held."""
     k = (dataset_key(dataset), image_col, repr(transform))
     if k in _PIXELS: return _PIXELS[k]
     if not len(dataset): return []
@@ -172,7 +178,8 @@ def dataset_pixels(dataset, # a `datasets.Dataset`
 
 # %% ../nbs/05a_features.ipynb #714cf9b8
 def embed(model, # an open_clip model
-          preprocess, # its eval transform (record image -> tensor), e.g. from `sarvlm.models.load_model`
+          # its eval transform (record image -> tensor), e.g. from `sarvlm.models.load_model`
+          preprocess,
           tokenizer, # its tokenizer
           dataset, # a `datasets.Dataset` with image and caption columns
           key:str|None=None, # cache key (default: `dataset_key(dataset)` prefixed by 'model-')
@@ -184,7 +191,8 @@ def embed(model, # an open_clip model
           progress:bool|None=None, # progress lines on stderr (None: if verbose, outside notebooks)
           texts:bool=True, # also embed the captions (False: images only, under the key + '-images')
          ) -> dict:
-    "Image and text features (L2-normalised float32) of `dataset` and its label columns, computed once."
+    """Image and text features (L2-normalised float32) of
+    `dataset` and its label columns, computed once."""
     miss = {image_col, text_col} - set(getattr(dataset, 'column_names', []))
     if miss: raise ValueError(f"embed: dataset lacks column(s) {sorted(miss)}; "
                               f"has {getattr(dataset, 'column_names', None)}")
@@ -202,13 +210,16 @@ def embed(model, # an open_clip model
     model.train(was)
     d.update(**_columns(dataset, text_col), seconds=np.float64(time.perf_counter() - t0))
     with atomic_write(p, 'wb') as f: np.savez(f, **d)
-    if verbose: print(f"features {p.stem}: computed in {float(d['seconds']):.2f} s ({len(img)} images), saved")
+    if verbose:
+        print(f"features {p.stem}: computed in {float(d['seconds']):.2f} s ({len(img)} "
+              "images), saved")
     return d
 
 # %% ../nbs/05a_features.ipynb #dc3007f6
 def checkpoint_features(checkpoint, # a checkpoint file for `load_model` (or None with `pretrained`)
                         dataset, # a `datasets.Dataset` split
-                        model:str|None=None, # open_clip model name (default: read from the checkpoint)
+                        # open_clip model name (default: read from the checkpoint)
+                        model:str|None=None,
                         pretrained:str|None=None, # an open_clip pretrained tag, instead of a file
                         cache_dir=None, refresh:bool=False, batch_size:int=256, verbose:bool=True,
                         device='cpu', # where to run the model when the features are not cached

@@ -220,7 +220,8 @@ def _write_csv(ds, folder:Path, split:str, all_captions:bool, extra) -> Path:
 # %% ../nbs/04a_files.ipynb #e51a403e
 def to_sarvlm_csv(ds, # a DatasetDict (one CSV per split) or a Dataset
                   folder, # output folder (created)
-                  all_captions:bool=True, # one row per caption (SARVLM-1M); False: one row per image
+                  # one row per caption (SARVLM-1M); False: one row per image
+                  all_captions:bool=True,
                   extra:tuple=CSV_EXTRA, # columns after imgpath,caption (() for the bare format)
                   name:str='data', # CSV name for a single Dataset
                  ) -> dict:
@@ -371,8 +372,10 @@ def from_sarvlm_csv(path, # a SARVLM CSV file (imgpath,caption[,domain,label,sce
                     root=None, # folder that relative image paths start from (default: the CSV's)
                     group:bool=False, # one record per image with all its captions, not one per row
                     source:str|None=None, # `source` column (default 'csv:<file name>')
-                    report:dict|None=None, # filled with kept/skipped counts, skipped lines by reason
-                    limit:int|None=None, # read only the first `limit` data rows (a look at a release)
+                    # filled with kept/skipped counts, skipped lines by reason
+                    report:dict|None=None,
+                    # read only the first `limit` data rows (a look at a release)
+                    limit:int|None=None,
                     max_pixels:int|None=None, # image-size limit (see `load_image`)
                     lazy:bool=False, # keep paths, check headers, decode on access
                    ) -> datasets.Dataset:
@@ -485,7 +488,8 @@ def _read_class_dirs(root:Path, domain, bad, rng, source, split, max_pixels=None
 # %% ../nbs/04a_files.ipynb #bb88c30a
 def from_class_folders(root, # root/<class>/*.img or root/<split>/<class>/*.img
                        domain:str='sar', # domain of the images
-                       skip_bad:bool=False, # skip (count, report) empty folders and unreadable images
+                       # skip (count, report) empty folders and unreadable images
+                       skip_bad:bool=False,
                        seed:int=0, # seed for the caption templates
                        source:str|None=None, # `source` column (default: the folder name)
                        report:dict|None=None,

@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import NamedTuple
 import numpy as np
 import torch
-warnings.filterwarnings('ignore', message=r'`torch\.jit\.script` is deprecated', category=FutureWarning)  # raised by open_clip's import
+# raised by open_clip's import
+warnings.filterwarnings('ignore', message=r'`torch\.jit\.script` is deprecated',
+                        category=FutureWarning)
 import open_clip
 from open_clip.transform import PreprocessCfg, image_transform_v2
 from PIL import Image
@@ -32,16 +34,19 @@ CONFIG_DIR = Path(__file__).parent/'model_configs' if '__file__' in globals() el
 TINY_CONFIGS = {
     'SARCLIP-Tiny': {
         "embed_dim": 128,
-        "vision_cfg": {"image_size": 64, "layers": 2, "width": 128, "head_width": 64, "patch_size": 8},
-        "text_cfg": {"context_length": 32, "vocab_size": 49408, "width": 128, "heads": 2, "layers": 2}},
+        "vision_cfg": {"image_size": 64, "layers": 2, "width": 128, "head_width": 64,
+                       "patch_size": 8},
+        "text_cfg": {"context_length": 32, "vocab_size": 49408, "width": 128, "heads": 2,
+                     "layers": 2}},
     'SARCap-Tiny': {
         "embed_dim": 128,
-        "vision_cfg": {"image_size": 64, "layers": 2, "width": 128, "head_width": 64, "patch_size": 8,
-                       "attentional_pool": True, "attn_pooler_queries": 32, "attn_pooler_heads": 2, "output_tokens": True},
-        "text_cfg": {"context_length": 32, "vocab_size": 49408, "width": 128, "heads": 2, "layers": 2,
-                     "embed_cls": True, "output_tokens": True},
-        "multimodal_cfg": {"context_length": 32, "vocab_size": 49408, "width": 128, "heads": 2, "layers": 2,
-                           "n_queries": 32, "attn_pooler_heads": 2},
+        "vision_cfg": {"image_size": 64, "layers": 2, "width": 128, "head_width": 64,
+                       "patch_size": 8, "attentional_pool": True, "attn_pooler_queries": 32,
+                       "attn_pooler_heads": 2, "output_tokens": True},
+        "text_cfg": {"context_length": 32, "vocab_size": 49408, "width": 128, "heads": 2,
+                     "layers": 2, "embed_cls": True, "output_tokens": True},
+        "multimodal_cfg": {"context_length": 32, "vocab_size": 49408, "width": 128, "heads": 2,
+                           "layers": 2, "n_queries": 32, "attn_pooler_heads": 2},
         "custom_text": True},
 }
 PAPER_MODELS = {'SARCLIP': 'ViT-L-14', 'SARCLIP-B': 'ViT-B-32', 'SARCap': 'coca_ViT-L-14'}
@@ -64,7 +69,8 @@ def register_configs(path=None, # a config folder or JSON file (default: the pac
                     ) -> list:
     "Register JSON configs with open_clip; returns the model names now available from them."
     path = Path(path or CONFIG_DIR)
-    if not path.exists(): raise FileNotFoundError(f"register_configs: no config file or folder at {path}")
+    if not path.exists():
+        raise FileNotFoundError(f"register_configs: no config file or folder at {path}")
     open_clip.add_model_config(path)
     files = [path] if path.is_file() else sorted(path.glob('*.json'))
     return [f.stem for f in files if f.stem in open_clip.list_models()]
@@ -73,7 +79,8 @@ if CONFIG_DIR.exists(): register_configs()
 
 # %% ../nbs/05_models.ipynb #3b64caad
 def count_params(model) -> dict:
-    "Millions of parameters in the image tower, the rest (text tower, decoder, logit scale) and in total."
+    """Millions of parameters in the image tower, the rest
+    (text tower, decoder, logit scale) and in total."""
     n = lambda ps: sum(p.numel() for p in ps)/1e6
     vis = n(model.visual.parameters())
     tot = n(model.parameters())
@@ -85,7 +92,9 @@ def sar_to_tensor(intensity, # (H,W) float linear intensity, a PIL 'F' image or 
                  ) -> torch.Tensor:
     "SAR linear intensity -> normalised [0,1] float tensor (3,H,W), one channel copied to three."
     a = np.asarray(intensity, dtype=np.float32)
-    if a.ndim not in (2, 3): raise ValueError(f"sar_to_tensor: expected a 2-D intensity image (or H,W,bands), got shape {a.shape}")
+    if a.ndim not in (2, 3):
+        raise ValueError("sar_to_tensor: expected a 2-D intensity image (or H,W,bands), got "
+                         f"shape {a.shape}")
     rgb = sarlib.to_rgb(sarlib.normalize(a, scheme=scheme))
     return torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))
 
@@ -94,29 +103,37 @@ def resample_speckle(intensity:np.ndarray, # (H,W) linear intensity, treated as 
                      looks:int=4, # looks of the speckle drawn on top
                      rng=None, # None, an int seed or a numpy Generator
                     ) -> np.ndarray:
-    "Multiply in a fresh `looks`-look speckle field (mean preserved): `sarvlm.sar.speckle(intensity, looks)`."
+    """Multiply in a fresh `looks`-look speckle field (mean preserved):
+    `sarvlm.sar.speckle(intensity, looks)`."""
     return sarlib.speckle(np.clip(np.asarray(intensity, np.float32), 0, None), looks=looks, rng=rng)
 
 # %% ../nbs/05_models.ipynb #73ecf12e
 class SARAwareTransform:
-    "Record image (PIL 'F' SAR intensity, 2-D float array, or RGB) -> model input tensor, via an open_clip transform."
+    """Record image (PIL 'F' SAR intensity, 2-D float array, or
+    RGB) -> model input tensor, via an open_clip transform."""
     def __init__(self, base, # open_clip's transform (PIL or tensor in, normalised tensor out)
                  scheme:str='auto', # `sarvlm.sar.normalize` scheme ('auto': from the data)
-                 speckle_looks:int|None=None, # re-draw speckle with this many looks (train only; None = off)
+                 # re-draw speckle with this many looks (train only; None = off)
+                 speckle_looks:int|None=None,
                  speckle_p:float=0.5): # probability of re-drawing speckle on a SAR image
         self.base, self.scheme, self.speckle_looks, self.speckle_p = base, scheme, speckle_looks, speckle_p
 
     def to_input(self, img):
-        "The image as open_clip's transform wants it: a [0,1] float tensor for SAR, RGB PIL otherwise."
-        if isinstance(img, Image.Image) and img.mode in ('F', 'I', 'I;16'): img = np.asarray(img, np.float32)
-        if isinstance(img, np.ndarray) and img.ndim == 2: return sar_to_tensor(self._speckle(img), self.scheme)
+        """The image as open_clip's transform wants it: a
+        [0,1] float tensor for SAR, RGB PIL otherwise."""
+        if isinstance(img, Image.Image) and img.mode in ('F', 'I', 'I;16'):
+            img = np.asarray(img, np.float32)
+        if isinstance(img, np.ndarray) and img.ndim == 2:
+            return sar_to_tensor(self._speckle(img), self.scheme)
         if isinstance(img, Image.Image): return img.convert('RGB')
-        raise TypeError(f"expected a PIL image or a 2-D SAR intensity array, got {type(img).__name__}"
+        raise TypeError("expected a PIL image or a 2-D SAR intensity array, got "
+                        f"{type(img).__name__}"
                         f"{getattr(img, 'shape', '')}")
 
     def _speckle(self, a):
         if not self.speckle_looks or float(torch.rand(1)) >= self.speckle_p: return a
-        return resample_speckle(a, self.speckle_looks, rng=int(torch.randint(0, 2**62, (1,))))  # seeded by torch's RNG
+        # seeded by torch's RNG
+        return resample_speckle(a, self.speckle_looks, rng=int(torch.randint(0, 2**62, (1,))))
 
     def __call__(self, img): return self.base(self.to_input(img))
     def __repr__(self): return f"SARAwareTransform(scheme={self.scheme!r}, speckle_looks={self.speckle_looks}, base={self.base})"
@@ -125,7 +142,8 @@ class SARAwareTransform:
 def make_transforms(model, # an open_clip model (its `visual.preprocess_cfg` is used)
                     scheme:str='auto', # SAR normalisation scheme ('auto': from the data)
                     scale:tuple=(0.9, 1.0), # RandomResizedCrop scale (the authors' augmentation)
-                    speckle_looks:int|None=None, # speckle re-sampling looks for training (None = off)
+                    # speckle re-sampling looks for training (None = off)
+                    speckle_looks:int|None=None,
                    ) -> tuple:
     "(train_transform, eval_transform) for `model`: open_clip's transforms behind the SAR step."
     pp = PreprocessCfg(**model.visual.preprocess_cfg)
@@ -190,7 +208,8 @@ class LoadReport:
 
 # %% ../nbs/05_models.ipynb #f80562df
 class CheckpointError(ValueError):
-    "A checkpoint file refused (loading it would run code) or unreadable; the message says what the file is."
+    """A checkpoint file refused (loading it would run code)
+    or unreadable; the message says what the file is."""
 
 _KNOWN_WEIGHTS = ('open_clip_model.safetensors', 'model.safetensors', 'open_clip_pytorch_model.bin',
                   'pytorch_model.bin', 'checkpoint.pt', 'latest.pt')
@@ -200,7 +219,8 @@ def _head(path, n:int=4096) -> bytes:
     with open(path, 'rb') as f: return f.read(n)
 
 def _is_text(b:bytes) -> bool:
-    "Bytes that read as UTF-8 text without NUL bytes (a multi-byte character cut at the end allowed)."
+    """Bytes that read as UTF-8 text without NUL bytes
+    (a multi-byte character cut at the end allowed)."""
     if b'\0' in b: return False
     try: b.decode('utf-8')
     except UnicodeDecodeError as e: return e.start >= len(b) - 3
@@ -211,12 +231,15 @@ def _is_safetensors(b:bytes) -> bool:
     return len(b) >= 9 and b[8:9] == b'{' and 0 < int.from_bytes(b[:8], 'little') < 100_000_000
 
 def _code_members(names:list) -> list:
-    "Members of a zip archive that carry code: a `code/` folder, Python files, TorchScript's constants/bytecode."
+    """Members of a zip archive that carry code: a `code/`
+    folder, Python files, TorchScript's constants/bytecode."""
     code = lambda n: '/code/' in f'/{n}' or n.endswith(('.py', '.pyc', '.debug_pkl'))
-    return [n for n in names if code(n) or n.rsplit('/', 1)[-1] in ('constants.pkl', 'bytecode.pkl')]
+    return [n for n in names if code(n) or n.rsplit('/', 1)[-1] in ('constants.pkl',
+            'bytecode.pkl')]
 
 def _torch_zip_pickle(names:list) -> str|None:
-    "The `<folder>/data.pkl` of a `torch.save` archive (one top folder holding data.pkl and version), else None."
+    """The `<folder>/data.pkl` of a `torch.save` archive (one
+    top folder holding data.pkl and version), else None."""
     pkl = [n for n in names if n.count('/') == 1 and n.endswith('/data.pkl')]
     top = pkl[0].split('/')[0] if len(pkl) == 1 else None
     if top is None or not all(n.startswith(top + '/') for n in names): return None
@@ -224,7 +247,8 @@ def _torch_zip_pickle(names:list) -> str|None:
 
 # %% ../nbs/05_models.ipynb #c1a55e01
 def _zip_kind(path) -> tuple:
-    "(kind, detail) of a zip archive, from its list of members and the checksum of its pickle; nothing is run."
+    """(kind, detail) of a zip archive, from its list of
+    members and the checksum of its pickle; nothing is run."""
     try:
         with zipfile.ZipFile(path) as z:
             names = z.namelist()
@@ -270,13 +294,16 @@ READABLE_KINDS = ('safetensors', 'torch-zip', 'pickle', 'unknown')   # read them
 
 # %% ../nbs/05_models.ipynb #c1a55e0b
 def _pickle_globals(data:bytes, most:int=8) -> list:
-    "'module.name' of every object the pickles in `data` import, read with `pickletools` (nothing is run)."
+    """'module.name' of every object the pickles in `data`
+    import, read with `pickletools` (nothing is run)."""
     f, out, strs = io.BytesIO(data), [], []
-    for _ in range(most):   # torch's legacy format is several pickles in a row, then raw storage bytes
+    # torch's legacy format is several pickles in a row, then raw storage bytes
+    for _ in range(most):
         try:
             for op, arg, _ in pickletools.genops(f):
                 if op.name in ('GLOBAL', 'INST'): out.append(arg.replace(' ', '.'))
-                if op.name == 'STACK_GLOBAL' and len(strs) >= 2: out.append(f'{strs[-2]}.{strs[-1]}')
+                if op.name == 'STACK_GLOBAL' and len(strs) >= 2:
+                    out.append(f'{strs[-2]}.{strs[-1]}')
                 if isinstance(arg, str): strs.append(arg)
         except Exception: break   # the end of the pickles (storage bytes) or a truncated one
     return out
@@ -284,13 +311,16 @@ def _pickle_globals(data:bytes, most:int=8) -> list:
 def _unsafe_globals(path, kind:str) -> list:
     "The imports of a checkpoint's pickle that `torch.load(weights_only=True)` does not allow."
     try: from torch._weights_only_unpickler import _get_allowed_globals
-    except ImportError: return []   # another torch: its weights_only unpickler still refuses them when loading
+    # another torch: its weights_only unpickler still refuses them when loading
+    except ImportError: return []
     if kind == 'torch-zip':
         with zipfile.ZipFile(path) as z: data = z.read(_torch_zip_pickle(z.namelist()))
     else: data = _head(path, 1 << 24)   # the pickles come first, then raw storage bytes
-    allowed = set(_get_allowed_globals())   # torch's own list, plus what this process registered with torch
+    # torch's own list, plus what this process registered with torch
+    allowed = set(_get_allowed_globals())
     allowed |= {g if isinstance(g, str) else f'{g.__module__}.{g.__qualname__}'
-                for g in (x[1] if isinstance(x, tuple) else x for x in torch.serialization.get_safe_globals())}
+                for g in (x[1] if isinstance(x,
+                                             tuple) else x for x in torch.serialization.get_safe_globals())}
     return list(dict.fromkeys(g for g in _pickle_globals(data) if g not in allowed))
 
 # %% ../nbs/05_models.ipynb #c1a55e03
@@ -333,24 +363,30 @@ def check_checkpoint_file(path, # the checkpoint file
 
 # %% ../nbs/05_models.ipynb #c1a55e05
 def _torch_load(path, kind:str='torch-zip'):
-    "`torch.load(weights_only=True)`, with errors that say what the file is: code-running pickle, corrupt, other."
+    """`torch.load(weights_only=True)`, with errors that say
+    what the file is: code-running pickle, corrupt, other."""
     try:
         with warnings.catch_warnings():
-            warnings.filterwarnings('ignore', message='Detected pickle protocol')  # plain pickle.dump files: harmless
+            # plain pickle.dump files: harmless
+            warnings.filterwarnings('ignore', message='Detected pickle protocol')
             return torch.load(path, map_location='cpu', weights_only=True)
     except Exception as e:
         why = [l.strip() for l in str(e).splitlines() if 'Unsupported' in l or 'WeightsUnpickler error' in l]
         why = (why or [f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'ends early'}"])[-1][:160]
         if isinstance(e, pickle.UnpicklingError) and (bad := _unsafe_globals(path, kind)):
             raise CheckpointError(_code_pickle_message(path, bad)) from None
-        if kind == 'unknown': raise CheckpointError(_kind_message(path, kind, classify_checkpoint(path)[1])) from None
-        raise CheckpointError(f"{path}: not a readable checkpoint: it is {CHECKPOINT_KINDS[kind]} that "
-                              f"torch.load(weights_only=True) cannot read: truncated, corrupt or not written by "
+        if kind == 'unknown':
+            raise CheckpointError(_kind_message(path, kind, classify_checkpoint(path)[1])) from None
+        raise CheckpointError(f"{path}: not a readable checkpoint: it is "
+                              f"{CHECKPOINT_KINDS[kind]} that "
+                              "torch.load(weights_only=True) cannot read: truncated, corrupt or "
+                              "not written by "
                               f"torch.save ({why})") from None
 
 # %% ../nbs/05_models.ipynb #91941a2f
 def _read_safetensors(path):
-    "Tensors of a safetensors file, with its stored model name as `{'name', 'state_dict'}` when it has one."
+    """Tensors of a safetensors file, with its stored model
+    name as `{'name', 'state_dict'}` when it has one."""
     from safetensors import safe_open
     from safetensors.torch import load_file
     try:
@@ -362,11 +398,14 @@ def _read_safetensors(path):
     return {'name': name, 'state_dict': sd} if name else sd
 
 def read_checkpoint(path, # a checkpoint file
-                    trust_code:bool=False, # load TorchScript archives (this RUNS the code they hold: trusted files only)
+                    # load TorchScript archives (this RUNS the code they hold: trusted files only)
+                    trust_code:bool=False,
                    ) -> tuple:
-    "(raw object, format) from a checkpoint file: safetensors or `torch.save`; TorchScript only if `trust_code`."
+    """(raw object, format) from a checkpoint file: safetensors
+    or `torch.save`; TorchScript only if `trust_code`."""
     path = Path(path)
-    kind = check_checkpoint_file(path, trust_code)   # the format is read from the bytes, not from the suffix
+    # the format is read from the bytes, not from the suffix
+    kind = check_checkpoint_file(path, trust_code)
     if kind == 'safetensors': return _read_safetensors(path), 'safetensors'
     if kind == 'torchscript':
         with warnings.catch_warnings():
@@ -376,18 +415,23 @@ def read_checkpoint(path, # a checkpoint file
 
 # %% ../nbs/05_models.ipynb #d9c2a802
 def to_state_dict(obj, fmt:str='torch') -> tuple:
-    "(state dict, format name) from what `read_checkpoint` returned: unwrap `state_dict`/`model`, strip `module.`."
+    """(state dict, format name) from what `read_checkpoint`
+    returned: unwrap `state_dict`/`model`, strip `module.`."""
     if isinstance(obj, torch.jit.ScriptModule):
         sd, fmt = dict(obj.state_dict()), 'torchscript'
         for k in ('input_resolution', 'context_length', 'vocab_size'): sd.pop(k, None)
     elif isinstance(obj, dict) and isinstance(obj.get('state_dict'), dict):
         sd, fmt = obj['state_dict'], fmt if fmt == 'safetensors' else 'open_clip_train'
-    elif isinstance(obj, dict) and isinstance(obj.get('model'), dict): sd, fmt = obj['model'], "{'model': ...}"
+    elif isinstance(obj, dict) and isinstance(obj.get('model'), dict):
+        sd, fmt = obj['model'], "{'model': ...}"
     elif isinstance(obj, dict): sd, fmt = obj, fmt if fmt != 'torch' else 'state_dict'
-    else: raise TypeError(f"a checkpoint must hold a dict of tensors, a training dict or TorchScript, got {type(obj).__name__}")
+    else:
+        raise TypeError("a checkpoint must hold a dict of tensors, a training dict or "
+                        f"TorchScript, got {type(obj).__name__}")
     bad = [k for k, v in sd.items() if not isinstance(v, torch.Tensor)]
     if bad: raise TypeError(f"not a state dict: values of {bad[:5]} are not tensors")
-    if sd and all(k.startswith('module.') for k in sd): sd = {k[len('module.'):]: v for k, v in sd.items()}
+    if sd and all(k.startswith('module.') for k in sd):
+        sd = {k[len('module.'):]: v for k, v in sd.items()}
     return sd, fmt
 
 # %% ../nbs/05_models.ipynb #3585db7c
@@ -395,12 +439,16 @@ def _fix_keys(model, sd:dict) -> dict:
     "open_clip's conversions plus dropping buffers the model does not persist."
     from open_clip.factory import convert_state_dict, convert_to_custom_text_state_dict, resize_pos_embed, resize_text_pos_embed
     sd = convert_state_dict(model, dict(sd))
-    if 'positional_embedding' in sd and not hasattr(model, 'positional_embedding'): sd = convert_to_custom_text_state_dict(sd)
-    if 'logit_scale' in sd and sd['logit_scale'].ndim != model.logit_scale.ndim: sd['logit_scale'] = sd['logit_scale'].reshape(model.logit_scale.shape)
+    if 'positional_embedding' in sd and not hasattr(model, 'positional_embedding'):
+        sd = convert_to_custom_text_state_dict(sd)
+    if 'logit_scale' in sd and sd['logit_scale'].ndim != model.logit_scale.ndim:
+        sd['logit_scale'] = sd['logit_scale'].reshape(model.logit_scale.shape)
     transient = set(dict(model.named_buffers())) - set(model.state_dict())
     sd = {k: v for k, v in sd.items() if k not in transient}
-    # open_clip interpolates position embeddings to a new length, and asserts (or fails inside a reshape) when their width
-    # differs: a different architecture. Leave such a table as it is, so `compare_keys` names it as a shape mismatch.
+    # open_clip interpolates position embeddings to a new length,
+    # and asserts (or fails inside a reshape) when their width
+    # differs: a different architecture. Leave such a table as
+    # it is, so `compare_keys` names it as a shape mismatch.
     with contextlib.suppress(AssertionError, RuntimeError): resize_pos_embed(sd, model)
     with contextlib.suppress(AssertionError): resize_text_pos_embed(sd, model)
     return sd
@@ -408,41 +456,52 @@ def _fix_keys(model, sd:dict) -> dict:
 def compare_keys(model, sd:dict, path='', fmt='') -> LoadReport:
     "A `LoadReport` of missing, unexpected and shape-mismatched keys between `model` and `sd`."
     want = model.state_dict()
-    mism = [(k, tuple(sd[k].shape), tuple(want[k].shape)) for k in sd if k in want and sd[k].shape != want[k].shape]
+    mism = [(k, tuple(sd[k].shape),
+             tuple(want[k].shape)) for k in sd if k in want and sd[k].shape != want[k].shape]
     return LoadReport(str(path), fmt, missing=[k for k in want if k not in sd],
                       unexpected=[k for k in sd if k not in want], mismatched=mism)
 
 # %% ../nbs/05_models.ipynb #baf0f724
 def load_checkpoint(model, # an open_clip model (or a DDP/compiled wrapper of one)
                     path, # checkpoint file (.pt/.pth/.bin/.safetensors), or a state dict
-                    strict:bool=True, # raise if any key is missing, unexpected or of the wrong shape
-                    trust_code:bool=False, # also load TorchScript archives: this RUNS their code (trusted files only)
+                    # raise if any key is missing, unexpected or of the wrong shape
+                    strict:bool=True,
+                    # also load TorchScript archives: this RUNS their code (trusted files only)
+                    trust_code:bool=False,
                    ) -> LoadReport:
-    "Load weights into `model` from any common checkpoint format; return a `LoadReport` (raise on mismatch if strict)."
+    """Load weights into `model` from any common checkpoint format;
+    return a `LoadReport` (raise on mismatch if strict)."""
     model = unwrap_model(model)
     obj, fmt = (path, 'in-memory') if isinstance(path, dict) else read_checkpoint(path, trust_code)
     sd, fmt = to_state_dict(obj, fmt)
     sd = _fix_keys(model, sd)
     rep = compare_keys(model, sd, path if not isinstance(path, dict) else '<state dict>', fmt)
-    if strict and not rep.ok: raise ValueError(f"checkpoint does not match the model (strict=True):\n{rep}")
+    if strict and not rep.ok:
+        raise ValueError(f"checkpoint does not match the model (strict=True):\n{rep}")
     bad = {k for k, *_ in rep.mismatched}
-    model.load_state_dict({k: v for k, v in sd.items() if k not in bad and k not in rep.unexpected}, strict=False)
+    model.load_state_dict({k: v for k, v in sd.items() if k not in bad and k not in rep.unexpected},
+                          strict=False)
     rep.loaded = len(sd) - len(bad) - len(rep.unexpected)
     return rep
 
 # %% ../nbs/05_models.ipynb #f1777050
 def unwrap_model(model):
     "The bare model inside DDP (`.module`) and `torch.compile` (`._orig_mod`) wrappers."
-    while hasattr(model, 'module') or hasattr(model, '_orig_mod'): model = getattr(model, 'module', None) or model._orig_mod
+    while hasattr(model, 'module') or hasattr(model, '_orig_mod'):
+        model = getattr(model, 'module', None) or model._orig_mod
     return model
 
 def save_checkpoint(model, path, # model and destination file
                     name:str='', # open_clip model name, stored as `name`
                     epoch:int=0, # completed epochs, stored as `epoch`
-                    **extra, # anything else to store (optimizer state, step, ...): tensors, numbers, strings, containers
+                    # anything else to store (optimizer state, step,
+                    # ...): tensors, numbers, strings, containers
+                    **extra,
                    ) -> Path:
-    "Atomically save `{'epoch', 'name', 'state_dict', **extra}` (open_clip_train's layout) to `path`."
-    return atomic_torch_save(dict(epoch=int(epoch), name=name, state_dict=unwrap_model(model).state_dict(), **extra), path)
+    """Atomically save `{'epoch', 'name', 'state_dict',
+    **extra}` (open_clip_train's layout) to `path`."""
+    return atomic_torch_save(dict(epoch=int(epoch), name=name,
+                                  state_dict=unwrap_model(model).state_dict(), **extra), path)
 
 # %% ../nbs/05_models.ipynb #c1a55e08
 def save_safetensors(model, # an open_clip model (or wrapper), or a state dict
@@ -452,18 +511,23 @@ def save_safetensors(model, # an open_clip model (or wrapper), or a state dict
     "Atomically write the weights (and nothing that could run code) as a safetensors file."
     from safetensors.torch import save
     sd = model if isinstance(model, dict) else unwrap_model(model).state_dict()
-    tensors = {k: v.detach().cpu().contiguous().clone() for k, v in sd.items()}   # clone: no shared storage
-    with atomic_write(path, 'wb') as f: f.write(save(tensors, metadata={'name': name} if name else None))
+    # clone: no shared storage
+    tensors = {k: v.detach().cpu().contiguous().clone() for k, v in sd.items()}
+    with atomic_write(path, 'wb') as f:
+        f.write(save(tensors, metadata={'name': name} if name else None))
     return Path(path)
 
 def convert_torchscript(src, # a TorchScript archive (e.g. OpenAI's CLIP .pt) whose author you trust
                         dst, # the `.safetensors` file to write
-                        trust_code:bool=False, # must be True: loading TorchScript runs the code stored in it
+                        # must be True: loading TorchScript runs the code stored in it
+                        trust_code:bool=False,
                         name:str='', # open_clip model name to store with the weights
                        ) -> Path:
-    "Load a trusted TorchScript archive once and keep only its weights, as a safetensors file anyone can load safely."
+    """Load a trusted TorchScript archive once and keep only its
+    weights, as a safetensors file anyone can load safely."""
     if not trust_code:
-        raise CheckpointError(f"convert_torchscript: loading {src} runs the code stored in it; pass trust_code=True "
+        raise CheckpointError(f"convert_torchscript: loading {src} runs the code stored in it; "
+                              "pass trust_code=True "
                               f"only if you trust the author of the file")
     obj, fmt = read_checkpoint(src, trust_code=True)
     return save_safetensors(to_state_dict(obj, fmt)[0], dst, name)
@@ -490,8 +554,10 @@ class LoadedModel(NamedTuple):
     name: str # the open_clip model name
 
 def load_model(checkpoint=None, # a checkpoint file, or None (random or `pretrained` weights)
-               model:str|None=None, # open_clip model name (default: the one stored with the checkpoint)
-               pretrained:str|None=None, # an open_clip pretrained tag (hub weights), instead of a file
+               # open_clip model name (default: the one stored with the checkpoint)
+               model:str|None=None,
+               # an open_clip pretrained tag (hub weights), instead of a file
+               pretrained:str|None=None,
                device='cpu', # where to put the model
                seed:int|None=None, # seed every RNG first (random weights drawn from it)
                scheme:str='auto', # SAR normalisation of the eval transform (`sarvlm.sar`)
@@ -518,6 +584,7 @@ def train_throughput(model, batch:int=64, steps:int=5, context:int|None=None) ->
     for _ in range(steps + 1):
         t0 = time.perf_counter()
         out = model(x, t)
-        sum(v.float().mean() for v in (out.values() if isinstance(out, dict) else out) if v.requires_grad).backward()
+        sum(v.float().mean() for v in (out.values() if isinstance(out,
+                dict) else out) if v.requires_grad).backward()
         times.append(time.perf_counter() - t0)
     return batch/float(np.median(times[1:]))

@@ -33,7 +33,8 @@ ALLOWED = {  # land covers an object's centre and ends may stand on
  'ship': {'open sea', 'calm water'}, 'aircraft': {'runway', 'land'},
  'tank': {'land', 'farmland', 'road'}, 'car': {'road', 'land', 'urban'},
  'truck': {'road', 'land', 'farmland', 'urban'}, 'bus': {'road', 'urban'},
- 'building': {'urban', 'land'}, 'storage tank': {'land', 'urban'}, 'harbour': set(), 'bridge': set()}
+ 'building': {'urban', 'land'}, 'storage tank': {'land', 'urban'}, 'harbour': set(),
+ 'bridge': set()}
 
 # %% ../nbs/02a_procgen.ipynb #f469ae0a
 def _wig(rng, n=2, amp=0.03):
@@ -50,7 +51,8 @@ def _blobs(rng, lc, k, r=(0.08, 0.2), thr=0.5):
 
 # %% ../nbs/02a_procgen.ipynb #fc0f3200
 def _road(rng, E, w_m, d=None, p=None) -> dict:
-    "A straight road `w_m` metres wide through point `p` along direction `d` (drawn when not given)."
+    """A straight road `w_m` metres wide through point
+    `p` along direction `d` (drawn when not given)."""
     return dict(type='band', lc='road', point=p or rng.uniform(0.2, 0.8, 2).tolist(),
                 dir=d or _unit(rng), width=w_m / E)
 
@@ -127,7 +129,8 @@ _LAYOUTS = dict(sea=_sea, harbour=_harbour, airport=_airport, urban=_urban, rura
 
 def _layout(theme, rng, E):
     "Land-cover layers for a theme (normalised coordinates)."
-    if theme not in _LAYOUTS: raise ValueError(f"unknown theme {theme!r}; expected one of {list(THEMES)}")
+    if theme not in _LAYOUTS:
+        raise ValueError(f"unknown theme {theme!r}; expected one of {list(THEMES)}")
     return _LAYOUTS[theme](rng, E)
 
 # %% ../nbs/02a_procgen.ipynb #0e67cc42
@@ -244,9 +247,11 @@ def _light(rng):
 
 # %% ../nbs/02a_procgen.ipynb #32f24431
 def random_scene(seed:int, # the whole graph (layout, objects, sensor, light, sea state) follows from it
-                 kind:str='scene', # 'scene' (many objects, as SARDet) or 'chip' (one object, as MSTAR)
+                 # 'scene' (many objects, as SARDet) or 'chip' (one object, as MSTAR)
+                 kind:str='scene',
                  classes=None, # only objects of these coarse classes (a name or a list); None: any
-                 n_objects:int|None=None, # exact object count for kind='scene' (None: from the theme)
+                 # exact object count for kind='scene' (None: from the theme)
+                 n_objects:int|None=None,
                  theme:str|None=None, # force a theme for kind='scene' (see `THEMES`)
                 ) -> Scene:
     "A random scene graph, deterministic for `seed`."

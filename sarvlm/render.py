@@ -193,7 +193,8 @@ def _sar_ground(scene, size, sensor, rng) -> tuple:
 # %% ../nbs/02c_render.ipynb #1eba7060
 def _add_object(o, F, S, kl:int, ks:int, ob, oc, rng) -> np.ndarray:
     """Add one object's echoes (roof or deck, walls, dihedral, hull) to `ob` and its footprint to
-    `oc` (range-frame rows of the object, changed in place); returns where its radar shadow falls."""
+    `oc` (range-frame rows of the object, changed in
+    place); returns where its radar shadow falls."""
     cat, lin = CATALOG['classes'][o.cls]['sar'], _SAR_LIN[o.cls]
     E = F & ~shift_range(F, 1)          # near-range edge: in F, its near neighbour is not
     if cat['model'] == 'elevated':

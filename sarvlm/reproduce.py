@@ -15,33 +15,41 @@ __all__ = ['REFERENCE_TIMES', 'DEPENDS', 'CELL_TIMEOUT', 'PAPER', 'SECTIONS', 's
 
 # %% ../nbs/18_reproduce.ipynb #6d8bf74c
 def _is(stem:str, want:str) -> bool:
-    "Whether notebook `stem` is the one `want` names: its full stem, or its number ('02' names 02_scenes and 02a_render)."
+    """Whether notebook `stem` is the one `want` names: its full
+    stem, or its number ('02' names 02_scenes and 02a_render)."""
     return stem == want or re.match(rf'{re.escape(want)}[a-z]?_', stem) is not None
 
 def study_notebooks(nbs_dir=None, # folder of the notebooks (default: the project's `nbs/`)
-                    only:list|None=None, # keep only these (names or number prefixes, e.g. ['01', '09_retrieval'])
+                    # keep only these (names or number prefixes, e.g. ['01', '09_retrieval'])
+                    only:list|None=None,
                     exclude:tuple=('18_reproduce',), # never run these (this notebook)
                    ) -> list:
-    "The study's notebooks `NN_*.ipynb` and `NNa_*.ipynb` (a module split from notebook NN), in order."
+    """The study's notebooks `NN_*.ipynb` and `NNa_*.ipynb`
+    (a module split from notebook NN), in order."""
     d = Path(nbs_dir) if nbs_dir else get_paths().root/'nbs'
-    if not d.is_dir(): raise FileNotFoundError(f"study_notebooks: no notebook folder at {show_path(d)}")
+    if not d.is_dir():
+        raise FileNotFoundError(f"study_notebooks: no notebook folder at {show_path(d)}")
     nbs = [p for p in sorted(d.glob('[0-9][0-9]*_*.ipynb')) if p.stem not in exclude]
     if only:
         want = [str(o).removesuffix('.ipynb') for o in only]
         miss = [w for w in want if not any(_is(p.stem, w) for p in nbs)]
-        if miss: raise ValueError(f"study_notebooks: no notebook matches {miss} in {show_path(d)} (have {[p.stem for p in nbs]})")
+        if miss:
+            raise ValueError(f"study_notebooks: no notebook matches {miss} in {show_path(d)} (have "
+                             f"{[p.stem for p in nbs]})")
         nbs = [p for p in nbs if any(_is(p.stem, w) for w in want)]
     return nbs
 
 # %% ../nbs/18_reproduce.ipynb #3171966a
-REFERENCE_TIMES = {  # seconds per notebook, full configuration, two at a time on the 2-core reference machine (2026-12-03)
-    '00_core': 8, '01_sar': 12, '01a_sario': 6, '02_scenes': 13, '02a_procgen': 15, '02b_cameras': 11,
-    '02c_render': 22, '03_captions': 5, '03a_caption_check': 13, '04_data': 69, '04a_files': 27,
-    '04b_boxes': 23, '04c_formats': 26, '05_models': 34, '05a_features': 20, '05b_scores': 15,
-    '05c_resume': 8, '06_train': 54,
-    '07_transfer': 1072, '08_alignment': 133, '09_retrieval': 45, '10_zeroshot': 14, '11_recognition': 16,
-    '12_ensemble': 111, '13_captioning': 122, '14_localization': 97, '15_detection': 164, '16_explore': 19,
-    '17_cli': 14, '17a_cli_train': 33, '17b_cli_eval': 194}
+# seconds per notebook, full configuration, two at a
+# time on the 2-core reference machine (2026-12-03)
+REFERENCE_TIMES = {
+    '00_core': 8, '01_sar': 12, '01a_sario': 6, '02_scenes': 13, '02a_procgen': 15,
+    '02b_cameras': 11, '02c_render': 22, '03_captions': 5, '03a_caption_check': 13, '04_data': 69,
+    '04a_files': 27, '04b_boxes': 23, '04c_formats': 26, '05_models': 34, '05a_features': 20,
+    '05b_scores': 15, '05c_resume': 8, '06_train': 54,
+    '07_transfer': 1072, '08_alignment': 133, '09_retrieval': 45, '10_zeroshot': 14,
+    '11_recognition': 16, '12_ensemble': 111, '13_captioning': 122, '14_localization': 97,
+    '15_detection': 164, '16_explore': 19, '17_cli': 14, '17a_cli_train': 33, '17b_cli_eval': 194}
 
 def measured_times(path) -> dict:
     "Seconds per notebook that an earlier run measured (its `times.json`), or {} if there is none."
@@ -49,10 +57,12 @@ def measured_times(path) -> dict:
     if not path.is_file(): return {}
     try: return {k: float(v) for k, v in json.loads(path.read_text())['seconds'].items()}
     except (ValueError, KeyError, TypeError, AttributeError) as e:
-        raise ValueError(f"measured_times: {path} is not a times file ({e}); delete it to start afresh") from e
+        raise ValueError(f"measured_times: {path} is not a times file ({e}); delete it to "
+                         "start afresh") from e
 
 def load_times(path) -> dict:
-    "Expected seconds per notebook: the last run's (`times.json` at `path`), else `REFERENCE_TIMES`."
+    """Expected seconds per notebook: the last run's
+    (`times.json` at `path`), else `REFERENCE_TIMES`."""
     return {**REFERENCE_TIMES, **measured_times(path)}
 
 def fmt_s(s:float) -> str:
@@ -61,21 +71,23 @@ def fmt_s(s:float) -> str:
     return f"{s} s" if s < 60 else f"{s//60} min {s%60:02d} s" if s < 3600 else f"{s//3600} h {s%3600//60:02d} min"
 
 def eta_line(done:list, todo:list, times:dict, elapsed:float, left:float|None=None) -> str:
-    "One progress line: notebooks done, elapsed time, expected remaining time (`left`, else the sum of `times` of `todo`)."
+    """One progress line: notebooks done, elapsed time, expected
+    remaining time (`left`, else the sum of `times` of `todo`)."""
     left = sum(times.get(n, 60) for n in todo) if left is None else left
     return f"{len(done)}/{len(done) + len(todo)} done, {fmt_s(elapsed)} elapsed, about {fmt_s(left)} to go"
 
 # %% ../nbs/18_reproduce.ipynb #cac02d0f
 DEPENDS = {  # notebook -> the notebooks whose outputs (cache/, runs/) it reads
-    '00_core': [], '01_sar': [], '01a_sario': [], '02_scenes': [], '02a_procgen': [], '02b_cameras': [],
-    '02c_render': [], '03_captions': [], '03a_caption_check': [], '04_data': [], '04a_files': [],
-    '04b_boxes': [], '04c_formats': ['04_data'], '05_models': [], '05a_features': [], '05b_scores': [],
-    '05c_resume': [],
+    '00_core': [], '01_sar': [], '01a_sario': [], '02_scenes': [], '02a_procgen': [],
+    '02b_cameras': [], '02c_render': [], '03_captions': [], '03a_caption_check': [], '04_data': [],
+    '04a_files': [], '04b_boxes': [], '04c_formats': ['04_data'], '05_models': [],
+    '05a_features': [], '05b_scores': [], '05c_resume': [],
     '06_train': ['04_data'], '07_transfer': ['04_data'], '08_alignment': ['07_transfer'],
-    '09_retrieval': ['07_transfer'], '10_zeroshot': ['09_retrieval'], '11_recognition': ['09_retrieval'],
-    '12_ensemble': ['09_retrieval'], '13_captioning': ['04_data'], '14_localization': ['07_transfer'],
-    '15_detection': ['07_transfer'], '16_explore': ['08_alignment', '09_retrieval'], '17_cli': ['04_data'],
-    '17a_cli_train': ['04_data'], '17b_cli_eval': ['04_data']}
+    '09_retrieval': ['07_transfer'], '10_zeroshot': ['09_retrieval'],
+    '11_recognition': ['09_retrieval'], '12_ensemble': ['09_retrieval'],
+    '13_captioning': ['04_data'], '14_localization': ['07_transfer'],
+    '15_detection': ['07_transfer'], '16_explore': ['08_alignment', '09_retrieval'],
+    '17_cli': ['04_data'], '17a_cli_train': ['04_data'], '17b_cli_eval': ['04_data']}
 
 def needs(name:str, names:list) -> set:
     "What `name` waits for among `names` (all earlier notebooks when `DEPENDS` does not know it)."
@@ -89,20 +101,25 @@ def needs(name:str, names:list) -> set:
     return out & set(names)
 
 def critical(name:str, names:list, times:dict) -> float:
-    "Expected seconds from starting `name` to the end of the longest chain of notebooks waiting on it."
+    """Expected seconds from starting `name` to the end
+    of the longest chain of notebooks waiting on it."""
     after = [m for m in names if name in needs(m, names)]
     return times.get(name, 60) + max((critical(m, names, times) for m in after), default=0)
 
 # %% ../nbs/18_reproduce.ipynb #1a65432a
-CELL_TIMEOUT = 3600   # seconds one cell may run (07_transfer's study cell: 20-30 min); a stalled kernel fails the run, not hangs it
+# seconds one cell may run (07_transfer's study cell:
+# 20-30 min); a stalled kernel fails the run, not hangs it
+CELL_TIMEOUT = 3600
 
 def _start(p:Path, out:Path, threads:int|None):
     "A child process that executes notebook `p` into `out`, its output going to a log file."
     import subprocess, os
-    env = dict(os.environ, **({'OMP_NUM_THREADS': str(threads), 'MKL_NUM_THREADS': str(threads)} if threads else {}))
+    env = dict(os.environ, **({'OMP_NUM_THREADS': str(threads),
+                               'MKL_NUM_THREADS': str(threads)} if threads else {}))
     code = f"from sarvlm.core import run_notebook; run_notebook({str(p)!r}, {str(out/p.name)!r}, timeout={CELL_TIMEOUT})"
     log = open(out/f'{p.stem}.log', 'w')
-    return subprocess.Popen([sys.executable, '-c', code], stdout=log, stderr=subprocess.STDOUT, env=env), log, time.perf_counter()
+    return subprocess.Popen([sys.executable, '-c', code], stdout=log, stderr=subprocess.STDOUT,
+                            env=env), log, time.perf_counter()
 
 # %% ../nbs/18_reproduce.ipynb #a36187e4
 def _expected_left(names, took, running, times, workers, now) -> tuple:
@@ -207,7 +224,8 @@ def notebook_figures(nb_path) -> list:
     p = Path(nb_path)
     if not p.is_file(): raise FileNotFoundError(f"notebook_figures: no notebook at {p}")
     try: nb = json.loads(p.read_text(encoding='utf-8'))
-    except json.JSONDecodeError as e: raise ValueError(f"notebook_figures: {p} is not a notebook (invalid JSON: {e})") from e
+    except json.JSONDecodeError as e:
+        raise ValueError(f"notebook_figures: {p} is not a notebook (invalid JSON: {e})") from e
     pngs = [o['data']['image/png'] for c in nb.get('cells', []) if c.get('cell_type') == 'code'
             for o in c.get('outputs', []) if 'image/png' in o.get('data', {})]
     return [base64.b64decode(''.join(x) if isinstance(x, list) else x) for x in pngs]
@@ -263,7 +281,8 @@ PAPER = [  # task, metric, the paper's value at full scale (str), where it is st
 # %% ../nbs/18_reproduce.ipynb #7c398347
 def lookup(results:dict, # `load_results()` output
            notebook:str, *keys:str):
-    "The value saved under `key` (a dotted path into nested dicts) by `notebook`, or None if it is missing; a list for several keys."
+    """The value saved under `key` (a dotted path into nested dicts) by `notebook`, or None if it is
+    missing; a list for several keys."""
     if len(keys) != 1: return [lookup(results, notebook, k) for k in keys]
     v = results.get(notebook, {}).get('results', {})
     for part in keys[0].split('.'):
@@ -285,19 +304,23 @@ def fmt_value(v) -> str:
 def paper_vs_ours(results:dict, rows:list=PAPER) -> 'pd.DataFrame':
     "The paper-vs-ours table: one row per claim, our value looked up in the saved results."
     import pandas as pd
-    return pd.DataFrame([{'task': r['task'], 'metric': r['metric'], 'paper (full scale)': r['paper'],
+    return pd.DataFrame([{'task': r['task'], 'metric': r['metric'],
+                          'paper (full scale)': r['paper'],
                           'sarvlm-mini (this run)': fmt_value(lookup(results, *r['ours'])),
-                          'from': f"{r['ours'][0]}: {', '.join(r['ours'][1:])}", 'why they differ': r['why'], 'paper source': r['source']} for r in rows])
+                          'from': f"{r['ours'][0]}: {', '.join(r['ours'][1:])}",
+                          'why they differ': r['why'], 'paper source': r['source']} for r in rows])
 
 # %% ../nbs/18_reproduce.ipynb #29abf307
 SECTIONS = [('Foundations: seeds, paths, switches', '00_core'), ('SAR physics checks', '01_sar'),
-            ('SAR files', '01a_sario'), ('The paired world (scene graphs and renderers)', '02c_render'),
+            ('SAR files', '01a_sario'), ('The paired world (scene graphs and renderers)',
+                                         '02c_render'),
             ('Captions', '03_captions'), ('The caption check', '03a_caption_check'),
-            ('Dataset card: sarvlm-mini', '04_data'), ('Models', '05_models'), ('Training', '06_train'),
-            ('The transfer ablation', '07_transfer'), ('Alignment across stages', '08_alignment'),
-            ('Retrieval', '09_retrieval'), ('Zero-shot classification', '10_zeroshot'),
-            ('Target recognition', '11_recognition'), ('The ensemble strategy', '12_ensemble'),
-            ('Captioning', '13_captioning'), ('Semantic localization', '14_localization'), ('Detection', '15_detection'),
+            ('Dataset card: sarvlm-mini', '04_data'), ('Models', '05_models'),
+            ('Training', '06_train'), ('The transfer ablation', '07_transfer'),
+            ('Alignment across stages', '08_alignment'), ('Retrieval', '09_retrieval'),
+            ('Zero-shot classification', '10_zeroshot'), ('Target recognition', '11_recognition'),
+            ('The ensemble strategy', '12_ensemble'), ('Captioning', '13_captioning'),
+            ('Semantic localization', '14_localization'), ('Detection', '15_detection'),
             ('Explorers', '16_explore'), ('Command line', '17_cli')]
 
 def flatten(d:dict, prefix:str='') -> dict:
@@ -312,7 +335,8 @@ def md_table(df) -> str:
     "A DataFrame as a GitHub Markdown table (no `tabulate` needed)."
     cell = lambda x: str(x).replace('|', '\\|').replace('\n', ' ')
     head = '| ' + ' | '.join(cell(c) for c in df.columns) + ' |'
-    return '\n'.join([head, '|' + '---|' * len(df.columns)] + ['| ' + ' | '.join(cell(x) for x in r) + ' |' for r in df.itertuples(index=False)])
+    return '\n'.join([head,
+                      '|' + '---|' * len(df.columns)] + ['| ' + ' | '.join(cell(x) for x in r) + ' |' for r in df.itertuples(index=False)])
 
 def results_md(rec:dict|None, max_rows:int=40) -> str:
     "A notebook's saved results as a two-column Markdown table."
@@ -320,12 +344,14 @@ def results_md(rec:dict|None, max_rows:int=40) -> str:
     if not rec: return '_No results saved by this notebook in this configuration._'
     f = list(flatten(rec['results']).items())
     extra = f"\n\n_{len(f) - max_rows} more values in the JSON file._" if len(f) > max_rows else ''
-    return md_table(pd.DataFrame([(k, fmt_value(v)) for k, v in f[:max_rows]], columns=['result', 'value'])) + extra
+    return md_table(pd.DataFrame([(k, fmt_value(v)) for k, v in f[:max_rows]],
+                                 columns=['result', 'value'])) + extra
 
 # %% ../nbs/18_reproduce.ipynb #1fdecb8c
 def _section(title, name, rec, figs, fig_note, secs, root_rel) -> str:
     t = f" ({fmt_s(secs)})" if secs is not None else ''
-    s = [f"## {title}", '', f"Notebook [`{name}`]({root_rel}nbs/{name}.ipynb){t}.", '', results_md(rec), '']
+    s = [f"## {title}", '', f"Notebook [`{name}`]({root_rel}nbs/{name}.ipynb){t}.", '',
+         results_md(rec), '']
     if fig_note: s += [f"_{fig_note}_", '']
     s += [f"![{name} figure {k}](figures/{Path(f).name})" for k, f in enumerate(figs, 1)]
     return '\n'.join(s + [''])
@@ -343,10 +369,13 @@ def report_markdown(results:dict, # `load_results()`
     when = (f", in {fmt_s(wall)} wall time ({fmt_s(total)} of notebook time)" if wall else f", {fmt_s(total)} of notebook time") if times else ''
     head = ['# sarvlm: reproduction report', '',
             f"Configuration: **{config}**" + (" (`SARVLM_SMALL=1`)" if config == 'small' else '') +
-            f"; written {time.strftime('%Y-%m-%d %H:%M')}; notebooks run this time: {len(times)}{when}.", '',
-            'What the paper reports at full scale against what `sarvlm-mini` gives (the reasons are in the last column):', '',
+            f"; written {time.strftime('%Y-%m-%d %H:%M')}; notebooks run this time: "
+            f"{len(times)}{when}.", '',
+            'What the paper reports at full scale against what `sarvlm-mini` gives (the reasons '
+            'are in the last column):', '',
             md_table(paper_vs_ours(results).drop(columns=['from'])), '']
-    body = [_section(t, n, results.get(n), figures.get(n, []), notes.get(n), times.get(n), root_rel) for t, n in SECTIONS
+    body = [_section(t, n, results.get(n), figures.get(n, []), notes.get(n), times.get(n),
+                     root_rel) for t, n in SECTIONS
             if n in results or figures.get(n) or n in times]
     return '\n'.join(head + body)
 
@@ -355,7 +384,8 @@ def write_report(out_dir=None, # where report.md and figures/ go (default: outpu
                  executed_dir=None, # executed notebooks (default: outputs/notebooks)
                  nbs_dir=None, # committed notebooks, used when a notebook has no executed copy
                  results:dict|None=None, times:dict|None=None,
-                 name:str|None=None, # report file name (default report.md, or report-small.md under SARVLM_SMALL=1)
+                 # report file name (default report.md, or report-small.md under SARVLM_SMALL=1)
+                 name:str|None=None,
                  wall:float|None=None, # wall time of the run, if one was made
                 ) -> Path:
     "Write the report with its figures; returns its path."
@@ -382,26 +412,34 @@ def write_report(out_dir=None, # where report.md and figures/ go (default: outpu
 # %% ../nbs/18_reproduce.ipynb #cad391e7
 def main(argv=None) -> int:
     "Run the study and write the report. Returns the exit code."
-    ap = argparse.ArgumentParser(prog='sarvlm_reproduce', formatter_class=argparse.RawDescriptionHelpFormatter,
-        description='Run the whole sarvlm study (every notebook of nbs/, in order, in fresh kernels) and write '
+    ap = argparse.ArgumentParser(prog='sarvlm_reproduce',
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+        description='Run the whole sarvlm study (every notebook of nbs/, in order, in fresh '
+                    'kernels) and write '
                     'outputs/report.md with its figures and the paper-vs-ours table.',
-        epilog='examples:\n  sarvlm_reproduce                  # the whole study, full configuration (~25 min on 2 cores)\n'
+        epilog='examples:\n  sarvlm_reproduce                  # the whole study, full '
+               'configuration (~25 min on 2 cores)\n'
                '  SARVLM_SMALL=1 sarvlm_reproduce   # the small test configuration (~5 min)\n'
                '  sarvlm_reproduce --only 09 10     # two notebooks, then the report\n'
                '  sarvlm_reproduce --report-only    # rewrite the report from saved results\n'
                'exit codes: 0 success, 1 a notebook failed, 2 bad arguments')
-    ap.add_argument('--only', nargs='+', metavar='NB', help='run only these notebooks (names or number prefixes)')
-    ap.add_argument('--report-only', action='store_true', help='do not run notebooks; write the report from saved results')
+    ap.add_argument('--only', nargs='+', metavar='NB',
+                    help='run only these notebooks (names or number prefixes)')
+    ap.add_argument('--report-only', action='store_true',
+                    help='do not run notebooks; write the report from saved results')
     ap.add_argument('--nbs', default=None, help='notebook folder (default: the project\'s nbs/)')
-    ap.add_argument('--out', default=None, help='output folder (default: outputs/, or SARVLM_OUTPUTS)')
-    ap.add_argument('--workers', type=int, default=2, help='notebooks run at once, dependencies permitting (default 2)')
+    ap.add_argument('--out', default=None,
+                    help='output folder (default: outputs/, or SARVLM_OUTPUTS)')
+    ap.add_argument('--workers', type=int, default=2,
+                    help='notebooks run at once, dependencies permitting (default 2)')
     a = ap.parse_args(argv)
     if a.report_only and a.only: ap.error('--only and --report-only exclude each other')
     if a.workers < 1: ap.error(f'--workers must be at least 1, got {a.workers}')
     try: nbs = study_notebooks(a.nbs, a.only)
     except (FileNotFoundError, ValueError) as e: ap.error(str(e))
     old = os.environ.get('SARVLM_OUTPUTS')
-    if a.out: os.environ['SARVLM_OUTPUTS'] = str(Path(a.out).resolve())   # results, figures and report all go there
+    # results, figures and report all go there
+    if a.out: os.environ['SARVLM_OUTPUTS'] = str(Path(a.out).resolve())
     try: return _reproduce(a, nbs)
     finally:   # called in-process (tests, a notebook): leave the environment as it was
         if old is None: os.environ.pop('SARVLM_OUTPUTS', None)
@@ -424,4 +462,5 @@ def _reproduce(a, nbs) -> int:
     return 0
 
 # %% ../nbs/18_reproduce.ipynb #df9448af
-if __name__ == '__main__' and '__file__' in globals(): sys.exit(main())  # `python -m sarvlm.reproduce`, not a kernel
+# `python -m sarvlm.reproduce`, not a kernel
+if __name__ == '__main__' and '__file__' in globals(): sys.exit(main())

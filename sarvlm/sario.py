@@ -14,7 +14,8 @@ __all__ = ['READ_KINDS', 'MAX_PIXELS', 'MAX_TIFF_BANDS', 'max_pixels_limit', 'pi
 
 # %% ../nbs/01a_sario.ipynb #a32c3477
 READ_KINDS = ('intensity', 'power', 'amplitude', 'db', 'complex')
-_MAGIC = {b'\x89PNG\r\n\x1a\n': 'png', b'II*\x00': 'tiff', b'MM\x00*': 'tiff', b'II+\x00': 'tiff', b'MM\x00+': 'tiff', b'\xff\xd8\xff': 'jpeg'}
+_MAGIC = {b'\x89PNG\r\n\x1a\n': 'png', b'II*\x00': 'tiff', b'MM\x00*': 'tiff', b'II+\x00': 'tiff',
+          b'MM\x00+': 'tiff', b'\xff\xd8\xff': 'jpeg'}
 _EXTS = {'png': ('.png',), 'tiff': ('.tif', '.tiff'), 'jpeg': ('.jpg', '.jpeg')}
 
 def _sniff(path:Path) -> str:
@@ -36,13 +37,15 @@ def _json_meta(text) -> dict:
     return d if isinstance(d, dict) else {}
 
 # %% ../nbs/01a_sario.ipynb #b7e1a2c4
-MAX_PIXELS = 100_000_000 # default image-size limit (width x height, per plane): Pillow's bomb limit is ~89 megapixels
+# default image-size limit (width x height, per plane): Pillow's bomb limit is ~89 megapixels
+MAX_PIXELS = 100_000_000
 
 class _TooLarge(Exception): "An image whose header claims more pixels than the limit (turned into a ValueError)."
 
 def max_pixels_limit(max_pixels:int|None=None, # the limit asked for; None: $SARVLM_MAX_PIXELS, else MAX_PIXELS
                     ) -> int:
-    "The image-size limit in pixels: `max_pixels`, else the environment variable SARVLM_MAX_PIXELS, else `MAX_PIXELS`."
+    """The image-size limit in pixels: `max_pixels`, else the environment variable
+    SARVLM_MAX_PIXELS, else `MAX_PIXELS`."""
     src = 'max_pixels'
     if max_pixels is None:
         env = os.environ.get('SARVLM_MAX_PIXELS', '').strip()
@@ -50,20 +53,25 @@ def max_pixels_limit(max_pixels:int|None=None, # the limit asked for; None: $SAR
         src, max_pixels = 'SARVLM_MAX_PIXELS', env
     try: n = int(max_pixels)
     except (TypeError, ValueError): n = 0
-    if n < 1 or str(n) != str(max_pixels).strip(): raise ValueError(f"{src} must be a positive whole number of pixels, got {max_pixels!r}")
+    if n < 1 or str(n) != str(max_pixels).strip():
+        raise ValueError(f"{src} must be a positive whole number of pixels, got {max_pixels!r}")
     return n
 
 def _check_size(path, width:int, height:int, max_pixels:int|None=None, planes:int=1):
-    "Raise `_TooLarge` (message names the file, its size and the limit) when width x height x planes > the limit."
+    """Raise `_TooLarge` (message names the file, its size and
+    the limit) when width x height x planes > the limit."""
     lim, n = max_pixels_limit(max_pixels), int(width) * int(height) * int(planes)
     if n <= lim: return
     pl = f" x {planes} planes" if planes > 1 else ''
-    raise _TooLarge(f"{path}: the image is {width}x{height}{pl} = {n:,} pixels, more than the limit of {lim:,} "
-                    f"(a decompression bomb, or a whole scene: tile it); to read it anyway raise the limit with "
+    raise _TooLarge(f"{path}: the image is {width}x{height}{pl} = {n:,} pixels, more than the "
+                    f"limit of {lim:,} "
+                    "(a decompression bomb, or a whole scene: tile it); to read it anyway raise "
+                    "the limit with "
                     f"max_pixels=, --max-pixels or SARVLM_MAX_PIXELS")
 
 def _tiff_size(shape, axes:str) -> tuple:
-    "(width, height, planes) of a tifffile series from its shape and axes, without decoding (samples 'S' not counted)."
+    """(width, height, planes) of a tifffile series from its shape
+    and axes, without decoding (samples 'S' not counted)."""
     dims = dict(zip(axes, shape))
     planes = int(np.prod([n for ax, n in zip(axes, shape) if ax not in 'YXS'] or [1]))
     return dims.get('X', 1), dims.get('Y', 1), planes
@@ -71,12 +79,14 @@ def _tiff_size(shape, axes:str) -> tuple:
 # %% ../nbs/01a_sario.ipynb #72c694c1
 @contextlib.contextmanager
 def pil_open(path, # an image file PIL reads
-             max_pixels:int|None=None, # size limit (see `max_pixels_limit`), checked from the header before decoding
+             # size limit (see `max_pixels_limit`), checked from the header before decoding
+             max_pixels:int|None=None,
             ):
-    "`PIL.Image.open` with the project's size limit instead of Pillow's (a clear `ValueError` naming the file)."
+    """`PIL.Image.open` with the project's size limit instead
+    of Pillow's (a clear `ValueError` naming the file)."""
     from PIL import Image
     old = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = None                  # Pillow's own check would warn, or fail with its own message
+    Image.MAX_IMAGE_PIXELS = None  # Pillow's own check would warn, or fail with its own message
     try:
         with Image.open(path) as im:
             try: _check_size(path, *im.size, max_pixels)
@@ -101,13 +111,17 @@ def _to_hwc(a:np.ndarray, axes:str, path) -> np.ndarray:
     keep = [i for i, ax in enumerate(axes) if ax in 'YX' or a.shape[i] > 1]
     a = a.reshape([a.shape[i] for i in keep])
     axes = ''.join(axes[i] for i in keep)
-    if 'Y' not in axes or 'X' not in axes: raise ValueError(f"{path}: not a 2-D raster (axes {axes!r})")
-    if len(axes) > 3: raise ValueError(f"{path}: too many dimensions for an image (shape {a.shape}, axes {axes!r})")
+    if 'Y' not in axes or 'X' not in axes:
+        raise ValueError(f"{path}: not a 2-D raster (axes {axes!r})")
+    if len(axes) > 3:
+        raise ValueError(f"{path}: too many dimensions for an image (shape {a.shape}, "
+                         f"axes {axes!r})")
     order = [axes.index('Y'), axes.index('X')] + [i for i, ax in enumerate(axes) if ax not in 'YX']
     return np.ascontiguousarray(np.transpose(a, order))
 
 def _read_tiff(path:Path, max_pixels:int|None=None):
-    "Raw array (H, W[, C]) and JSON metadata of a TIFF, size checked from the header, errors wrapped."
+    """Raw array (H, W[, C]) and JSON metadata of a TIFF,
+    size checked from the header, errors wrapped."""
     import tifffile, logging
     log = logging.getLogger('tifffile')
     level = log.level
@@ -122,26 +136,36 @@ def _read_tiff(path:Path, max_pixels:int|None=None):
             desc = _json_meta(t.pages[0].description)
     except _TooLarge as e: raise ValueError(str(e)) from None
     except MemoryError: raise ValueError(f"{path}: not enough memory to decode this TIFF") from None
-    except Exception as e: raise ValueError(f"{path}: cannot read TIFF, the file is damaged or unsupported ({type(e).__name__}: {e})") from None
+    except Exception as e:
+        raise ValueError(f"{path}: cannot read TIFF, the file is damaged or unsupported "
+                         f"({type(e).__name__}: {e})") from None
     finally: log.setLevel(level)
     return _to_hwc(a, axes, path), desc
 
 # %% ../nbs/01a_sario.ipynb #92d32b2e
 def _read_pil(path:Path, fmt:str, max_pixels:int|None=None):
-    "Raw array and JSON metadata of a PNG/JPEG through PIL, size checked from the header, errors wrapped."
+    """Raw array and JSON metadata of a PNG/JPEG through
+    PIL, size checked from the header, errors wrapped."""
     try:
         with pil_open(path, max_pixels) as im:
             im.load()
             mode, info = im.mode, dict(im.info)
             if mode in ('P', 'PA', '1', 'CMYK', 'YCbCr', 'LAB', 'HSV'):
-                raise ValueError(f"{path}: {fmt.upper()} in mode {mode!r} (palette/bilevel/colour space) is not SAR data")
+                raise ValueError(f"{path}: {fmt.upper()} in mode {mode!r} (palette/bilevel/colour "
+                                 "space) is not SAR data")
             a = np.array(im)
     except ValueError: raise
-    except MemoryError: raise ValueError(f"{path}: not enough memory to decode this {fmt.upper()}") from None
-    except Exception as e: raise ValueError(f"{path}: cannot read {fmt.upper()}, the file is damaged or unsupported ({type(e).__name__}: {e})") from None
+    except MemoryError:
+        raise ValueError(f"{path}: not enough memory to decode this {fmt.upper()}") from None
+    except Exception as e:
+        raise ValueError(f"{path}: cannot read {fmt.upper()}, the file is damaged or unsupported "
+                         f"({type(e).__name__}: {e})") from None
     if mode in ('LA', 'RGBA'): a = a[..., :-1]                              # drop alpha
     if a.ndim == 3 and a.shape[-1] == 1: a = a[..., 0]
-    if a.ndim == 3 and a.shape[-1] == 3 and np.array_equal(a[..., 0], a[..., 1]) and np.array_equal(a[..., 0], a[..., 2]): a = a[..., 0]
+    if a.ndim == 3 and a.shape[-1] == 3 and np.array_equal(a[..., 0],
+                                                           a[..., 1]) and np.array_equal(a[..., 0],
+                                                                   a[..., 2]):
+        a = a[..., 0]
     return a, _json_meta(info.get('kind') and json.dumps({'kind': info['kind']}) or info.get('description') or info.get('Description'))
 
 # %% ../nbs/01a_sario.ipynb #27110b17
@@ -149,10 +173,13 @@ def _resolve_kind(a:np.ndarray, kind, desc:dict, path):
     "The kind of the stored values and where that came from (caller, metadata or data type)."
     if kind is not None: src = 'caller'
     elif desc.get('kind') is not None: kind, src = desc['kind'], 'metadata'
-    else: src, kind = 'dtype', 'complex' if np.iscomplexobj(a) else 'amplitude' if np.issubdtype(a.dtype, np.integer) else 'intensity'
-    if kind not in READ_KINDS: raise ValueError(f"{path}: kind must be one of {READ_KINDS} (from the {src}), got {kind!r}")
+    else:
+        src, kind = 'dtype', 'complex' if np.iscomplexobj(a) else 'amplitude' if np.issubdtype(a.dtype, np.integer) else 'intensity'
+    if kind not in READ_KINDS:
+        raise ValueError(f"{path}: kind must be one of {READ_KINDS} (from the {src}), got {kind!r}")
     if np.iscomplexobj(a) and kind != 'complex':
-        raise ValueError(f"{path}: holds complex (SLC) data; kind={kind!r} does not apply (use kind='complex' or None)")
+        raise ValueError(f"{path}: holds complex (SLC) data; kind={kind!r} does not apply (use "
+                         "kind='complex' or None)")
     if a.dtype == bool or not (np.iscomplexobj(a) or np.issubdtype(a.dtype, np.number)):
         raise ValueError(f"{path}: unsupported pixel type {a.dtype}")
     return ('intensity' if kind == 'power' else kind), src
@@ -162,7 +189,9 @@ def _to_intensity(a:np.ndarray, kind:str, path) -> np.ndarray:
     if kind == 'complex':
         if np.iscomplexobj(a): z = a
         else:
-            if a.ndim != 3 or a.shape[-1] % 2: raise ValueError(f"{path}: kind='complex' needs a complex dtype or bands in (I, Q) pairs, got shape {a.shape}")
+            if a.ndim != 3 or a.shape[-1] % 2:
+                raise ValueError(f"{path}: kind='complex' needs a complex dtype or bands in (I, Q) "
+                                 f"pairs, got shape {a.shape}")
             a = a.astype(np.float64)
             z = a[..., 0::2] + 1j * a[..., 1::2]
             if z.shape[-1] == 1: z = z[..., 0]
@@ -171,37 +200,54 @@ def _to_intensity(a:np.ndarray, kind:str, path) -> np.ndarray:
     if kind == 'db': return from_db(x)
     fin = np.isfinite(x)
     if np.any(x[fin] < 0):
-        raise ValueError(f"{path}: negative values (min {x[fin].min():.4g}) cannot be linear {kind}; if the file holds dB pass kind='db', if I/Q samples kind='complex'")
+        raise ValueError(f"{path}: negative values (min {x[fin].min():.4g}) cannot be linear "
+                         f"{kind}; if the file holds dB pass kind='db', if I/Q samples "
+                         "kind='complex'")
     return (x ** 2 if kind == 'amplitude' else x).astype(np.float32)
 
 # %% ../nbs/01a_sario.ipynb #946f26b8
 def read_sar(path, # a PNG, TIFF or JPEG file
-             kind:str|None=None, # 'intensity'/'power', 'amplitude', 'db' or 'complex'; None: from metadata, else from the data type
-             nonfinite:str='mask', # 'mask': NaN/inf -> 0, counted in meta (and warned); 'error': refuse them
-             max_pixels:int|None=None, # refuse larger images, from the header (default: $SARVLM_MAX_PIXELS or MAX_PIXELS)
+             # 'intensity'/'power', 'amplitude', 'db' or 'complex';
+             # None: from metadata, else from the data type
+             kind:str|None=None,
+             # 'mask': NaN/inf -> 0, counted in meta (and warned); 'error': refuse them
+             nonfinite:str='mask',
+             # refuse larger images, from the header (default: $SARVLM_MAX_PIXELS or MAX_PIXELS)
+             max_pixels:int|None=None,
             ) -> tuple:
     "Read a SAR image as float32 linear intensity (H, W) or (H, W, C), plus a metadata dict."
-    if nonfinite not in ('mask', 'error'): raise ValueError(f"{path}: nonfinite must be 'mask' or 'error', got {nonfinite!r}")
+    if nonfinite not in ('mask', 'error'):
+        raise ValueError(f"{path}: nonfinite must be 'mask' or 'error', got {nonfinite!r}")
     path = Path(path)
     fmt = _sniff(path)
     try: return _decode(path, fmt, kind, nonfinite, max_pixels)
-    except MemoryError: raise ValueError(f"{path}: not enough memory to convert this image; tile it or lower max_pixels") from None
+    except MemoryError:
+        raise ValueError(f"{path}: not enough memory to convert this image; tile it or "
+                         "lower max_pixels") from None
 
+# %% ../nbs/01a_sario.ipynb #22bbf109
 def _decode(path:Path, fmt:str, kind, nonfinite:str, max_pixels):
     "The work of `read_sar` once the format is known."
     a, desc = _read_tiff(path, max_pixels) if fmt == 'tiff' else _read_pil(path, fmt, max_pixels)
-    if a.ndim not in (2, 3) or a.size == 0: raise ValueError(f"{path}: not an image raster (shape {a.shape})")
+    if a.ndim not in (2, 3) or a.size == 0:
+        raise ValueError(f"{path}: not an image raster (shape {a.shape})")
     kind, src = _resolve_kind(a, kind, desc, path)
     bad = ~np.isfinite(a)
     n_bad = int(bad.sum())
-    if n_bad == a.size: raise ValueError(f"{path}: no finite pixel (all {a.size} values are NaN or inf)")
-    if n_bad and nonfinite == 'error': raise ValueError(f"{path}: {n_bad} non-finite (NaN/inf) values; pass nonfinite='mask' to set them to 0")
+    if n_bad == a.size:
+        raise ValueError(f"{path}: no finite pixel (all {a.size} values are NaN or inf)")
+    if n_bad and nonfinite == 'error':
+        raise ValueError(f"{path}: {n_bad} non-finite (NaN/inf) values; pass nonfinite='mask' to "
+                         "set them to 0")
     if n_bad: a = np.where(bad, 0, a)
     I = _to_intensity(a, kind, path)
     if n_bad: warnings.warn(f"{path}: {n_bad} non-finite (NaN/inf) values set to 0")
-    if not np.all(np.isfinite(I)): raise ValueError(f"{path}: values overflow float32 as linear intensity (kind={kind!r})")
-    meta = dict(path=str(path), format=fmt, dtype=str(a.dtype), kind=kind, kind_source=src, shape=tuple(I.shape),
-                bands=1 if I.ndim == 2 else I.shape[-1], calibrated=not np.issubdtype(a.dtype, np.integer) or kind == 'complex',
-                n_nonfinite=n_bad, extension_mismatch=path.suffix.lower() not in _EXTS[fmt], description=desc)
+    if not np.all(np.isfinite(I)):
+        raise ValueError(f"{path}: values overflow float32 as linear intensity (kind={kind!r})")
+    meta = dict(path=str(path), format=fmt, dtype=str(a.dtype), kind=kind, kind_source=src,
+                shape=tuple(I.shape), bands=1 if I.ndim == 2 else I.shape[-1],
+                calibrated=not np.issubdtype(a.dtype, np.integer) or kind == 'complex',
+                n_nonfinite=n_bad, extension_mismatch=path.suffix.lower() not in _EXTS[fmt],
+                description=desc)
     if 'bands' in desc: meta['band_names'] = desc['bands']
     return I, meta

@@ -82,9 +82,10 @@ class Scene:
     landcover:dict   # land-cover name -> area fraction (sums to 1)
     objects:list     # list[SceneObject]
     theme:str=''     # 'sea', 'harbour', 'airport', 'urban', 'rural', 'river', 'industrial', 'chip'
-    layout:list=field(default_factory=list)    # land-cover layers painted in order (`landcover_map`)
+    layout:list=field(default_factory=list)  # land-cover layers painted in order (`landcover_map`)
     sea_state:dict=field(default_factory=dict) # {'wind_mps': ..., 'wind_dir_deg': ...}
-    sensor:dict=field(default_factory=dict)    # default SAR sensor from the seed (render(**sensor) wins)
+    # default SAR sensor from the seed (render(**sensor) wins)
+    sensor:dict=field(default_factory=dict)
     light:dict=field(default_factory=dict)     # sun azimuth/elevation, overcast (optical, natural)
 
     def __post_init__(self):

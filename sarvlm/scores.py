@@ -23,12 +23,15 @@ def template_file() -> Path:
     return get_paths().data/'templates'/'zeroshot.json'
 
 def _check_templates(ts, where:str) -> list:
-    "`ts` if it is a non-empty list of strings with one '{}' each, else a ValueError naming `where`."
+    """`ts` if it is a non-empty list of strings with
+    one '{}' each, else a ValueError naming `where`."""
     if not isinstance(ts, list) or not ts:
-        raise ValueError(f"{where}: expected a non-empty list of template strings, got {type(ts).__name__}")
+        raise ValueError(f"{where}: expected a non-empty list of template strings, got "
+                         f"{type(ts).__name__}")
     for i, t in enumerate(ts):
         if not isinstance(t, str) or t.count('{}') != 1:
-            raise ValueError(f"{where}[{i}]: a template must be a string with exactly one '{{}}', got {t!r}")
+            raise ValueError(f"{where}[{i}]: a template must be a string with exactly one "
+                             f"'{{}}', got {t!r}")
     return ts
 
 def template_sets(d:dict|None=None) -> list:
@@ -42,19 +45,23 @@ def _template_json(p:Path, key:str|None) -> list:
     if not p.is_file(): raise FileNotFoundError(f"load_templates: no template file at {p}")
     d = json.loads(p.read_text(encoding='utf-8'))
     if isinstance(d, dict):
-        if key not in d: raise ValueError(f"{p}: holds named template sets {template_sets(d)}; pass key= one of them")
+        if key not in d:
+            raise ValueError(f"{p}: holds named template sets {template_sets(d)}; pass "
+                             "key= one of them")
         d = d[key]
     return _check_templates(d, f"{p}" + (f"[{key!r}]" if key else ''))
 
 def load_templates(name:str='sar', # a set of `template_file()` ('sar','optical','sar_opt',...), or a JSON file
                    key:str|None=None, # for a JSON file holding named lists: which one
                   ) -> list:
-    "A list of prompt templates ('... {} ...'): one of the authors' sets by name, or a custom JSON file."
+    """A list of prompt templates ('... {} ...'): one of
+    the authors' sets by name, or a custom JSON file."""
     p = Path(name)
     if p.suffix == '.json' or p.exists(): return _template_json(p, key)
     sets = json.loads(template_file().read_text(encoding='utf-8'))
     if name not in sets or name.startswith('_'):
-        raise ValueError(f"unknown template set {name!r}; known: {template_sets(sets)} or a .json path")
+        raise ValueError(f"unknown template set {name!r}; known: {template_sets(sets)} or "
+                         "a .json path")
     return _check_templates(sets[name], f"{template_file()}[{name!r}]")
 
 # %% ../nbs/05b_scores.ipynb #ab5bbe42
@@ -68,8 +75,8 @@ def zeroshot_classifier(model, tokenizer, # an open_clip model and its tokenizer
     if not len(classnames): raise ValueError("zeroshot_classifier: no class names")
     device = device or next(model.parameters()).device
     with torch.inference_mode():
-        w = open_clip.build_zero_shot_classifier(model, tokenizer, list(map(str, classnames)), templates,
-                                                 device=device)
+        w = open_clip.build_zero_shot_classifier(model, tokenizer, list(map(str, classnames)),
+                                                 templates, device=device)
     return w.float().cpu()
 
 def zeroshot_logits(image_features, # (n, d) image features (normalised here)
@@ -79,7 +86,8 @@ def zeroshot_logits(image_features, # (n, d) image features (normalised here)
     f = torch.nn.functional.normalize(torch.as_tensor(np.asarray(image_features)).float(), dim=-1)
     w = torch.as_tensor(weights).float()
     if f.ndim != 2 or f.shape[1] != w.shape[0]:
-        raise ValueError(f"image features {tuple(f.shape)} do not match class weights {tuple(w.shape)} "
+        raise ValueError(f"image features {tuple(f.shape)} do not match class weights "
+                         f"{tuple(w.shape)} "
                          f"(need (n, {w.shape[0]}))")
     return 100.0 * f @ w
 
@@ -99,19 +107,23 @@ def class_index(labels, classnames) -> np.ndarray:
     return np.array([idx[l] for l in labels], dtype=int)
 
 def held_out_classes() -> list:
-    "The SAR classes sarvlm-mini keeps out of SAR training (`held_out_sar_classes` of its split rules)."
+    """The SAR classes sarvlm-mini keeps out of SAR training
+    (`held_out_sar_classes` of its split rules)."""
     return list(mini_config()['held_out_sar_classes'])
 
 # %% ../nbs/05b_scores.ipynb #7769e76e
 def _as_features(x, name:str) -> torch.Tensor:
     "A float32 2-D tensor of features, or a clear error."
     t = torch.as_tensor(np.asarray(x) if not torch.is_tensor(x) else x).float()
-    if t.ndim != 2: raise ValueError(f"{name}: expected a 2-D (n, dim) array of features, got shape {tuple(t.shape)}")
+    if t.ndim != 2:
+        raise ValueError(f"{name}: expected a 2-D (n, dim) array of features, got shape "
+                         f"{tuple(t.shape)}")
     if not torch.isfinite(t).all(): raise ValueError(f"{name}: features contain NaN or inf")
     return t
 
 def _chunk_rows(n_keys:int, max_bytes:int) -> int:
-    "Rows per block so that one block of similarities (rows x n_keys float32) stays within `max_bytes`."
+    """Rows per block so that one block of similarities
+    (rows x n_keys float32) stays within `max_bytes`."""
     return max(1, int(max_bytes // (4 * max(n_keys, 1))))
 
 # %% ../nbs/05b_scores.ipynb #2cc5142d
@@ -120,10 +132,13 @@ def topk_chunked(queries, # (n, d) query features (L2-normalised for cosine simi
                  k:int, # how many neighbours to keep per query
                  max_bytes:int=256*2**20, # memory budget for one block of similarities
                 ) -> tuple[torch.Tensor, torch.Tensor]:
-    "Exact top-k of `queries @ keys.T` per query row, computed one block of rows at a time: (values, indices)."
+    """Exact top-k of `queries @ keys.T` per query row,
+    computed one block of rows at a time: (values, indices)."""
     q, kf = _as_features(queries, 'queries'), _as_features(keys, 'keys')
-    if q.shape[1] != kf.shape[1]: raise ValueError(f"queries have dim {q.shape[1]} but keys have dim {kf.shape[1]}")
-    if not 1 <= k <= kf.shape[0]: raise ValueError(f"k must be in [1, {kf.shape[0]}] (number of keys), got {k}")
+    if q.shape[1] != kf.shape[1]:
+        raise ValueError(f"queries have dim {q.shape[1]} but keys have dim {kf.shape[1]}")
+    if not 1 <= k <= kf.shape[0]:
+        raise ValueError(f"k must be in [1, {kf.shape[0]}] (number of keys), got {k}")
     step, vals, idxs = _chunk_rows(kf.shape[0], max_bytes), [], []
     for s in range(0, q.shape[0], step):
         v, i = torch.topk(q[s:s+step] @ kf.T, k, dim=1)
@@ -133,16 +148,19 @@ def topk_chunked(queries, # (n, d) query features (L2-normalised for cosine simi
 
 # %% ../nbs/05b_scores.ipynb #5ba6c837
 def _hits(idx:torch.Tensor, q_groups:torch.Tensor, k_groups:torch.Tensor, ks) -> dict:
-    "Share of queries (in %) with a key of their own group among their first K neighbours, for each K."
+    """Share of queries (in %) with a key of their own
+    group among their first K neighbours, for each K."""
     match = k_groups[idx] == q_groups[:, None]          # (n, kmax) bool
-    first = torch.where(match.any(1), match.float().argmax(1), torch.full_like(q_groups, idx.shape[1]))
+    first = torch.where(match.any(1), match.float().argmax(1),
+                        torch.full_like(q_groups, idx.shape[1]))
     return {K: 100.0 * (first < K).float().mean().item() for K in ks}
 
 def _groups(groups, n:int) -> torch.Tensor:
     "Group id per pair: `None` means every pair is its own group (the diagonal ground truth)."
     if groups is None: return torch.arange(n)
     g = np.asarray(groups)
-    if g.shape != (n,): raise ValueError(f"groups must have one id per pair ({n}), got shape {g.shape}")
+    if g.shape != (n,):
+        raise ValueError(f"groups must have one id per pair ({n}), got shape {g.shape}")
     _, inv = np.unique(g, return_inverse=True)
     return torch.as_tensor(inv.reshape(-1), dtype=torch.long)
 
@@ -156,7 +174,8 @@ def _sim_blocks(img, txt, direction:str, max_bytes:int):
         yield s, img[s:s + step] @ txt.T if direction == 'i2t' else (img @ txt[s:s + step].T).T
 
 def _block_hits(sim, own, g:torch.Tensor, K:int, v, idx) -> torch.Tensor:
-    "Hit per row of `topk(sim, K)`: from one `topk` (`v`, `idx`), again where the K-th ties the next."
+    """Hit per row of `topk(sim, K)`: from one `topk`
+    (`v`, `idx`), again where the K-th ties the next."""
     K = min(K, sim.shape[1])
     hit = (g[idx[:, :K]] == own).any(1)
     if K < v.shape[1]:   # no tie at the boundary: the top-K set is unique, whatever topk(K) returns
@@ -191,18 +210,26 @@ def _summary(i2t:dict, t2i:dict, ks) -> dict:
 
 def retrieval_metrics(image_features, # (n, d) image features, row i pairs with caption row i
                       text_features, # (n, d) caption features
-                      groups=None, # optional group id per pair: same id = interchangeable (grouped ground truth)
+                      # optional group id per pair: same id = interchangeable (grouped ground truth)
+                      groups=None,
                       ks=(1, 5, 10), # the K of R@K
                       max_bytes:int=256*2**20, # memory budget of one similarity block
-                      normalize:bool=True, # L2-normalise features first (cosine similarity, as the authors)
+                      # L2-normalise features first (cosine similarity, as the authors)
+                      normalize:bool=True,
                       tie_rule:str='authors', # 'authors': `topk(K)` per K; 'first_k': one `topk`
                      ) -> dict:
-    "Image→text and text→image R@K (in %), each direction's mean, overall R@K and the mean recall of all values."
+    """Image→text and text→image R@K (in %), each direction's
+    mean, overall R@K and the mean recall of all values."""
     if tie_rule not in TIE_RULES:
         raise ValueError(f"tie_rule must be one of {TIE_RULES}, got {tie_rule!r}")
-    img, txt = _as_features(image_features, 'image_features'), _as_features(text_features, 'text_features')
-    if img.shape[0] != txt.shape[0]: raise ValueError(f"{img.shape[0]} images but {txt.shape[0]} captions: retrieval pairs row i with row i")
-    if normalize: img, txt = torch.nn.functional.normalize(img, dim=1), torch.nn.functional.normalize(txt, dim=1)
+    img, txt = _as_features(image_features, 'image_features'), _as_features(text_features,
+            'text_features')
+    if img.shape[0] != txt.shape[0]:
+        raise ValueError(f"{img.shape[0]} images but {txt.shape[0]} captions: retrieval pairs row "
+                         "i with row i")
+    if normalize:
+        img, txt = torch.nn.functional.normalize(img, dim=1), torch.nn.functional.normalize(txt,
+                dim=1)
     g, n = _groups(groups, img.shape[0]), img.shape[0]
     _few_pairs(n, ks)
     if tie_rule == 'authors':

@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
-from .models import create, unwrap_model, read_checkpoint  # first: it quiets open_clip's import warning
+# first: it quiets open_clip's import warning
+from .models import create, unwrap_model, read_checkpoint
 import open_clip
 from open_clip.loss import ClipLoss, CoCaLoss
 from fastai.learner import Learner
@@ -39,7 +40,8 @@ __all__ = ['POSITIONS', 'PAPER_HPARAMS', 'FREE_KEYS', 'CLIP_CHECK', 'sample_seed
 # %% ../nbs/06_train.ipynb #a149e7d9
 def sample_seed(seed:int, epoch:int, idx:int) -> int:
     "A 63-bit seed for one sample's augmentation in one epoch."
-    return int(np.random.SeedSequence([seed, epoch + 1, idx]).generate_state(2, np.uint64)[0] >> np.uint64(1))
+    return int(np.random.SeedSequence([seed, epoch + 1, idx]).generate_state(2,
+            np.uint64)[0] >> np.uint64(1))
 
 @contextlib.contextmanager
 def seeded_cpu_rng(seed:int):
@@ -51,13 +53,18 @@ def seeded_cpu_rng(seed:int):
 
 # %% ../nbs/06_train.ipynb #7766d38a
 class RecordsDataset(torch.utils.data.Dataset):
-    "A `datasets.Dataset` of records as `(image tensor, token ids, label id)`; augmentation seeded per (epoch, index)."
-    def __init__(self, ds, # `datasets.Dataset` with `image`, `caption` (and optionally `label`) columns
-                 transform, tokenizer, # image transform (record image -> tensor) and open_clip tokenizer
+    """A `datasets.Dataset` of records as `(image tensor, token
+    ids, label id)`; augmentation seeded per (epoch, index)."""
+    def __init__(self,
+                 ds, # `datasets.Dataset` with `image`, `caption` (and optionally `label`) columns
+                 # image transform (record image -> tensor) and open_clip tokenizer
+                 transform, tokenizer,
                  seed:int=0, # seed of the augmentation
                  classes:list|None=None): # label names -> ids (default: sorted labels of `ds`)
         miss = {'image', 'caption'} - set(ds.column_names)
-        if miss: raise ValueError(f"RecordsDataset: dataset lacks column(s) {sorted(miss)}; has {ds.column_names}")
+        if miss:
+            raise ValueError(f"RecordsDataset: dataset lacks column(s) {sorted(miss)}; has "
+                             f"{ds.column_names}")
         self.ds, self.transform, self.tokenizer, self.seed = ds, transform, tokenizer, seed
         has = 'label' in ds.column_names
         self.classes = classes or (sorted(set(ds['label'])) if has else [])
@@ -77,10 +84,12 @@ class RecordsDataset(torch.utils.data.Dataset):
         "A whole batch in one read of the table (much faster than row by row)."
         keys = [k if isinstance(k, tuple) else (k, -1) for k in keys]
         cols = self.ds[[int(i) for i, _ in keys]]
-        return [self._item(int(i), e, {c: v[j] for c, v in cols.items()}) for j, (i, e) in enumerate(keys)]
+        return [self._item(int(i), e, {c: v[j] for c, v in cols.items()}) for j,
+                (i, e) in enumerate(keys)]
 
 # %% ../nbs/06_train.ipynb #9d1594a6
-POSITIONS = {'top left': (0.3, 0.3), 'top right': (0.3, 0.7), 'bottom left': (0.7, 0.3), 'bottom right': (0.7, 0.7)}
+POSITIONS = {'top left': (0.3, 0.3), 'top right': (0.3, 0.7), 'bottom left': (0.7, 0.3),
+             'bottom right': (0.7, 0.7)}
 
 def _toy_sigma0(cls:str, pos:str, size:int) -> np.ndarray:
     "Linear sigma0: dark sea with a bright ellipse (ship: long and thin) or disc (tank) at `pos`."
@@ -91,14 +100,16 @@ def _toy_sigma0(cls:str, pos:str, size:int) -> np.ndarray:
 def toy_records(n:int=64, # number of records
                 size:int=64, # image side in pixels
                 seed:int=0):
-    "A small `datasets.Dataset` of SAR records (image as PIL 'F' intensity, caption, label, domain)."
+    """A small `datasets.Dataset` of SAR records (image
+    as PIL 'F' intensity, caption, label, domain)."""
     import datasets
     from PIL import Image
     rng = np.random.default_rng(seed)
     rows = dict(image=[], caption=[], label=[], domain=[])
     for i in range(n):
         cls, pos = ['ship', 'tank'][i % 2], list(POSITIONS)[(i//2) % 4]
-        rows['image'].append(Image.fromarray(speckle(_toy_sigma0(cls, pos, size), looks=2, rng=rng), mode='F'))
+        rows['image'].append(Image.fromarray(speckle(_toy_sigma0(cls, pos, size), looks=2, rng=rng),
+                                             mode='F'))
         rows['caption'].append(f"a SAR image of a {cls} in the {pos}")
         rows['label'].append(cls)
         rows['domain'].append('sar')
@@ -108,7 +119,8 @@ def toy_records(n:int=64, # number of records
 
 # %% ../nbs/06_train.ipynb #06ac44b5
 class FreshDataset(RecordsDataset):
-    "`RecordsDataset`'s triples from fresh-scene streams (`sarvlm.data.FreshStream`), keyed (idx, epoch)."
+    """`RecordsDataset`'s triples from fresh-scene streams
+    (`sarvlm.data.FreshStream`), keyed (idx, epoch)."""
     def __init__(self, streams, # a FreshStream or a list of them (concatenated)
                  transform, tokenizer, seed:int=0, # as `RecordsDataset`
                  classes:list|None=None, # label names -> ids (others: -1)
@@ -124,18 +136,22 @@ class FreshDataset(RecordsDataset):
         idx, epoch = key if isinstance(key, tuple) else (key, 0)
         epoch = self.fixed if self.fixed is not None else max(int(epoch), 0)
         k = int(np.searchsorted(self.starts, int(idx), side='right')) - 1
-        return self._item(int(idx), epoch, self.streams[k].item(int(idx) - int(self.starts[k]), epoch))
+        return self._item(int(idx), epoch,
+                          self.streams[k].item(int(idx) - int(self.starts[k]), epoch))
 
     def __getitems__(self, keys:list) -> list: return [self[k] for k in keys]
 
 # %% ../nbs/06_train.ipynb #b5750711
 class EpochBatchSampler(torch.utils.data.Sampler):
-    "Global batches of `(index, epoch)` from a (seed, epoch)-determined order; this rank's slice; resumable mid-epoch."
+    """Global batches of `(index, epoch)` from a (seed,
+    epoch)-determined order; this rank's slice; resumable mid-epoch."""
     def __init__(self, n:int, batch_size:int, # dataset length and GLOBAL batch size
                  seed:int=0, shuffle:bool=True, drop_last:bool=True,
                  rank:int=0, world_size:int=1):
-        if batch_size % world_size: raise ValueError(f"global batch {batch_size} must divide by the world size {world_size}")
-        if drop_last and n < batch_size: raise ValueError(f"dataset of {n} samples has no full batch of {batch_size}")
+        if batch_size % world_size:
+            raise ValueError(f"global batch {batch_size} must divide by the world size {world_size}")
+        if drop_last and n < batch_size:
+            raise ValueError(f"dataset of {n} samples has no full batch of {batch_size}")
         self.n, self.bs, self.seed, self.shuffle, self.drop_last = n, batch_size, seed, shuffle, drop_last
         self.rank, self.world, self.epoch, self.skip = rank, world_size, 0, 0
 
@@ -145,7 +161,8 @@ class EpochBatchSampler(torch.utils.data.Sampler):
 
     def order(self) -> torch.Tensor:
         if not self.shuffle: return torch.arange(self.n)
-        return torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed*100_003 + self.epoch))
+        return torch.randperm(self.n,
+                              generator=torch.Generator().manual_seed(self.seed*100_003 + self.epoch))
 
     def __iter__(self):
         o, per = self.order(), self.bs // self.world
@@ -161,24 +178,32 @@ def make_dls(train_ds, # `RecordsDataset` for training
              batch_size:int=64, # global batch size (split over ranks)
              seed:int=0, rank:int=0, world_size:int=1,
              num_workers:int=0, device=None) -> DataLoaders:
-    "fastai `DataLoaders` over plain torch loaders driven by `EpochBatchSampler` (they never touch the global RNG)."
+    """fastai `DataLoaders` over plain torch loaders driven by
+    `EpochBatchSampler` (they never touch the global RNG)."""
     def dl(ds, shuffle):
         ds = ds if ds is not None else []
-        bs = batch_size if shuffle else max(world_size, min(batch_size, len(ds)//world_size*world_size))  # valid: whole batches per rank
-        s = EpochBatchSampler(len(ds), bs, seed, shuffle, drop_last=shuffle or world_size > 1, rank=rank, world_size=world_size) if len(ds) else []
-        return torch.utils.data.DataLoader(ds, batch_sampler=s, num_workers=num_workers, generator=torch.Generator(),
-                                           persistent_workers=False, pin_memory=device is not None and torch.device(device).type == 'cuda')
+        # valid: whole batches per rank
+        bs = batch_size if shuffle else max(world_size,
+                                            min(batch_size, len(ds)//world_size*world_size))
+        s = EpochBatchSampler(len(ds), bs, seed, shuffle, drop_last=shuffle or world_size > 1,
+                              rank=rank, world_size=world_size) if len(ds) else []
+        return torch.utils.data.DataLoader(ds, batch_sampler=s, num_workers=num_workers,
+                                           generator=torch.Generator(),
+                                           persistent_workers=False,
+                                           pin_memory=device is not None and torch.device(device).type == 'cuda')
     return DataLoaders(dl(train_ds, True), dl(valid_ds, False), device=None)
 
 # %% ../nbs/06_train.ipynb #5a7c20e5
 def is_coca(model) -> bool: return isinstance(unwrap_model(model), open_clip.CoCa)
 
 class OpenClipLoss(torch.nn.Module):
-    "fastai loss: open_clip's `ClipLoss`/`CoCaLoss` on the model's output dict; the target (label) is ignored."
+    """fastai loss: open_clip's `ClipLoss`/`CoCaLoss` on the
+    model's output dict; the target (label) is ignored."""
     def __init__(self, coca:bool=False, rank:int=0, world_size:int=1,
                  clip_weight:float=1.0, caption_weight:float=1.0):
         super().__init__()
-        kw = dict(local_loss=False, gather_with_grad=True, cache_labels=True, rank=rank, world_size=world_size)
+        kw = dict(local_loss=False, gather_with_grad=True, cache_labels=True, rank=rank,
+                  world_size=world_size)
         self.loss = CoCaLoss(caption_weight, clip_weight, **kw) if coca else ClipLoss(**kw)
         self.parts = {}
 
@@ -203,7 +228,8 @@ class TrainConfig:
     clip_weight: float = 1.0       # CoCa: contrastive loss weight
     caption_weight: float = 1.0    # CoCa: captioning loss weight
     seed: int = 0
-    precision: str = 'amp'         # 'amp' (fp16 + grad scaler, GPU; fp32 on CPU), 'amp_bf16' (also CPU) or 'fp32'
+    # 'amp' (fp16 + grad scaler, GPU; fp32 on CPU), 'amp_bf16' (also CPU) or 'fp32'
+    precision: str = 'amp'
     save_every: int = 0            # also checkpoint every N optimizer steps (0: only at epoch ends)
     num_workers: int = 0
     speckle_looks: int|None = None # speckle re-sampling augmentation (None: off)
@@ -222,19 +248,24 @@ def paper_config(model:str='ViT-L-14', **overrides) -> TrainConfig:
 
 # %% ../nbs/06_train.ipynb #7b35b7a5
 def param_groups(model, wd:float) -> list:
-    "open_clip_train's AdamW groups: no weight decay for gains, biases, 1-d parameters and `logit_scale`."
+    """open_clip_train's AdamW groups: no weight decay for
+    gains, biases, 1-d parameters and `logit_scale`."""
     excl = lambda n, p: p.ndim < 2 or 'bn' in n or 'ln' in n or 'bias' in n or 'logit_scale' in n
     named = [(n, p) for n, p in unwrap_model(model).named_parameters() if p.requires_grad]
     return [dict(params=[p for n, p in named if excl(n, p)], weight_decay=0.),
             dict(params=[p for n, p in named if not excl(n, p)], weight_decay=wd)]
 
 def adamw(model, cfg:TrainConfig):
-    "A fastai `opt_func` building torch AdamW on `param_groups` (fused kernel on CPU/CUDA; fastai's own param split is ignored)."
-    model = unwrap_model(model)  # keep no reference to a DDP wrapper: it would hold the process group (`close_distributed`)
+    """A fastai `opt_func` building torch AdamW on `param_groups` (fused kernel on CPU/CUDA;
+    fastai's own param split is ignored)."""
+    # keep no reference to a DDP wrapper: it would hold the process group (`close_distributed`)
+    model = unwrap_model(model)
     def opt_func(params, lr):
         ps = list(unwrap_model(model).parameters())
-        fused = all(p.device.type in ('cpu', 'cuda') and p.dtype in (torch.float32, torch.float16, torch.bfloat16) for p in ps)
-        return OptimWrapper(opt=torch.optim.AdamW(param_groups(model, cfg.wd), lr=lr, betas=tuple(cfg.betas), eps=cfg.eps,
+        fused = all(p.device.type in ('cpu', 'cuda') and p.dtype in (torch.float32, torch.float16,
+                torch.bfloat16) for p in ps)
+        return OptimWrapper(opt=torch.optim.AdamW(param_groups(model, cfg.wd), lr=lr,
+                                                  betas=tuple(cfg.betas), eps=cfg.eps,
                                                   fused=fused or None))
     return opt_func
 
@@ -291,7 +322,8 @@ class DistInfo:
     def is_main(self) -> bool: return self.rank == 0
 
 def init_distributed(device=None) -> DistInfo:
-    "Join the torchrun process group if there is one (NCCL on GPU, gloo on CPU); else a world of one."
+    """Join the torchrun process group if there is one
+    (NCCL on GPU, gloo on CPU); else a world of one."""
     ws = int(os.environ.get('WORLD_SIZE', '1'))
     cuda = torch.cuda.is_available() and (device is None or torch.device(device).type == 'cuda')
     if ws == 1: return DistInfo(device=str(device or ('cuda' if cuda else 'cpu')))
@@ -301,9 +333,11 @@ def init_distributed(device=None) -> DistInfo:
     return DistInfo(rank, lr_, ws, f'cuda:{lr_}' if cuda else 'cpu')
 
 def release_ddp(learn:Learner):
-    "Give `learn` its bare model back and free the DDP wrapper (and the process group it holds) now."
+    """Give `learn` its bare model back and free the DDP
+    wrapper (and the process group it holds) now."""
     learn.model = unwrap_model(learn.model)
-    gc.collect()  # a Learner sits in reference cycles: without this the wrapper lives on until interpreter exit
+    # a Learner sits in reference cycles: without this the wrapper lives on until interpreter exit
+    gc.collect()
 
 def close_distributed(learn:Learner|None=None): # the Learner that trained data-parallel, if any
     "Leave the process group: wait for every rank, free the DDP wrapper, then destroy the group."
@@ -314,7 +348,8 @@ def close_distributed(learn:Learner|None=None): # the Learner that trained data-
 
 # %% ../nbs/06_train.ipynb #0ec7fd52
 def _restore(learn, ck:dict):
-    "Load a training checkpoint's model, optimizer and RNG state into `learn` (scaler: in `before_fit`)."
+    """Load a training checkpoint's model, optimizer and
+    RNG state into `learn` (scaler: in `before_fit`)."""
     try: unwrap_model(learn.model).load_state_dict(ck['state_dict'])
     except RuntimeError as e:
         raise ValueError(f"the checkpoint's weights do not fit {ck.get('name') or 'this model'}: "
@@ -333,11 +368,13 @@ class _RestoreScaler(Callback):
     order = 11  # after MixedPrecision created the scaler
     def __init__(self, sd): self.sd = sd
     def before_fit(self):
-        if self.sd is not None and getattr(self.learn, 'scaler', None) is not None: self.learn.scaler.load_state_dict(self.sd)
+        if self.sd is not None and getattr(self.learn, 'scaler', None) is not None:
+            self.learn.scaler.load_state_dict(self.sd)
 
 # %% ../nbs/06_train.ipynb #b9a1cfa2
 class CPUAutocast(Callback):
-    "bf16 autocast of the forward pass on the CPU (fastai's `MixedPrecision` is CUDA-only); the loss in fp32."
+    """bf16 autocast of the forward pass on the CPU (fastai's
+    `MixedPrecision` is CUDA-only); the loss in fp32."""
     order = 10
     def before_batch(self):
         self._exit()
@@ -352,7 +389,8 @@ class CPUAutocast(Callback):
         self._ctx = None
 
 # %% ../nbs/06_train.ipynb #46333056
-FREE_KEYS = ('num_workers', 'save_every', 'keep_epochs') # a resumed run may change these (numbers stay the same)
+# a resumed run may change these (numbers stay the same)
+FREE_KEYS = ('num_workers', 'save_every', 'keep_epochs')
 
 def config_diff(old:dict, new:dict) -> list:
     "'key: old -> new' for each setting that differs (missing old keys: `TrainConfig`'s defaults)."
@@ -420,29 +458,35 @@ def clip_learner(model, # an open_clip CLIP or CoCa model (from `sarvlm.models.c
 
 # %% ../nbs/06_train.ipynb #30a55bb7
 def _load_resume(out:Path, resume) -> dict|None:
-    "The checkpoint dict to resume from (None to start fresh); 'latest' means out/latest.pt if it exists."
+    """The checkpoint dict to resume from (None to start
+    fresh); 'latest' means out/latest.pt if it exists."""
     if resume is None: return None
     p = out/'latest.pt' if resume == 'latest' else Path(resume)
     if resume == 'latest' and not p.exists(): return None
     ck, _ = read_checkpoint(p)
     miss = {'state_dict', 'optimizer', 'step', 'epoch', 'epoch_step', 'rng'} - set(ck)
-    if miss: raise ValueError(f"{p}: not a sarvlm training checkpoint (lacks {sorted(miss)}); use sarvlm.models.load_checkpoint for weights")
+    if miss:
+        raise ValueError(f"{p}: not a sarvlm training checkpoint (lacks {sorted(miss)}); use "
+                         "sarvlm.models.load_checkpoint for weights")
     return ck
 
 def fit_clip(learn:Learner):
-    "Train for what is left of `learn.train_cfg.epochs` (all of it, unless resumed); `TrainingInterrupted` after a SIGINT."
+    """Train for what is left of `learn.train_cfg.epochs` (all of it, unless resumed);
+    `TrainingInterrupted` after a SIGINT."""
     left = learn.train_cfg.epochs - (learn.resumed_from['epoch'] if learn.resumed_from else 0)
     soi = getattr(learn, 'save_on_interrupt', None)
     try:
         if left > 0: learn.fit(left, lr=learn.train_cfg.lr)
     finally:
         if soi: soi.restore()   # also when the fit failed
-    if soi and soi.saved: raise TrainingInterrupted(f"interrupted; resumable checkpoint {soi.saved}")
+    if soi and soi.saved:
+        raise TrainingInterrupted(f"interrupted; resumable checkpoint {soi.saved}")
     return learn
 
 # %% ../nbs/06_train.ipynb #138fdc11
 class StopAfterStep(Callback):
-    "Stop training right after global step `n` (an interruption for tests; `kill=True` SIGKILLs the process)."
+    """Stop training right after global step `n` (an interruption
+    for tests; `kill=True` SIGKILLs the process)."""
     order = 90
     def __init__(self, n:int, kill:bool=False): self.n, self.kill = n, kill
     def after_batch(self):
@@ -453,7 +497,8 @@ class StopAfterStep(Callback):
 
 # %% ../nbs/06_train.ipynb #dceb6977
 def load_records(spec:str):
-    "(train, valid) records from 'toy:N', 'mini' / 'mini:DOMAIN' (sarvlm-mini), or a `save_to_disk` folder (Dataset, or DatasetDict with train[/val])."
+    """(train, valid) records from 'toy:N', 'mini' / 'mini:DOMAIN' (sarvlm-mini), or a
+    `save_to_disk` folder (Dataset, or DatasetDict with train[/val])."""
     if spec.startswith('toy:'): return toy_records(int(spec[4:])), None
     if spec == 'mini' or spec.startswith('mini:'):
         d, dom = build_mini(seed=0, verbose=False), spec[5:]
@@ -463,19 +508,26 @@ def load_records(spec:str):
     if not Path(spec).exists(): raise FileNotFoundError(f"--data: no dataset folder at {spec}")
     d = load_saved(spec)                  # a clear error for a folder that is not a saved dataset
     if isinstance(d, datasets.DatasetDict):
-        if 'train' not in d: raise ValueError(f"{spec}: DatasetDict without a 'train' split (has {list(d)})")
+        if 'train' not in d:
+            raise ValueError(f"{spec}: DatasetDict without a 'train' split (has {list(d)})")
         return d['train'], d.get('val')
     return d, None
 
 def parse_args(argv=None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(prog='python -m sarvlm.train', description='Train an open_clip CLIP/CoCa on records.')
-    ap.add_argument('--data', required=True, help="'toy:N', 'mini', 'mini:sar' (one domain of sarvlm-mini) or a datasets.save_to_disk folder")
-    ap.add_argument('--out', required=True, help='run folder (checkpoints, metrics.csv, config.json)')
-    ap.add_argument('--resume', default=None, help="a checkpoint, or 'latest' (continue in --out if there is one)")
+    ap = argparse.ArgumentParser(prog='python -m sarvlm.train',
+                                 description='Train an open_clip CLIP/CoCa on records.')
+    ap.add_argument('--data', required=True,
+                    help="'toy:N', 'mini', 'mini:sar' (one domain of sarvlm-mini) or a "
+                         "datasets.save_to_disk folder")
+    ap.add_argument('--out', required=True,
+                    help='run folder (checkpoints, metrics.csv, config.json)')
+    ap.add_argument('--resume', default=None,
+                    help="a checkpoint, or 'latest' (continue in --out if there is one)")
     ap.add_argument('--threads', type=int, default=None, help='torch CPU threads per process')
     ap.add_argument('--no-progress', action='store_true')
     ap.add_argument('--override', action='store_true', help='resume although the settings differ')
-    ap.add_argument('--kill-at-step', type=int, default=None, help='(tests) SIGKILL this process after this global step')
+    ap.add_argument('--kill-at-step', type=int, default=None,
+                    help='(tests) SIGKILL this process after this global step')
     for f in TrainConfig.__dataclass_fields__.values():
         if f.name in ('betas',): continue
         typ = {'int': int, 'float': float, 'str': str}.get(str(f.type).split('|')[0].strip(), float)
@@ -515,7 +567,8 @@ def main(argv=None):
     a = parse_args(argv)
     if a.threads: torch.set_num_threads(a.threads)
     di = init_distributed()
-    over = {k: v for k, v in vars(a).items() if k in TrainConfig.__dataclass_fields__ and v is not None}
+    over = {k: v for k,
+            v in vars(a).items() if k in TrainConfig.__dataclass_fields__ and v is not None}
     cfg = paper_config(over.pop('model', 'SARCLIP-Tiny'), **over)
     set_seed(cfg.seed)
     model, tr_tf, ev_tf, tok = create(cfg.model, scheme=cfg.scheme, speckle_looks=cfg.speckle_looks)

@@ -37,7 +37,8 @@ __all__ = ['STAGES', 'ARMS', 'STAGE_LABELS', 'STAGE_TITLES', 'TEMPLATES', 'SAR_T
 @dataclass
 class TransferConfig:
     "Every knob of the transfer study (saved with each stage)."
-    experiment: str = 'transfer'       # runs/<experiment>/stage0_natural, runs/<experiment>-seed<k>/<stage>/
+    # runs/<experiment>/stage0_natural, runs/<experiment>-seed<k>/<stage>/
+    experiment: str = 'transfer'
     model: str = 'SARCLIP-Tiny'        # open_clip model name
     img_size: int = 64                 # rendered image side (the model's input size)
     data_seed: int = 0                 # the world: streams and test set follow from it
@@ -45,36 +46,41 @@ class TransferConfig:
     batch_size: int = 64
     steps_natural: int = 1000          # stage 0, trained once and shared by every arm and seed
     steps: int = 40                    # each stage 1 (optical; more natural for the control)
-    steps_sar: int = 80                # every stage that trains on SAR (joint: plus `steps` of optical)
-    steps_per_epoch: int = 10          # one epoch = this many steps of fresh scenes; validation after each
+    steps_sar: int = 80  # every stage that trains on SAR (joint: plus `steps` of optical)
+    steps_per_epoch: int = 10  # one epoch = this many steps of fresh scenes; validation after each
     lr_scratch: float = 1e-3           # stages from random weights (stage 0, SAR from scratch)
     lr_finetune: float = 2.5e-4        # stages that start from a checkpoint
     warmup_frac: float = 0.1           # warm-up steps as a fraction of each stage's steps
     wd: float = 0.01                   # AdamW weight decay (paper: 0.01)
-    precision: str = 'amp_bf16'        # training: bf16 autocast (CPU and GPU), or 'fp32'; evaluation is fp32
+    # training: bf16 autocast (CPU and GPU), or 'fp32'; evaluation is fp32
+    precision: str = 'amp_bf16'
     chip_fraction: float = 0.4         # share of one-object chips among training draws
     test_per_class: int = 200          # balanced test chips per class (each in all three domains)
     val_pairs: int = 256               # fixed validation pairs per domain
-    init: str|None = None              # stage 0: None = the kept file if any, else train; 'train'; a tag or a file
-    workers: int = 2                   # seeds trained side by side in processes (1: in this process)
+    # stage 0: None = the kept file if any, else train; 'train'; a tag or a file
+    init: str|None = None
+    workers: int = 2  # seeds trained side by side in processes (1: in this process)
     threads: int = 1                   # torch CPU threads per training process
 
 def study_config(**overrides) -> TransferConfig:
     "The full study, or its small version under SARVLM_SMALL=1; `overrides` win."
-    small = dict(experiment='transfer-small', seeds=(0, 1), batch_size=16, steps_natural=12, steps=6,
-                 steps_sar=6, steps_per_epoch=3, test_per_class=8, val_pairs=32, workers=1, init='train')
+    small = dict(experiment='transfer-small', seeds=(0, 1), batch_size=16, steps_natural=12,
+                 steps=6, steps_sar=6, steps_per_epoch=3, test_per_class=8, val_pairs=32, workers=1,
+                 init='train')
     return TransferConfig(**{**(small if is_small() else {}), **overrides})
 
+# %% ../nbs/07_transfer.ipynb #2c92ec83
 def gpu_config(**overrides) -> TransferConfig:
     "The same study at a GPU's scale: ViT-B-32 at 224 px, ten seeds, longer stages."
-    return TransferConfig(**{**dict(experiment='transfer-gpu', model='ViT-B-32', img_size=224, batch_size=128,
-                                    seeds=tuple(range(10)), steps_natural=5000, steps=1000, steps_sar=2000,
-                                    steps_per_epoch=100,
+    return TransferConfig(**{**dict(experiment='transfer-gpu', model='ViT-B-32', img_size=224,
+                                    batch_size=128, seeds=tuple(range(10)), steps_natural=5000,
+                                    steps=1000, steps_sar=2000, steps_per_epoch=100,
                                     lr_finetune=1e-5, workers=1, threads=8), **overrides})
 
 # %% ../nbs/07_transfer.ipynb #c92bbe5c
 STAGES = {
-    'stage0_natural':     dict(init=None,             domains=('natural',),       lr='lr_scratch', shared=True),
+    'stage0_natural':     dict(init=None,             domains=('natural',),       lr='lr_scratch',
+                               shared=True),
     'stage1_optical':     dict(init='stage0_natural', domains=('optical',),       lr='lr_finetune'),
     'stage2_sar_from1':   dict(init='stage1_optical', domains=('sar',),           lr='lr_finetune'),
     'stage2_sar_from0':   dict(init='stage0_natural', domains=('sar',),           lr='lr_finetune'),
@@ -95,7 +101,8 @@ ARMS = {
 STAGE_LABELS = {s: a for a, s in ARMS.items()} | {'stage1_natural': "more natural (0→0′)"}
 STAGE_TITLES = {'stage0_natural': 'stage 0 (natural)', 'stage1_optical': 'stage 1 (optical)',
                 'stage2_sar_from0': 'stage 2 (SAR, direct)', 'stage2_sar_from1': 'stage 2 (SAR)',
-                'stage1_natural': 'stage 0′ (more natural)', 'stage2_sar_control': 'stage 2 (SAR, control)',
+                'stage1_natural': 'stage 0′ (more natural)',
+                'stage2_sar_control': 'stage 2 (SAR, control)',
                 'sar_scratch': 'SAR from scratch', 'joint': 'joint (optical + SAR)'}
 
 def chain(stage:str) -> list:
@@ -109,19 +116,22 @@ def chain(stage:str) -> list:
 
 # %% ../nbs/07_transfer.ipynb #193a6097
 def _main_steps(cfg:TransferConfig, stage:str) -> int:
-    "Steps of a stage's main domain: `steps_natural` (stage 0), `steps_sar` (a stage with SAR), else `steps`."
+    """Steps of a stage's main domain: `steps_natural` (stage
+    0), `steps_sar` (a stage with SAR), else `steps`."""
     if stage == 'stage0_natural': return cfg.steps_natural
     return cfg.steps_sar if 'sar' in STAGES[stage]['domains'] else cfg.steps
 
 def stage_steps(cfg:TransferConfig, stage:str) -> int:
-    "Optimizer steps of `stage`: its main domain's, plus `steps` for each other domain (joint's optical)."
+    """Optimizer steps of `stage`: its main domain's, plus
+    `steps` for each other domain (joint's optical)."""
     return _main_steps(cfg, stage) + cfg.steps * (len(STAGES[stage]['domains']) - 1)
 
 def stage_epochs(cfg:TransferConfig, stage:str) -> int:
     "Epochs of fresh scenes of `stage`: `steps_per_epoch` steps of its main domain each."
     n = _main_steps(cfg, stage)
     if n % cfg.steps_per_epoch:
-        raise ValueError(f"{stage}: steps ({n}) must be a multiple of steps_per_epoch ({cfg.steps_per_epoch})")
+        raise ValueError(f"{stage}: steps ({n}) must be a multiple of steps_per_epoch "
+                         f"({cfg.steps_per_epoch})")
     return n // cfg.steps_per_epoch
 
 def budgets(cfg:TransferConfig) -> 'pd.DataFrame':
@@ -135,7 +145,8 @@ def budgets(cfg:TransferConfig) -> 'pd.DataFrame':
 
 # %% ../nbs/07_transfer.ipynb #f781fa99
 def stream_id(cfg:TransferConfig, seed, domain:str, split:str='train') -> int:
-    "The fresh-scene stream of (seed, domain): one per training seed; stage 0 and validation have their own."
+    """The fresh-scene stream of (seed, domain): one per
+    training seed; stage 0 and validation have their own."""
     return int(_u01('stream', cfg.data_seed, seed, domain, split) * 2**31)
 
 def seed_streams(cfg:TransferConfig, seed:int, keep:bool=True) -> dict:
@@ -145,20 +156,24 @@ def seed_streams(cfg:TransferConfig, seed:int, keep:bool=True) -> dict:
                            cfg.chip_fraction, keep) for d in DOMAINS}
 
 def val_stream(cfg:TransferConfig, domain:str) -> FreshStream:
-    "A fixed validation set of `val_pairs` fresh scenes of `domain` (val seeds: never trained on, never tested)."
-    return FreshStream(domain, stream_id(cfg, 'val', domain, 'val'), cfg.val_pairs, 'val', cfg.img_size,
-                       held_out_classes(), cfg.chip_fraction)
+    """A fixed validation set of `val_pairs` fresh scenes of
+    `domain` (val seeds: never trained on, never tested)."""
+    return FreshStream(domain, stream_id(cfg, 'val', domain, 'val'), cfg.val_pairs, 'val',
+                       cfg.img_size, held_out_classes(), cfg.chip_fraction)
 
 class SlowStream:
-    "A stream read `k` times slower: epoch e of this view is part e % k of the stream's epoch e // k."
+    """A stream read `k` times slower: epoch e of this
+    view is part e % k of the stream's epoch e // k."""
     def __init__(self, stream, k:int):
-        if k < 1 or len(stream) % k: raise ValueError(f"cannot read {len(stream)} items per epoch in {k} parts")
+        if k < 1 or len(stream) % k:
+            raise ValueError(f"cannot read {len(stream)} items per epoch in {k} parts")
         self.stream, self.k, self.length = stream, k, len(stream) // k
 
     def __len__(self): return self.length
 
     def item(self, idx:int, epoch:int) -> dict:
-        if not 0 <= idx < self.length: raise IndexError(f"item {idx} outside a view of {self.length} per epoch")
+        if not 0 <= idx < self.length:
+            raise IndexError(f"item {idx} outside a view of {self.length} per epoch")
         return self.stream.item((epoch % self.k) * self.length + idx, epoch // self.k)
 
 # %% ../nbs/07_transfer.ipynb #36eb6249
@@ -219,21 +234,27 @@ def evaluate_stage(stage_dir, test, model=None) -> dict:
     "Measures of a finished stage (test embeddings through the one embedding cache)."
     model = model or load_model(Path(stage_dir)/'checkpoint.pt')
     model.model.eval()
-    emb = stage_embeddings(stage_dir, test, model, texts=False)   # the measures need no caption features
-    wz = {d: zeroshot_classifier(model.model, model.tokenizer, CLASSES, TEMPLATES[d]) for d in DOMAINS}
+    # the measures need no caption features
+    emb = stage_embeddings(stage_dir, test, model, texts=False)
+    wz = {d: zeroshot_classifier(model.model, model.tokenizer, CLASSES,
+                                 TEMPLATES[d]) for d in DOMAINS}
     rows, caps = retrieval_captions(test)
     txt = embed_texts(model.model, caps, model.tokenizer).numpy()
-    return dict(eval_version=EVAL_VERSION, **evaluate_embeddings(emb, wz, rows, txt, held_out_classes()))
+    return dict(eval_version=EVAL_VERSION,
+                **evaluate_embeddings(emb, wz, rows, txt, held_out_classes()))
 
 def stage_embeddings(stage_dir, data, model=None,
-                     texts:bool=True, # also the captions' (False: images only, a cache entry of their own)
+                     # also the captions' (False: images only, a cache entry of their own)
+                     texts:bool=True,
                     ) -> dict:
-    "Image and caption embeddings of a `datasets.Dataset` under a finished stage, through the one embedding cache."
+    """Image and caption embeddings of a `datasets.Dataset`
+    under a finished stage, through the one embedding cache."""
     ck = Path(stage_dir)/'checkpoint.pt'
-    if not ck.is_file(): raise FileNotFoundError(f"no finished stage at {stage_dir} (missing checkpoint.pt)")
+    if not ck.is_file():
+        raise FileNotFoundError(f"no finished stage at {stage_dir} (missing checkpoint.pt)")
     model = model or load_model(ck)
-    return embed(model.model, model.transform, model.tokenizer, data, features_key(ck, data, model.name),
-                 verbose=False, texts=texts)
+    return embed(model.model, model.transform, model.tokenizer, data,
+                 features_key(ck, data, model.name), verbose=False, texts=texts)
 
 # %% ../nbs/07_transfer.ipynb #2d644f0a
 def stage_dir(cfg:TransferConfig, seed, stage:str) -> Path:
@@ -376,17 +397,20 @@ def run_stage(cfg:TransferConfig, seed, stage:str, test=None, streams:dict|None=
         return _finish(cfg, seed, stage, d, recipe, time.perf_counter() - t0, test)
 
 # %% ../nbs/07_transfer.ipynb #0843d1f1
-SEED_ORDER = ('stage1_optical', 'stage2_sar_from1', 'stage2_sar_from0', 'stage1_natural', 'stage2_sar_control',
-              'sar_scratch', 'joint')
+SEED_ORDER = ('stage1_optical', 'stage2_sar_from1', 'stage2_sar_from0', 'stage1_natural',
+              'stage2_sar_control', 'sar_scratch', 'joint')
 
 def run_seed(cfg:TransferConfig, seed:int, stages=SEED_ORDER) -> list:
-    "Every stage of one seed in one process, sharing its streams (each SAR pair rendered once); metrics per stage."
+    """Every stage of one seed in one process, sharing its
+    streams (each SAR pair rendered once); metrics per stage."""
     torch.set_num_threads(cfg.threads)
     streams, test, out = seed_streams(cfg, seed), test_set(cfg), []
     for s in stages:
         t0 = time.perf_counter()
-        out.append(dict(run_stage(cfg, seed, s, test, streams), wall_seconds=round(time.perf_counter() - t0, 1)))
-    out.append(dict(stage='_streams', seed=seed, **{d: dict(rendered=st.rendered, redraws=st.redraws)
+        out.append(dict(run_stage(cfg, seed, s, test, streams),
+                        wall_seconds=round(time.perf_counter() - t0, 1)))
+    out.append(dict(stage='_streams', seed=seed,
+                    **{d: dict(rendered=st.rendered, redraws=st.redraws)
                                                      for d, st in streams.items()}))
     return out
 

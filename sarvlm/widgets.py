@@ -33,15 +33,20 @@ __all__ = ['EXPLORE_STAGES', 'STAGE_TITLES', 'MAX_OBJECTS', 'DOMAIN_TEMPLATES', 
 
 # %% ../nbs/16_explore.ipynb #14026384
 EXPLORE_STAGES = ('stage0_natural', 'stage1_optical', 'stage2_sar_from1')
-STAGE_TITLES = {**TRANSFER_TITLES, 'demo': 'demo checkpoint'}   # the study's titles, and the fallback model
+# the study's titles, and the fallback model
+STAGE_TITLES = {**TRANSFER_TITLES, 'demo': 'demo checkpoint'}
 
 def stage_checkpoints(stages=EXPLORE_STAGES, # stages of `sarvlm.transfer.STAGES`, in display order
                       seed:int|None=None, # training seed of the transfer study (default: its first)
-                      cfg=None, # a `TransferConfig` (default `study_config()`: small under SARVLM_SMALL=1)
+                      # a `TransferConfig` (default `study_config()`: small under SARVLM_SMALL=1)
+                      cfg=None,
                      ) -> dict:
-    "{stage: checkpoint} for the stages `runs/` holds; `{'demo': demo_checkpoint()}` when it holds none of them."
+    """{stage: checkpoint} for the stages `runs/` holds;
+    `{'demo': demo_checkpoint()}` when it holds none of them."""
     bad = [s for s in stages if s not in STAGES]
-    if bad or not len(stages): raise ValueError(f"unknown stage(s) {bad or list(stages)}; expected a non-empty list from {list(STAGES)}")
+    if bad or not len(stages):
+        raise ValueError(f"unknown stage(s) {bad or list(stages)}; expected a non-empty list from "
+                         f"{list(STAGES)}")
     cfg = cfg or study_config()
     seed = cfg.seeds[0] if seed is None else seed
     found = {s: stage_dir(cfg, seed, s)/'checkpoint.pt' for s in stages}
@@ -67,15 +72,20 @@ MAX_OBJECTS = 8  # the object-count slider's top
 def make_scene(cls:str='ship', # the object class (one of `CLASSES`)
                n_objects:int=1, # how many objects of that class (1: a chip unless kind='scene')
                wind_mps:float=5.0, # sea state: wind speed over the open sea (m/s)
-               seed:int=0, # everything else (layout, poses, light, fine types) follows from the seed
+               # everything else (layout, poses, light, fine types) follows from the seed
+               seed:int=0,
                kind:str='auto', # 'chip', 'scene' or 'auto' (chip for one object, scene for more)
               ) -> Scene:
-    "A random scene graph of `n_objects` objects of class `cls` with the given sea state; clear errors for impossible combinations."
+    """A random scene graph of `n_objects` objects of class `cls` with the given sea state; clear
+    errors for impossible combinations."""
     if cls not in CLASSES: raise ValueError(f"unknown class {cls!r}; expected one of {CLASSES}")
     if not isinstance(n_objects, (int, np.integer)) or not 1 <= n_objects <= MAX_OBJECTS:
         raise ValueError(f"n_objects must be an integer in [1, {MAX_OBJECTS}], got {n_objects!r}")
-    if kind not in ('auto', 'chip', 'scene'): raise ValueError(f"kind must be 'auto', 'chip' or 'scene', got {kind!r}")
-    if kind == 'chip' and n_objects != 1: raise ValueError(f"a chip holds exactly one object, got n_objects={n_objects}; use kind='scene' (or 'auto')")
+    if kind not in ('auto', 'chip', 'scene'):
+        raise ValueError(f"kind must be 'auto', 'chip' or 'scene', got {kind!r}")
+    if kind == 'chip' and n_objects != 1:
+        raise ValueError(f"a chip holds exactly one object, got n_objects={n_objects}; use "
+                         "kind='scene' (or 'auto')")
     if not isinstance(wind_mps, (int, float, np.number)) or not 0 < wind_mps <= 30:
         raise ValueError(f"wind_mps must be in (0, 30] m/s, got {wind_mps!r}")
     kind = ('chip' if n_objects == 1 else 'scene') if kind == 'auto' else kind
@@ -94,42 +104,56 @@ def render_domains(scene:Scene, # a scene graph
                    size:int=64, # image side (px); the stage models were trained at 64
                   ) -> dict:
     "{domain: rendered dict(image, masks, boxes, meta)} for 'natural', 'optical' and 'sar'."
-    sar_sensor(scene, incidence_deg=incidence_deg, looks=looks)   # validates the sensor before any rendering
-    return {d: render(scene, d, size, **(dict(incidence_deg=incidence_deg, looks=looks) if d == 'sar' else {})) for d in DOMAINS}
+    # validates the sensor before any rendering
+    sar_sensor(scene, incidence_deg=incidence_deg, looks=looks)
+    return {d: render(scene, d, size, **(dict(incidence_deg=incidence_deg,
+                                              looks=looks) if d == 'sar' else {})) for d in DOMAINS}
 
 # %% ../nbs/16_explore.ipynb #93e27888
 DOMAIN_TEMPLATES = {'natural': ('a photo of a {}.', 'a photograph of a {}.', 'a picture of a {}.'),
-                    'optical': OPTICAL_TEMPLATES, 'sar': SAR_TEMPLATES}   # the transfer study's prompts for the two overhead domains
+                    # the transfer study's prompts for the two overhead domains
+                    'optical': OPTICAL_TEMPLATES, 'sar': SAR_TEMPLATES}
+
 _WEIGHTS = {}
 
 def class_weights(checkpoint, domain:str, classes=tuple(CLASSES)) -> torch.Tensor:
-    "(dim, n_classes) zero-shot class weights of `checkpoint` for `domain`'s templates (built once per process)."
-    if domain not in DOMAIN_TEMPLATES: raise ValueError(f"domain must be one of {list(DOMAIN_TEMPLATES)}, got {domain!r}")
+    """(dim, n_classes) zero-shot class weights of `checkpoint`
+    for `domain`'s templates (built once per process)."""
+    if domain not in DOMAIN_TEMPLATES:
+        raise ValueError(f"domain must be one of {list(DOMAIN_TEMPLATES)}, got {domain!r}")
     key = (str(Path(checkpoint).resolve()), domain, tuple(classes))
     if key not in _WEIGHTS:
         model, _, tok, _ = cached_model(checkpoint)
-        _WEIGHTS[key] = zeroshot_classifier(model, tok, list(classes), list(DOMAIN_TEMPLATES[domain]))
+        _WEIGHTS[key] = zeroshot_classifier(model, tok, list(classes),
+                                            list(DOMAIN_TEMPLATES[domain]))
     return _WEIGHTS[key]
 
 def record_image(image:np.ndarray):
-    "A rendering as the model's transform takes it: the float32 SAR intensity array, or an RGB PIL image."
+    """A rendering as the model's transform takes it: the
+    float32 SAR intensity array, or an RGB PIL image."""
     from PIL import Image
     a = np.asarray(image)
     return a.astype(np.float32) if a.ndim == 2 else Image.fromarray(a.astype(np.uint8))
 
+# %% ../nbs/16_explore.ipynb #8d9408c9
 def zeroshot_probs(images:dict, # {domain: rendered image array} (e.g. from `render_domains`)
                    checkpoints:dict, # {stage: checkpoint}
                    classes=tuple(CLASSES), # the candidate classes
-                   scale:float|None=None, # softmax temperature: None = the model's learned logit scale; 100 = the authors'
+                   # softmax temperature: None = the model's learned logit scale; 100 = the authors'
+                   scale:float|None=None,
                   ) -> dict:
-    "{stage: (n_domains, n_classes) probabilities}, rows in the order of `images`; each row sums to 1."
-    if not images or not checkpoints: raise ValueError("zeroshot_probs: need at least one image and one checkpoint")
-    if scale is not None and not scale > 0: raise ValueError(f"zeroshot_probs: scale must be > 0 (or None), got {scale!r}")
+    """{stage: (n_domains, n_classes) probabilities},
+    rows in the order of `images`; each row sums to 1."""
+    if not images or not checkpoints:
+        raise ValueError("zeroshot_probs: need at least one image and one checkpoint")
+    if scale is not None and not scale > 0:
+        raise ValueError(f"zeroshot_probs: scale must be > 0 (or None), got {scale!r}")
     out = {}
     for st, ck in checkpoints.items():
         model, etf, _, _ = cached_model(ck)
         t = float(model.logit_scale.detach().exp()) if scale is None else float(scale)
-        rows = [(zeroshot_logits(embed_images(model, [record_image(im)], etf), class_weights(ck, d, classes)) * (t / 100)).softmax(1)[0]
+        rows = [(zeroshot_logits(embed_images(model, [record_image(im)], etf),
+                                 class_weights(ck, d, classes)) * (t / 100)).softmax(1)[0]
                 for d, im in images.items()]
         out[st] = torch.stack(rows).numpy()
     return out
@@ -140,14 +164,17 @@ def scene_data(cls:str='ship', n_objects:int=1, # what to draw (see `make_scene`
                wind_mps:float=5.0, seed:int=0, # sea state and seed
                checkpoints:dict|None=None, # {stage: checkpoint} (default `stage_checkpoints()`)
                size:int=64, kind:str='auto') -> dict:
-    "The scene, its three renderings, each stage's zero-shot probabilities and the probability of the true class."
+    """The scene, its three renderings, each stage's zero-shot
+    probabilities and the probability of the true class."""
     scene = make_scene(cls, n_objects, wind_mps, seed, kind)
     rend = render_domains(scene, incidence_deg, looks, size)
     cks = checkpoints or stage_checkpoints()
     probs = zeroshot_probs({d: v['image'] for d, v in rend.items()}, cks)
     true = {st: dict(zip(DOMAINS, p[:, CLASSES.index(cls)].tolist())) for st, p in probs.items()}
-    return dict(scene=scene, images={d: v['image'] for d, v in rend.items()}, probs=probs, true_prob=true, cls=cls,
-                knobs=dict(cls=cls, n_objects=n_objects, incidence_deg=incidence_deg, looks=looks, wind_mps=wind_mps, seed=seed))
+    return dict(scene=scene, images={d: v['image'] for d, v in rend.items()}, probs=probs,
+                true_prob=true, cls=cls,
+                knobs=dict(cls=cls, n_objects=n_objects, incidence_deg=incidence_deg, looks=looks,
+                           wind_mps=wind_mps, seed=seed))
 
 # %% ../nbs/16_explore.ipynb #a9d65f40
 def zeroshot_bars(probs:dict, # {stage: (n_domains, n_classes)} from `zeroshot_probs`
@@ -155,15 +182,18 @@ def zeroshot_bars(probs:dict, # {stage: (n_domains, n_classes)} from `zeroshot_p
                   true:str|None=None, # the true class, marked on each chart
                   axs=None, # one axes per stage (default: a new figure)
                  ):
-    "One horizontal bar chart per stage: each class's probability in each domain; returns the figure."
+    """One horizontal bar chart per stage: each class's
+    probability in each domain; returns the figure."""
     if axs is None:
         fig, axs = plt.subplots(1, len(probs), figsize=(3.2 * len(probs), 3.3), squeeze=False)
         axs = axs[0]
-    if len(axs) != len(probs): raise ValueError(f"zeroshot_bars: {len(probs)} stages but {len(axs)} axes")
+    if len(axs) != len(probs):
+        raise ValueError(f"zeroshot_bars: {len(probs)} stages but {len(axs)} axes")
     y, h = np.arange(len(classes)), 0.8 / len(domains)
     for ax, (st, p) in zip(axs, probs.items()):
         for j, d in enumerate(domains):
-            ax.barh(y + (j - (len(domains) - 1) / 2) * h, p[j], height=h, color=DOMAIN_COLORS.get(d, f'C{j}'), label=d)
+            ax.barh(y + (j - (len(domains) - 1) / 2) * h, p[j], height=h,
+                    color=DOMAIN_COLORS.get(d, f'C{j}'), label=d)
         ax.set_yticks(y, classes, fontsize=7)
         ax.invert_yaxis()
         ax.set_xlim(0, 1)
@@ -171,7 +201,8 @@ def zeroshot_bars(probs:dict, # {stage: (n_domains, n_classes)} from `zeroshot_p
         ax.set_title(STAGE_TITLES.get(st, st), fontsize=9)
         ax.set_xlabel('zero-shot probability', fontsize=7)
         if true in classes:
-            ax.axhspan(classes.index(true) - 0.45, classes.index(true) + 0.45, color='gold', alpha=0.25, lw=0)
+            ax.axhspan(classes.index(true) - 0.45, classes.index(true) + 0.45, color='gold',
+                       alpha=0.25, lw=0)
             ax.get_yticklabels()[classes.index(true)].set_fontweight('bold')
     axs[-1].legend(fontsize=6, loc='lower right')
     return axs[0].figure
@@ -184,23 +215,31 @@ def _image_axes(ax, img, domain:str):
         ax.axis('off')
     ax.set_title(domain, fontsize=9)
 
-def scene_panel(cls:str='ship', n_objects:int=1, incidence_deg:float=35.0, looks:int=1, wind_mps:float=5.0, seed:int=0,
+def scene_panel(cls:str='ship', n_objects:int=1, incidence_deg:float=35.0, looks:int=1,
+                wind_mps:float=5.0, seed:int=0,
                 checkpoints:dict|None=None, # {stage: checkpoint} (default `stage_checkpoints()`)
-                size:int=64, kind:str='auto', data:dict|None=None, # precomputed `scene_data` (then the knobs are ignored)
+                # precomputed `scene_data` (then the knobs are ignored)
+                size:int=64, kind:str='auto', data:dict|None=None,
                ):
-    "The three renderings of a new scene (top) and each stage's zero-shot probabilities (bottom); returns the figure."
-    d = data or scene_data(cls, n_objects, incidence_deg, looks, wind_mps, seed, checkpoints, size, kind)
+    """The three renderings of a new scene (top) and each stage's
+    zero-shot probabilities (bottom); returns the figure."""
+    d = data or scene_data(cls, n_objects, incidence_deg, looks, wind_mps, seed, checkpoints, size,
+                           kind)
     n = len(d['probs'])
     cols = max(3, n)
     fig = plt.figure(figsize=(3.2 * cols, 6.6))
     gs = fig.add_gridspec(2, cols * 2, height_ratios=(1, 1.05))
     w = (2 * cols) // 3
-    for j, dom in enumerate(DOMAINS): _image_axes(fig.add_subplot(gs[0, j * w:(j + 1) * w]), d['images'][dom], dom)
-    zeroshot_bars(d['probs'], true=d['cls'], axs=[fig.add_subplot(gs[1, 2 * j:2 * j + 2]) for j in range(n)])
+    for j, dom in enumerate(DOMAINS):
+        _image_axes(fig.add_subplot(gs[0, j * w:(j + 1) * w]), d['images'][dom], dom)
+    zeroshot_bars(d['probs'], true=d['cls'],
+                  axs=[fig.add_subplot(gs[1, 2 * j:2 * j + 2]) for j in range(n)])
     k, sc = d['knobs'], d['scene']
     wind = f"wind {k['wind_mps']:g} m/s" + ('' if wind_applies(sc) else ' (no open sea: no effect)')
-    fig.suptitle(f"{sc.scene_id} ({sc.theme}): {k['n_objects']} × {k['cls']}; SAR θ = {k['incidence_deg']:g}°, "
-                 f"{k['looks']} look{'s' if k['looks'] > 1 else ''}; {wind}; seed {k['seed']}", fontsize=10)
+    fig.suptitle(f"{sc.scene_id} ({sc.theme}): {k['n_objects']} × {k['cls']}; SAR θ = "
+                 f"{k['incidence_deg']:g}°, "
+                 f"{k['looks']} look{'s' if k['looks'] > 1 else ''}; {wind}; seed {k['seed']}",
+                 fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -211,15 +250,20 @@ def figure_output(fig) -> dict:
     fig.savefig(buf, format='png', bbox_inches='tight')
     plt.close(fig)
     return {'output_type': 'display_data', 'metadata': {},
-            'data': {'image/png': base64.b64encode(buf.getvalue()).decode('ascii'), 'text/plain': repr(fig)}}
+            'data': {'image/png': base64.b64encode(buf.getvalue()).decode('ascii'),
+                     'text/plain': repr(fig)}}
 
 class Explorer(ipw.interactive):
-    "`ipywidgets.interactive` for figure functions: the figure (or the reason for none) is written into the output area as widget state."
+    """`ipywidgets.interactive` for figure functions: the figure (or the reason for none) is written
+    into the output area as widget state."""
     def update(self, *args):
-        "Call the function with the controls' values; `result` is the figure (None after a ValueError, whose message is shown)."
+        """Call the function with the controls' values; `result` is the figure (None after a
+        ValueError, whose message is shown)."""
         self.kwargs = {w._kwarg: w.get_interact_value() for w in self.kwargs_widgets}
         try: self.result, out = self.f(**self.kwargs), None
-        except ValueError as e: self.result, out = None, {'output_type': 'stream', 'name': 'stdout', 'text': f"cannot draw this: {e}\n"}
+        except ValueError as e:
+            self.result, out = None, {'output_type': 'stream', 'name': 'stdout',
+                                      'text': f"cannot draw this: {e}\n"}
         self.out.outputs = (out or figure_output(self.result),)
 
     @property
@@ -227,23 +271,28 @@ class Explorer(ipw.interactive):
         "The text shown in the output area ('' when it shows a figure)."
         return ''.join(o.get('text', '') for o in self.out.outputs)
 
+# %% ../nbs/16_explore.ipynb #f075bfd8
 def scene_explorer(checkpoints:dict|None=None, # {stage: checkpoint} (default `stage_checkpoints()`, loaded once)
                    size:int=64, # rendering size (px)
                   ):
-    "Sliders for class, object count, incidence, looks, sea state and seed over `scene_panel`; returns the widget."
+    """Sliders for class, object count, incidence, looks, sea
+    state and seed over `scene_panel`; returns the widget."""
     cks = checkpoints or stage_checkpoints()
     draw = lambda **kw: scene_panel(**kw, checkpoints=cks, size=size)
     lay = dict(continuous_update=False, style={'description_width': 'initial'})
     return Explorer(draw,
         cls=ipw.Dropdown(options=CLASSES, value='ship', description='class'),
         n_objects=ipw.IntSlider(value=1, min=1, max=MAX_OBJECTS, description='objects', **lay),
-        incidence_deg=ipw.FloatSlider(value=35, min=10, max=80, step=1, description='incidence (°)', **lay),
+        incidence_deg=ipw.FloatSlider(value=35, min=10, max=80, step=1, description='incidence (°)',
+                                      **lay),
         looks=ipw.IntSlider(value=1, min=1, max=16, description='looks', **lay),
-        wind_mps=ipw.FloatSlider(value=5, min=0.5, max=20, step=0.5, description='wind (m/s)', **lay),
+        wind_mps=ipw.FloatSlider(value=5, min=0.5, max=20, step=0.5, description='wind (m/s)',
+                                 **lay),
         seed=ipw.BoundedIntText(value=0, min=0, max=10**6, description='seed'))
 
 # %% ../nbs/16_explore.ipynb #5ab934e9
 RETRIEVAL_DOMAINS = ('all', 'natural', 'optical', 'sar')
+
 _INDEX, _DATA = {}, {}
 
 def _default_data():
@@ -253,40 +302,57 @@ def _default_data():
 
 def retrieval_index(checkpoint=None, # a checkpoint (default `demo_checkpoint()`: the chain's last stage, or the demo model)
                     split:str='test', # a split of `sarvlm-mini`
-                    dd=None, # a built `sarvlm-mini` (default `build_mini()`: small under SARVLM_SMALL=1)
+                    # a built `sarvlm-mini` (default `build_mini()`: small under SARVLM_SMALL=1)
+                    dd=None,
                    ) -> dict:
-    "dict(checkpoint, dataset, features) for text → image search over `split`, built once per process."
+    """dict(checkpoint, dataset, features) for text →
+    image search over `split`, built once per process."""
     ck = Path(checkpoint) if checkpoint is not None else demo_checkpoint(verbose=False)
     dd = dd if dd is not None else _default_data()
-    if split not in dd: raise ValueError(f"retrieval_index: the dataset has no split {split!r}; it has {list(dd)}")
-    key = (str(ck.resolve()), ck.stat().st_mtime_ns, getattr(dd[split], '_fingerprint', id(dd[split])))
+    if split not in dd:
+        raise ValueError(f"retrieval_index: the dataset has no split {split!r}; it has {list(dd)}")
+    key = (str(ck.resolve()), ck.stat().st_mtime_ns,
+           getattr(dd[split], '_fingerprint', id(dd[split])))
     if key not in _INDEX:
-        _INDEX[key] = dict(checkpoint=ck, dataset=dd[split], features=checkpoint_features(ck, dd[split], verbose=False))
+        _INDEX[key] = dict(checkpoint=ck, dataset=dd[split],
+                           features=checkpoint_features(ck, dd[split], verbose=False))
     return _INDEX[key]
 
+# %% ../nbs/16_explore.ipynb #2cee1811
 def retrieve(query:str, # free text, e.g. 'a SAR image of a ship'
              k:int=8, # how many images
              domain:str='all', # search all images or one domain's ('natural', 'optical', 'sar')
              index:dict|None=None, # from `retrieval_index` (default: the default index)
             ) -> list:
-    "The k test images most similar to `query`, best first: dicts of rank, row, score (cosine), domain, label and caption."
-    if not isinstance(query, str) or not query.strip(): raise ValueError("retrieve: the query is empty; type a description such as 'a SAR image of a ship'")
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1: raise ValueError(f"retrieve: k must be an integer >= 1, got {k!r}")
-    if domain not in RETRIEVAL_DOMAINS: raise ValueError(f"retrieve: domain must be one of {RETRIEVAL_DOMAINS}, got {domain!r}")
+    """The k test images most similar to `query`, best first: dicts
+    of rank, row, score (cosine), domain, label and caption."""
+    if not isinstance(query, str) or not query.strip():
+        raise ValueError("retrieve: the query is empty; type a description such as 'a SAR "
+                         "image of a ship'")
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"retrieve: k must be an integer >= 1, got {k!r}")
+    if domain not in RETRIEVAL_DOMAINS:
+        raise ValueError(f"retrieve: domain must be one of {RETRIEVAL_DOMAINS}, got {domain!r}")
     index = index or retrieval_index()
     f = index['features']
-    rows = np.flatnonzero(np.ones(len(f['image']), bool) if domain == 'all' else f['domain'] == domain)
-    if k > len(rows): raise ValueError(f"retrieve: k={k} but the index holds only {len(rows)} {domain if domain != 'all' else ''} images".replace('  ', ' '))
+    rows = np.flatnonzero(np.ones(len(f['image']),
+                                  bool) if domain == 'all' else f['domain'] == domain)
+    if k > len(rows):
+        raise ValueError(f"retrieve: k={k} but the index holds only {len(rows)} "
+                         f"{domain if domain != 'all' else ''} images".replace('  ', ' '))
     model, _, tok, _ = cached_model(index['checkpoint'])
     vals, idx = topk_chunked(embed_texts(model, [query.strip()], tok), f['image'][rows], int(k))
-    return [dict(rank=r + 1, row=int(rows[i]), score=float(v), domain=str(f['domain'][rows[i]]), label=str(f['label'][rows[i]]),
-                 caption=str(f['caption'][rows[i]])) for r, (v, i) in enumerate(zip(vals[0].tolist(), idx[0].tolist()))]
+    return [dict(rank=r + 1, row=int(rows[i]), score=float(v), domain=str(f['domain'][rows[i]]),
+                 label=str(f['label'][rows[i]]), caption=str(f['caption'][rows[i]])) for r,
+                 (v, i) in enumerate(zip(vals[0].tolist(), idx[0].tolist()))]
 
 # %% ../nbs/16_explore.ipynb #6a21748e
 def retrieval_grid(results:list, # from `retrieve`
-                   index:dict|None=None, # the index the results came from (default: the default index)
+                   # the index the results came from (default: the default index)
+                   index:dict|None=None,
                    ncols:int=4, query:str|None=None):
-    "The retrieved images in a grid, each with its rank, score, domain, class and caption; returns the figure."
+    """The retrieved images in a grid, each with its rank,
+    score, domain, class and caption; returns the figure."""
     if not results: raise ValueError("retrieval_grid: no results to show")
     index = index or retrieval_index()
     ds = index['dataset']
@@ -298,37 +364,46 @@ def retrieval_grid(results:list, # from `retrieve`
     for ax, h in zip(axs.flat, results):
         _image_axes(ax, image_array(ds[h['row']]['image']), h['domain'])
         ax.set_title(f"#{h['rank']} {h['score']:.2f} · {h['domain']} · {h['label']}", fontsize=8)
-        ax.text(0.5, -0.03, textwrap.fill(h['caption'], 34), transform=ax.transAxes, ha='center', va='top', fontsize=6.5)
+        ax.text(0.5, -0.03, textwrap.fill(h['caption'], 34), transform=ax.transAxes, ha='center',
+                va='top', fontsize=6.5)
     if query: fig.suptitle(f"query: {query!r}", fontsize=10)
     fig.tight_layout()
     return fig
 
 # %% ../nbs/16_explore.ipynb #412c6367
-DEMO_QUERIES = {('sar', 'ship'): 'a SAR image of a ship', ('sar', 'aircraft'): 'a SAR image of an aircraft',
-                ('sar', 'building'): 'a SAR image of a building', ('optical', 'bridge'): 'an aerial image of a bridge',
-                ('optical', 'storage tank'): 'an aerial image of a storage tank', ('natural', 'car'): 'a photo of a car'}
+DEMO_QUERIES = {('sar', 'ship'): 'a SAR image of a ship',
+                ('sar', 'aircraft'): 'a SAR image of an aircraft',
+                ('sar', 'building'): 'a SAR image of a building',
+                ('optical', 'bridge'): 'an aerial image of a bridge',
+                ('optical', 'storage tank'): 'an aerial image of a storage tank',
+                ('natural', 'car'): 'a photo of a car'}
 
 def query_hits(queries:dict=DEMO_QUERIES, # {(domain, class): query}
                k:int=5, index:dict|None=None) -> 'pd.DataFrame':
-    "Per query: top-k hit rate (% of the top k whose label is the class) and the chance rate (the class's share of the domain)."
+    """Per query: top-k hit rate (% of the top k whose label is the
+    class) and the chance rate (the class's share of the domain)."""
     import pandas as pd
     index = index or retrieval_index()
     f = index['features']
     rows = []
     for (dom, cls), q in queries.items():
         hits = retrieve(q, k, dom, index)
-        rows.append(dict(domain=dom, cls=cls, query=q, hit_rate=100 * np.mean([h['label'] == cls for h in hits]),
+        rows.append(dict(domain=dom, cls=cls, query=q,
+                         hit_rate=100 * np.mean([h['label'] == cls for h in hits]),
                          chance=100 * float(np.mean(f['label'][f['domain'] == dom] == cls))))
     return pd.DataFrame(rows)
 
 # %% ../nbs/16_explore.ipynb #6c5ec0aa
 def retrieval_explorer(index:dict|None=None, # from `retrieval_index` (default: the default index)
                        query:str='a SAR image of a ship', k:int=8, domain:str='sar'):
-    "A text box (query), a k slider and a domain menu over `retrieve` + `retrieval_grid`; returns the widget."
+    """A text box (query), a k slider and a domain menu over
+    `retrieve` + `retrieval_grid`; returns the widget."""
     index = index or retrieval_index()
-    draw = lambda query, k, domain: retrieval_grid(retrieve(query, k, domain, index), index, query=query)
+    draw = lambda query, k, domain: retrieval_grid(retrieve(query, k, domain, index), index,
+                                                   query=query)
     return Explorer(draw,
-        query=ipw.Text(value=query, description='query', continuous_update=False, layout=ipw.Layout(width='60%')),
+        query=ipw.Text(value=query, description='query', continuous_update=False,
+                       layout=ipw.Layout(width='60%')),
         k=ipw.IntSlider(value=k, min=1, max=16, description='k', continuous_update=False),
         domain=ipw.Dropdown(options=RETRIEVAL_DOMAINS, value=domain, description='domain'))
 
@@ -340,7 +415,8 @@ def alignment_file(cfg=None, seed:int|None=None) -> Path:
     return get_paths().runs/f'{cfg.experiment}-seed{seed}'/'alignment.npz'
 
 def _pca_map(checkpoints:dict, dd=None) -> dict:
-    "Shared 2-D PCA of the test images and captions under each checkpoint (the stand-in for a missing alignment file)."
+    """Shared 2-D PCA of the test images and captions under each
+    checkpoint (the stand-in for a missing alignment file)."""
     feats = {s: retrieval_index(ck, 'test', dd)['features'] for s, ck in checkpoints.items()}
     f0 = next(iter(feats.values()))
     n = len(f0['image'])
@@ -348,31 +424,38 @@ def _pca_map(checkpoints:dict, dd=None) -> dict:
     Z = np.concatenate(list(embs.values()))
     mu = Z.mean(0)
     V = np.linalg.svd(Z - mu, full_matrices=False)[2][:2]
-    return dict(coords={s: (e - mu) @ V.T for s, e in embs.items()}, domain=np.tile(f0['domain'], 2), label=np.tile(f0['label'], 2),
-                kind=np.array(['image'] * n + ['caption'] * n), method='PCA (stand-in: no alignment file)')
+    return dict(coords={s: (e - mu) @ V.T for s, e in embs.items()},
+                domain=np.tile(f0['domain'], 2), label=np.tile(f0['label'], 2),
+                kind=np.array(['image'] * n + ['caption'] * n),
+                method='PCA (stand-in: no alignment file)')
 
 def stage_map(path=None, # an alignment file from `08_alignment` (default `alignment_file()`)
-              checkpoints:dict|None=None, # for the stand-in when the file is missing (default `stage_checkpoints()`)
+              # for the stand-in when the file is missing (default `stage_checkpoints()`)
+              checkpoints:dict|None=None,
               dd=None, # the stand-in's data: a built `sarvlm-mini` (default `build_mini()`)
              ) -> dict:
-    "dict(coords {stage: (n, 2)}, domain, label, kind per point, method) from the saved UMAP, or a shared-PCA stand-in."
+    """dict(coords {stage: (n, 2)}, domain, label, kind per point,
+    method) from the saved UMAP, or a shared-PCA stand-in."""
     p = Path(path) if path is not None else alignment_file()
     if p.is_file():
         _, coords, meta = load_alignment(p)
-        return dict(coords={str(s): v for s, v in coords.items()}, domain=meta['domain'], label=meta['label'], kind=meta['kind'],
-                    method='UMAP (08_alignment)')
-    if path is not None: raise FileNotFoundError(f"stage_map: no alignment file at {p} (08_alignment writes it)")
+        return dict(coords={str(s): v for s, v in coords.items()}, domain=meta['domain'],
+                    label=meta['label'], kind=meta['kind'], method='UMAP (08_alignment)')
+    if path is not None:
+        raise FileNotFoundError(f"stage_map: no alignment file at {p} (08_alignment writes it)")
     return _pca_map(checkpoints or stage_checkpoints(), dd)
 
 # %% ../nbs/16_explore.ipynb #43a5b156
 def umap_stage_figure(stage:str|None=None, # a stage of the map (default: its first)
                       smap:dict|None=None, # from `stage_map` (default: `stage_map()`)
                      ):
-    "One stage's panel of the shared map, by domain and by class, in the limits of all stages; returns the figure."
+    """One stage's panel of the shared map, by domain and by
+    class, in the limits of all stages; returns the figure."""
     smap = smap or stage_map()
     coords = smap['coords']
     stage = stage or next(iter(coords))
-    if stage not in coords: raise ValueError(f"umap_stage_figure: no stage {stage!r} in the map; it has {list(coords)}")
+    if stage not in coords:
+        raise ValueError(f"umap_stage_figure: no stage {stage!r} in the map; it has {list(coords)}")
     dom, lab, kind = (np.asarray(smap[k]) for k in ('domain', 'label', 'kind'))
     allxy = np.concatenate(list(coords.values()))
     lo, hi = allxy.min(0), allxy.max(0)
@@ -381,11 +464,14 @@ def umap_stage_figure(stage:str|None=None, # a stage of the map (default: its fi
     cmap = plt.get_cmap('tab10' if len(classes) <= 10 else 'tab20')
     fig, axs = plt.subplots(1, 2, figsize=(10.5, 4.6))
     xy = coords[stage]
-    for ax, vals, colors in ((axs[0], dom, DOMAIN_COLORS), (axs[1], lab, {c: cmap(i) for i, c in enumerate(classes)})):
+    for ax, vals, colors in ((axs[0], dom, DOMAIN_COLORS),
+                             (axs[1], lab, {c: cmap(i) for i, c in enumerate(classes)})):
         for v, col in colors.items():
             for kd, mk in (('image', 'o'), ('caption', 'x')):
                 m = (vals == v) & (kind == kd)
-                if m.any(): ax.scatter(*xy[m].T, s=6 if mk == 'o' else 10, marker=mk, color=col, alpha=0.6, lw=0.6, label=f"{v} ({kd})")
+                if m.any():
+                    ax.scatter(*xy[m].T, s=6 if mk == 'o' else 10, marker=mk, color=col, alpha=0.6,
+                               lw=0.6, label=f"{v} ({kd})")
         ax.set_xlim(lo[0] - pad[0], hi[0] + pad[0])
         ax.set_ylim(lo[1] - pad[1], hi[1] + pad[1])
         ax.set_xticks([])
@@ -404,6 +490,8 @@ def umap_explorer(smap:dict|None=None, # from `stage_map` (default: `stage_map()
     smap = smap or stage_map()
     opts = [(STAGE_TITLES.get(s, s), s) for s in smap['coords']]
     draw = lambda stage: umap_stage_figure(stage, smap)
-    return Explorer(draw, stage=ipw.SelectionSlider(options=opts, value=opts[0][1], description='stage',
-                                                       continuous_update=False, style={'description_width': 'initial'},
+    return Explorer(draw, stage=ipw.SelectionSlider(options=opts, value=opts[0][1],
+                                                    description='stage',
+                                                       continuous_update=False,
+                                                       style={'description_width': 'initial'},
                                                        layout=ipw.Layout(width='60%')))

@@ -28,7 +28,8 @@ def record_targets(record:dict, # a sarvlm-mini record (SAR: PIL 'F' linear inte
                    classes:list, # class names; label = index + 1 (0 is background)
                    min_px:float=2.0, # drop boxes whose width or height is below this (pixels)
                   ) -> tuple:
-    "(image (3,H,W) in [0,1], dict(boxes (K,4) float xyxy, labels (K,) int64), number of boxes dropped)."
+    """(image (3,H,W) in [0,1], dict(boxes (K,4) float
+    xyxy, labels (K,) int64), number of boxes dropped)."""
     boxes = json.loads(record['meta']).get('boxes', [])
     keep = [b for b in boxes if b.get('bbox') and b['cls'] in classes
             and min(b['bbox'][2] - b['bbox'][0], b['bbox'][3] - b['bbox'][1]) >= min_px]
@@ -37,38 +38,47 @@ def record_targets(record:dict, # a sarvlm-mini record (SAR: PIL 'F' linear inte
     return sar_to_tensor(np.asarray(record['image'], np.float32)), t, len(boxes) - len(keep)
 
 def detection_split(ds, # a sarvlm-mini split (`datasets.Dataset`)
-                    classes:list|None=None, # None: every class with a box in this split (use the train split's for others)
+                    # None: every class with a box in this split (use the train split's for others)
+                    classes:list|None=None,
                     min_px:float=2.0, n:int|None=None) -> dict:
     "dict(images, targets, classes, dropped) for the SAR records of a split."
     sar = [int(i) for i in np.flatnonzero(np.array(ds['domain']) == 'sar')][:n]
     if not sar: raise ValueError("detection_split: the split holds no SAR records")
     recs = [ds[i] for i in sar]
     if classes is None:
-        classes = sorted({b['cls'] for r in recs for b in json.loads(r['meta']).get('boxes', []) if b.get('bbox')})
+        classes = sorted({b['cls'] for r in recs for b in json.loads(r['meta']).get('boxes',
+                []) if b.get('bbox')})
     out = [record_targets(r, classes, min_px) for r in recs]
-    return dict(images=[o[0] for o in out], targets=[o[1] for o in out], classes=list(classes), dropped=sum(o[2] for o in out))
+    return dict(images=[o[0] for o in out], targets=[o[1] for o in out], classes=list(classes),
+                dropped=sum(o[2] for o in out))
 
 # %% ../../nbs/15_detection.ipynb #81f116cc
 def to_coco(targets:list, # per image dict(boxes xyxy, labels)
             classes:list, size:int=64) -> dict:
     "A COCO ground-truth dict (xywh boxes, area = w*h, no crowd)."
-    anns = [dict(image_id=i, category_id=int(l), bbox=[float(x0), float(y0), float(x1 - x0), float(y1 - y0)],
+    anns = [dict(image_id=i, category_id=int(l),
+                 bbox=[float(x0), float(y0), float(x1 - x0), float(y1 - y0)],
                  area=float((x1 - x0) * (y1 - y0)), iscrowd=0)
-            for i, t in enumerate(targets) for (x0, y0, x1, y1), l in zip(t['boxes'].tolist(), t['labels'].tolist())]
+            for i, t in enumerate(targets) for (x0, y0, x1, y1),
+            l in zip(t['boxes'].tolist(), t['labels'].tolist())]
     anns = [dict(a, id=k + 1) for k, a in enumerate(anns)]
     return dict(images=[dict(id=i, width=size, height=size) for i in range(len(targets))],
-                annotations=anns, categories=[dict(id=k + 1, name=c) for k, c in enumerate(classes)])
+                annotations=anns, categories=[dict(id=k + 1, name=c) for k,
+                                              c in enumerate(classes)])
 
 def coco_map(preds:list, # per image dict(boxes xyxy, scores, labels)
              targets:list, classes:list, size:int=64) -> dict:
-    "pycocotools mAP@50:95, mAP@50 and mAP@75 (all areas, 100 detections), in [0,1]; -1 where undefined."
-    if len(preds) != len(targets): raise ValueError(f"coco_map: {len(preds)} predictions for {len(targets)} images")
+    """pycocotools mAP@50:95, mAP@50 and mAP@75 (all areas,
+    100 detections), in [0,1]; -1 where undefined."""
+    if len(preds) != len(targets):
+        raise ValueError(f"coco_map: {len(preds)} predictions for {len(targets)} images")
     with contextlib.redirect_stdout(io.StringIO()):
         gt = COCO()
         gt.dataset = to_coco(targets, classes, size)
         gt.createIndex()
         res = [dict(image_id=i, category_id=int(l), bbox=[x0, y0, x1 - x0, y1 - y0], score=float(s))
-               for i, p in enumerate(preds) for (x0, y0, x1, y1), s, l in zip(p['boxes'].tolist(), p['scores'].tolist(), p['labels'].tolist())]
+               for i, p in enumerate(preds) for (x0, y0, x1, y1), s,
+               l in zip(p['boxes'].tolist(), p['scores'].tolist(), p['labels'].tolist())]
         if not res: return dict(map=0.0, map50=0.0, map75=0.0)
         E = COCOeval(gt, gt.loadRes(res), 'bbox')
         E.evaluate()
@@ -78,20 +88,23 @@ def coco_map(preds:list, # per image dict(boxes xyxy, scores, labels)
 
 # %% ../../nbs/15_detection.ipynb #94e91f23
 class ViTBackbone(nn.Module):
-    "open_clip ViT image tower -> {'0': (N, C, g*up, g*up)} feature map from its final patch tokens."
+    """open_clip ViT image tower -> {'0': (N, C, g*up,
+    g*up)} feature map from its final patch tokens."""
     def __init__(self, visual, # `model.visual` of an open_clip CLIP (class-token ViT)
                  out_channels:int=64, upsample:int=2):
         super().__init__()
         _check_vit(visual)
         self.visual, self.upsample, self.out_channels = visual, upsample, out_channels
-        self.neck = nn.Sequential(nn.Conv2d(visual.conv1.out_channels, out_channels, 1), nn.GroupNorm(16, out_channels), nn.ReLU())
+        self.neck = nn.Sequential(nn.Conv2d(visual.conv1.out_channels, out_channels, 1),
+                                  nn.GroupNorm(16, out_channels), nn.ReLU())
 
     def forward(self, x):
         v = self.visual
         h = v.ln_post(v.transformer(v._embeds(x))[:, 1:])          # (N, g*g, width) patch tokens
         g = int(math.isqrt(h.shape[1]))
         f = self.neck(h.transpose(1, 2).reshape(len(x), -1, g, g))
-        if self.upsample > 1: f = F.interpolate(f, scale_factor=self.upsample, mode='bilinear', align_corners=False)
+        if self.upsample > 1:
+            f = F.interpolate(f, scale_factor=self.upsample, mode='bilinear', align_corners=False)
         return OrderedDict([('0', f)])
 
 def make_detector(model, # an open_clip CLIP (only its image tower is used)
@@ -99,7 +112,8 @@ def make_detector(model, # an open_clip CLIP (only its image tower is used)
                   out_channels:int=64, upsample:int=2, num_convs:int=1, score_thresh:float=0.05,
                   reg_bias:float=1.0, # start of the box-side distances, in strides (torchvision: 0)
                  ) -> FCOS:
-    """FCOS on a `ViTBackbone`: one feature level, anchor size = stride, the model's input size, mean
+    """FCOS on a `ViTBackbone`: one feature level,
+    anchor size = stride, the model's input size, mean
     and std; box-side distances start at `reg_bias` strides (see below)."""
     S, mean, std = _input_cfg(model)
     bb = ViTBackbone(model.visual, out_channels, upsample)
@@ -107,7 +121,8 @@ def make_detector(model, # an open_clip CLIP (only its image tower is used)
     head = FCOSHead(out_channels, 1, num_classes + 1, num_convs=num_convs)
     nn.init.constant_(head.regression_head.bbox_reg.bias, reg_bias)
     return FCOS(bb, num_classes + 1, min_size=S, max_size=S, image_mean=mean.flatten().tolist(),
-                image_std=std.flatten().tolist(), anchor_generator=AnchorGenerator(((stride,),), ((1.0,),)),
+                image_std=std.flatten().tolist(),
+                anchor_generator=AnchorGenerator(((stride,),), ((1.0,),)),
                 head=head, score_thresh=score_thresh, detections_per_img=50, topk_candidates=200)
 
 # %% ../../nbs/15_detection.ipynb #86f4112b
@@ -125,8 +140,8 @@ def _flip(img, t, rng):
 
 # %% ../../nbs/15_detection.ipynb #186adbfa
 def train_detector(det, data:dict, # a detector; `detection_split` output
-                   epochs:int=10, batch_size:int=16, lr:float=1e-3, lr_backbone:float=2.5e-4, wd:float=0.01,
-                   seed:int=0, verbose:bool=False) -> list:
+                   epochs:int=10, batch_size:int=16, lr:float=1e-3, lr_backbone:float=2.5e-4,
+                   wd:float=0.01, seed:int=0, verbose:bool=False) -> list:
     "Train in place; returns the mean loss of each epoch."
     set_seed(seed)
     rng = np.random.default_rng(seed)
@@ -136,13 +151,16 @@ def train_detector(det, data:dict, # a detector; `detection_split` output
     opt = torch.optim.AdamW(groups, weight_decay=wd)
     n = len(data['images'])
     steps = epochs * math.ceil(n / batch_size)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt,
+                                              lambda s: 0.5 * (1 + math.cos(math.pi * min(s,
+                                                      steps) / steps)))
     det.train()
     hist = []
     for ep in range(epochs):
         order, tot = rng.permutation(n), []
         for i in range(0, n, batch_size):
-            xs, ts = zip(*[_flip(data['images'][j], data['targets'][j], rng) for j in order[i:i + batch_size]])
+            xs, ts = zip(*[_flip(data['images'][j], data['targets'][j],
+                                 rng) for j in order[i:i + batch_size]])
             loss = sum(det(list(xs), list(ts)).values())
             opt.zero_grad()
             loss.backward()
@@ -158,11 +176,13 @@ def train_detector(det, data:dict, # a detector; `detection_split` output
 def predict(det, images:list, batch_size:int=64) -> list:
     "Per image dict(boxes, scores, labels)."
     det.eval()
-    return [p for i in range(0, len(images), batch_size) for p in det(list(images[i:i + batch_size]))]
+    return [p for i in range(0, len(images),
+                             batch_size) for p in det(list(images[i:i + batch_size]))]
 
 # %% ../../nbs/15_detection.ipynb #174463fc
 def predict_with_sides(det, images:list, batch_size:int=64) -> tuple:
-    """(`predict`'s output, % of feature-map positions where each box side (left, top, right, bottom)
+    """(`predict`'s output, % of feature-map positions
+    where each box side (left, top, right, bottom)
     is > 0 before the ReLU), from one pass over `images`."""
     seen = []
     hook = det.head.regression_head.bbox_reg.register_forward_hook(
@@ -172,16 +192,20 @@ def predict_with_sides(det, images:list, batch_size:int=64) -> tuple:
     return preds, (100 * torch.stack(seen).sum(0) / len(images)).tolist()
 
 def box_sides_alive(det, images:list, batch_size:int=64) -> list:
-    "% of feature-map positions where each box side (left, top, right, bottom) is > 0 before the ReLU."
+    """% of feature-map positions where each box side
+    (left, top, right, bottom) is > 0 before the ReLU."""
     return predict_with_sides(det, images, batch_size)[1]
 
 # %% ../../nbs/15_detection.ipynb #a1f0b256
-INITS = {'random init': None, 'stage 0 (natural)': 'stage0_natural', 'stage 1 (optical)': 'stage1_optical',
-         'stage 2 two-stage (0→1→2)': 'stage2_sar_from1'}   # add 'stage2_sar_from0' (direct) or 'sar_scratch' at will
+INITS = {'random init': None, 'stage 0 (natural)': 'stage0_natural',
+         'stage 1 (optical)': 'stage1_optical',
+         # add 'stage2_sar_from0' (direct) or 'sar_scratch' at will
+         'stage 2 two-stage (0→1→2)': 'stage2_sar_from1'}
 
 def compare_inits(train:dict, test:dict, # `detection_split` outputs
                   inits:dict=INITS, epochs:int=10, seed:int=0, **kw) -> tuple:
-    """(table of mAP per initialisation and the least-alive box side in %, {label: detector}); inits whose
+    """(table of mAP per initialisation and the least-alive
+    box side in %, {label: detector}); inits whose
     checkpoint is missing are listed as skipped."""
     import pandas as pd
     rows, dets = [], {}
@@ -196,8 +220,8 @@ def compare_inits(train:dict, test:dict, # `detection_split` outputs
         hist = train_detector(det, train, epochs=epochs, seed=seed, **kw)
         preds, alive = predict_with_sides(det, test['images'])
         m = coco_map(preds, test['targets'], train['classes'])
-        rows.append(dict(init=label, **{k: round(100 * v, 1) for k, v in m.items()}, final_loss=round(hist[-1], 3),
-                         train_s=round(time.perf_counter() - t, 1),
+        rows.append(dict(init=label, **{k: round(100 * v, 1) for k, v in m.items()},
+                         final_loss=round(hist[-1], 3), train_s=round(time.perf_counter() - t, 1),
                          sides_alive=round(min(alive), 1), note=''))
         dets[label] = det
     return pd.DataFrame(rows).set_index('init'), dets

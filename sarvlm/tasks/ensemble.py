@@ -168,23 +168,29 @@ def eval_set(test, # the study's test set (`sarvlm.transfer.test_set(cfg)`)
     zs = np.flatnonzero(np.isin(dom, ['sar', 'optical']) & np.isin(lab, classes))
     ret, caps = retrieval_captions(test)
     if not len(zs) or not len(ret):
-        raise ValueError(f"eval_set: {len(zs)} zero-shot and {len(ret)} SAR retrieval rows; need both")
+        raise ValueError(f"eval_set: {len(zs)} zero-shot and {len(ret)} SAR retrieval "
+                         "rows; need both")
     return EvalSet(test, zs, ret, list(caps), classes, held, lab[zs], dom[zs])
 
 # %% ../../nbs/12_ensemble.ipynb #16b28b1f
 def checkpoint_eval_features(checkpoint, ev:EvalSet, model=None, verbose:bool=False) -> dict:
-    "Zero-shot and retrieval image features (shared cache) and retrieval caption features of a checkpoint."
-    img = checkpoint_features(checkpoint, ev.test, verbose=verbose, texts=False)['image']   # 07's cache entries
+    """Zero-shot and retrieval image features (shared cache)
+    and retrieval caption features of a checkpoint."""
+    # 07's cache entries
+    img = checkpoint_features(checkpoint, ev.test, verbose=verbose, texts=False)['image']
     m = model or load_model(checkpoint)
     txt = embed_texts(m.model, ev.ret_caps, m.tokenizer).numpy()
     return dict(zs=img[ev.zs_idx], ret_img=img[ev.ret_idx], ret_txt=txt)
 
-def model_eval_features(model, preprocess, tokenizer, # an open_clip model, its eval transform and tokenizer
+def model_eval_features(model, preprocess,
+                        tokenizer, # an open_clip model, its eval transform and tokenizer
                         ev:EvalSet, # the evaluation rows
                         name:str|None=None, # its open_clip model name (for the cache key)
-                        weights:str|None=None, # a name for its weights, to cache them (None: not kept)
+                        # a name for its weights, to cache them (None: not kept)
+                        weights:str|None=None,
                         batch_size:int=256) -> dict:
-    "The same features from an in-memory model, through the one embedding cache when `weights` is given."
+    """The same features from an in-memory model, through
+    the one embedding cache when `weights` is given."""
     rows = np.union1d(ev.zs_idx, ev.ret_idx)
     ds = ev.test.select(rows)
     if weights:
@@ -228,7 +234,8 @@ def _share(pred, classes) -> float:
 # %% ../../nbs/12_ensemble.ipynb #91d5dcfd
 def score_metrics(sc:dict, # scores of a model or an ensemble
                   ev:EvalSet) -> dict:
-    "The study's measures (%, as 07's `evaluate_embeddings`), SAR top-1 on all classes, diagnostics."
+    """The study's measures (%, as 07's `evaluate_embeddings`),
+    SAR top-1 on all classes, diagnostics."""
     if sc['probs'].shape != (len(ev.zs_idx), len(ev.classes)):
         raise ValueError(f"probabilities {sc['probs'].shape} do not fit the evaluation set "
                          f"({len(ev.zs_idx)}, {len(ev.classes)})")
@@ -271,15 +278,17 @@ def stage_checkpoints(cfg=None, # a `TransferConfig` (default `study_config()`: 
     return out
 
 # %% ../../nbs/12_ensemble.ipynb #3b5cc681
-PROMPT_VARIANTS = {'simple': ('simple',), 'sar': ('sar',), 'optical': ('optical',), 'sar_opt': ('sar_opt',),
-                   'sar + optical (sets equal)': ('sar', 'optical')}
+PROMPT_VARIANTS = {'simple': ('simple',), 'sar': ('sar',), 'optical': ('optical',),
+                   'sar_opt': ('sar_opt',), 'sar + optical (sets equal)': ('sar', 'optical')}
 WISE_PAIRS = {'optical → two-stage': ('stage1_optical', 'stage2_sar_from1'),
               'natural → direct': ('stage0_natural', 'stage2_sar_from0')}
 OUTPUT_COMBOS = {'optical + two-stage': ('stage1_optical', 'stage2_sar_from1'),
                  'direct + two-stage': ('stage2_sar_from0', 'stage2_sar_from1'),
-                 'natural + optical + two-stage': ('stage0_natural', 'stage1_optical', 'stage2_sar_from1'),
+                 'natural + optical + two-stage': ('stage0_natural', 'stage1_optical',
+                                                   'stage2_sar_from1'),
                  'all four stages': ENSEMBLE_STAGES}
-BASELINE = ('prompt', STUDY)   # the two-stage model as 07 measures it: every ensemble is compared with it
+# the two-stage model as 07 measures it: every ensemble is compared with it
+BASELINE = ('prompt', STUDY)
 
 def default_alphas() -> tuple:
     "The WiSE-FT alpha grid: 0, .5, 1 (a finer grid costs one more model per point, line and seed)."

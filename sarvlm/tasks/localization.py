@@ -34,9 +34,11 @@ __all__ = ['QUERY_TEMPLATE', 'QUERY_CLASSES', 'NEUTRAL_QUERY', 'SLM_PARAMS', 'TH
 
 # %% ../../nbs/14_localization.ipynb #9c05b24f
 def tile_grid(side:int, # image side in pixels (square images)
-              scales=(64, 128, 256), # tile sides in pixels; scales larger than the image are skipped
+              # tile sides in pixels; scales larger than the image are skipped
+              scales=(64, 128, 256),
              ) -> list:
-    "Unique (row0, col0, size) tiles: per scale, two grids (offsets 0 and size/2, stride size), clamped inside the image."
+    """Unique (row0, col0, size) tiles: per scale, two grids (offsets
+    0 and size/2, stride size), clamped inside the image."""
     scales = [int(s) for s in scales if int(s) <= side]
     if not scales: raise ValueError(f"tile_grid: no tile scale fits an image of side {side}")
     tiles = set()
@@ -51,15 +53,18 @@ def _input_cfg(model) -> tuple:
     cfg = model.visual.preprocess_cfg
     size = cfg['size']
     size = size if isinstance(size, int) else size[0]
-    return int(size), torch.tensor(cfg['mean']).view(1, 3, 1, 1), torch.tensor(cfg['std']).view(1, 3, 1, 1)
+    return int(size), torch.tensor(cfg['mean']).view(1, 3, 1, 1), torch.tensor(cfg['std']).view(1,
+            3, 1, 1)
 
 def tile_batch(img01:torch.Tensor, # (3,H,W) float image in [0,1] (from `sar_to_tensor`)
                tiles:list, # (row0, col0, size) tiles from `tile_grid`
                model, # open_clip model: its input side, mean and std are used
               ) -> torch.Tensor:
-    "(N,3,S,S) model inputs: each tile cut, resized (bicubic, antialiased) to the model's side and standardised."
+    """(N,3,S,S) model inputs: each tile cut, resized (bicubic,
+    antialiased) to the model's side and standardised."""
     S, mean, std = _input_cfg(model)
-    crops = [F.interpolate(img01[None, :, r:r + s, c:c + s], size=(S, S), mode='bicubic', antialias=True, align_corners=False)
+    crops = [F.interpolate(img01[None, :, r:r + s, c:c + s], size=(S, S), mode='bicubic',
+                           antialias=True, align_corners=False)
              for r, c, s in tiles]
     return (torch.cat(crops).clamp(0, 1) - mean) / std
 
@@ -77,9 +82,11 @@ def fuse_tiles(scores, # one similarity per tile
     return heat / num
 
 def to_probmap(heat:np.ndarray, # a heat map
-               median:int=63, # median-blur kernel side in pixels (AIR-SLT: 251 at 224 px inputs); 0/1 = none
+               # median-blur kernel side in pixels (AIR-SLT: 251 at 224 px inputs); 0/1 = none
+               median:int=63,
               ) -> np.ndarray:
-    "Min-max normalise to [0,1], quantise to 8 bits, median-blur: the probability map the SLM metrics read. Constant maps give zeros."
+    """Min-max normalise to [0,1], quantise to 8 bits, median-blur: the probability map the SLM
+    metrics read. Constant maps give zeros."""
     h = np.asarray(heat, float)
     span = h.max() - h.min()
     if span <= 0: return np.zeros_like(h)
@@ -95,16 +102,21 @@ def tile_embeddings(model, intensity:np.ndarray, # (H,W) SAR linear intensity (s
                    ) -> tuple:
     "(tiles, (N,D) L2-normalised tile embeddings) of a square SAR image."
     a = np.asarray(intensity, np.float32)
-    if a.ndim != 2 or a.shape[0] != a.shape[1]: raise ValueError(f"tile_embeddings: expected a square 2-D SAR intensity image, got shape {a.shape}")
+    if a.ndim != 2 or a.shape[0] != a.shape[1]:
+        raise ValueError("tile_embeddings: expected a square 2-D SAR intensity image, got "
+                         f"shape {a.shape}")
     tiles, img = tile_grid(a.shape[0], scales), sar_to_tensor(a, scheme)
     dev = next(model.parameters()).device   # tiles are cut on the CPU, encoded where the model is
-    embs = [model.encode_image(tile_batch(img, tiles[i:i + batch_size], model).to(dev), normalize=True).float().cpu() for i in range(0, len(tiles), batch_size)]
+    embs = [model.encode_image(tile_batch(img, tiles[i:i + batch_size], model).to(dev),
+                               normalize=True).float().cpu() for i in range(0, len(tiles),
+                                       batch_size)]
     return tiles, torch.cat(embs)
 
 @torch.inference_mode()
 def text_embeddings(model, tokenizer, queries:list) -> torch.Tensor:
     "(Q,D) L2-normalised query embeddings."
-    return model.encode_text(tokenizer(list(queries)).to(next(model.parameters()).device), normalize=True).float().cpu()
+    return model.encode_text(tokenizer(list(queries)).to(next(model.parameters()).device),
+                             normalize=True).float().cpu()
 
 
 # %% ../../nbs/14_localization.ipynb #499b2b13
@@ -160,8 +172,9 @@ def localize(model, tokenizer, # an open_clip model and its tokenizer
     return dict(tiles=tiles, scores=s, heat=heat, prob=prob)
 
 # %% ../../nbs/14_localization.ipynb #6b60ce7a
-SLM_PARAMS = dict(rsu_beta=0.707, rsu_eps=1e-7, ras_expand=1.5, ras_filters=5, ras_box=50, ras_maxwin=1000,
-                  ras_beta=3.0, min_prob=0.5, rda_eta=0.5, w_su=0.4, w_as=0.35, w_da=0.25)
+SLM_PARAMS = dict(rsu_beta=0.707, rsu_eps=1e-7, ras_expand=1.5, ras_filters=5, ras_box=50,
+                  ras_maxwin=1000, ras_beta=3.0, min_prob=0.5, rda_eta=0.5, w_su=0.4, w_as=0.35,
+                  w_da=0.25)
 
 def polygons_mask(polys:list, # polygons, each [x1, y1, x2, y2, ...] or [[x, y], ...] in pixels (x = column)
                   shape:tuple, # (H, W)
@@ -177,25 +190,32 @@ def polygons_mask(polys:list, # polygons, each [x1, y1, x2, y2, ...] or [[x, y],
 def rsu(prob:np.ndarray, mask:np.ndarray, beta:float=0.707, eps:float=1e-7) -> float:
     "Salient-area proportion: 1 - exp(-beta * (mass in / mass out) * (area out / area in))."
     m = np.asarray(mask, float)
-    if m.sum() == 0: raise ValueError("rsu: the mask is empty (a query needs at least one annotated region)")
+    if m.sum() == 0:
+        raise ValueError("rsu: the mask is empty (a query needs at least one annotated region)")
     inside = float((prob * m).sum())
     ratio = inside / (float(prob.sum()) - inside + eps) * (m.size - m.sum()) / m.sum()
     return float(1 - math.exp(-beta * ratio))
 
 # %% ../../nbs/14_localization.ipynb #ed10795b
 def region_centre_radius(poly, expand:float=1.5) -> tuple:
-    "(x, y, r) of a polygon: vertex mean and `expand` x mean vertex distance, truncated to integers as in SLM."
+    """(x, y, r) of a polygon: vertex mean and `expand` x
+    mean vertex distance, truncated to integers as in SLM."""
     p = np.asarray(poly, float).reshape(-1, 2)
     x, y = int(p[:, 0].mean()), int(p[:, 1].mean())
     return x, y, int(np.mean(np.hypot(p[:, 0] - x, p[:, 1] - y)) * expand)
 
 def attention_centres(prob:np.ndarray, # probability map in [0,1]
-                      px_scale:float=0.25, # multiplies the AIR-SLT pixel sizes of the box and maximum filters
+                      # multiplies the AIR-SLT pixel sizes of the box and maximum filters
+                      px_scale:float=0.25,
                       filters:int=5, box:int=50, maxwin:int=1000, min_prob:float=0.5) -> list:
-    "[(x, y), ...] attention centres, most probable first: smoothed 8-bit map, windowed maxima, centroids, P >= min_prob."
+    """[(x, y), ...] attention centres, most probable first: smoothed
+    8-bit map, windowed maxima, centroids, P >= min_prob."""
     g = np.uint8(np.asarray(prob) * 255.0)
-    k, w = max(1, round(box * px_scale)) | 1, max(1, round(maxwin * px_scale))   # odd box: no half-pixel drift
-    for _ in range(filters): g = np.uint8(np.clip(np.round(ndimage.uniform_filter(g.astype(float), k, mode='mirror')), 0, 255))
+    # odd box: no half-pixel drift
+    k, w = max(1, round(box * px_scale)) | 1, max(1, round(maxwin * px_scale))
+    for _ in range(filters):
+        g = np.uint8(np.clip(np.round(ndimage.uniform_filter(g.astype(float), k, mode='mirror')), 0,
+                             255))
     peaks = (ndimage.maximum_filter(g, size=w) == g) & (g > 0)
     props = measure.regionprops(measure.label(peaks, connectivity=2))
     cs = [(int(p.centroid[1]), int(p.centroid[0])) for p in props]
@@ -206,7 +226,8 @@ def attention_centres(prob:np.ndarray, # probability map in [0,1]
 def ras(regions:list, # (x, y, r) per annotated region
         centres:list, # attention centres (x, y)
         beta:float=3.0) -> float:
-    "Attention shift (lower is better): per region mean distance of the centres within r (else r) over r, scaled by (e^{beta g}-1)/(e^beta-1)."
+    """Attention shift (lower is better): per region mean distance of the centres within r (else r)
+    over r, scaled by (e^{beta g}-1)/(e^beta-1)."""
     if not regions: raise ValueError("ras: no annotated regions")
     offs = []
     for x, y, r in regions:
@@ -217,11 +238,13 @@ def ras(regions:list, # (x, y, r) per annotated region
     return float((math.exp(beta * g) - 1) / (math.exp(beta) - 1))
 
 def rda(regions:list, centres:list, eta:float=0.5) -> float:
-    "Attention dispersion (higher is better): 1 for one centre inside a region's radius, 0 for none, less for several spread ones."
+    """Attention dispersion (higher is better): 1 for one centre inside a region's radius, 0 for
+    none, less for several spread ones."""
     if not regions: raise ValueError("rda: no annotated regions")
     out = []
     for x, y, r in regions:
-        pts = np.array([c for c in centres if math.hypot(x - c[0], y - c[1]) <= r], float).reshape(-1, 2)
+        pts = np.array([c for c in centres if math.hypot(x - c[0], y - c[1]) <= r],
+                       float).reshape(-1, 2)
         if len(pts) <= 1:
             out.append(float(len(pts)))
             continue
@@ -242,7 +265,8 @@ def slm(prob:np.ndarray, # probability map in [0,1] (from `to_probmap`)
     "The SLM metrics {Rsu, Ras, Rda, Rmi} of one probability map against its annotated polygons."
     p = {**SLM_PARAMS, **(p or {})}
     regions = [region_centre_radius(q, p['ras_expand']) for q in polys]
-    cs = attention_centres(prob, px_scale, p['ras_filters'], p['ras_box'], p['ras_maxwin'], p['min_prob'])
+    cs = attention_centres(prob, px_scale, p['ras_filters'], p['ras_box'], p['ras_maxwin'],
+                           p['min_prob'])
     su = rsu(prob, polygons_mask(polys, prob.shape), p['rsu_beta'], p['rsu_eps'])
     as_, da = ras(regions, cs, p['ras_beta']), rda(regions, cs, p['rda_eta'])
     return dict(Rsu=su, Ras=as_, Rda=da, Rmi=rmi(su, as_, da, (p['w_su'], p['w_as'], p['w_da'])))
@@ -252,19 +276,23 @@ THEMES = ('harbour', 'airport', 'industrial', 'sea', 'river')
 
 def scene_queries(render_out:dict, # `sarvlm.render.render(..., 'sar', size)` output
                   classes=QUERY_CLASSES, min_px:float=6.0, template:str=QUERY_TEMPLATE) -> list:
-    "[(class, query sentence, polygons), ...] for the classes of the scene with objects at least `min_px` wide."
+    """[(class, query sentence, polygons), ...] for the classes
+    of the scene with objects at least `min_px` wide."""
     by = {}
     for b in render_out['boxes']:
-        if b['cls'] in classes and min(b['rbox'][2:4]) >= min_px: by.setdefault(b['cls'], []).append(rbox_to_poly(b['rbox']))
+        if b['cls'] in classes and min(b['rbox'][2:4]) >= min_px:
+            by.setdefault(b['cls'], []).append(rbox_to_poly(b['rbox']))
     return [(c, template.format(c), ps) for c, ps in sorted(by.items())]
 
 def make_scenes(n:int, # number of scenes
                 size:int=256, # image side (px)
                 seed:int=0, themes=THEMES) -> list:
-    "[(scene_id, SAR intensity, queries), ...]: `n` large SAR scenes cycling through `themes`, those with no query skipped."
+    """[(scene_id, SAR intensity, queries), ...]: `n` large SAR
+    scenes cycling through `themes`, those with no query skipped."""
     out, k = [], 0
     while len(out) < n:
-        if k > 20 * n: raise ValueError(f"make_scenes: found only {len(out)} scenes with queries in {k} tries")
+        if k > 20 * n:
+            raise ValueError(f"make_scenes: found only {len(out)} scenes with queries in {k} tries")
         sc = random_scene(seed + k, theme=themes[k % len(themes)])
         k += 1
         r = render(sc, 'sar', size=size)
@@ -273,14 +301,18 @@ def make_scenes(n:int, # number of scenes
     return out
 
 # %% ../../nbs/14_localization.ipynb #ded81d4b
-STAGES = {'random init': None, 'stage 0 (natural)': 'stage0_natural', 'stage 1 (optical)': 'stage1_optical',
-          'direct 0→2 (SAR)': 'stage2_sar_from0', 'two-stage 0→1→2 (SAR)': 'stage2_sar_from1', 'SAR from scratch': 'sar_scratch'}
+STAGES = {'random init': None, 'stage 0 (natural)': 'stage0_natural',
+          'stage 1 (optical)': 'stage1_optical', 'direct 0→2 (SAR)': 'stage2_sar_from0',
+          'two-stage 0→1→2 (SAR)': 'stage2_sar_from1', 'SAR from scratch': 'sar_scratch'}
 
 def stage_checkpoint(stage:str, # stage folder name, e.g. 'stage2_sar_from1'
-                     experiment:str|None=None, # default: the transfer study's (`sarvlm.transfer.study_config`)
+                     # default: the transfer study's (`sarvlm.transfer.study_config`)
+                     experiment:str|None=None,
                      seed:int=0) -> Path:
-    "Path of a transfer-study stage checkpoint (it may not exist yet), as `sarvlm.transfer.stage_dir` lays it out."
-    return stage_dir(study_config(**({'experiment': experiment} if experiment else {})), seed, stage)/'checkpoint.pt'
+    """Path of a transfer-study stage checkpoint (it may not exist yet), as
+    `sarvlm.transfer.stage_dir` lays it out."""
+    return stage_dir(study_config(**({'experiment': experiment} if experiment else {})), seed,
+                     stage)/'checkpoint.pt'
 
 def available_models(stages:dict=STAGES, **kw) -> dict:
     "label -> checkpoint path (None = random) for the stages whose checkpoint exists."
@@ -292,7 +324,8 @@ def available_models(stages:dict=STAGES, **kw) -> dict:
 
 # %% ../../nbs/14_localization.ipynb #b94a29e4
 def _best_label(models:dict) -> str:
-    for k in ('two-stage 0→1→2 (SAR)', 'direct 0→2 (SAR)', 'SAR from scratch', 'stage 1 (optical)', 'stage 0 (natural)'):
+    for k in ('two-stage 0→1→2 (SAR)', 'direct 0→2 (SAR)', 'SAR from scratch', 'stage 1 (optical)',
+              'stage 0 (natural)'):
         if k in models: return k
     return next(iter(models))
 
@@ -319,7 +352,8 @@ def _legend(fig, axes):
 def plot_localization(intensity, queries, # a SAR intensity image and its [(class, query, polygons)]
                       maps:dict, # name -> (Q,H,W) probability maps, one column each
                       px_scale:float=0.25, title:str=''):
-    "One row per query: the SAR image with its polygons, then each map with SLM circles and centres."
+    """One row per query: the SAR image with its polygons,
+    then each map with SLM circles and centres."""
     nq, nc = len(queries), 1 + len(maps)
     fig, ax = plt.subplots(nq, nc, figsize=(3 * nc, 3 * nq + 0.6), squeeze=False)
     for i, (c, q, polys) in enumerate(queries):
@@ -334,7 +368,8 @@ def plot_localization(intensity, queries, # a SAR intensity image and its [(clas
     for a in ax.ravel():
         a.set_xticks([])
         a.set_yticks([])
-    fig.colorbar(im, ax=ax[:, 1:].ravel().tolist(), shrink=0.6, label='probability (min-max, blurred)')
+    fig.colorbar(im, ax=ax[:, 1:].ravel().tolist(), shrink=0.6,
+                 label='probability (min-max, blurred)')
     _legend(fig, ax.ravel())
     fig.suptitle(title, fontsize=9)
     return fig
@@ -351,7 +386,8 @@ def scene_scores(model, tokenizer, intensity, queries:list, contrasts=('classes'
     return {k: (tiles, query_scores(t, e, r)) for k, r in refs.items()}
 
 def reference_rows(scenes:list, px_scale:float=0.25) -> list:
-    "SLM rows per (scene, query) of three bracketing maps: the mask, a uniform map, the shifted mask."
+    """SLM rows per (scene, query) of three bracketing
+    maps: the mask, a uniform map, the shifted mask."""
     rows = []
     for sid, img, qs in scenes:
         for c, _, polys in qs:
@@ -368,7 +404,8 @@ def evaluate_slm(models:dict, # label -> checkpoint path (None = random init)
                  scales=(64, 128, 256), median:int=63, px_scale:float=0.25,
                  contrasts=('classes', None), # the contrasts compared (`contrast_embedding`)
                 ) -> tuple:
-    "(SLM rows per model, contrast, scene and query, + `reference_rows`; similarity rows per scene)."
+    """(SLM rows per model, contrast, scene and query,
+    + `reference_rows`; similarity rows per scene)."""
     rows, sims, probe = [], [], [QUERY_TEMPLATE.format(c) for c in QUERY_CLASSES]
     for label, ck in models.items():
         model, _, tok, _ = load_model(ck, 'SARCLIP-Tiny', seed=0)
@@ -379,7 +416,8 @@ def evaluate_slm(models:dict, # label -> checkpoint path (None = random init)
                 sims.append(dict(model=label, contrast=con, scene=sid,
                                  similarity=query_map_similarity(heat[:len(probe)])))
                 probs = {q: to_probmap(heat[texts.index(q)], median) for _, q, _ in qs}
-                rows += [dict(model=label, contrast=con, scene=sid, cls=c, **slm(probs[q], polys, px_scale))
+                rows += [dict(model=label, contrast=con, scene=sid, cls=c,
+                              **slm(probs[q], polys, px_scale))
                          for c, q, polys in qs]
     return pd.DataFrame(rows + reference_rows(scenes, px_scale)), pd.DataFrame(sims)
 
@@ -388,7 +426,8 @@ SLM_COLS = ('Rsu', 'Ras', 'Rda', 'Rmi')
 
 def scene_bootstrap(df:pd.DataFrame, # rows with a 'scene' column
                     cols=SLM_COLS, n:int=2000, seed:int=0, conf:float=0.95) -> pd.DataFrame:
-    "Mean of `cols` over all rows and its `conf` interval from resampling whole scenes (index: cols)."
+    """Mean of `cols` over all rows and its `conf` interval
+    from resampling whole scenes (index: cols)."""
     g = df.groupby('scene')[list(cols)]
     s, k = g.sum().to_numpy(), g.size().to_numpy()
     idx = np.random.default_rng(seed).integers(0, len(k), (n, len(k)))
@@ -410,7 +449,8 @@ def slm_table(rows:pd.DataFrame, # from `evaluate_slm`
 # %% ../../nbs/14_localization.ipynb #2d160912
 def plot_stage_metric(tables:dict, # name -> `slm_table`
                       metric:str='Rmi', refs=('(oracle: mask)', '(uniform)')):
-    "One row per checkpoint: `metric` and its interval per table (colour, legend); reference maps as lines."
+    """One row per checkpoint: `metric` and its interval
+    per table (colour, legend); reference maps as lines."""
     first = next(iter(tables.values()))
     models = [m for m in first.index if not m.startswith('(')]
     fig, ax = plt.subplots(figsize=(6.5, 0.45 * len(models) + 1.4))
@@ -418,7 +458,8 @@ def plot_stage_metric(tables:dict, # name -> `slm_table`
         y = np.arange(len(models)) + 0.15 * (k - (len(tables) - 1) / 2)
         t = tab.loc[models]
         err = [t[metric] - t[f'{metric} lo'], t[f'{metric} hi'] - t[metric]]
-        ax.errorbar(t[metric], y, xerr=err, fmt='o', capsize=3, label=f'{name} (95 % scene interval)')
+        ax.errorbar(t[metric], y, xerr=err, fmt='o', capsize=3,
+                    label=f'{name} (95 % scene interval)')
     for r, ls in zip(refs, (':', '--')):
         ax.axvline(first.loc[r, metric], c='k', ls=ls, lw=1, label=r)
     ax.set_yticks(range(len(models)), models)
@@ -430,13 +471,16 @@ def plot_stage_metric(tables:dict, # name -> `slm_table`
 
 # %% ../../nbs/14_localization.ipynb #ab3ae729
 def _check_vit(visual):
-    if not hasattr(visual, 'transformer') or not hasattr(visual, '_embeds') or getattr(visual, 'attn_pool', None) is not None:
-        raise TypeError(f"expected an open_clip VisionTransformer with a class token (no attentional pooling), got {type(visual).__name__}")
+    if not hasattr(visual, 'transformer') or not hasattr(visual, '_embeds') or getattr(visual,
+            'attn_pool', None) is not None:
+        raise TypeError("expected an open_clip VisionTransformer with a class token (no "
+                        f"attentional pooling), got {type(visual).__name__}")
 
 @torch.inference_mode()
 def vit_internals(model, x:torch.Tensor, # (N,3,S,S) model inputs
                  ) -> dict:
-    "dict(pooled (N,D) joint-space image embedding, patches (N,g*g,D) projected patch tokens, attn [(N,heads,L,L)] per block)."
+    """dict(pooled (N,D) joint-space image embedding, patches (N,g*g,D)
+    projected patch tokens, attn [(N,heads,L,L)] per block)."""
     v = model.visual
     _check_vit(v)
     h, attn = v._embeds(x), []
@@ -447,7 +491,8 @@ def vit_internals(model, x:torch.Tensor, # (N,3,S,S) model inputs
     pooled, tokens = v._pool(h)
     return dict(pooled=pooled @ v.proj, patches=tokens @ v.proj, attn=attn)
 
-def patch_text_map(internals:dict, text_emb:torch.Tensor, # (D,) or (N,D) L2-normalised text embedding(s)
+def patch_text_map(internals:dict,
+                   text_emb:torch.Tensor, # (D,) or (N,D) L2-normalised text embedding(s)
                   ) -> torch.Tensor:
     "(N,g,g) cosine similarity of each projected patch token with the text."
     p = F.normalize(internals['patches'], dim=-1)
@@ -459,7 +504,8 @@ def patch_text_map(internals:dict, text_emb:torch.Tensor, # (D,) or (N,D) L2-nor
 # %% ../../nbs/14_localization.ipynb #e3e7f7f7
 def attention_rollout(attn:list, # per block (N,heads,L,L) attention, token 0 = class token
                      ) -> torch.Tensor:
-    "(N,g,g) CLS attention rollout: prod over blocks of row-normalised (mean-over-heads attention + I)."
+    """(N,g,g) CLS attention rollout: prod over blocks of
+    row-normalised (mean-over-heads attention + I)."""
     r = None
     for a in attn:
         a = a.mean(1)
@@ -474,18 +520,22 @@ def mass_inside(amap, # (g,g) map (any range)
                 boxes:list, # [x0, y0, x1, y1] pixel boxes
                 size:int, # image side in pixels
                ) -> tuple:
-    "(share of the min-max-normalised map's mass inside the union of boxes, the boxes' share of the image area)."
+    """(share of the min-max-normalised map's mass inside the
+    union of boxes, the boxes' share of the image area)."""
     a = np.asarray(amap, float)
     a = (a - a.min()) / (np.ptp(a) or 1.0)
     if np.ptp(a) == 0: a = np.ones_like(a)
-    up = a[np.arange(size) * a.shape[0] // size][:, np.arange(size) * a.shape[1] // size]   # nearest upsampling
+    # nearest upsampling
+    up = a[np.arange(size) * a.shape[0] // size][:, np.arange(size) * a.shape[1] // size]
     inside = np.zeros((size, size), bool)
-    for x0, y0, x1, y1 in boxes: inside[int(y0):int(math.ceil(y1)), int(x0):int(math.ceil(x1))] = True
+    for x0, y0, x1, y1 in boxes:
+        inside[int(y0):int(math.ceil(y1)), int(x0):int(math.ceil(x1))] = True
     return float(up[inside].sum() / up.sum()), float(inside.mean())
 
 # %% ../../nbs/14_localization.ipynb #7a84eeef
 def box_records(split:str='test', max_area:float=0.5, n:int|None=None, seed:int=0) -> list:
-    "[(SAR intensity, label, [boxes of the label's class]), ...] from sarvlm-mini SAR records with boxed objects of their label."
+    """[(SAR intensity, label, [boxes of the label's class]), ...]
+    from sarvlm-mini SAR records with boxed objects of their label."""
     ds = build_mini(seed, verbose=False)[split]
     out = []
     for i in np.flatnonzero(np.array(ds['domain']) == 'sar'):
@@ -493,30 +543,38 @@ def box_records(split:str='test', max_area:float=0.5, n:int|None=None, seed:int=
         a = np.asarray(r['image'], np.float32)
         S = a.shape[0]
         bx = [b['bbox'] for b in json.loads(r['meta'])['boxes'] if b['cls'] == r['label'] and b.get('bbox')]
-        if bx and polygons_mask([[x0, y0, x1, y0, x1, y1, x0, y1] for x0, y0, x1, y1 in bx], a.shape).mean() < max_area:
+        if bx and polygons_mask([[x0, y0, x1, y0, x1, y1, x0, y1] for x0, y0, x1, y1 in bx],
+                                a.shape).mean() < max_area:
             out.append((a, r['label'], bx))
         if n and len(out) >= n: break
     return out
 
+# %% ../../nbs/14_localization.ipynb #ac21fc81
 def attention_table(models:dict, records:list, template:str=QUERY_TEMPLATE) -> 'pd.DataFrame':
-    "Per model: mean share of patch-text similarity and of CLS rollout mass inside the target boxes, and the boxes' area share."
+    """Per model: mean share of patch-text similarity and of CLS rollout mass inside the target
+    boxes, and the boxes' area share."""
     rows = []
     for label, ck in models.items():
         model, _, tok, _ = load_model(ck, 'SARCLIP-Tiny', seed=0)
         S, mean, std = _input_cfg(model)
         x = torch.stack([sar_to_tensor(a) for a, _, _ in records])
-        x = (F.interpolate(x, size=(S, S), mode='bicubic', antialias=True).clamp(0, 1) - mean) / std if x.shape[-1] != S else (x - mean) / std
+        x = (F.interpolate(x, size=(S, S), mode='bicubic', antialias=True).clamp(0,
+                1) - mean) / std if x.shape[-1] != S else (x - mean) / std
         it = vit_internals(model, x)
         te = text_embeddings(model, tok, [template.format(l) for _, l, _ in records])
         pt, ro = patch_text_map(it, te), attention_rollout(it['attn'])
         for k, (a, l, bx) in enumerate(records):
-            (fp, area), (fr, _) = mass_inside(pt[k], bx, a.shape[0]), mass_inside(ro[k], bx, a.shape[0])
+            (fp, area), (fr, _) = mass_inside(pt[k], bx, a.shape[0]), mass_inside(ro[k], bx,
+                    a.shape[0])
             rows.append(dict(model=label, patch_text_inside=fp, rollout_inside=fr, box_area=area))
     g = int(math.isqrt(it['patches'].shape[1]))
     u = (np.arange(g) + 0.5) / g - 0.5
-    prior = np.exp(-(u[:, None] ** 2 + u[None] ** 2) / (2 * 0.2 ** 2))      # a fixed centred Gaussian, no image at all
+    # a fixed centred Gaussian, no image at all
+    prior = np.exp(-(u[:, None] ** 2 + u[None] ** 2) / (2 * 0.2 ** 2))
     for a, l, bx in records:
         f, area = mass_inside(prior, bx, a.shape[0])
-        rows.append(dict(model='(centre prior)', patch_text_inside=f, rollout_inside=f, box_area=area))
+        rows.append(dict(model='(centre prior)', patch_text_inside=f, rollout_inside=f,
+                         box_area=area))
     df = pd.DataFrame(rows).groupby('model', sort=False).mean().round(3)
-    return df.assign(patch_text_lift=(df.patch_text_inside / df.box_area).round(2), rollout_lift=(df.rollout_inside / df.box_area).round(2))
+    return df.assign(patch_text_lift=(df.patch_text_inside / df.box_area).round(2),
+                     rollout_lift=(df.rollout_inside / df.box_area).round(2))

@@ -12,8 +12,8 @@ from ..core import get_paths, is_small, set_seed
 from ..data import build_mini
 from ..models import create, save_checkpoint
 from ..models import checkpoint_model_name
-from ..features import (file_hash, dataset_key, features_key, features_path, load_features, embed,
-                             checkpoint_features, KEEP_COLUMNS)
+from ..features import (file_hash, dataset_key, features_key, features_path, load_features,
+                             embed, checkpoint_features, KEEP_COLUMNS)
 from ..scores import topk_chunked, retrieval_metrics, _as_features
 from ..train import TrainConfig, RecordsDataset, clip_learner, fit_clip
 from ..transfer import study_config, stage_dir
@@ -26,16 +26,19 @@ __all__ = ['TABLE_COLUMNS', 'quick_checkpoint', 'demo_checkpoint', 'retrieval_me
 def quick_checkpoint(epochs:int|None=None, # default 1 (small) or 4 (full)
                      out_dir=None, # default runs/eval-demo[-small]
                      seed:int=0) -> Path:
-    "Train SARCLIP-Tiny briefly on sarvlm-mini's training split (all domains) and return its checkpoint (reused if present)."
+    """Train SARCLIP-Tiny briefly on sarvlm-mini's training split (all domains) and return its
+    checkpoint (reused if present)."""
     out = Path(out_dir or get_paths().runs/('eval-demo-small' if is_small() else 'eval-demo'))
     ck = out/'checkpoint.pt'
     if ck.is_file(): return ck
     set_seed(seed)
     dd = build_mini(verbose=False)
     model, ttf, _, tok = create('SARCLIP-Tiny')
-    cfg = TrainConfig(model='SARCLIP-Tiny', epochs=epochs or (1 if is_small() else 4), batch_size=32 if is_small() else 64,
-                      lr=1e-3, warmup=5, seed=seed, precision='fp32')
-    learn = clip_learner(model, RecordsDataset(dd['train'].select_columns(['image', 'caption', 'label']), ttf, tok, seed),
+    cfg = TrainConfig(model='SARCLIP-Tiny', epochs=epochs or (1 if is_small() else 4),
+                      batch_size=32 if is_small() else 64, lr=1e-3, warmup=5, seed=seed,
+                      precision='fp32')
+    learn = clip_learner(model, RecordsDataset(dd['train'].select_columns(['image', 'caption',
+            'label']), ttf, tok, seed),
                          None, cfg, out, progress=False)
     with learn.no_logging(): fit_clip(learn)
     save_checkpoint(learn.model, ck, name='SARCLIP-Tiny', epoch=cfg.epochs)
@@ -45,14 +48,19 @@ def quick_checkpoint(epochs:int|None=None, # default 1 (small) or 4 (full)
 def demo_checkpoint(stage:str='stage2_sar_from1', # a stage of `sarvlm.transfer.STAGES`
                     seed:int=0, # training seed of the transfer study
                     verbose:bool=True) -> Path:
-    "The transfer study's checkpoint of `stage` if `runs/` holds it, else a briefly trained SARCLIP-Tiny (`quick_checkpoint`)."
+    """The transfer study's checkpoint of `stage` if `runs/` holds it, else a briefly trained
+    SARCLIP-Tiny (`quick_checkpoint`)."""
     ck = stage_dir(study_config(), seed, stage)/'checkpoint.pt'
     if ck.is_file():
-        if verbose: print(f"evaluating the transfer study's checkpoint {ck.relative_to(get_paths().root) if ck.is_relative_to(get_paths().root) else ck}")
+        if verbose:
+            print("evaluating the transfer study's checkpoint "
+                  f"{ck.relative_to(get_paths().root) if ck.is_relative_to(get_paths().root) else ck}")
         return ck
     t0 = time.perf_counter()
     quick = quick_checkpoint()
-    if verbose: print(f"no transfer checkpoint at {ck}; using a briefly trained SARCLIP-Tiny instead ({time.perf_counter() - t0:.1f} s): {quick}")
+    if verbose:
+        print(f"no transfer checkpoint at {ck}; using a briefly trained SARCLIP-Tiny instead "
+              f"({time.perf_counter() - t0:.1f} s): {quick}")
     return quick
 
 # %% ../../nbs/09_retrieval.ipynb #03555e01
