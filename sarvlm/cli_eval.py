@@ -15,6 +15,7 @@ from .core import get_paths, atomic_write, check_writable_dir, check_writable_fi
 from .core import get_device
 from .models import LoadedModel, load_model, checkpoint_model_name, CheckpointError
 from .features import features_key, features_path, load_features, embed, in_notebook
+from .scores import TIE_RULES
 from .models import check_checkpoint_file
 from .boxes import rbox_to_poly
 from .train import checkpoint_scheme
@@ -31,8 +32,8 @@ from .formats import UsageError, pick_split, data_labels
 
 
 # %% auto #0
-__all__ = ['EVAL_EXAMPLES', 'TIE_RULES', 'TASKS', 'eval_scheme', 'check_checkpoint', 'eval_model', 'eval_features', 'row_mask',
-           'report', 'eval_split', 'task_retrieval', 'task_zeroshot', 'task_probe', 'select_rows', 'caption_images',
+__all__ = ['EVAL_EXAMPLES', 'TASKS', 'eval_scheme', 'check_checkpoint', 'eval_model', 'eval_features', 'row_mask', 'report',
+           'eval_split', 'task_retrieval', 'task_zeroshot', 'task_probe', 'select_rows', 'caption_images',
            'task_captioning', 'box_queries', 'localization_scenes', 'task_localization', 'eval_parser', 'eval_main']
 
 # %% ../nbs/17b_cli_eval.ipynb #5c84c75e
@@ -337,7 +338,6 @@ EVAL_EXAMPLES = """  sarvlm_eval retrieval --checkpoint runs/sar/checkpoint.pt -
   sarvlm_eval localization --checkpoint runs/sar/checkpoint.pt --scenes 20 --size 256      # generated SAR scenes
   sarvlm_eval localization --checkpoint SARCLIP.pt --model ViT-L-14 --data SARDet/instances.json --limit 100"""
 
-TIE_RULES = ('authors', 'first_k')  # sarvlm.models.TIE_RULES, here so `--help` needs no torch
 
 TASKS = dict(retrieval=task_retrieval, zeroshot=task_zeroshot, probe=task_probe,
              captioning=task_captioning, localization=task_localization)
