@@ -17,6 +17,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from .core import is_small, atomic_write
 from .transfer import study_config, run_stage, stage_dir, stage_embeddings, test_set, STAGE_TITLES
+from sklearn.model_selection import StratifiedKFold, cross_val_score
+from sklearn.neighbors import NearestNeighbors
 
 # %% auto #0
 __all__ = ['DOMAIN_COLORS', 'GAP_LABELS', 'PAIRED_FROM', 'PAIRED_LABELS', 'ALIGN_STAGES', 'DIRECT_STAGE', 'synthetic_clouds',
@@ -67,10 +69,6 @@ def domain_classifier_acc(X, domain, a:str='optical',
                           folds:int=5, seed:int=0) -> float:
     """Cross-validated balanced accuracy (%) of a (standardised)
     logistic regression telling domain `a` from `b`."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold, cross_val_score
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
     Z, y, _ = _pair(X, domain, a, b)
     cv = StratifiedKFold(min(folds, int(y.sum()), int((~y).sum())), shuffle=True, random_state=seed)
     clf = make_pipeline(StandardScaler(),
@@ -98,7 +96,6 @@ def centroid_distance(X, domain, label, a:str='optical', b:str='sar') -> float:
 def knn_mixing(X, domain, a:str='optical', b:str='sar', k:int=10) -> dict:
     """Share of k nearest (cosine) neighbours from the other
     domain: observed, balanced ideal, and their ratio."""
-    from sklearn.neighbors import NearestNeighbors
     Z, isb, _ = _pair(X, domain, a, b)
     n = len(Z)
     if not 1 <= k < n: raise ValueError(f"k must be in [1, {n - 1}] for {n} points, got {k}")
@@ -113,7 +110,6 @@ def knn_mixing(X, domain, a:str='optical', b:str='sar', k:int=10) -> dict:
 def class_silhouette(X, label, domain=None, within:str='sar') -> float:
     """Cosine silhouette of the class labels among the rows
     of domain `within` (all rows if `domain` is None)."""
-    from sklearn.metrics import silhouette_score
     X, lab = np.asarray(X), np.asarray(label)
     m = np.ones(len(X), bool) if domain is None else np.asarray(domain) == within
     if len(set(lab[m])) < 2:
@@ -217,7 +213,6 @@ GAP_LABELS = {'domain_acc': 'domain classifier accuracy (%)',
 
 def gap_table(embs:dict, domain, label, **kw) -> 'pd.DataFrame':
     "`domain_gap` for each stage's embeddings (same rows, same labels): one row per stage."
-    import pandas as pd
     return pd.DataFrame({s: domain_gap(X, domain, label, **kw) for s,
                          X in embs.items()}).T.rename_axis('stage')
 

@@ -18,6 +18,7 @@ from .render import render
 from . import captions as C, scenes as _scenes_module, sar as _sar_module
 from . import procgen as _procgen_module, cameras as _cameras_module, render as _render_module
 from .caption_check import check_caption
+import pandas as pd
 
 # %% auto #0
 __all__ = ['DOMAINS', 'COLUMNS', 'SPLIT_OFFSET', 'record_features', 'records_to_dataset', 'sar_image', 'rgb_image', 'image_array',
@@ -513,7 +514,6 @@ class FreshStream:
 def dataset_card(dd:datasets.DatasetDict) -> dict:
     """Print counts per split x domain, labels per domain (train) and caption length statistics;
     return them as DataFrames."""
-    import pandas as pd
     rows = [dict(split=k, domain=d, label=l, words=len(c.split()), fine=f) for k, ds in dd.items()
             for d, l, c, f in zip(ds['domain'], ds['label'], ds['caption'], ds['fine_type'])]
     df = pd.DataFrame(rows)

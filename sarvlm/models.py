@@ -19,6 +19,11 @@ from PIL import Image
 from torchvision import transforms as T
 from .core import atomic_torch_save, atomic_write, set_seed
 from . import sar as sarlib
+from safetensors.torch import load_file
+from safetensors import safe_open
+from open_clip.factory import (convert_state_dict, convert_to_custom_text_state_dict, resize_pos_embed,
+                               resize_text_pos_embed)
+from safetensors.torch import save
 
 # %% auto #0
 __all__ = ['CONFIG_DIR', 'TINY_CONFIGS', 'PAPER_MODELS', 'CHECKPOINT_KINDS', 'READABLE_KINDS', 'write_configs',
@@ -387,8 +392,6 @@ def _torch_load(path, kind:str='torch-zip'):
 def _read_safetensors(path):
     """Tensors of a safetensors file, with its stored model
     name as `{'name', 'state_dict'}` when it has one."""
-    from safetensors import safe_open
-    from safetensors.torch import load_file
     try:
         with safe_open(str(path), 'pt') as f: name = (f.metadata() or {}).get('name')
         sd = load_file(str(path))
@@ -437,7 +440,6 @@ def to_state_dict(obj, fmt:str='torch') -> tuple:
 # %% ../nbs/05_models.ipynb #3585db7c
 def _fix_keys(model, sd:dict) -> dict:
     "open_clip's conversions plus dropping buffers the model does not persist."
-    from open_clip.factory import convert_state_dict, convert_to_custom_text_state_dict, resize_pos_embed, resize_text_pos_embed
     sd = convert_state_dict(model, dict(sd))
     if 'positional_embedding' in sd and not hasattr(model, 'positional_embedding'):
         sd = convert_to_custom_text_state_dict(sd)
@@ -509,7 +511,6 @@ def save_safetensors(model, # an open_clip model (or wrapper), or a state dict
                      name:str='', # open_clip model name, stored in the file's metadata as `name`
                     ) -> Path:
     "Atomically write the weights (and nothing that could run code) as a safetensors file."
-    from safetensors.torch import save
     sd = model if isinstance(model, dict) else unwrap_model(model).state_dict()
     # clone: no shared storage
     tensors = {k: v.detach().cpu().contiguous().clone() for k, v in sd.items()}

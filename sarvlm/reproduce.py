@@ -7,6 +7,8 @@ from __future__ import annotations
 import argparse, base64, json, os, re, sys, time
 from pathlib import Path
 from .core import get_paths, atomic_write, is_small, run_notebook, load_results, results_dir, show_path
+import subprocess
+import pandas as pd
 
 # %% auto #0
 __all__ = ['REFERENCE_TIMES', 'DEPENDS', 'CELL_TIMEOUT', 'PAPER', 'SECTIONS', 'study_notebooks', 'measured_times', 'load_times',
@@ -113,7 +115,6 @@ CELL_TIMEOUT = 3600
 
 def _start(p:Path, out:Path, threads:int|None):
     "A child process that executes notebook `p` into `out`, its output going to a log file."
-    import subprocess, os
     env = dict(os.environ, **({'OMP_NUM_THREADS': str(threads),
                                'MKL_NUM_THREADS': str(threads)} if threads else {}))
     code = f"from sarvlm.core import run_notebook; run_notebook({str(p)!r}, {str(out/p.name)!r}, timeout={CELL_TIMEOUT})"
@@ -303,7 +304,6 @@ def fmt_value(v) -> str:
 
 def paper_vs_ours(results:dict, rows:list=PAPER) -> 'pd.DataFrame':
     "The paper-vs-ours table: one row per claim, our value looked up in the saved results."
-    import pandas as pd
     return pd.DataFrame([{'task': r['task'], 'metric': r['metric'],
                           'paper (full scale)': r['paper'],
                           'sarvlm-mini (this run)': fmt_value(lookup(results, *r['ours'])),
@@ -340,7 +340,6 @@ def md_table(df) -> str:
 
 def results_md(rec:dict|None, max_rows:int=40) -> str:
     "A notebook's saved results as a two-column Markdown table."
-    import pandas as pd
     if not rec: return '_No results saved by this notebook in this configuration._'
     f = list(flatten(rec['results']).items())
     extra = f"\n\n_{len(f) - max_rows} more values in the JSON file._" if len(f) > max_rows else ''

@@ -8,6 +8,9 @@ import os, json, warnings, contextlib
 from pathlib import Path
 import numpy as np
 from .sar import from_db
+from PIL import Image
+import tifffile
+import logging
 
 # %% auto #0
 __all__ = ['READ_KINDS', 'MAX_PIXELS', 'MAX_TIFF_BANDS', 'max_pixels_limit', 'pil_open', 'read_sar']
@@ -84,7 +87,6 @@ def pil_open(path, # an image file PIL reads
             ):
     """`PIL.Image.open` with the project's size limit instead
     of Pillow's (a clear `ValueError` naming the file)."""
-    from PIL import Image
     old = Image.MAX_IMAGE_PIXELS
     Image.MAX_IMAGE_PIXELS = None  # Pillow's own check would warn, or fail with its own message
     try:
@@ -122,7 +124,6 @@ def _to_hwc(a:np.ndarray, axes:str, path) -> np.ndarray:
 def _read_tiff(path:Path, max_pixels:int|None=None):
     """Raw array (H, W[, C]) and JSON metadata of a TIFF,
     size checked from the header, errors wrapped."""
-    import tifffile, logging
     log = logging.getLogger('tifffile')
     level = log.level
     log.setLevel(logging.CRITICAL)   # we report errors ourselves

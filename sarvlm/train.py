@@ -28,6 +28,9 @@ from .data import build_mini
 from .formats import load_saved
 from .resume import (set_rng_state, ResumableCheckpoint, MetricsCSV, TrainingInterrupted,
                            SaveOnInterrupt)
+from PIL import Image
+import datasets
+from fastai.callback.core import CancelFitException
 
 # %% auto #0
 __all__ = ['POSITIONS', 'PAPER_HPARAMS', 'FREE_KEYS', 'CLIP_CHECK', 'sample_seed', 'seeded_cpu_rng', 'RecordsDataset',
@@ -102,8 +105,6 @@ def toy_records(n:int=64, # number of records
                 seed:int=0):
     """A small `datasets.Dataset` of SAR records (image
     as PIL 'F' intensity, caption, label, domain)."""
-    import datasets
-    from PIL import Image
     rng = np.random.default_rng(seed)
     rows = dict(image=[], caption=[], label=[], domain=[])
     for i in range(n):
@@ -492,7 +493,6 @@ class StopAfterStep(Callback):
     def after_batch(self):
         if self.training and self.clip_schedule.step >= self.n:
             if self.kill: os.kill(os.getpid(), 9)
-            from fastai.callback.core import CancelFitException
             raise CancelFitException()
 
 # %% ../nbs/06_train.ipynb #dceb6977
@@ -504,7 +504,6 @@ def load_records(spec:str):
         d, dom = build_mini(seed=0, verbose=False), spec[5:]
         pick = lambda x: x.filter(lambda r: r['domain'] == dom) if dom else x
         return pick(d['train']), pick(d['val'])
-    import datasets
     if not Path(spec).exists(): raise FileNotFoundError(f"--data: no dataset folder at {spec}")
     d = load_saved(spec)                  # a clear error for a folder that is not a saved dataset
     if isinstance(d, datasets.DatasetDict):

@@ -22,6 +22,8 @@ from .features import file_hash, embed, features_key, embed_texts
 from .scores import retrieval_metrics, zeroshot_classifier, zeroshot_logits, held_out_classes
 from .train import TrainConfig, FreshDataset, clip_learner, fit_clip
 from .resume import read_metrics
+import pandas as pd
+import logging
 
 # %% auto #0
 __all__ = ['STAGES', 'ARMS', 'STAGE_LABELS', 'STAGE_TITLES', 'TEMPLATES', 'SAR_TEMPLATES', 'OPTICAL_TEMPLATES', 'EVAL_VERSION',
@@ -136,7 +138,6 @@ def stage_epochs(cfg:TransferConfig, stage:str) -> int:
 
 def budgets(cfg:TransferConfig) -> 'pd.DataFrame':
     "Steps, pairs and learning rate of every stage, and the steps each arm's model has had in all."
-    import pandas as pd
     rows = {s: dict(steps=stage_steps(cfg, s), pairs=stage_steps(cfg, s) * cfg.batch_size,
                     sar_steps=cfg.steps_sar if 'sar' in STAGES[s]['domains'] else 0,
                     lr=getattr(cfg, STAGES[s]['lr']),
@@ -416,7 +417,6 @@ def run_seed(cfg:TransferConfig, seed:int, stages=SEED_ORDER) -> list:
 
 def _run_seed_job(cfg_dict:dict, seed:int, stages=SEED_ORDER) -> list:
     "`run_seed` in a worker process (the configuration travels as a dict)."
-    import logging
     logging.getLogger().setLevel(logging.ERROR)
     return run_seed(TransferConfig(**cfg_dict), seed, stages)
 
@@ -442,7 +442,6 @@ def run_seeds(cfg:TransferConfig, verbose:bool=True, stages=SEED_ORDER) -> list:
 
 def run_study(cfg:TransferConfig, verbose:bool=True) -> tuple:
     "(metrics per (arm, seed) as a DataFrame, the stream counts per seed): stage 0 first, then every seed."
-    import pandas as pd
     check_held_out_words(held_out_classes())
     test = test_set(cfg)
     t0 = time.perf_counter()
@@ -458,7 +457,6 @@ def run_study(cfg:TransferConfig, verbose:bool=True) -> tuple:
 # %% ../nbs/07_transfer.ipynb #7a55e165
 def learning_curves(cfg:TransferConfig, stages=tuple(STAGES)) -> 'pd.DataFrame':
     "Training loss per step and validation loss per epoch of every finished stage and seed (`metrics.csv`)."
-    import pandas as pd
     rows = []
     for s in stages:
         for seed in ([None] if STAGES[s].get('shared') else cfg.seeds):
@@ -504,7 +502,6 @@ def summarize(res) -> 'pd.DataFrame':
 
 def format_table(summary) -> 'pd.DataFrame':
     "The summary as 'mean ± std' strings."
-    import pandas as pd
     return pd.DataFrame({lab: [f"{m:.1f} ± {s:.1f}" for m, s in zip(summary[f'{k}_mean'], summary[f'{k}_std'].fillna(0))]
                          for k, lab in MEASURES.items()}, index=summary.index).assign(seeds=summary['seeds'])
 
@@ -539,7 +536,6 @@ def paired_test(a, b, alpha:float=0.05, power:float=0.8) -> dict:
 
 def study_tests(res, comparisons=COMPARISONS, measures=PRIMARY + SECONDARY) -> 'pd.DataFrame':
     "`paired_test` of each comparison on each measure, seeds paired by their number."
-    import pandas as pd
     wide = {k: res.pivot(index='seed', columns='arm', values=k) for k in measures}
     rows = [dict(measure=k, a=a, b=b, primary=k in PRIMARY, **paired_test(wide[k][a], wide[k][b]))
             for a, b in comparisons for k in measures]
@@ -573,7 +569,6 @@ def verdict(tests, chance:dict) -> str:
 # %% ../nbs/07_transfer.ipynb #a76ea001
 def forgetting(res, arms=('direct (0→2)', 'two-stage (0→1→2)', 'equal compute (0→0′→2)', 'joint (0→optical+SAR)')) -> 'pd.DataFrame':
     "Held-out SAR and optical zero-shot of each arm's starting model (before) and final model (after), mean over seeds."
-    import pandas as pd
     rows = []
     for a in arms:
         before = STAGES[ARMS[a]]['init']

@@ -23,6 +23,8 @@ from .models import LoadedModel, load_model
 from .features import embed_images, embed_texts, checkpoint_features
 from .scores import zeroshot_classifier, zeroshot_logits, topk_chunked
 from .data import build_mini, image_array
+from PIL import Image
+import pandas as pd
 
 # %% auto #0
 __all__ = ['EXPLORE_STAGES', 'STAGE_TITLES', 'MAX_OBJECTS', 'DOMAIN_TEMPLATES', 'RETRIEVAL_DOMAINS', 'DEMO_QUERIES',
@@ -131,7 +133,6 @@ def class_weights(checkpoint, domain:str, classes=tuple(CLASSES)) -> torch.Tenso
 def record_image(image:np.ndarray):
     """A rendering as the model's transform takes it: the
     float32 SAR intensity array, or an RGB PIL image."""
-    from PIL import Image
     a = np.asarray(image)
     return a.astype(np.float32) if a.ndim == 2 else Image.fromarray(a.astype(np.uint8))
 
@@ -382,7 +383,6 @@ def query_hits(queries:dict=DEMO_QUERIES, # {(domain, class): query}
                k:int=5, index:dict|None=None) -> 'pd.DataFrame':
     """Per query: top-k hit rate (% of the top k whose label is the
     class) and the chance rate (the class's share of the domain)."""
-    import pandas as pd
     index = index or retrieval_index()
     f = index['features']
     rows = []

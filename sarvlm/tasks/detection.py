@@ -18,6 +18,7 @@ from pycocotools.cocoeval import COCOeval
 from ..core import is_small, set_seed
 from ..models import sar_to_tensor, load_model
 from .localization import stage_checkpoint, _check_vit, _input_cfg
+import pandas as pd
 
 # %% auto #0
 __all__ = ['INITS', 'record_targets', 'detection_split', 'to_coco', 'coco_map', 'ViTBackbone', 'make_detector', 'train_detector',
@@ -207,7 +208,6 @@ def compare_inits(train:dict, test:dict, # `detection_split` outputs
     """(table of mAP per initialisation and the least-alive
     box side in %, {label: detector}); inits whose
     checkpoint is missing are listed as skipped."""
-    import pandas as pd
     rows, dets = [], {}
     for label, stage in inits.items():
         ck = None if stage is None else stage_checkpoint(stage, seed=seed)

@@ -17,6 +17,7 @@ from ..scores import (retrieval_metrics, load_templates, zeroshot_classifier, ze
                            held_out_classes)
 from ..transfer import (study_config, stage_dir, run_stage, test_set, retrieval_captions,
                              balanced_top1, paired_test, STAGES, STAGE_LABELS, TEMPLATES)
+import pandas as pd
 
 # %% auto #0
 __all__ = ['STUDY', 'ENSEMBLE_STAGES', 'PROMPT_VARIANTS', 'WISE_PAIRS', 'OUTPUT_COMBOS', 'BASELINE', 'METRICS', 'DIAGNOSTICS',
@@ -380,7 +381,6 @@ def ensemble_study(cks:dict, # {seed: {stage: checkpoint}} from `stage_checkpoin
                    pairs=None, combos=None, # default `WISE_PAIRS`, `OUTPUT_COMBOS`
                    verbose:bool=True) -> 'pd.DataFrame':
     "All three readings, every seed: one row per (reading, method, seed[, alpha]) of measures."
-    import pandas as pd
     rows = []
     for seed, ck in cks.items():
         t0 = time.perf_counter()
@@ -401,7 +401,6 @@ def summarize(res) -> 'pd.DataFrame':
 
 def format_table(summary, reading:str|None=None, metrics=None) -> 'pd.DataFrame':
     "'mean ± std' strings (percent) of one reading (or all)."
-    import pandas as pd
     s = summary if reading is None else summary.xs(reading, level='reading')
     ks = [k for k in (metrics or {**METRICS, **DIAGNOSTICS}) if f'{k}_mean' in s]
     return pd.DataFrame({({**METRICS, **DIAGNOSTICS}[k]): [f"{m:.1f} ± {d:.1f}" if d == d else f"{m:.1f}" for m, d in zip(s[f'{k}_mean'], s[f'{k}_std'])]
@@ -457,7 +456,6 @@ def wise_forgetting(res, # from `ensemble_study`
                     alpha:float=0.5, # the mix
                     measures=FORGET_MEASURES) -> 'pd.DataFrame':
     "Per WiSE-FT line, measure and seed: before the SAR stage (α = 0), after it (α = 1), the mix."
-    import pandas as pd
     ends, rows = (('before', 0.0), ('after SAR', 1.0), (f'WiSE α={alpha:g}', alpha)), []
     w = res[res.reading == 'weights']
     if alpha not in set(w.alpha):
@@ -471,7 +469,6 @@ def wise_forgetting(res, # from `ensemble_study`
 
 def forgetting_table(fg) -> 'pd.DataFrame':
     "Per-seed values and 'mean ± std' over seeds (ddof=1) of `wise_forgetting`, as strings."
-    import pandas as pd
     rows = []
     for (pair, meas), d in fg.groupby(level=['pair', 'measure'], sort=False):
         d = d.droplevel(['pair', 'measure'])
@@ -514,7 +511,6 @@ def compare(res, a:tuple, b:tuple, metric:str) -> str:
 
 def comparison_table(res, baseline:tuple=BASELINE, metrics=None) -> 'pd.DataFrame':
     "better / worse / tied of every (reading, method) of `res` against the baseline, per metric."
-    import pandas as pd
     ks, rows = list(metrics or METRICS), dict.fromkeys(zip(res.reading, res.method))
     out = {ix: {METRICS[k]: compare(res, ix, baseline, k) for k in ks}
            for ix in rows if ix != baseline}

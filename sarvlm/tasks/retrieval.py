@@ -17,6 +17,7 @@ from ..features import (file_hash, dataset_key, features_key, features_path, loa
 from ..scores import topk_chunked, retrieval_metrics, _as_features
 from ..train import TrainConfig, RecordsDataset, clip_learner, fit_clip
 from ..transfer import study_config, stage_dir
+import pandas as pd
 
 # %% auto #0
 __all__ = ['TABLE_COLUMNS', 'quick_checkpoint', 'demo_checkpoint', 'retrieval_metrics_full', 'chance_mean_recall',
@@ -101,6 +102,5 @@ TABLE_COLUMNS = ('i2t_R@1', 'i2t_R@5', 'i2t_R@10', 't2i_R@1', 't2i_R@5', 't2i_R@
 def retrieval_table(feats:dict, domains=('sar', 'optical', 'natural'),
                     tie_rule:str='authors') -> 'pd.DataFrame':
     "R@K both ways, mean recall and chance per domain of a cached split (and all domains together)."
-    import pandas as pd
     rows = retrieval_by_domain(feats, domains, tie_rule)
     return pd.DataFrame({d: {k: r[k] for k in TABLE_COLUMNS} for d, r in rows.items()}).T
