@@ -11,10 +11,10 @@ import numpy as np
 from .core import get_paths, get_rng, is_small
 
 # %% auto #0
-__all__ = ['REGION_GRID', 'LC_MIN', 'LC_MOSTLY', 'DOMAINS', 'FAMILIES', 'caption_file', 'load_templates', 'pluralize', 'Vocab',
-           'load_vocabulary', 'Obj', 'Annot', 'from_boxes', 'from_label', 'from_scene', 'as_annot', 'region_of',
-           'count_phrase', 'join_list', 'counts', 'main_label', 'cap_general', 'cap_complex', 'region_groups',
-           'cap_absolute', 'relation', 'cap_relative', 'cap_fine', 'landcover_phrase', 'cap_landcover',
+__all__ = ['REGION_GRID', 'LC_MIN', 'LC_MOSTLY', 'DOMAINS', 'FAMILIES', 'caption_file', 'load_caption_templates', 'pluralize',
+           'Vocab', 'load_vocabulary', 'Obj', 'Annot', 'from_boxes', 'from_label', 'from_scene', 'as_annot',
+           'region_of', 'count_phrase', 'join_list', 'counts', 'main_label', 'cap_general', 'cap_complex',
+           'region_groups', 'cap_absolute', 'relation', 'cap_relative', 'cap_fine', 'landcover_phrase', 'cap_landcover',
            'cap_background', 'five_captions', 'captions_for', 'random_boxes']
 
 # %% ../nbs/03_captions.ipynb #7dcb41a7
@@ -53,7 +53,7 @@ def _load(name):
         _SEEN[p] = (now, m)
     return _read_json(str(p), m)
 
-def load_templates() -> dict:
+def load_caption_templates() -> dict:
     "The caption templates (`data/captions/templates.json`)."
     return _load('templates.json')
 
@@ -253,14 +253,14 @@ def main_label(annot) -> str:
 DOMAINS = ('natural', 'optical', 'sar')
 
 def _templates(family, domain):
-    T = load_templates()
+    T = load_caption_templates()
     if domain not in T['domains']:
         raise ValueError(f"unknown domain {domain!r}; expected one of {sorted(T['domains'])}")
     f = T['families'][family]
     return f.get('all', []) + f.get(domain, [])
 
 def _fill(template, domain, rng, **kw) -> str:
-    T = load_templates()['domains'][domain]
+    T = load_caption_templates()['domains'][domain]
     a_img, this_img = _choice(rng, T['images'])
     s = template.format(a_img=a_img, this_img=this_img, sensor=_choice(rng, T['sensors']), **kw)
     s = re.sub(r'\s+', ' ', s).strip()
@@ -298,7 +298,7 @@ def region_groups(objs:list) -> dict:
     return g
 
 def _region_link(rng, r):
-    return _choice(rng, load_templates()['region_links']).format(
+    return _choice(rng, load_caption_templates()['region_links']).format(
         r=_choice(rng, load_vocabulary().regions[r])
     )
 
@@ -399,7 +399,7 @@ FAMILIES = {'general': cap_general, 'complex': cap_complex, 'absolute': cap_abso
             'background': cap_background}
 
 def _plan(a):
-    P = load_templates()['five']
+    P = load_caption_templates()['five']
     if not a.objects: return P['empty'] if landcover_phrase(a.landcover, 0) else P['blank']
     if a.kind == 'label': return P['label']
     if a.kind == 'chip': return P['chip']
@@ -414,7 +414,7 @@ def five_captions(annot, # Annot, Scene or dict(boxes=..., size=...)
                  ) -> list:
     "`n` distinct (family, caption) pairs for one image, after SARVLM-1M's five-captions plan."
     a, vocab, rng = as_annot(annot), vocab or load_vocabulary(), get_rng(rng)
-    plan = _plan(a) + load_templates()['five']['fallback']
+    plan = _plan(a) + load_caption_templates()['five']['fallback']
     out, seen = [], set()
     for fam in plan * 4:
         for _ in range(6):

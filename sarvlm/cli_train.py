@@ -22,7 +22,7 @@ from .formats import UsageError, pick_split, only_domain, data_labels
 
 # %% auto #0
 __all__ = ['TRAIN_EXAMPLES', 'HPARAMS', 'HPARAM_HELP', 'yes_no', 'train_parser', 'load_config', 'config_argv', 'parse_train',
-           'train_records', 'train_stage', 'transfer_stage', 'train_main']
+           'train_records', 'cmd_train', 'cmd_transfer', 'train_main']
 
 # %% ../nbs/17a_cli_train.ipynb #9a1f2eeb
 TRAIN_EXAMPLES = """  sarvlm_train --data mini:sar --out runs/sar --epochs 4 --batch-size 64 --lr 1e-3 --warmup 10 --precision fp32
@@ -213,7 +213,7 @@ def _epoch_line(names, row) -> str:
                      v in zip(names, row))
 
 # %% ../nbs/17a_cli_train.ipynb #25a64aac
-def train_stage(a) -> dict:
+def cmd_train(a) -> dict:
     "Train one stage as `a` asks; returns a summary (steps, last loss, seconds, checkpoint)."
     check_writable_dir(a.out, '--out')   # before anything is loaded
     if a.threads: torch.set_num_threads(a.threads)
@@ -248,7 +248,7 @@ def train_stage(a) -> dict:
     return res
 
 # %% ../nbs/17a_cli_train.ipynb #8082f39e
-def transfer_stage(a) -> dict:
+def cmd_transfer(a) -> dict:
     """`sarvlm_train --stage NAME`: `sarvlm.transfer.run_stage`
     with the study's configuration (and the flags that apply)."""
     if a.stage not in STAGES:
@@ -281,7 +281,7 @@ def train_main(argv=None) -> int:
     p = train_parser()
     def go(_):
         a = parse_train(argv)
-        transfer_stage(a) if a.stage else train_stage(a)
+        cmd_transfer(a) if a.stage else cmd_train(a)
     return run_cli(go, p, argv)
 
 # %% ../nbs/17a_cli_train.ipynb #5215c49b

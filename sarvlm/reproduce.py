@@ -12,7 +12,7 @@ import pandas as pd
 
 # %% auto #0
 __all__ = ['REFERENCE_TIMES', 'DEPENDS', 'CELL_TIMEOUT', 'PAPER', 'SECTIONS', 'study_notebooks', 'measured_times', 'load_times',
-           'fmt_s', 'eta_line', 'needs', 'critical', 'run_study', 'notebook_figures', 'save_figures', 'lookup',
+           'fmt_s', 'eta_line', 'needs', 'critical', 'run_notebooks', 'notebook_figures', 'save_figures', 'lookup',
            'fmt_value', 'paper_vs_ours', 'flatten', 'md_table', 'results_md', 'report_markdown', 'write_report', 'main']
 
 # %% ../nbs/18_reproduce.ipynb #6d8bf74c
@@ -179,7 +179,7 @@ def _ready(names, took, running, failed, times) -> list:
     return sorted(ready, key=lambda n: -critical(n, names, times))
 
 # %% ../nbs/18_reproduce.ipynb #50123d60
-def run_study(notebooks:list, # notebook paths, in order (`study_notebooks()`)
+def run_notebooks(notebooks:list, # notebook paths, in order (`study_notebooks()`)
               out_dir=None, # executed copies, logs and times.json (default: outputs/notebooks)
               workers:int=2, # notebooks run at once (dependencies permitting)
               log=print,
@@ -188,7 +188,7 @@ def run_study(notebooks:list, # notebook paths, in order (`study_notebooks()`)
     "Run `notebooks` after their `DEPENDS`, with progress: {name: seconds}; raises if one fails."
     out = Path(out_dir) if out_dir else get_paths(create=True).outputs/'notebooks'
     out.mkdir(parents=True, exist_ok=True)
-    if workers < 1: raise ValueError(f"run_study: workers must be >= 1, got {workers}")
+    if workers < 1: raise ValueError(f"run_notebooks: workers must be >= 1, got {workers}")
     tfile, paths = out/'times.json', {Path(p).stem: Path(p) for p in notebooks}
     times, names, threads = load_times(tfile), list(paths), 1 if workers > 1 else None
     took, running, failed, t0 = {}, {}, [], time.perf_counter()
@@ -451,7 +451,7 @@ def _reproduce(a, nbs) -> int:
     t0 = time.perf_counter()
     times = wall = None
     if not a.report_only:
-        try: times = run_study(nbs, out/'notebooks', a.workers)
+        try: times = run_notebooks(nbs, out/'notebooks', a.workers)
         except RuntimeError as e:
             print(f"[reproduce] FAILED: {e}", file=sys.stderr)
             return 1

@@ -62,7 +62,7 @@ def test_check_generated_scenes():
 
 def test_missing_data_file_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv('SARVLM_DATA', str(tmp_path))
-    with pytest.raises(FileNotFoundError, match='templates.json'): C.load_templates()
+    with pytest.raises(FileNotFoundError, match='templates.json'): C.load_caption_templates()
     with pytest.raises(FileNotFoundError, match='vocabulary.json'): C.load_vocabulary()
 
 

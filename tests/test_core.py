@@ -3,7 +3,7 @@ import json, os, re, signal, subprocess, sys, time, textwrap
 from pathlib import Path
 import pytest
 from sarvlm.core import atomic_write, get_paths
-from sarvlm.reproduce import run_study
+from sarvlm.reproduce import run_notebooks
 
 def test_sigkill_during_write_keeps_saved_file(tmp_path):
     "A process killed with SIGKILL in the middle of an atomic write leaves the previous file intact."
@@ -36,7 +36,7 @@ def test_run_study_writes_copies_and_skips_network_cells(tmp_path):
     src = tmp_path/'nb.ipynb'
     src.write_text(json.dumps(_nb(["x = 1 + 1\nprint(x)", "#| eval: false\nraise RuntimeError('needs the network')"])))
     before = src.read_text()
-    times = run_study([src], tmp_path/'out', log=lambda s: None)
+    times = run_notebooks([src], tmp_path/'out', log=lambda s: None)
     assert set(times) == {'nb'}
     out = json.loads((tmp_path/'out'/'nb.ipynb').read_text())
     assert out['cells'][0]['outputs'][0]['text'] == ['2\n'] or ''.join(out['cells'][0]['outputs'][0]['text']) == '2\n'
@@ -45,7 +45,7 @@ def test_run_study_writes_copies_and_skips_network_cells(tmp_path):
 def test_run_study_stops_on_error(tmp_path):
     src = tmp_path/'bad.ipynb'
     src.write_text(json.dumps(_nb(["raise ValueError('boom')"])))
-    with pytest.raises(Exception, match='boom'): run_study([src], tmp_path/'out', log=lambda s: None)
+    with pytest.raises(Exception, match='boom'): run_notebooks([src], tmp_path/'out', log=lambda s: None)
 
 def test_run_study_reports_progress_while_a_notebook_runs(tmp_path):
     "A long notebook gets heartbeat lines naming it and its running time, and the time left shrinks as it runs."
@@ -53,7 +53,7 @@ def test_run_study_reports_progress_while_a_notebook_runs(tmp_path):
     src.write_text(json.dumps(_nb(["import time; time.sleep(6)"])))
     (tmp_path/'out').mkdir(); (tmp_path/'out'/'times.json').write_text(json.dumps({'seconds': {'slow': 100}}))
     lines = []
-    run_study([src], tmp_path/'out', log=lines.append, heartbeat=1)
+    run_notebooks([src], tmp_path/'out', log=lines.append, heartbeat=1)
     beats = [l for l in lines if l.startswith('[reproduce] running slow (')]
     assert len(beats) >= 2, lines
     left = [int(re.search(r'about 1 min (\d+) s to go', l).group(1)) for l in beats]

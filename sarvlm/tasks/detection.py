@@ -21,8 +21,8 @@ from .localization import stage_checkpoint, _check_vit, _input_cfg
 import pandas as pd
 
 # %% auto #0
-__all__ = ['INITS', 'record_targets', 'detection_split', 'to_coco', 'coco_map', 'ViTBackbone', 'make_detector', 'train_detector',
-           'predict', 'predict_with_sides', 'box_sides_alive', 'compare_inits']
+__all__ = ['INITS', 'record_targets', 'detection_split', 'detections_to_coco', 'coco_map', 'ViTBackbone', 'make_detector',
+           'train_detector', 'predict', 'predict_with_sides', 'box_sides_alive', 'compare_inits']
 
 # %% ../../nbs/15_detection.ipynb #346c31e2
 def record_targets(record:dict, # a sarvlm-mini record (SAR: PIL 'F' linear intensity, `meta` JSON with `boxes`)
@@ -54,7 +54,7 @@ def detection_split(ds, # a sarvlm-mini split (`datasets.Dataset`)
                 dropped=sum(o[2] for o in out))
 
 # %% ../../nbs/15_detection.ipynb #81f116cc
-def to_coco(targets:list, # per image dict(boxes xyxy, labels)
+def detections_to_coco(targets:list, # per image dict(boxes xyxy, labels)
             classes:list, size:int=64) -> dict:
     "A COCO ground-truth dict (xywh boxes, area = w*h, no crowd)."
     anns = [dict(image_id=i, category_id=int(l),
@@ -75,7 +75,7 @@ def coco_map(preds:list, # per image dict(boxes xyxy, scores, labels)
         raise ValueError(f"coco_map: {len(preds)} predictions for {len(targets)} images")
     with contextlib.redirect_stdout(io.StringIO()):
         gt = COCO()
-        gt.dataset = to_coco(targets, classes, size)
+        gt.dataset = detections_to_coco(targets, classes, size)
         gt.createIndex()
         res = [dict(image_id=i, category_id=int(l), bbox=[x0, y0, x1 - x0, y1 - y0], score=float(s))
                for i, p in enumerate(preds) for (x0, y0, x1, y1), s,
