@@ -44,14 +44,14 @@ def study_notebooks(nbs_dir=None, # folder of the notebooks (default: the projec
 # %% ../nbs/18_reproduce.ipynb #3171966a
 # seconds per notebook, full configuration, two at a
 # time on the 2-core reference machine (2026-12-03)
-REFERENCE_TIMES = {
-    '00_core': 8, '01_sar': 12, '01a_sario': 6, '02_scenes': 13, '02a_procgen': 15,
-    '02b_cameras': 11, '02c_render': 22, '03_captions': 5, '03a_caption_check': 13, '04_data': 69,
-    '04a_files': 27, '04b_boxes': 23, '04c_formats': 26, '05_models': 34, '05a_features': 20,
-    '05b_scores': 15, '05c_resume': 8, '06_train': 54,
-    '07_transfer': 1072, '08_alignment': 133, '09_retrieval': 45, '10_zeroshot': 14,
-    '11_recognition': 16, '12_ensemble': 111, '13_captioning': 122, '14_localization': 97,
-    '15_detection': 164, '16_explore': 19, '17_cli': 14, '17a_cli_train': 33, '17b_cli_eval': 194}
+REFERENCE_TIMES = {  # seconds per notebook, full configuration, two at a time, fresh clone (2026-12-03)
+    '00_core': 9, '01_sar': 10, '01a_sario': 6, '02_scenes': 4, '02a_procgen': 4, '02b_cameras': 4,
+    '02c_render': 7, '03_captions': 5, '03a_caption_check': 8, '04_data': 60, '04a_files': 5,
+    '04b_boxes': 5, '04c_formats': 8, '05_models': 29, '05a_features': 12, '05b_scores': 13,
+    '05c_resume': 12, '06_train': 60, '07_transfer': 1138, '08_alignment': 144, '09_retrieval': 41,
+    '10_zeroshot': 13, '11_recognition': 16, '12_ensemble': 116, '13_captioning': 112,
+    '14_localization': 99, '15_detection': 167, '16_explore': 20, '17_cli': 5, '17a_cli_train': 15,
+    '17b_cli_eval': 78}
 
 def measured_times(path) -> dict:
     "Seconds per notebook that an earlier run measured (its `times.json`), or {} if there is none."

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
+from .models import save_checkpoint, unwrap_model  # first: it quiets torch.jit's warnings
 from fastai.callback.core import Callback, CancelFitException
 from .core import atomic_write, kill_point
-from .models import save_checkpoint, unwrap_model
 
 # %% auto #0
 __all__ = ['rng_state', 'set_rng_state', 'ResumableCheckpoint', 'MetricsCSV', 'read_metrics', 'TrainingInterrupted',
