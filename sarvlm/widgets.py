@@ -257,6 +257,10 @@ def figure_output(fig) -> dict:
 class Explorer(ipw.interactive):
     """`ipywidgets.interactive` for figure functions: the figure (or the reason for none) is written
     into the output area as widget state."""
+    # its own __init__: Python 3.11.2's `inspect.signature` (nbdev's docs) would read traitlets' `__new__`, whose
+    # annotation (`Self`) it cannot evaluate
+    def __init__(self, f, **kwargs): super().__init__(f, **kwargs)
+
     def update(self, *args):
         """Call the function with the controls' values; `result` is the figure (None after a
         ValueError, whose message is shown)."""
