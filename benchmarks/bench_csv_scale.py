@@ -30,6 +30,8 @@ os.environ.setdefault('HF_HUB_OFFLINE', '1')
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
+# this checkout's sarvlm, not whatever an editable install of the venv points at (the subprocesses too)
+if str(HERE.parent) not in sys.path: sys.path.insert(0, str(HERE.parent))
 
 def write_data(folder:Path, rows:int, distinct:int, px:int=256) -> Path:
     "`distinct` PNGs, one symlink per row, and data.csv; reused when already there with the same sizes."

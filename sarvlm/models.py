@@ -14,7 +14,7 @@ import torch
 warnings.filterwarnings('ignore', message=r'`torch\.jit\.script` is deprecated',
                         category=FutureWarning)
 import open_clip
-from open_clip.transform import PreprocessCfg, image_transform_v2
+from open_clip.transform import PreprocessCfg, image_transform_v2, MaybeConvertMode, MaybeToTensor
 from PIL import Image
 from torchvision import transforms as T
 from .core import atomic_torch_save, atomic_write, set_seed
@@ -113,6 +113,24 @@ def resample_speckle(intensity:np.ndarray, # (H,W) linear intensity, treated as 
     return sarlib.speckle(np.clip(np.asarray(intensity, np.float32), 0, None), looks=looks, rng=rng)
 
 # %% ../nbs/05_models.ipynb #73ecf12e
+# steps that treat every channel alike (crops, resizes, flips) or pass a tensor through unchanged
+_PER_CHANNEL = (T.RandomResizedCrop, T.Resize, T.CenterCrop, T.RandomHorizontalFlip,
+                T.RandomVerticalFlip, MaybeConvertMode, MaybeToTensor)
+
+def _one_band_through(base, # an open_clip transform (a `Compose`, or one step)
+                      t:torch.Tensor, # one band (1, H, W)
+                     ) -> torch.Tensor:
+    """`base(t.expand(3, -1, -1))`, with `base`'s leading per-channel steps done on the one band (a
+    third of the resampling) and the rest (CLIP's per-channel mean/std) on the three copies."""
+    steps = base.transforms if isinstance(base, T.Compose) else [base]
+    i = 0
+    while i < len(steps) and type(steps[i]) in _PER_CHANNEL:   # these exact types: a subclass may do more
+        t = steps[i](t)
+        i += 1
+    t = t.expand(3, -1, -1).contiguous()
+    for step in steps[i:]: t = step(t)
+    return t
+
 class SARAwareTransform:
     """Record image (PIL 'F' SAR intensity, 2-D float array, or
     RGB) -> model input tensor, via an open_clip transform."""
@@ -123,13 +141,17 @@ class SARAwareTransform:
                  speckle_p:float=0.5): # probability of re-drawing speckle on a SAR image
         self.base, self.scheme, self.speckle_looks, self.speckle_p = base, scheme, speckle_looks, speckle_p
 
+    def _sar(self, img) -> np.ndarray|None:
+        "A SAR record image as its 2-D intensity array; None for anything else."
+        if isinstance(img, Image.Image) and img.mode in ('F', 'I', 'I;16'):
+            img = np.asarray(img, np.float32)
+        return img if isinstance(img, np.ndarray) and img.ndim == 2 else None
+
     def to_input(self, img):
         """The image as open_clip's transform wants it: a
         [0,1] float tensor for SAR, RGB PIL otherwise."""
-        if isinstance(img, Image.Image) and img.mode in ('F', 'I', 'I;16'):
-            img = np.asarray(img, np.float32)
-        if isinstance(img, np.ndarray) and img.ndim == 2:
-            return sar_to_tensor(self._speckle(img), self.scheme)
+        a = self._sar(img)
+        if a is not None: return sar_to_tensor(self._speckle(a), self.scheme)
         if isinstance(img, Image.Image): return img.convert('RGB')
         raise TypeError("expected a PIL image or a 2-D SAR intensity array, got "
                         f"{type(img).__name__}"
@@ -140,7 +162,13 @@ class SARAwareTransform:
         # seeded by torch's RNG
         return resample_speckle(a, self.speckle_looks, rng=int(torch.randint(0, 2**62, (1,))))
 
-    def __call__(self, img): return self.base(self.to_input(img))
+    def __call__(self, img):
+        "`base(to_input(img))`; a SAR image takes `base`'s per-channel steps as one band (same tensor)."
+        a = self._sar(img)
+        if a is None: return self.base(self.to_input(img))
+        y = sarlib.normalize(self._speckle(a), scheme=self.scheme)
+        return _one_band_through(self.base, torch.from_numpy(y)[None])
+
     def __repr__(self): return f"SARAwareTransform(scheme={self.scheme!r}, speckle_looks={self.speckle_looks}, base={self.base})"
 
 # %% ../nbs/05_models.ipynb #6b1a7711

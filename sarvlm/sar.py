@@ -200,12 +200,71 @@ def _minmax(x):
     y = (x - lo) / (hi - lo) if hi > lo else np.zeros_like(x)
     return np.round(np.nan_to_num(y, nan=0.) * 255) / 255
 
-def _db_pct(db):
-    "Per band: clip dB to the image's own PCT percentiles (finite pixels) and map them to [0, 1]."
-    lo, hi = np.nanpercentile(db, PCT, axis=(0, 1))
+def _db_pct(db, lohi=None):
+    "Per band: clip dB to the image's PCT percentiles (finite pixels; or `lohi`), map them to [0, 1]."
+    lo, hi = np.nanpercentile(db, PCT, axis=(0, 1)) if lohi is None else lohi
     return (np.clip(db, lo, hi) - lo) / np.maximum(hi - lo, 1e-6)
 
+# %% ../nbs/01_sar.ipynb #b8d4e2f1
+_CODE_LIMIT = 2 ** 16  # whole-number images below this are normalised through a table of their values
+_SQUARES = np.arange(256, dtype=np.float32) ** 2   # the intensities of 8-bit amplitudes
+_SQUARES.flags.writeable = False
+
+def _table_codes(x:np.ndarray) -> tuple|None:
+    """(codes, the value of each code) of a 2-D float32 image of whole numbers in [0, _CODE_LIMIT):
+    uint8 square roots when every value is a square (8-bit amplitude read as intensity), else uint16
+    values; None for other images."""
+    if x.ndim != 2 or x.size == 0: return None
+    bits = x.view(np.int32)   # compared bit for bit: -0.0 is not 0
+    with np.errstate(invalid='ignore'):   # NaN, inf, negatives, values above 255**2: no square of a code
+        r = np.sqrt(x).astype(np.uint8)
+    r2 = r.astype(np.float32)
+    if np.array_equal(np.multiply(r2, r2, out=r2).view(np.int32), bits): return r, _SQUARES
+    if not (0 <= x.min() and x.max() < _CODE_LIMIT): return None   # NaN too
+    c = x.astype(np.uint16)
+    return (c, None) if np.array_equal(c.astype(np.float32).view(np.int32), bits) else None
+
+def _pct_counts(v:np.ndarray, # sorted distinct values (float32)
+                k:np.ndarray, # how many times each occurs
+               ) -> tuple:
+    "`np.nanpercentile(values, PCT)` (linear method, the same float operations) from value counts."
+    n, cum, out = int(k.sum()), np.cumsum(k), []
+    for q in PCT:
+        virt = (n - 1) * (q / 100)
+        prev = -1. if virt >= n - 1 else float(np.floor(virt))   # numpy's index above the last value
+        i, j = (n - 1, n - 1) if prev < 0 else (int(prev), int(prev) + 1)
+        a, b = v[np.searchsorted(cum, [i, j], 'right')]
+        d, t = float(b - a), virt - prev                           # b - a in float32, as numpy
+        out.append(np.float64(float(b) - d * (1 - t) if t >= 0.5 else float(a) + d * t))
+    return tuple(out)
+
 # %% ../nbs/01_sar.ipynb #21fff5bd
+def _scaled(x, scheme:str, lohi=None, db=None) -> np.ndarray:
+    "The scheme's map of linear intensity `x` to [0, 1] (`lohi`: db_pct's percentiles; `db`: `to_db(x)`)."
+    if scheme == 'minmax': y = _minmax(x)
+    else:
+        db = to_db(x) if db is None else db
+        y = (_db_range(db, *DB_CLIP) if scheme == 'db_clip' else _db_range(db, *DB_WINDOW) if scheme == 'db_window'
+             else _db_pct(db, lohi) if scheme == 'db_pct' else _meanstd(db))
+    return np.nan_to_num(y, nan=0.).astype(np.float32)
+
+def _normalize_codes(c:np.ndarray, # codes (`_table_codes`)
+                     val:np.ndarray|None, # the value of each code (None: the code itself)
+                     scheme:str) -> np.ndarray:
+    """`normalize` of a whole-number image given as codes: the scheme maps each distinct value once and a
+    table lookup maps the pixels (the same float operations on the same values: the same bits)."""
+    k = np.bincount(c.ravel())
+    codes = np.flatnonzero(k)
+    v = (codes.astype(np.float32) if val is None else val[codes])[:, None]   # 2-D like the image: per band
+    if scheme == 'auto': scheme = 'db_clip' if v[-1, 0] == 0 else 'db_pct'   # as `looks_calibrated` decides
+    db, lohi = (None, None) if scheme == 'minmax' else (to_db(v), None)
+    if scheme == 'db_pct':
+        o = np.argsort(db[:, 0], kind='stable')
+        lohi = _pct_counts(db[o, 0], k[codes][o])
+    lut = np.zeros(len(k), np.float32)
+    lut[codes] = _scaled(v, scheme, lohi, db)[:, 0]
+    return np.take(lut, c)
+
 def normalize(intensity, # linear intensity (H, W) or (H, W, C), >= 0; NaN allowed (-> 0)
               scheme:str='db_clip', # one of NORM_SCHEMES, or 'auto' (`resolve_scheme`)
              ) -> np.ndarray:
@@ -214,15 +273,12 @@ def normalize(intensity, # linear intensity (H, W) or (H, W, C), >= 0; NaN allow
     if scheme not in ok: raise ValueError(f"scheme must be one of {ok}, got {scheme!r}")
     x = np.asarray(intensity, dtype=np.float32)
     if x.ndim not in (2, 3): raise ValueError(f"normalize: expected (H, W) or (H, W, C) intensity, got shape {x.shape}")
+    t = _table_codes(x)
+    if t is not None: return _normalize_codes(*t, scheme)
     if np.any(x < 0): raise ValueError(f"normalize: expects LINEAR intensity >= 0, got a minimum of {np.nanmin(x):.4g} (dB data?)")
     if np.any(np.isinf(x)): raise ValueError("normalize: intensity contains inf")
     if scheme == 'auto': scheme = resolve_scheme('auto', x)
-    if scheme == 'minmax': y = _minmax(x)
-    else:
-        db = to_db(x)
-        y = (_db_range(db, *DB_CLIP) if scheme == 'db_clip' else _db_range(db, *DB_WINDOW) if scheme == 'db_window'
-             else _db_pct(db) if scheme == 'db_pct' else _meanstd(db))
-    return np.nan_to_num(y, nan=0.).astype(np.float32)
+    return _scaled(x, scheme)
 
 def to_rgb(x01, # normalised image (H, W), (H, W, 1), (H, W, 2) = (VV, VH), (H, W, 3) or more bands
           ) -> np.ndarray:

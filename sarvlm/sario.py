@@ -187,6 +187,9 @@ def _resolve_kind(a:np.ndarray, kind, desc:dict, path):
 
 def _to_intensity(a:np.ndarray, kind:str, path) -> np.ndarray:
     "Linear intensity (float32) from stored values of the given kind."
+    if kind in ('intensity', 'amplitude') and a.dtype.kind == 'u' and a.itemsize <= 2:
+        x = a.astype(np.float32)   # exact, and x * x (< 2**32) is rounded once: the float64 road's bits
+        return np.multiply(x, x, out=x) if kind == 'amplitude' else x
     if kind == 'complex':
         if np.iscomplexobj(a): z = a
         else:
@@ -233,8 +236,9 @@ def _decode(path:Path, fmt:str, kind, nonfinite:str, max_pixels):
     if a.ndim not in (2, 3) or a.size == 0:
         raise ValueError(f"{path}: not an image raster (shape {a.shape})")
     kind, src = _resolve_kind(a, kind, desc, path)
-    bad = ~np.isfinite(a)
-    n_bad = int(bad.sum())
+    whole = np.issubdtype(a.dtype, np.integer)   # no NaN or inf to look for
+    bad = None if whole else ~np.isfinite(a)
+    n_bad = 0 if whole else int(bad.sum())
     if n_bad == a.size:
         raise ValueError(f"{path}: no finite pixel (all {a.size} values are NaN or inf)")
     if n_bad and nonfinite == 'error':
@@ -243,7 +247,8 @@ def _decode(path:Path, fmt:str, kind, nonfinite:str, max_pixels):
     if n_bad: a = np.where(bad, 0, a)
     I = _to_intensity(a, kind, path)
     if n_bad: warnings.warn(f"{path}: {n_bad} non-finite (NaN/inf) values set to 0")
-    if not np.all(np.isfinite(I)):
+    fits = whole and a.itemsize <= 2 and kind != 'db'   # squares of 16-bit values are finite in float32
+    if not fits and not np.all(np.isfinite(I)):
         raise ValueError(f"{path}: values overflow float32 as linear intensity (kind={kind!r})")
     meta = dict(path=str(path), format=fmt, dtype=str(a.dtype), kind=kind, kind_source=src,
                 shape=tuple(I.shape), bands=1 if I.ndim == 2 else I.shape[-1],
