@@ -87,7 +87,7 @@ DEPENDS = {  # notebook -> the notebooks whose outputs (cache/, runs/) it reads
     '06_train': ['04_data'], '07_transfer': ['04_data'], '08_alignment': ['07_transfer'],
     '09_retrieval': ['07_transfer'], '10_zeroshot': ['09_retrieval'],
     '11_recognition': ['09_retrieval'], '12_ensemble': ['09_retrieval'],
-    '13_captioning': ['04_data'], '14_localization': ['07_transfer'],
+    '13_captioning': ['07_transfer'], '14_localization': ['07_transfer'],
     '15_detection': ['07_transfer'], '16_explore': ['08_alignment', '09_retrieval'],
     '17_cli': ['04_data'], '17a_cli_train': ['04_data'], '17b_cli_eval': ['04_data']}
 
@@ -265,8 +265,8 @@ PAPER = [  # task, metric, the paper's value at full scale (str), where it is st
     dict(task='Ensemble', metric='SAR held-out top-1: two-stage / WiSE-FT α=0.5 (optical→two-stage) (%)', paper='the strategy is not specified; NOT RECOVERED',
          source='paper notes: ensemble strategy', ours=('12_ensemble', 'base_sar_zs_held_out', 'wise_opt_a05_sar_zs_held_out'), why='three plausible readings compared in 12_ensemble; its verdict says where each helps'),
     dict(task='Captioning', metric='METEOR / ROUGE-L / CIDEr, two-stage CoCa (standard protocol)', paper='NOT RECOVERED (SAR-TEXT: BLEU-4 > 8x, CIDEr > 10x the original CoCa)',
-         source='paper notes: results; SAR-TEXT, arXiv 2507.18743', ours=('13_captioning', 'scores.standard.two_stage_optical_sar.meteor', 'scores.standard.two_stage_optical_sar.rouge_l', 'scores.standard.two_stage_optical_sar.cider'),
-         why='SARCap-Tiny trained on a CPU for minutes on template captions'),
+         source='paper notes: results; SAR-TEXT, arXiv 2507.18743', ours=('13_captioning', 'per_init.two_stage_0_1_2.meteor_standard', 'per_init.two_stage_0_1_2.rouge_l_standard', 'per_init.two_stage_0_1_2.cider_standard'),
+         why='SARCap-Tiny (compact vocabulary) trained for minutes on a CPU, started from SARCLIP-Tiny; 3 seeds'),
     dict(task='Semantic localization', metric='Rmi: two-stage / random init / oracle mask', paper='NOT RECOVERED (AIR-SLT, optical)', source='paper notes: results',
          ours=('14_localization', 'slm.two_stage_0_1_2_sar.rmi', 'slm.random_init.rmi', 'slm.oracle_mask.rmi'), why='synthetic SAR scenes with known object polygons; the references bound the metric'),
     dict(task='Detection', metric='mAP50 by backbone init: random / natural / optical / direct / two-stage (%)', paper='92.1 (SSDD, third-party leaderboard)', source='paper notes: results (SSDD: third-party leaderboard)',
