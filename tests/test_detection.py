@@ -65,3 +65,67 @@ def test_box_sides_start_alive_and_a_dead_side_is_seen():
     with torch.no_grad(): dead.head.regression_head.bbox_reg.bias[0] = -5.0   # the left side only
     alive = D.box_sides_alive(dead, images)
     assert alive[0] == 0.0 and alive[1:] == [100.0] * 3
+
+
+def test_rendered_split_matches_the_records_and_counts_drops():
+    """`render_detection_split` renders the scenes of a sarvlm-mini split at any size; at 64 px and 2 px it gives the
+    boxes of the records, and at 128 px every drop below `min_px` is counted per class."""
+    from sarvlm.data import build_mini
+    dd = build_mini(0, verbose=False)
+    recs = D.detection_split(dd['train'], n=6)
+    r64 = D.render_detection_split('train', 64, min_px=2.0, n=6)
+    assert [t['boxes'].tolist() for t in r64['targets']] == [t['boxes'].tolist() for t in recs['targets']]
+    r = D.render_detection_split('train', 128, min_px=8.0, n=6)
+    assert r['images'][0].shape == (3, 128, 128) and len(r['kinds']) == 6
+    kept = [b for t in r['targets'] for b in t['boxes'].tolist()]
+    assert all(min(x1 - x0, y1 - y0) >= 8 for x0, y0, x1, y1 in kept)
+    everything = D.render_detection_split('train', 128, min_px=0.0, n=6)
+    assert sum(len(t['labels']) for t in everything['targets']) == len(kept) + sum(r['dropped'].values())
+
+
+def test_vit_tokens_match_the_tower_and_interpolate():
+    model = load_model(model='SARCLIP-Tiny', seed=0).model
+    x = torch.rand(2, 3, 64, 64)
+    det = D.make_detector(model, 3, upsample=1)
+    with torch.no_grad():
+        v = model.visual
+        _, mean, std = D._input_cfg(model)
+        ref = v.ln_post(v.transformer(v._embeds((x - mean) / std))[:, 1:]).transpose(1, 2).reshape(2, -1, 8, 8)
+    assert torch.allclose(D.vit_tokens(model, list(x), bf16=False), ref, atol=1e-5)
+    assert D.vit_tokens(model, [torch.rand(3, 128, 128)]).shape == (1, 128, 16, 16)
+    assert torch.equal(D.pos_embed(v, 8), v.positional_embedding)
+
+
+def test_token_detector_anchors_at_cell_centres_and_fits():
+    torch.manual_seed(0)
+    det = D.TokenFCOS(16, 1, 64, 8)
+    from torchvision.models.detection.image_list import ImageList
+    a = det.anchor_generator(ImageList(torch.zeros(1, 1, 64, 64), [(64, 64)]), [torch.zeros(1, 32, 8, 8)])[0]
+    assert ((a[:, :2] + a[:, 2:]) / 2)[:2].tolist() == [[4.0, 4.0], [12.0, 4.0]]
+    # token maps with a bright 2x2-cell square: the head alone has to find it
+    rng = np.random.default_rng(0)
+    toks, tgts = [], []
+    for _ in range(16):
+        f = torch.randn(16, 8, 8) * 0.1
+        i, j = rng.integers(0, 6, 2)
+        f[:, i:i + 2, j:j + 2] += 2.0
+        toks.append(f)
+        tgts.append(dict(boxes=torch.tensor([[8. * j, 8. * i, 8. * j + 16, 8. * i + 16]], dtype=torch.float32), labels=torch.tensor([1])))
+    hist = D.train_head(det, torch.stack(toks), tgts, steps=150, batch_size=8, lr=1e-2)
+    assert np.mean(hist[-10:]) < 0.7 * np.mean(hist[:10])
+    assert D.coco_map(D.predict(det, torch.stack(toks)), tgts, ['square'])['map50'] > 0.5
+
+
+def test_per_class_ap_and_paired_stats():
+    one = [dict(boxes=torch.tensor([[10., 10, 30, 30]]), labels=torch.tensor([1]))]
+    fp_first = [dict(boxes=torch.tensor([[40., 40, 60, 60], [10, 10, 30, 30]]), scores=torch.tensor([0.9, 0.8]),
+                     labels=torch.tensor([1, 1]))]
+    ap = D.coco_eval(fp_first, one, ['ship', 'tank'])['ap50']
+    assert ap['ship'] == pytest.approx(0.5) and np.isnan(ap['tank'])
+    m, h = D.mean_ci([1.0, 2.0, 3.0])
+    assert m == 2.0 and h == pytest.approx(4.303 * 1 / np.sqrt(3), rel=1e-3)   # t(0.975, 2) = 4.303
+    import pandas as pd
+    curves = pd.DataFrame([dict(init=i, seed=s, n_train=10, map50=v) for i, vals in
+                           (('a', (10., 12., 14.)), ('b', (8., 9.9, 12.1))) for s, v in enumerate(vals)])
+    t = D.paired_test(curves, 'a', 'b', 10)
+    assert t['diff'] == 2.0 and t['seeds'] == 3 and t['p'] < 0.05
