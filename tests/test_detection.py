@@ -127,5 +127,5 @@ def test_per_class_ap_and_paired_stats():
     import pandas as pd
     curves = pd.DataFrame([dict(init=i, seed=s, n_train=10, map50=v) for i, vals in
                            (('a', (10., 12., 14.)), ('b', (8., 9.9, 12.1))) for s, v in enumerate(vals)])
-    t = D.paired_test(curves, 'a', 'b', 10)
+    t = D.curve_paired_test(curves, 'a', 'b', 10)
     assert t['diff'] == 2.0 and t['seeds'] == 3 and t['p'] < 0.05

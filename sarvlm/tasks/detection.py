@@ -28,7 +28,7 @@ from .localization import stage_checkpoint, _check_vit, _input_cfg
 __all__ = ['INITS', 'CURVE_STEPS', 'record_targets', 'detection_split', 'detections_to_coco', 'coco_eval', 'coco_map',
            'render_detection_split', 'ViTBackbone', 'make_detector', 'pos_embed', 'vit_tokens', 'train_detector',
            'predict', 'predict_with_sides', 'box_sides_alive', 'CentredAnchors', 'TokenNeck', 'TokenFCOS', 'train_head',
-           'init_tokens', 'fit_and_score', 'learning_curves', 'mean_ci', 'summarize_curves', 'paired_test']
+           'init_tokens', 'fit_and_score', 'learning_curves', 'mean_ci', 'summarize_curves', 'curve_paired_test']
 
 # %% ../../nbs/15_detection.ipynb #346c31e2
 def _box_targets(boxes:list, classes:list, min_px:float) -> tuple:
@@ -199,9 +199,10 @@ def vit_tokens(model, # an open_clip CLIP with a class-token ViT image tower
     return torch.cat(out)
 
 # %% ../../nbs/15_detection.ipynb #86f4112b
-def _flip(img, t, rng):
-    "Random horizontal and vertical flips of an image and its boxes."
-    W = img.shape[-1]
+def _flip(img, t, rng, size:int|None=None):
+    """Random horizontal and vertical flips of an image (or token map) and its boxes, in pixels of a
+    `size`-px image (default: the image's own width)."""
+    W = size or img.shape[-1]
     b = t['boxes'].clone()
     if rng.random() < 0.5:
         img = img.flip(-1)
@@ -312,17 +313,6 @@ class TokenFCOS(FCOS):
         return self.postprocess_detections(split, [list(a.split(num)) for a in anchors], images.image_sizes)
 
 # %% ../../nbs/15_detection.ipynb #7a9baa18
-def _flip_tokens(f, t, rng, size:int):
-    "Random horizontal and vertical flips of a token map and its boxes (in pixels of a `size`-px image)."
-    b = t['boxes'].clone()
-    if rng.random() < 0.5:
-        f = f.flip(-1)
-        b[:, [0, 2]] = size - b[:, [2, 0]]
-    if rng.random() < 0.5:
-        f = f.flip(-2)
-        b[:, [1, 3]] = size - b[:, [3, 1]]
-    return f, dict(boxes=b, labels=t['labels'])
-
 def train_head(det, tokens:torch.Tensor, targets:list, steps:int=240, batch_size:int=16, lr:float=3e-3,
                wd:float=1e-4, seed:int=0) -> list:
     "Train a `TokenFCOS` in place (AdamW, warm-up then cosine decay, flips); the loss of each step."
@@ -337,7 +327,7 @@ def train_head(det, tokens:torch.Tensor, targets:list, steps:int=240, batch_size
     for _ in range(steps):
         while len(order) < batch_size: order += rng.permutation(len(tokens)).tolist()
         idx, order = order[:batch_size], order[batch_size:]
-        xs, ts = zip(*[_flip_tokens(tokens[j], targets[j], rng, det.size) for j in idx])
+        xs, ts = zip(*[_flip(tokens[j], targets[j], rng, det.size) for j in idx])
         loss = sum(det(torch.stack(xs), list(ts)).values())
         opt.zero_grad()
         loss.backward()
@@ -409,7 +399,7 @@ def summarize_curves(curves:pd.DataFrame, measure:str='map50') -> pd.DataFrame:
             for m, h in [mean_ci(g[measure])]]
     return pd.DataFrame(rows)
 
-def paired_test(curves:pd.DataFrame, a:str, b:str, n_train:int, measure:str='map50') -> dict:
+def curve_paired_test(curves:pd.DataFrame, a:str, b:str, n_train:int, measure:str='map50') -> dict:
     "Paired t-test (scipy.stats.ttest_rel, by seed) of `measure` of init `a` minus init `b` at `n_train`."
     x = curves[curves['n_train'] == n_train].pivot_table(index='seed', columns='init', values=measure)
     if a not in x or b not in x: return dict(a=a, b=b, note='skipped: an arm is missing')
