@@ -393,18 +393,19 @@ def _box_names(folder:Path, fmt:str, what:str) -> list|None:
     return names
 
 def _box_record(f:Path, lab:Path, fmt:str, names, domain:str, bad, rng, source, folder:Path,
-                max_pixels):
-    "The record of image `f` with the boxes of its label file, or None (a bad label or image)."
+                max_pixels, lazy:bool=False):
+    """The record of image `f` with the boxes of its label file, or None (a bad label or image);
+    `lazy` keeps the path once the image's header is checked."""
     t = lab/f"{f.stem}.txt"
     try:
-        img = load_image(f, domain, max_pixels)
+        img, size = _image_or_path(f, domain, max_pixels, lazy)
         txt = t.read_text() if t.is_file() else ''
-        bx = (yolo_to_boxes(txt, img.size, names, str(t)) if fmt == 'yolo'
-              else dota_to_boxes(txt, str(t), img.size))
+        bx = (yolo_to_boxes(txt, size, names, str(t)) if fmt == 'yolo'
+              else dota_to_boxes(txt, str(t), size))
     except ValueError as e:
         bad('bad label or image', f.name, str(e))
         return None
-    ann = C.from_boxes(bx, img.size)
+    ann = C.from_boxes(bx, size)
     caps = C.captions_for(ann, domain, rng)
     return dict(image=img, caption=_pick(caps, rng), captions=caps, domain=domain,
                 label=C.main_label(ann), scene_id=f.stem, split='',
@@ -419,6 +420,7 @@ def from_box_folder(folder, # images/ with labels/ (YOLO) or labelTxt/ (DOTA)
                     seed:int=0, # seed for the caption templates
                     source=None, report=None,
                     max_pixels:int|None=None, # image-size limit (see `load_image`)
+                    lazy:bool=False, # keep paths, check headers, decode on access
                    ) -> datasets.Dataset:
     """Read a YOLO or DOTA-style folder into records with box-derived captions (bad label files
     raise or are skipped)."""
@@ -434,8 +436,8 @@ def from_box_folder(folder, # images/ with labels/ (YOLO) or labelTxt/ (DOTA)
     for t in sorted(lab.iterdir()):
         if t.stem not in stems: bad.ignore('label file without an image', str(t))
     for f in files:
-        r = _box_record(f, lab, fmt, names, domain, bad, rng, source, folder, max_pixels)
+        r = _box_record(f, lab, fmt, names, domain, bad, rng, source, folder, max_pixels, lazy)
         if r is not None: recs.append(r)
     bad.done(len(recs))
     if not recs: raise ValueError(f"{what}: no usable images")
-    return records_to_dataset(recs)
+    return _to_dataset(recs, lazy, domain, max_pixels)

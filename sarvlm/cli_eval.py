@@ -93,7 +93,8 @@ def eval_features(checkpoint:str, ds, # a checkpoint file or pretrained tag; a `
                   # an `eval_model` result if loaded already (else loaded when not cached)
                   model=None,
                   batch_size:int=256, device=None,
-                  scheme:str|None=None) -> dict: # SAR normalisation (default: `eval_scheme`)
+                  scheme:str|None=None, # SAR normalisation (default: `eval_scheme`)
+                  workers:int=0) -> dict: # image-decoding processes (see `features.embed_images`)
     "Features of `ds` under `checkpoint`, through the one embedding cache (`features_key`)."
     name = model.name if model else _model_name(checkpoint, model_name)
     is_file, sch = Path(checkpoint).is_file(), eval_scheme(checkpoint, scheme)
@@ -103,7 +104,7 @@ def eval_features(checkpoint:str, ds, # a checkpoint file or pretrained tag; a `
     m, etf, tok, name = model or eval_model(checkpoint, name, device, sch)
     _say(f"embedding {len(ds)} images and captions with {name} (cached for the next run) ...")
     return embed(m, etf, tok, ds, key=key, batch_size=batch_size, verbose=False,
-                 progress=not in_notebook())   # lines on stderr, never in a notebook's outputs
+                 progress=not in_notebook(), workers=workers)   # lines on stderr, never in a notebook's outputs
 
 # %% ../nbs/17b_cli_eval.ipynb #5f5fa122
 def row_mask(f:dict, domain:str|None=None, kind:str|None=None) -> np.ndarray:
@@ -149,7 +150,7 @@ def task_retrieval(a):
     t0, d = time.perf_counter(), read_args_data(a)
     a.split = eval_split(a, 'test_uni' if hasattr(d, 'keys') and 'test_uni' in d else 'test')
     f = eval_features(a.checkpoint, pick_split(d, a.split), a.model, None, a.batch_size, a.device,
-                      a.scheme)
+                      a.scheme, a.workers)
     m = row_mask(f, a.domain, a.kind)
     sub = {k: v[m] for k, v in f.items() if hasattr(v, 'shape') and v.shape[:1] == m.shape}
     res = retrieval_by_domain(sub, sorted(set(sub['domain'].tolist())), a.tie_rule)
@@ -185,7 +186,8 @@ def task_zeroshot(a):
     except ValueError as e:
         raise UsageError(f"{a.data}: {e}; or name the labels' column with --label-col") from None
     mdl = eval_model(a.checkpoint, a.model, a.device, a.scheme)
-    f = eval_features(a.checkpoint, ds, a.model, mdl, a.batch_size, scheme=a.scheme)
+    f = eval_features(a.checkpoint, ds, a.model, mdl, a.batch_size, scheme=a.scheme,
+                      workers=a.workers)
     m = row_mask(f, a.domain, a.kind)
     classes = _classes(a.classes, labels[m])
     keep = m & np.isin(labels, classes)
@@ -212,8 +214,8 @@ def task_probe(a):
                          "and test splits")
     a.split = eval_split(a, 'test')
     dte, dtr = pick_split(d, a.split), pick_split(dtr, a.train_split, '--train-split')
-    fte, ftr = (eval_features(a.checkpoint, x, a.model, None, a.batch_size, a.device, a.scheme)
-                for x in (dte, dtr))
+    fte, ftr = (eval_features(a.checkpoint, x, a.model, None, a.batch_size, a.device, a.scheme,
+                              a.workers) for x in (dte, dtr))
     mtr, mte = row_mask(ftr, a.domain, a.kind), row_mask(fte, a.domain, a.kind)
     ltr, lte = (data_labels(x, a.label_col, a.label_map) for x in (dtr, dte))
     unseen = mte & ~np.isin(lte, ltr[mtr])
@@ -364,6 +366,8 @@ def _eval_common(p:argparse.ArgumentParser, split_default:str):
                    help=SCHEME_HELP + "; default: the checkpoint's, else 'auto'")
     p.add_argument('--batch-size', type=int_at_least(1), default=256,
                    help='images per forward pass')
+    p.add_argument('--workers', type=int_at_least(0), default=0,
+                   help='processes that decode images while the model runs (0: none)')
     p.add_argument('--device', default=None,
                    help="'cuda', 'cuda:1', 'mps' or 'cpu' (default: SARVLM_DEVICE, else CUDA if "
                         "available, else CPU)")

@@ -14,9 +14,9 @@ import open_clip
 from .core import atomic_write, get_paths
 
 # %% auto #0
-__all__ = ['PROGRESS_SECONDS', 'KEEP_COLUMNS', 'in_notebook', 'Progress', 'embed_images', 'embed_texts', 'file_hash',
-           'dataset_key', 'features_key', 'features_path', 'load_features', 'TransformedRows', 'dataset_pixels',
-           'embed', 'checkpoint_features']
+__all__ = ['PROGRESS_SECONDS', 'KEEP_COLUMNS', 'in_notebook', 'Progress', 'image_batches', 'embed_images', 'embed_texts',
+           'file_hash', 'dataset_key', 'features_key', 'features_path', 'load_features', 'TransformedRows',
+           'dataset_pixels', 'embed', 'checkpoint_features']
 
 # %% ../nbs/05a_features.ipynb #bc63de28
 PROGRESS_SECONDS = 10.0 # at most one progress line per this many seconds
@@ -42,20 +42,36 @@ class Progress:
               f"{done / dt:,.0f}/s, {end}", file=sys.stderr, flush=True)
 
 # %% ../nbs/05a_features.ipynb #15d511e2
+class _Transformed(torch.utils.data.Dataset):
+    "`images[i]` through `transform`, one item at a time (what a `DataLoader` worker reads)."
+    def __init__(self, images, transform): self.images, self.transform = images, transform
+    def __len__(self): return len(self.images)
+    def __getitem__(self, i): return self.transform(self.images[i])
+
+def image_batches(images, transform, batch_size:int, workers:int=0):
+    """Stacked batches of transformed `images`, in order: decoded in this process, or by `workers`
+    `DataLoader` processes (the same batches, bit for bit)."""
+    if workers <= 0:
+        for i in range(0, len(images), batch_size):
+            yield torch.stack([transform(im) for im in images[i:i + batch_size]])
+        return
+    yield from torch.utils.data.DataLoader(_Transformed(images, transform), batch_size=batch_size,
+                                           num_workers=workers, collate_fn=torch.stack)
+
 @torch.inference_mode()
 def embed_images(model, images, # open_clip model; a sequence of record images (PIL 'F' SAR, RGB) or a `datasets.Dataset` column
                  transform, # an eval transform from `create`
                  batch_size:int=256, device=None,
                  progress:bool=False, # progress lines on stderr (`Progress`)
+                 workers:int=0, # processes that decode and transform while the model runs (0: none)
                 ) -> torch.Tensor:
     "(N, embed_dim) L2-normalised image embeddings."
     if not len(images): raise ValueError("embed_images: no images given")
     device = device or next(model.parameters()).device
     out, bar = [], Progress('embedding images', len(images), progress)
-    for i in range(0, len(images), batch_size):
-        x = torch.stack([transform(im) for im in images[i:i + batch_size]]).to(device)
-        out.append(model.encode_image(x, normalize=True).float().cpu())
-        bar.update(min(i + batch_size, len(images)))
+    for x in image_batches(images, transform, batch_size, workers):
+        out.append(model.encode_image(x.to(device), normalize=True).float().cpu())
+        bar.update(sum(len(o) for o in out))
     return torch.cat(out)
 
 @torch.inference_mode()
@@ -147,6 +163,8 @@ def load_features(path, verbose:bool=True) -> dict:
 # %% ../nbs/05a_features.ipynb #46ba11aa
 _PIXELS = {}
 
+def _same(x): return x   # the identity, as a named function (worker processes can pickle it)
+
 class TransformedRows:
     """A dataset's image column transformed on access:
     `rows[i:j]` decodes and transforms only those rows."""
@@ -190,6 +208,7 @@ def embed(model, # an open_clip model
           verbose:bool=True,
           progress:bool|None=None, # progress lines on stderr (None: if verbose, outside notebooks)
           texts:bool=True, # also embed the captions (False: images only, under the key + '-images')
+          workers:int=0, # processes decoding images while the model runs (see `embed_images`)
          ) -> dict:
     """Image and text features (L2-normalised float32) of
     `dataset` and its label columns, computed once."""
@@ -202,7 +221,7 @@ def embed(model, # an open_clip model
     bars = verbose and not in_notebook() if progress is None else progress
     model.eval()
     pix = dataset_pixels(dataset, image_col, preprocess)   # decoded once for several checkpoints
-    img = embed_images(model, pix, lambda x: x, batch_size, progress=bars)
+    img = embed_images(model, pix, _same, batch_size, progress=bars, workers=workers)
     d = dict(image=img.numpy().astype(np.float32))
     if texts:
         txt = embed_texts(model, dataset[text_col], tokenizer, max(batch_size, 1024), progress=bars)

@@ -83,7 +83,7 @@ def read_data(spec:str, # 'mini' (sarvlm-mini), or a path: CSV, class folders, C
               group:bool=False, # CSV: one record per image with all its captions, not one per row
               max_pixels:int|None=None, # image-size limit ($SARVLM_MAX_PIXELS, else sar.MAX_PIXELS)
               root=None, # CSV, COCO: where relative image paths start (default: the file's folder)
-              lazy:bool=True, # CSV, class folders, COCO: keep image paths, decode on access
+              lazy:bool=True, # file formats (not 'hf', 'mini'): keep image paths, decode on access
              ):
     "Records (`datasets.Dataset`, or `DatasetDict` of splits) from a data spec."
     if spec == 'mini': return build_mini(seed=seed, size=size, img_size=img_size, verbose=False)
@@ -100,7 +100,7 @@ def read_data(spec:str, # 'mini' (sarvlm-mini), or a path: CSV, class folders, C
     if fmt == 'csv': return from_sarvlm_csv(p, **ckw)
     if fmt == 'folders': return from_class_folders(p, seed=seed, **lz)
     if fmt == 'coco': return from_coco(p, seed=seed, image_root=root, **lz)
-    if fmt in ('yolo', 'dota'): return from_box_folder(p, fmt, seed=seed, **kw)
+    if fmt in ('yolo', 'dota'): return from_box_folder(p, fmt, seed=seed, **lz)
     raise UsageError(f"unknown data format {fmt!r}; known: {', '.join(FORMATS)}")
 
 # %% ../nbs/04c_formats.ipynb #ff139d85

@@ -293,6 +293,19 @@ def test_lazy_class_folders_and_coco_same_as_eager(tiny, tmp_path):
     same_records(boxes.from_coco(p), boxes.from_coco(p, lazy=True))
 
 
+@pytest.mark.parametrize('fmt', ['yolo', 'dota'])
+def test_lazy_box_folders_same_as_eager(tiny, tmp_path, monkeypatch, fmt):
+    f = boxes.to_box_folder(tiny.select([3]), tmp_path/fmt, fmt)
+    eager = boxes.from_box_folder(f, fmt)
+    decoded = []
+    load = files.load_image
+    monkeypatch.setattr(files, 'load_image', lambda *a, **k: decoded.append(a[0]) or load(*a, **k))
+    lazy = boxes.from_box_folder(f, fmt, lazy=True)
+    assert decoded == [] and lazy.format['type'] == files.LAZY_FORMAT   # headers read, nothing decoded
+    same_records(eager, lazy)
+    assert len(decoded) == 1   # the one image, decoded when its row was read
+
+
 def test_root_for_relative_paths(tmp_path):
     from sarvlm.formats import read_data
     from sarvlm.cli import data_main

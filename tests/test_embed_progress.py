@@ -51,3 +51,18 @@ def test_no_progress_inside_a_notebook(setup, capfd, tmp_path, monkeypatch):
 
 def test_not_a_notebook_here():
     assert F.in_notebook() is False
+
+
+def test_workers_give_the_same_features(setup, tmp_path):
+    "`workers=2`: DataLoader processes decode a lazily read split; the features equal the in-process ones."
+    model, etf, tok, ds = setup
+    from sarvlm import files
+    p = files.to_sarvlm_csv(ds, tmp_path/'csv')['data']
+    lazy = files.from_sarvlm_csv(p, lazy=True)
+    one = F.embed_images(model, lazy['image'], etf, batch_size=16)
+    two = F.embed_images(model, F.TransformedRows(lazy, 'image', etf), F._same, batch_size=16, workers=2)
+    torch.testing.assert_close(two, one, rtol=0, atol=0)
+    a = F.embed(model, etf, tok, lazy, key='w0', cache_dir=tmp_path, verbose=False)
+    b = F.embed(model, etf, tok, lazy, key='w2', cache_dir=tmp_path, verbose=False, workers=2)
+    np.testing.assert_array_equal(a['image'], b['image'])
+    with pytest.raises(ValueError, match='no images'): F.embed_images(model, [], etf, workers=2)
