@@ -26,48 +26,23 @@ from open_clip.factory import (convert_state_dict, convert_to_custom_text_state_
 from safetensors.torch import save
 
 # %% auto #0
-__all__ = ['CONFIG_DIR', 'TINY_CONFIGS', 'PAPER_MODELS', 'CHECKPOINT_KINDS', 'READABLE_KINDS', 'write_configs',
-           'register_configs', 'count_params', 'sar_to_tensor', 'resample_speckle', 'SARAwareTransform',
-           'make_transforms', 'create', 'LoadReport', 'CheckpointError', 'classify_checkpoint', 'check_checkpoint_file',
-           'read_checkpoint', 'to_state_dict', 'compare_keys', 'load_checkpoint', 'unwrap_model', 'save_checkpoint',
-           'save_safetensors', 'convert_torchscript', 'checkpoint_model_name', 'LoadedModel', 'load_model',
-           'train_throughput']
+__all__ = ['CONFIG_DIR', 'TINY_CONFIGS', 'PAPER_MODELS', 'CHECKPOINT_KINDS', 'READABLE_KINDS', 'read_configs', 'register_configs',
+           'count_params', 'sar_to_tensor', 'resample_speckle', 'SARAwareTransform', 'make_transforms', 'create',
+           'LoadReport', 'CheckpointError', 'classify_checkpoint', 'check_checkpoint_file', 'read_checkpoint',
+           'to_state_dict', 'compare_keys', 'load_checkpoint', 'unwrap_model', 'save_checkpoint', 'save_safetensors',
+           'convert_torchscript', 'checkpoint_model_name', 'LoadedModel', 'load_model', 'train_throughput']
 
 # %% ../nbs/05_models.ipynb #2c907398
 CONFIG_DIR = Path(__file__).parent/'model_configs' if '__file__' in globals() else Path('../sarvlm/model_configs')
 
-TINY_CONFIGS = {
-    'SARCLIP-Tiny': {
-        "embed_dim": 128,
-        "vision_cfg": {"image_size": 64, "layers": 2, "width": 128, "head_width": 64,
-                       "patch_size": 8},
-        "text_cfg": {"context_length": 32, "vocab_size": 49408, "width": 128, "heads": 2,
-                     "layers": 2}},
-    'SARCap-Tiny': {
-        "embed_dim": 128,
-        "vision_cfg": {"image_size": 64, "layers": 2, "width": 128, "head_width": 64,
-                       "patch_size": 8, "attentional_pool": True, "attn_pooler_queries": 32,
-                       "attn_pooler_heads": 2, "output_tokens": True},
-        "text_cfg": {"context_length": 32, "vocab_size": 49408, "width": 128, "heads": 2,
-                     "layers": 2, "embed_cls": True, "output_tokens": True},
-        "multimodal_cfg": {"context_length": 32, "vocab_size": 49408, "width": 128, "heads": 2,
-                           "layers": 2, "n_queries": 32, "attn_pooler_heads": 2},
-        "custom_text": True},
-}
-PAPER_MODELS = {'SARCLIP': 'ViT-L-14', 'SARCLIP-B': 'ViT-B-32', 'SARCap': 'coca_ViT-L-14'}
+def read_configs(path=None, # a folder of open_clip JSON configs (default: the package's `model_configs`)
+                ) -> dict:
+    "{model name (file stem): config} of the JSON files in `path`."
+    path = Path(path or CONFIG_DIR)
+    return {p.stem: json.loads(p.read_text()) for p in sorted(path.glob('*.json'))}
 
-# %% ../nbs/05_models.ipynb #d0f6614e
-def write_configs(dest=None, # folder to write into (default: the package's `model_configs`)
-                 ) -> list:
-    "Write the tiny configs as open_clip JSON files (file stem = model name); returns the paths."
-    dest = Path(dest or CONFIG_DIR)
-    dest.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for name, cfg in TINY_CONFIGS.items():
-        p = dest/f'{name}.json'
-        p.write_text(json.dumps(cfg, indent=2) + '\n')
-        paths.append(p)
-    return paths
+TINY_CONFIGS = read_configs()   # the shipped JSON files are the configs' only source
+PAPER_MODELS = {'SARCLIP': 'ViT-L-14', 'SARCLIP-B': 'ViT-B-32', 'SARCap': 'coca_ViT-L-14'}
 
 # %% ../nbs/05_models.ipynb #57b66c72
 def register_configs(path=None, # a config folder or JSON file (default: the package's `model_configs`)

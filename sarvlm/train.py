@@ -24,8 +24,7 @@ from fastai.callback.progress import ProgressCallback
 from fastai.torch_core import to_float
 from .core import set_seed, get_paths
 from .sar import check_clipping, speckle
-from .data import build_mini
-from .formats import load_saved
+from .formats import read_data, pick_split, only_domain
 from .resume import (set_rng_state, ResumableCheckpoint, MetricsCSV, TrainingInterrupted,
                            SaveOnInterrupt)
 from PIL import Image
@@ -497,27 +496,22 @@ class StopAfterStep(Callback):
 
 # %% ../nbs/06_train.ipynb #dceb6977
 def load_records(spec:str):
-    """(train, valid) records from 'toy:N', 'mini' / 'mini:DOMAIN' (sarvlm-mini), or a
-    `save_to_disk` folder (Dataset, or DatasetDict with train[/val])."""
+    """(train, valid) records from 'toy:N', 'mini' / 'mini:DOMAIN' (sarvlm-mini, one domain), or
+    any path `formats.read_data` reads (a DatasetDict gives its train[/val] splits)."""
     if spec.startswith('toy:'): return toy_records(int(spec[4:])), None
-    if spec == 'mini' or spec.startswith('mini:'):
-        d, dom = build_mini(seed=0, verbose=False), spec[5:]
-        pick = lambda x: x.filter(lambda r: r['domain'] == dom) if dom else x
-        return pick(d['train']), pick(d['val'])
-    if not Path(spec).exists(): raise FileNotFoundError(f"--data: no dataset folder at {spec}")
-    d = load_saved(spec)                  # a clear error for a folder that is not a saved dataset
-    if isinstance(d, datasets.DatasetDict):
-        if 'train' not in d:
-            raise ValueError(f"{spec}: DatasetDict without a 'train' split (has {list(d)})")
-        return d['train'], d.get('val')
-    return d, None
+    dom = spec[5:] if spec.startswith('mini:') else None
+    d = read_data('mini' if dom else spec)
+    if not isinstance(d, datasets.DatasetDict): return only_domain(d, dom), None
+    va = d.get('val')
+    return (only_domain(pick_split(d, 'train', '--data'), dom),
+            None if va is None else only_domain(va, dom))
 
 def parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog='python -m sarvlm.train',
                                  description='Train an open_clip CLIP/CoCa on records.')
     ap.add_argument('--data', required=True,
-                    help="'toy:N', 'mini', 'mini:sar' (one domain of sarvlm-mini) or a "
-                         "datasets.save_to_disk folder")
+                    help="'toy:N', 'mini', 'mini:sar' (one domain of sarvlm-mini) or a path: "
+                         "CSV, class folders, COCO, YOLO, DOTA or a datasets.save_to_disk folder")
     ap.add_argument('--out', required=True,
                     help='run folder (checkpoints, metrics.csv, config.json)')
     ap.add_argument('--resume', default=None,

@@ -8,9 +8,11 @@ import sarvlm.models as M
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
 
 def test_configs_shipped_and_registered():
-    for name, cfg in M.TINY_CONFIGS.items():
-        f = Path(M.__file__).parent/'model_configs'/f'{name}.json'
-        assert f.exists() and json.loads(f.read_text()) == cfg
+    shipped = sorted((Path(M.__file__).parent/'model_configs').glob('*.json'))
+    assert [f.stem for f in shipped] == sorted(M.TINY_CONFIGS) == ['SARCLIP-Tiny', 'SARCap-Tiny']
+    for f in shipped:   # the JSON files are the only source: TINY_CONFIGS is what they say
+        name, cfg = f.stem, json.loads(f.read_text())
+        assert M.TINY_CONFIGS[name] == cfg and M.read_configs(f.parent)[name] == cfg
         assert name in open_clip.list_models()
         assert open_clip.get_model_config(name)['embed_dim'] == cfg['embed_dim']
 

@@ -85,3 +85,16 @@ def test_epoch_copies_when_asked(world, capsys):
 def test_default_in_the_library():
     from sarvlm.train import TrainConfig, paper_config
     assert TrainConfig().keep_epochs is False and paper_config('ViT-L-14').keep_epochs is False
+
+
+def test_load_records_reads_every_data_spec(tmp_path):
+    "`python -m sarvlm.train --data`: toy, a CSV path through `read_data`, and a bad domain named."
+    from sarvlm.train import load_records, toy_records
+    from sarvlm import files
+    from sarvlm.formats import UsageError
+    tr, va = load_records('toy:8')
+    assert len(tr) == 8 and va is None
+    p = files.to_sarvlm_csv(toy_records(6, seed=2), tmp_path/'csv')['data']
+    tr, va = load_records(str(p))
+    assert len(tr) == 6 and va is None and set(tr['domain']) <= {'sar', 'optical', 'natural'}
+    with pytest.raises(UsageError, match='--domain: must be one of'): load_records('mini:radar')
