@@ -41,7 +41,7 @@ class Progress:
         print(f"{self.what}: {done:,}/{self.total:,} ({100 * done / self.total:.0f} %), "
               f"{done / dt:,.0f}/s, {end}", file=sys.stderr, flush=True)
 
-# %% ../nbs/05a_features.ipynb #15d511e2
+# %% ../nbs/05a_features.ipynb #5e1b7a20
 class _Transformed(torch.utils.data.Dataset):
     "`images[i]` through `transform`, one item at a time (what a `DataLoader` worker reads)."
     def __init__(self, images, transform): self.images, self.transform = images, transform
@@ -58,6 +58,7 @@ def image_batches(images, transform, batch_size:int, workers:int=0):
     yield from torch.utils.data.DataLoader(_Transformed(images, transform), batch_size=batch_size,
                                            num_workers=workers, collate_fn=torch.stack)
 
+# %% ../nbs/05a_features.ipynb #15d511e2
 @torch.inference_mode()
 def embed_images(model, images, # open_clip model; a sequence of record images (PIL 'F' SAR, RGB) or a `datasets.Dataset` column
                  transform, # an eval transform from `create`
