@@ -50,7 +50,9 @@ def seed_summary(res:pd.DataFrame, # one row per (group, seed)
                  order=None, # the groups in display order (those absent from `res` are dropped)
                 ) -> pd.DataFrame:
     "`<measure>_mean`, `<measure>_std` (ddof=1) and `seeds` per group."
-    g = res.groupby(by, sort=False)[list(cols)]
+    # pandas' grouped sums can differ in the last bit between sorted and unsorted groups: sorted when an
+    # order follows, as the results saved by 07_transfer were computed
+    g = res.groupby(by, sort=order is not None)[list(cols)]
     out = g.mean().add_suffix('_mean').join(g.std(ddof=1).add_suffix('_std'))
     out = out.join(g.size().rename('seeds'))
     return out if order is None else out.reindex([o for o in order if o in out.index])

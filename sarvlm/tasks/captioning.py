@@ -16,7 +16,6 @@ import datasets
 import open_clip
 from open_clip.model import set_model_preprocess_cfg
 from open_clip.transform import PreprocessCfg
-from scipy import stats
 import pycocoevalcap.spice
 from pycocoevalcap.bleu.bleu import Bleu
 from pycocoevalcap.cider.cider import Cider
@@ -24,6 +23,7 @@ from pycocoevalcap.meteor.meteor import Meteor
 from pycocoevalcap.rouge.rouge import Rouge
 from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
 from ..core import is_small, set_seed, get_paths
+from ..stats import mean_ci, paired_test, ci_reading
 from ..sar import normalize
 from ..captions import Annot, Obj, load_vocabulary
 from ..caption_check import parse_caption, check_caption
@@ -35,7 +35,7 @@ from fastai.callback.core import Callback
 from ..train import TrainConfig, RecordsDataset, clip_learner, fit_clip, sample_seed
 from ..resume import read_metrics
 from ..scores import held_out_classes
-from ..transfer import ARMS, stage_dir, run_stage, stream_id, study_config, paired_test
+from ..transfer import ARMS, stage_dir, run_stage, stream_id, study_config
 
 # %% auto #0
 __all__ = ['JAVA_HINT', 'METRICS', 'PROTOCOLS', 'SOT', 'EOT', 'DECODING', 'CAPTION_ARMS', 'KEY_MEASURES', 'java_available',
@@ -491,16 +491,15 @@ KEY_MEASURES = {'class_hit': 'names a class present (%)', 'hit_when_named': 'rig
                 'CIDEr_authors': 'CIDEr (authors)', 'caption_loss': 'caption loss (nats/token)'}
 
 def caption_summary(res, measures=KEY_MEASURES) -> pd.DataFrame:
-    "Mean and 95 % t-interval half-width over seeds of each measure per arm."
+    "Mean and 95 % t-interval half-width (`sarvlm.stats.mean_ci`) over seeds of each measure per arm."
     g = res.groupby('arm', sort=False)
-    half = lambda x: float(stats.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x)))
-    return pd.DataFrame({lab: [f"{g.get_group(a)[k].mean():.3g} ± {half(g.get_group(a)[k]):.2g}"
-                               for a in g.groups] for k, lab in measures.items()},
+    cell = lambda x: '{:.3g} ± {:.2g}'.format(*mean_ci(x))
+    return pd.DataFrame({lab: [cell(g.get_group(a)[k]) for a in g.groups] for k, lab in measures.items()},
                         index=list(g.groups))
 
 def caption_tests(res, a:str=CAPTION_ARMS[0], b:str=CAPTION_ARMS[1],
                   measures=KEY_MEASURES) -> pd.DataFrame:
-    "`sarvlm.transfer.paired_test` of arm `a` minus arm `b` on each measure, seeds paired."
+    "`sarvlm.stats.paired_test` of arm `a` minus arm `b` on each measure, seeds paired."
     rows = []
     for k in measures:
         w = res.pivot(index='seed', columns='arm', values=k)
@@ -514,8 +513,7 @@ def caption_verdict(tests, res, primary=('CIDEr_standard', 'class_hit')) -> str:
     out = []
     for k in primary:
         r = tests.loc[k]
-        word = ('higher' if r.ci_low > 0 else 'lower' if r.ci_high < 0 else
-                'not distinguishable (the interval contains 0)')
+        word = ci_reading(r, 'higher', 'lower', 'not distinguishable (the interval contains 0)')
         out.append(f"{KEY_MEASURES[k]}: {a} minus {b} = {r.mean_diff:+.3g} "
                    f"[{r.ci_low:+.3g}, {r.ci_high:+.3g}], p = {r.p_value:.2g}, {int(r.n)} seeds: "
                    f"{word}; detectable difference {r.mdd:.2g}.")
