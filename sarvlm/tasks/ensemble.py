@@ -23,9 +23,9 @@ import pandas as pd
 # %% auto #0
 __all__ = ['STUDY', 'ENSEMBLE_STAGES', 'PROMPT_VARIANTS', 'WISE_PAIRS', 'OUTPUT_COMBOS', 'BASELINE', 'METRICS', 'DIAGNOSTICS',
            'FORGET_MEASURES', 'READINGS', 'interpolate_state_dicts', 'checkpoint_state', 'interpolated_model',
-           'prompt_ensemble_classifier', 'study_classifiers', 'domain_classifiers', 'output_ensemble', 'zeroshot_probs',
+           'prompt_ensemble_classifier', 'study_classifiers', 'domain_classifiers', 'output_ensemble', 'feature_probs',
            'ensemble_features', 'EvalSet', 'eval_set', 'checkpoint_eval_features', 'model_eval_features',
-           'member_scores', 'ensemble_scores', 'score_metrics', 'stage_checkpoints', 'default_alphas', 'prompt_rows',
+           'member_scores', 'ensemble_scores', 'score_metrics', 'study_checkpoints', 'default_alphas', 'prompt_rows',
            'wise_ft', 'output_ensemble_rows', 'ensemble_study', 'summarize', 'format_table', 'plot_prompts',
            'plot_wise', 'wise_forgetting', 'forgetting_table', 'forgetting_sentence', 'compare', 'comparison_table',
            'verdict']
@@ -129,9 +129,9 @@ def output_ensemble(prob_list, # per-member (n, n_classes) class probabilities (
         if p.shape != ps[0].shape or p.ndim != 2: raise ValueError(f"member {i}: probabilities of shape {p.shape}, expected 2-D {ps[0].shape} like member 0")
     return sum(wi * p for wi, p in zip(w, ps))
 
-def zeroshot_probs(image_features, # (n, d) image features
-                   weights, # (d, n_classes) zero-shot classifier
-                  ) -> np.ndarray:
+def feature_probs(image_features, # (n, d) image features
+                  weights, # (d, n_classes) zero-shot classifier
+                 ) -> np.ndarray:
     "Class probabilities: softmax of the authors' zero-shot logits 100 · normalise(f) · W."
     return torch.softmax(zeroshot_logits(image_features, weights).double(), dim=1).numpy()
 
@@ -254,7 +254,7 @@ def score_metrics(sc:dict, # scores of a model or an ensemble
 # %% ../../nbs/12_ensemble.ipynb #6b39433b
 ENSEMBLE_STAGES = ('stage0_natural', 'stage1_optical', 'stage2_sar_from0', 'stage2_sar_from1')
 
-def stage_checkpoints(cfg=None, # a `TransferConfig` (default `study_config()`: full, or small)
+def study_checkpoints(cfg=None, # a `TransferConfig` (default `study_config()`: full, or small)
                       seeds=None, # training seeds (default: the configuration's)
                       stages=ENSEMBLE_STAGES, # stages needed
                       test=None, # the study's test set (built when needed)
@@ -375,7 +375,7 @@ def _seed_rows(ck:dict, ev:EvalSet, alphas, templates, pairs, combos) -> list:
     return rows
 
 # %% ../../nbs/12_ensemble.ipynb #0d25b3fe
-def ensemble_study(cks:dict, # {seed: {stage: checkpoint}} from `stage_checkpoints`
+def ensemble_study(cks:dict, # {seed: {stage: checkpoint}} from `study_checkpoints`
                    ev:EvalSet, # from `eval_set`
                    alphas=None, # WiSE-FT grid (default `default_alphas()`)
                    templates='study', # templates of the WiSE-FT and output ensembles (07's, matched)
