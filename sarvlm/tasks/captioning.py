@@ -30,7 +30,7 @@ from ..caption_check import parse_caption, check_caption
 from ..data import domain_split, records_to_dataset, fresh_record
 # sarvlm.models before fastai: quiets both torch.jit warnings
 from ..models import (create, save_checkpoint, load_checkpoint, make_transforms,
-                           read_checkpoint, to_state_dict)
+                           read_checkpoint, to_state_dict, _init_coca_text_projection)
 from fastai.callback.core import Callback
 from ..train import TrainConfig, RecordsDataset, clip_learner, fit_clip, sample_seed
 from ..resume import read_metrics
@@ -201,12 +201,12 @@ def generate_captions(model, # an open_clip CoCa
     return out
 
 # %% ../../nbs/13_captioning.ipynb #76e70b89
-def init_caption_decoder(model, # an open_clip CoCa, random weights (`create(..., pretrained=None)`)
+def init_caption_decoder(model, # an open_clip CoCa built without weights (e.g. `open_clip.CoCa(**cfg)`)
                         ):
-    "Draw CoCa's `text_decoder.text_projection` ~ N(0, width^-1): open_clip 3.3.0 leaves it unset."
-    p = model.text_decoder.text_projection
-    with torch.no_grad(): p.normal_(0, p.shape[0] ** -0.5)
-    return model
+    "Draw CoCa's `text_decoder.text_projection` ~ N(0, width^-1), the draw `create` makes (05_models)."
+    if not isinstance(model, open_clip.CoCa):
+        raise TypeError(f"init_caption_decoder: expected an open_clip CoCa, got {type(model).__name__}")
+    return _init_coca_text_projection(model)
 
 # %% ../../nbs/13_captioning.ipynb #b973ad31
 class CaptionVocab:
