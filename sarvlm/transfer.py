@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import torch
 import matplotlib.pyplot as plt
-from scipy import stats
 from sklearn.metrics import balanced_accuracy_score
 from .core import is_small, set_seed, get_paths, atomic_write
+from .stats import paired_test, ci_reading, seed_summary, mean_sd_table
 from .scenes import CLASSES
 from .data import (DOMAINS, FreshStream, build_balanced_test, code_version, uni_records,
                          check_held_out_words, _u01)
@@ -33,7 +33,7 @@ __all__ = ['STAGES', 'ARMS', 'STAGE_LABELS', 'STAGE_TITLES', 'TEMPLATES', 'SAR_T
            'evaluate_stage', 'stage_embeddings', 'stage_dir', 'stage_recipe', 'stage_lock', 'is_done', 'train_config',
            'stage_data', 'train_stage', 'stage0_file', 'stage0_weights', 'build_stage0', 'run_stage', 'run_seed',
            'run_seeds', 'run_study', 'learning_curves', 'plot_curves', 'summarize', 'format_table', 'plot_study',
-           'paired_test', 'study_tests', 'verdict', 'forgetting']
+           'study_tests', 'verdict', 'forgetting']
 
 # %% ../nbs/07_transfer.ipynb #d14b9ce2
 @dataclass
@@ -494,16 +494,12 @@ PRIMARY, SECONDARY = ('sar_zs_held_in', 'sar_retrieval_mr'), ('sar_zs_held_out',
 COMPARISONS = (('two-stage (0→1→2)', 'direct (0→2)'), ('two-stage (0→1→2)', 'equal compute (0→0′→2)'))
 
 def summarize(res) -> 'pd.DataFrame':
-    "Mean and standard deviation (over seeds, ddof=1) of each measure per arm, in the order of `ARMS`."
-    cols = list(MEASURES) + ['natural_zs', 'sar_zs_majority']
-    g = res.groupby('arm')[cols]
-    out = g.mean().add_suffix('_mean').join(g.std(ddof=1).add_suffix('_std')).join(g.size().rename('seeds'))
-    return out.reindex([a for a in ARMS if a in out.index])
+    "`sarvlm.stats.seed_summary` of each measure per arm (mean, std with ddof=1, seeds), in the order of `ARMS`."
+    return seed_summary(res, 'arm', list(MEASURES) + ['natural_zs', 'sar_zs_majority'], order=ARMS)
 
 def format_table(summary) -> 'pd.DataFrame':
-    "The summary as 'mean ± std' strings."
-    return pd.DataFrame({lab: [f"{m:.1f} ± {s:.1f}" for m, s in zip(summary[f'{k}_mean'], summary[f'{k}_std'].fillna(0))]
-                         for k, lab in MEASURES.items()}, index=summary.index).assign(seeds=summary['seeds'])
+    "The summary as 'mean ± std' strings (`sarvlm.stats.mean_sd_table`)."
+    return mean_sd_table(summary, MEASURES)
 
 def plot_study(res, summary=None):
     "Bars (mean ± std over seeds) of each measure per arm, seeds as dots, chance as a dotted line."
@@ -521,19 +517,6 @@ def plot_study(res, summary=None):
     return fig
 
 # %% ../nbs/07_transfer.ipynb #622825bb
-def paired_test(a, b, alpha:float=0.05, power:float=0.8) -> dict:
-    "Paired comparison of per-seed values `a` and `b`: mean difference, its CI, the paired t-test, the detectable difference."
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    if a.shape != b.shape or a.ndim != 1: raise ValueError(f"paired values must be two 1-d arrays of one length, got {a.shape} and {b.shape}")
-    d, n = a - b, len(a)
-    if n < 2: raise ValueError(f"a paired test needs at least 2 seeds, got {n}")
-    sd, tc = float(d.std(ddof=1)), float(stats.t.ppf(1 - alpha / 2, n - 1))
-    half = tc * sd / np.sqrt(n)
-    p = float(stats.ttest_rel(a, b).pvalue) if sd > 0 else (1.0 if d.mean() == 0 else 0.0)
-    mdd = (tc + float(stats.t.ppf(power, n - 1))) * sd / np.sqrt(n)
-    return dict(n=n, mean_diff=float(d.mean()), sd_diff=sd, ci_low=float(d.mean() - half), ci_high=float(d.mean() + half),
-                p_value=p, mdd=float(mdd))
-
 def study_tests(res, comparisons=COMPARISONS, measures=PRIMARY + SECONDARY) -> 'pd.DataFrame':
     "`paired_test` of each comparison on each measure, seeds paired by their number."
     wide = {k: res.pivot(index='seed', columns='arm', values=k) for k in measures}
@@ -545,16 +528,12 @@ def study_tests(res, comparisons=COMPARISONS, measures=PRIMARY + SECONDARY) -> '
 def _short(k:str) -> str: return MEASURES[k].split(' (')[0]
 def _short_arm(a:str) -> str: return a.split(' (')[0]
 
-def _reading(t) -> str:
-    "'better', 'worse' or 'not distinguishable' from a test row (95 % CI of the paired difference against 0)."
-    return 'better' if t['ci_low'] > 0 else 'worse' if t['ci_high'] < 0 else 'not distinguishable'
-
 def verdict(tests, chance:dict) -> str:
     "The study's answer, written from the paired tests: one sentence per primary comparison, then the details."
     lines, heads = [], []
     for (a, b), g in tests.groupby(['a', 'b'], sort=False):
         prim = g[g.primary]
-        reads = [_reading(t) for _, t in prim.iterrows()]
+        reads = [ci_reading(t) for _, t in prim.iterrows()]
         word = ('**beats**' if all(r == 'better' for r in reads) else '**loses to**' if all(r == 'worse' for r in reads)
                 else '**does not beat**')
         per = ', '.join(f"{r} on {_short(k)}" for r, k in zip(reads, prim.measure))

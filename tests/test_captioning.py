@@ -104,6 +104,7 @@ def test_init_caption_decoder(tiny):
     p = m.text_decoder.text_projection
     p = p.detach()
     assert torch.isfinite(p).all() and float(p.std()) == pytest.approx(128 ** -0.5, rel=0.05)
+    with pytest.raises(TypeError, match='expected an open_clip CoCa'): C.init_caption_decoder(torch.nn.Linear(2, 2))
 
 
 def test_trim_tokens_keeps_caption_loss(tiny):

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 from sarvlm.tasks import detection as D
+from sarvlm.stats import mean_ci
 from sarvlm.models import load_model
 
 GT = [dict(boxes=torch.tensor([[10., 10, 30, 30], [40, 40, 50, 60]]), labels=torch.tensor([1, 2])),
@@ -122,7 +123,7 @@ def test_per_class_ap_and_paired_stats():
                      labels=torch.tensor([1, 1]))]
     ap = D.coco_eval(fp_first, one, ['ship', 'tank'])['ap50']
     assert ap['ship'] == pytest.approx(0.5) and np.isnan(ap['tank'])
-    m, h = D.mean_ci([1.0, 2.0, 3.0])
+    m, h = mean_ci([1.0, 2.0, 3.0])
     assert m == 2.0 and h == pytest.approx(4.303 * 1 / np.sqrt(3), rel=1e-3)   # t(0.975, 2) = 4.303
     import pandas as pd
     curves = pd.DataFrame([dict(init=i, seed=s, n_train=10, map50=v) for i, vals in

@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 NBS = sorted((ROOT/'nbs').glob('[0-9][0-9]*_*.ipynb'))        # the study notebooks, one module each
 PAGES = sorted((ROOT/'nbs').glob('*.ipynb'))                 # every page of the site (index, on-ramp, background too)
 NO_FIGURES = {'00_core',   # seeds, paths and switches: nothing to draw
+              '00a_stats',   # intervals and paired tests on hand-made numbers: the study notebooks draw them
               '03a_caption_check',   # captions in, problems out: the counts are printed, nothing to draw
               '04a_files',   # image files, CSV and class folders: round trips and error messages
               '04c_formats',   # one reader of a data spec: formats found, errors named; 04_data draws the data

@@ -15,7 +15,7 @@ from sarvlm.scores import zeroshot_classifier, load_templates, retrieval_metrics
 from sarvlm.data import DOMAINS
 from sarvlm.transfer import TEMPLATES, evaluate_embeddings
 from sarvlm.tasks.ensemble import (interpolate_state_dicts, interpolated_model, checkpoint_state, prompt_ensemble_classifier,
-                                   output_ensemble, ensemble_features, ensemble_scores, member_scores, zeroshot_probs,
+                                   output_ensemble, ensemble_features, ensemble_scores, member_scores, feature_probs,
                                    score_metrics, model_eval_features, EvalSet, wise_ft,
                                    study_classifiers, wise_forgetting, forgetting_sentence)
 
@@ -133,7 +133,7 @@ def test_metrics_by_hand_and_in_memory_features(cks):
     assert res['sar_zs_balanced'] == pytest.approx(_balanced(pred, t, sar))
     assert res['sar_retrieval_mr'] == pytest.approx(retrieval_metrics(feats['ret_img'], feats['ret_txt'])['mean_recall'])
     np.testing.assert_allclose(sc['probs'].sum(1), 1, atol=1e-9)
-    np.testing.assert_array_equal(zeroshot_probs(feats['zs'], w).argmax(1), (torch.as_tensor(feats['zs']) @ w).argmax(1).numpy())
+    np.testing.assert_array_equal(feature_probs(feats['zs'], w).argmax(1), (torch.as_tensor(feats['zs']) @ w).argmax(1).numpy())
     with pytest.raises(ValueError, match='do not fit the evaluation set'): score_metrics(dict(sc, probs=sc['probs'][:3]), ev)
 
 

@@ -16,7 +16,6 @@ import datasets
 import open_clip
 from open_clip.model import set_model_preprocess_cfg
 from open_clip.transform import PreprocessCfg
-from scipy import stats
 import pycocoevalcap.spice
 from pycocoevalcap.bleu.bleu import Bleu
 from pycocoevalcap.cider.cider import Cider
@@ -24,18 +23,19 @@ from pycocoevalcap.meteor.meteor import Meteor
 from pycocoevalcap.rouge.rouge import Rouge
 from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
 from ..core import is_small, set_seed, get_paths
+from ..stats import mean_ci, paired_test, ci_reading
 from ..sar import normalize
 from ..captions import Annot, Obj, load_vocabulary
 from ..caption_check import parse_caption, check_caption
 from ..data import domain_split, records_to_dataset, fresh_record
 # sarvlm.models before fastai: quiets both torch.jit warnings
 from ..models import (create, save_checkpoint, load_checkpoint, make_transforms,
-                           read_checkpoint, to_state_dict)
+                           read_checkpoint, to_state_dict, _init_coca_text_projection)
 from fastai.callback.core import Callback
 from ..train import TrainConfig, RecordsDataset, clip_learner, fit_clip, sample_seed
 from ..resume import read_metrics
 from ..scores import held_out_classes
-from ..transfer import ARMS, stage_dir, run_stage, stream_id, study_config, paired_test
+from ..transfer import ARMS, stage_dir, run_stage, stream_id, study_config
 
 # %% auto #0
 __all__ = ['JAVA_HINT', 'METRICS', 'PROTOCOLS', 'SOT', 'EOT', 'DECODING', 'CAPTION_ARMS', 'KEY_MEASURES', 'java_available',
@@ -201,12 +201,12 @@ def generate_captions(model, # an open_clip CoCa
     return out
 
 # %% ../../nbs/13_captioning.ipynb #76e70b89
-def init_caption_decoder(model, # an open_clip CoCa, random weights (`create(..., pretrained=None)`)
+def init_caption_decoder(model, # an open_clip CoCa built without weights (e.g. `open_clip.CoCa(**cfg)`)
                         ):
-    "Draw CoCa's `text_decoder.text_projection` ~ N(0, width^-1): open_clip 3.3.0 leaves it unset."
-    p = model.text_decoder.text_projection
-    with torch.no_grad(): p.normal_(0, p.shape[0] ** -0.5)
-    return model
+    "Draw CoCa's `text_decoder.text_projection` ~ N(0, width^-1), the draw `create` makes (05_models)."
+    if not isinstance(model, open_clip.CoCa):
+        raise TypeError(f"init_caption_decoder: expected an open_clip CoCa, got {type(model).__name__}")
+    return _init_coca_text_projection(model)
 
 # %% ../../nbs/13_captioning.ipynb #b973ad31
 class CaptionVocab:
@@ -491,16 +491,15 @@ KEY_MEASURES = {'class_hit': 'names a class present (%)', 'hit_when_named': 'rig
                 'CIDEr_authors': 'CIDEr (authors)', 'caption_loss': 'caption loss (nats/token)'}
 
 def caption_summary(res, measures=KEY_MEASURES) -> pd.DataFrame:
-    "Mean and 95 % t-interval half-width over seeds of each measure per arm."
+    "Mean and 95 % t-interval half-width (`sarvlm.stats.mean_ci`) over seeds of each measure per arm."
     g = res.groupby('arm', sort=False)
-    half = lambda x: float(stats.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x)))
-    return pd.DataFrame({lab: [f"{g.get_group(a)[k].mean():.3g} ± {half(g.get_group(a)[k]):.2g}"
-                               for a in g.groups] for k, lab in measures.items()},
+    cell = lambda x: '{:.3g} ± {:.2g}'.format(*mean_ci(x))
+    return pd.DataFrame({lab: [cell(g.get_group(a)[k]) for a in g.groups] for k, lab in measures.items()},
                         index=list(g.groups))
 
 def caption_tests(res, a:str=CAPTION_ARMS[0], b:str=CAPTION_ARMS[1],
                   measures=KEY_MEASURES) -> pd.DataFrame:
-    "`sarvlm.transfer.paired_test` of arm `a` minus arm `b` on each measure, seeds paired."
+    "`sarvlm.stats.paired_test` of arm `a` minus arm `b` on each measure, seeds paired."
     rows = []
     for k in measures:
         w = res.pivot(index='seed', columns='arm', values=k)
@@ -514,8 +513,7 @@ def caption_verdict(tests, res, primary=('CIDEr_standard', 'class_hit')) -> str:
     out = []
     for k in primary:
         r = tests.loc[k]
-        word = ('higher' if r.ci_low > 0 else 'lower' if r.ci_high < 0 else
-                'not distinguishable (the interval contains 0)')
+        word = ci_reading(r, 'higher', 'lower', 'not distinguishable (the interval contains 0)')
         out.append(f"{KEY_MEASURES[k]}: {a} minus {b} = {r.mean_diff:+.3g} "
                    f"[{r.ci_low:+.3g}, {r.ci_high:+.3g}], p = {r.p_value:.2g}, {int(r.n)} seeds: "
                    f"{word}; detectable difference {r.mdd:.2g}.")

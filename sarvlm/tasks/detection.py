@@ -19,6 +19,7 @@ from torchvision.models.detection.image_list import ImageList
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 from ..core import is_small, set_seed
+from ..stats import mean_ci
 from ..data import mini_config, mini_scenes, assign_split
 from ..render import render
 from ..models import sar_to_tensor, load_model
@@ -28,7 +29,7 @@ from .localization import stage_checkpoint, _check_vit, _input_cfg
 __all__ = ['INITS', 'CURVE_STEPS', 'record_targets', 'detection_split', 'detections_to_coco', 'coco_eval', 'coco_map',
            'render_detection_split', 'ViTBackbone', 'make_detector', 'pos_embed', 'vit_tokens', 'train_detector',
            'predict', 'predict_with_sides', 'box_sides_alive', 'CentredAnchors', 'TokenNeck', 'TokenFCOS', 'train_head',
-           'init_tokens', 'fit_and_score', 'learning_curves', 'mean_ci', 'summarize_curves', 'curve_paired_test']
+           'init_tokens', 'fit_and_score', 'learning_curves', 'summarize_curves', 'curve_paired_test']
 
 # %% ../../nbs/15_detection.ipynb #346c31e2
 def _box_targets(boxes:list, classes:list, min_px:float) -> tuple:
@@ -385,12 +386,6 @@ def learning_curves(train:dict, test:dict, # `render_detection_split` outputs
     return pd.DataFrame(rows), dets
 
 # %% ../../nbs/15_detection.ipynb #3ea4e168
-def mean_ci(x, conf:float=0.95) -> tuple:
-    "(mean, half-width of the Student-t interval at `conf`) of the values `x`; nan half-width for one value."
-    x = np.asarray(x, float)
-    if len(x) < 2: return float(x.mean()), float('nan')
-    return float(x.mean()), float(stats.t.ppf(0.5 + conf / 2, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x)))
-
 def summarize_curves(curves:pd.DataFrame, measure:str='map50') -> pd.DataFrame:
     "Mean, 95 % CI half-width and number of seeds of `measure` per initialisation and training-set size."
     ok = curves.dropna(subset=[measure])

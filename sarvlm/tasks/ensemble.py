@@ -10,21 +10,22 @@ from pathlib import Path
 import numpy as np
 import torch
 from ..core import is_small
+from ..stats import paired_test, ci_reading, seed_summary, mean_sd_table
 from ..scenes import CLASSES
 from ..models import create, load_model, read_checkpoint, to_state_dict, checkpoint_model_name
 from ..features import embed, embed_images, embed_texts, checkpoint_features, features_key, file_hash
 from ..scores import (retrieval_metrics, load_templates, zeroshot_classifier, zeroshot_logits,
                            held_out_classes)
 from ..transfer import (study_config, stage_dir, run_stage, test_set, retrieval_captions,
-                             balanced_top1, paired_test, STAGES, STAGE_LABELS, TEMPLATES)
+                             balanced_top1, STAGES, STAGE_LABELS, TEMPLATES)
 import pandas as pd
 
 # %% auto #0
 __all__ = ['STUDY', 'ENSEMBLE_STAGES', 'PROMPT_VARIANTS', 'WISE_PAIRS', 'OUTPUT_COMBOS', 'BASELINE', 'METRICS', 'DIAGNOSTICS',
            'FORGET_MEASURES', 'READINGS', 'interpolate_state_dicts', 'checkpoint_state', 'interpolated_model',
-           'prompt_ensemble_classifier', 'study_classifiers', 'domain_classifiers', 'output_ensemble', 'zeroshot_probs',
+           'prompt_ensemble_classifier', 'study_classifiers', 'domain_classifiers', 'output_ensemble', 'feature_probs',
            'ensemble_features', 'EvalSet', 'eval_set', 'checkpoint_eval_features', 'model_eval_features',
-           'member_scores', 'ensemble_scores', 'score_metrics', 'stage_checkpoints', 'default_alphas', 'prompt_rows',
+           'member_scores', 'ensemble_scores', 'score_metrics', 'study_checkpoints', 'default_alphas', 'prompt_rows',
            'wise_ft', 'output_ensemble_rows', 'ensemble_study', 'summarize', 'format_table', 'plot_prompts',
            'plot_wise', 'wise_forgetting', 'forgetting_table', 'forgetting_sentence', 'compare', 'comparison_table',
            'verdict']
@@ -128,9 +129,9 @@ def output_ensemble(prob_list, # per-member (n, n_classes) class probabilities (
         if p.shape != ps[0].shape or p.ndim != 2: raise ValueError(f"member {i}: probabilities of shape {p.shape}, expected 2-D {ps[0].shape} like member 0")
     return sum(wi * p for wi, p in zip(w, ps))
 
-def zeroshot_probs(image_features, # (n, d) image features
-                   weights, # (d, n_classes) zero-shot classifier
-                  ) -> np.ndarray:
+def feature_probs(image_features, # (n, d) image features
+                  weights, # (d, n_classes) zero-shot classifier
+                 ) -> np.ndarray:
     "Class probabilities: softmax of the authors' zero-shot logits 100 · normalise(f) · W."
     return torch.softmax(zeroshot_logits(image_features, weights).double(), dim=1).numpy()
 
@@ -253,7 +254,7 @@ def score_metrics(sc:dict, # scores of a model or an ensemble
 # %% ../../nbs/12_ensemble.ipynb #6b39433b
 ENSEMBLE_STAGES = ('stage0_natural', 'stage1_optical', 'stage2_sar_from0', 'stage2_sar_from1')
 
-def stage_checkpoints(cfg=None, # a `TransferConfig` (default `study_config()`: full, or small)
+def study_checkpoints(cfg=None, # a `TransferConfig` (default `study_config()`: full, or small)
                       seeds=None, # training seeds (default: the configuration's)
                       stages=ENSEMBLE_STAGES, # stages needed
                       test=None, # the study's test set (built when needed)
@@ -374,7 +375,7 @@ def _seed_rows(ck:dict, ev:EvalSet, alphas, templates, pairs, combos) -> list:
     return rows
 
 # %% ../../nbs/12_ensemble.ipynb #0d25b3fe
-def ensemble_study(cks:dict, # {seed: {stage: checkpoint}} from `stage_checkpoints`
+def ensemble_study(cks:dict, # {seed: {stage: checkpoint}} from `study_checkpoints`
                    ev:EvalSet, # from `eval_set`
                    alphas=None, # WiSE-FT grid (default `default_alphas()`)
                    templates='study', # templates of the WiSE-FT and output ensembles (07's, matched)
@@ -394,17 +395,14 @@ METRICS = {'sar_zs_held_in': 'SAR zs held-in', 'sar_zs_held_out': 'SAR zs held-o
 DIAGNOSTICS = {'sar_zs_majority': 'SAR majority share', 'sar_pred_held_out': 'SAR predicted held-out share'}
 
 def summarize(res) -> 'pd.DataFrame':
-    "Mean and std (ddof=1, over seeds) of each metric per (reading, method), in the order of first appearance."
-    cols = [k for k in (*METRICS, *DIAGNOSTICS) if k in res]
-    g = res.groupby(['reading', 'method'], sort=False)[cols]
-    return g.mean().add_suffix('_mean').join(g.std(ddof=1).add_suffix('_std')).join(g.size().rename('seeds'))
+    "`sarvlm.stats.seed_summary` of each metric per (reading, method), in the order of first appearance."
+    return seed_summary(res, ['reading', 'method'], [k for k in (*METRICS, *DIAGNOSTICS) if k in res])
 
 def format_table(summary, reading:str|None=None, metrics=None) -> 'pd.DataFrame':
-    "'mean ± std' strings (percent) of one reading (or all)."
+    "'mean ± std' strings (percent) of one reading (or all): `sarvlm.stats.mean_sd_table`."
     s = summary if reading is None else summary.xs(reading, level='reading')
-    ks = [k for k in (metrics or {**METRICS, **DIAGNOSTICS}) if f'{k}_mean' in s]
-    return pd.DataFrame({({**METRICS, **DIAGNOSTICS}[k]): [f"{m:.1f} ± {d:.1f}" if d == d else f"{m:.1f}" for m, d in zip(s[f'{k}_mean'], s[f'{k}_std'])]
-                         for k in ks}, index=s.index).assign(seeds=s['seeds'])
+    labels = {**METRICS, **DIAGNOSTICS}
+    return mean_sd_table(s, {k: labels[k] for k in (metrics or labels) if f'{k}_mean' in s})
 
 # %% ../../nbs/12_ensemble.ipynb #192e3b28
 def plot_prompts(summary, metrics=('sar_zs_held_in', 'sar_zs_held_out', 'sar_zs_balanced',
@@ -479,10 +477,6 @@ def forgetting_table(fg) -> 'pd.DataFrame':
     return pd.DataFrame(rows).set_index(['pair', 'measure', 'seed'])
 
 # %% ../../nbs/12_ensemble.ipynb #91c97f2f
-def _change(t:dict) -> str:
-    "The mix against the SAR model from a paired test: higher, lower or not distinguishable (95 % CI)."
-    return 'higher' if t['ci_low'] > 0 else 'lower' if t['ci_high'] < 0 else 'not distinguishable'
-
 def forgetting_sentence(fg, alpha:float=0.5) -> str:
     "Per line: each measure before → after the SAR stage → the mix; the mix against the SAR model."
     mix, out = f'WiSE α={alpha:g}', []
@@ -493,7 +487,7 @@ def forgetting_sentence(fg, alpha:float=0.5) -> str:
             b, a, m = d['before'].mean(), d['after SAR'].mean(), d[mix].mean()
             parts.append(f"{meas} {b:.1f} → {a:.1f} → {m:.1f} "
                          f"(mix − SAR model {t['mean_diff']:+.1f}, 95 % CI [{t['ci_low']:+.1f}, "
-                         f"{t['ci_high']:+.1f}], p = {t['p_value']:.2g}: {_change(t)})")
+                         f"{t['ci_high']:+.1f}], p = {t['p_value']:.2g}: {ci_reading(t, 'higher', 'lower')})")
         out.append(f"- **{pair}**, before the SAR stage → after it → the α = {alpha:g} mix (balanced "
                    f"top-1, %, "
                    f"mean over {t['n']} seeds): " + '; '.join(parts) + '.')
@@ -507,7 +501,7 @@ def compare(res, a:tuple, b:tuple, metric:str) -> str:
     va, vb = va.align(vb, join='inner')
     if len(va) < 2 or va.isna().any() or vb.isna().any(): return 'n/a'
     t = paired_test(va.values.round(9), vb.values.round(9))   # seeds paired as in 07; float noise: none
-    return 'better' if t['ci_low'] > 0 else 'worse' if t['ci_high'] < 0 else 'tied'
+    return ci_reading(t, tie='tied')
 
 def comparison_table(res, baseline:tuple=BASELINE, metrics=None) -> 'pd.DataFrame':
     "better / worse / tied of every (reading, method) of `res` against the baseline, per metric."
