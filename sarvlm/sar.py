@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools, warnings, contextlib
 from pathlib import Path
 import numpy as np
+from PIL import Image
 import scipy.fft as sfft
 from scipy import ndimage, stats, special
 from .core import get_rng
@@ -218,8 +219,7 @@ def _table_codes(x:np.ndarray) -> tuple|None:
     bits = x.view(np.int32)   # compared bit for bit: -0.0 is not 0
     with np.errstate(invalid='ignore'):   # NaN, inf, negatives, values above 255**2: no square of a code
         r = np.sqrt(x).astype(np.uint8)
-    r2 = r.astype(np.float32)
-    if np.array_equal(np.multiply(r2, r2, out=r2).view(np.int32), bits): return r, _SQUARES
+    if np.array_equal(np.square(r, dtype=np.float32).view(np.int32), bits): return r, _SQUARES
     if not (0 <= x.min() and x.max() < _CODE_LIMIT): return None   # NaN too
     c = x.astype(np.uint16)
     return (c, None) if np.array_equal(c.astype(np.float32).view(np.int32), bits) else None
@@ -248,12 +248,16 @@ def _scaled(x, scheme:str, lohi=None, db=None) -> np.ndarray:
              else _db_pct(db, lohi) if scheme == 'db_pct' else _meanstd(db))
     return np.nan_to_num(y, nan=0.).astype(np.float32)
 
+def _counts(c:np.ndarray) -> np.ndarray:
+    "How often each code occurs (`np.bincount`); 8-bit codes through PIL's histogram, one pass and no 64-bit copy."
+    return np.array(Image.fromarray(c).histogram(), np.intp) if c.dtype == np.uint8 else np.bincount(c.ravel())
+
 def _normalize_codes(c:np.ndarray, # codes (`_table_codes`)
                      val:np.ndarray|None, # the value of each code (None: the code itself)
                      scheme:str) -> np.ndarray:
     """`normalize` of a whole-number image given as codes: the scheme maps each distinct value once and a
     table lookup maps the pixels (the same float operations on the same values: the same bits)."""
-    k = np.bincount(c.ravel())
+    k = _counts(c)
     codes = np.flatnonzero(k)
     v = (codes.astype(np.float32) if val is None else val[codes])[:, None]   # 2-D like the image: per band
     if scheme == 'auto': scheme = 'db_clip' if v[-1, 0] == 0 else 'db_pct'   # as `looks_calibrated` decides
@@ -263,7 +267,7 @@ def _normalize_codes(c:np.ndarray, # codes (`_table_codes`)
         lohi = _pct_counts(db[o, 0], k[codes][o])
     lut = np.zeros(len(k), np.float32)
     lut[codes] = _scaled(v, scheme, lohi, db)[:, 0]
-    return np.take(lut, c)
+    return np.take(lut, c, mode='clip')   # every code has its entry: no bounds to check
 
 def normalize(intensity, # linear intensity (H, W) or (H, W, C), >= 0; NaN allowed (-> 0)
               scheme:str='db_clip', # one of NORM_SCHEMES, or 'auto' (`resolve_scheme`)
