@@ -118,18 +118,12 @@ def resample_speckle(intensity:np.ndarray, # (H,W) linear intensity, treated as 
 _PER_CHANNEL = (T.RandomResizedCrop, T.Resize, T.CenterCrop, T.RandomHorizontalFlip,
                 T.RandomVerticalFlip, MaybeConvertMode, MaybeToTensor)
 
-def _fused_normalize(step, t:torch.Tensor) -> bool:
-    "Whether `step` is a torchvision `Normalize` (not in place) of three channels with no std 0 in `t`'s dtype."
-    if type(step) is not T.Normalize or step.inplace or not (len(step.mean) == 3 == len(step.std)): return False
-    return t.is_floating_point() and t.ndim == 3 and not bool((torch.as_tensor(step.std, dtype=t.dtype) == 0).any())
-
-def _normalize_3(step, # a `Normalize` that `_fused_normalize` accepts
-                 t:torch.Tensor, # one float band (1, H, W)
-                ) -> torch.Tensor:
-    """`step(t.expand(3, -1, -1).contiguous())` without the copy: torchvision's subtraction and
-    division in `t`'s dtype, written straight into three channels."""
-    mean = torch.as_tensor(step.mean, dtype=t.dtype).view(-1, 1, 1)
-    std = torch.as_tensor(step.std, dtype=t.dtype).view(-1, 1, 1)
+def _normalize_3(step, t:torch.Tensor) -> torch.Tensor|None:
+    """`step(t.expand(3, -1, -1).contiguous())` for a torchvision `Normalize` of 3 channels and a float band
+    (1, H, W), without the copies: its sub and div, written straight into three channels; else None."""
+    if type(step) is not T.Normalize or step.inplace or not (len(step.mean) == 3 == len(step.std)): return None
+    mean, std = (torch.as_tensor(v, dtype=t.dtype).view(-1, 1, 1) for v in (step.mean, step.std))
+    if not t.is_floating_point() or t.ndim != 3 or bool((std == 0).any()): return None
     return torch.sub(t, mean).div_(std)
 
 def _one_band_through(base, # an open_clip transform (a `Compose`, or one step)
@@ -143,7 +137,7 @@ def _one_band_through(base, # an open_clip transform (a `Compose`, or one step)
     while i < len(steps) and type(steps[i]) in _PER_CHANNEL:   # these exact types: a subclass may do more
         t = steps[i](t)
         i += 1
-    if len(steps) == i + 1 and _fused_normalize(steps[i], t): return _normalize_3(steps[i], t)
+    if len(steps) == i + 1 and (y := _normalize_3(steps[i], t)) is not None: return y
     t = t.expand(3, -1, -1).contiguous()
     for step in steps[i:]: t = step(t)
     return t
