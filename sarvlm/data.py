@@ -8,6 +8,7 @@ import os, re, json, shutil, hashlib, time, importlib, textwrap
 from pathlib import Path
 import numpy as np
 from PIL import Image
+import pyarrow as pa
 import datasets
 from .core import (
     get_paths, get_rng, is_small, temp_name, remove_stale_temps, kill_point, atomic_write, no_bars)
@@ -22,10 +23,11 @@ import pandas as pd
 
 # %% auto #0
 __all__ = ['DOMAINS', 'COLUMNS', 'SPLIT_OFFSET', 'record_features', 'records_to_dataset', 'sar_image', 'rgb_image', 'image_array',
-           'mini_config', 'assign_split', 'mini_scenes', 'scene_annot', 'uni_records', 'mini_records', 'code_version',
-           'mini_path', 'build_mini', 'check_held_out', 'content_hash', 'domain_split', 'check_records', 'split_lists',
-           'save_split_lists', 'fresh_seed', 'fresh_scene', 'fresh_record', 'class_words', 'check_held_out_words',
-           'balanced_records', 'balanced_path', 'build_balanced_test', 'FreshStream', 'dataset_card', 'show_examples']
+           'f_pixels', 'mini_config', 'assign_split', 'mini_scenes', 'scene_annot', 'uni_records', 'mini_records',
+           'code_version', 'mini_path', 'build_mini', 'check_held_out', 'content_hash', 'domain_split', 'check_records',
+           'split_lists', 'save_split_lists', 'fresh_seed', 'fresh_scene', 'fresh_record', 'class_words',
+           'check_held_out_words', 'balanced_records', 'balanced_path', 'build_balanced_test', 'FreshStream',
+           'dataset_card', 'show_examples']
 
 # %% ../nbs/04_data.ipynb #2673cbc8
 DOMAINS = ('natural', 'optical', 'sar')
@@ -70,6 +72,20 @@ def rgb_image(x) -> Image.Image:
 def image_array(img:Image.Image) -> np.ndarray:
     "The pixels of a record image: float32 (H, W) for SAR ('F'), uint8 (H, W, 3) for RGB."
     return np.asarray(img, dtype=np.float32 if img.mode == 'F' else np.uint8)
+
+def _own_sar_image(x:np.ndarray) -> Image.Image:
+    """`sar_image(x)` for an array no one else holds (a fresh `read_sar` result): the image keeps `x`'s
+    memory (Arrow C data interface) instead of a copy; `sar_image`'s copy where PIL cannot."""
+    a = np.ascontiguousarray(np.asarray(x, dtype=np.float32)[..., 0] if np.ndim(x) == 3 else x, np.float32)
+    if a.ndim != 2 or a.size == 0 or not hasattr(Image, 'fromarrow'): return sar_image(a)
+    try: return Image.fromarrow(pa.array(a.reshape(-1)), 'F', (a.shape[1], a.shape[0]))
+    except (ValueError, TypeError, NotImplementedError, pa.ArrowException): return sar_image(a)
+
+def f_pixels(img:Image.Image) -> np.ndarray:
+    "The float32 pixels of a mode 'F' image, read-only, lent by PIL without a copy where it can."
+    try: return pa.array(img).to_numpy(zero_copy_only=True).reshape(img.size[1], img.size[0])
+    except (ValueError, TypeError, AttributeError, NotImplementedError, pa.ArrowException):
+        return np.asarray(img, np.float32)
 
 # %% ../nbs/04_data.ipynb #58ab7bce
 def mini_config(size:int|None=None, # number of scenes (default: `default_size`; `small_size` when small)

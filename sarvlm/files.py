@@ -13,7 +13,7 @@ from .core import get_rng
 from .sario import read_sar, pil_open
 from .sario import _sniff, _tiff_axes, _tiff_size, _check_size, _TooLarge  # header checks
 from . import captions as C
-from .data import DOMAINS, records_to_dataset, sar_image, rgb_image, image_array, _pick
+from .data import DOMAINS, records_to_dataset, sar_image, rgb_image, image_array, _pick, _own_sar_image
 
 # %% auto #0
 __all__ = ['IMAGE_EXTS', 'LAZY_FORMAT', 'CSV_EXTRA', 'CSV_FIELD_LIMIT', 'load_image', 'save_image', 'check_image', 'LazyImages',
@@ -34,7 +34,7 @@ def load_image(path, # image file
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"image file not found: {path}")
     try:
-        if domain == 'sar': return sar_image(_read_sar(path, max_pixels))
+        if domain == 'sar': return _own_sar_image(_read_sar(path, max_pixels))   # the fresh array, not a copy
         with pil_open(path, max_pixels) as im: return rgb_image(im)
     except (FileNotFoundError, ValueError): raise
     except MemoryError:

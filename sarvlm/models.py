@@ -19,6 +19,7 @@ from PIL import Image
 from torchvision import transforms as T
 from .core import atomic_torch_save, atomic_write, set_seed
 from . import sar as sarlib
+from .data import f_pixels
 from safetensors.torch import load_file
 from safetensors import safe_open
 from open_clip.factory import (convert_state_dict, convert_to_custom_text_state_dict, resize_pos_embed,
@@ -92,16 +93,26 @@ def resample_speckle(intensity:np.ndarray, # (H,W) linear intensity, treated as 
 _PER_CHANNEL = (T.RandomResizedCrop, T.Resize, T.CenterCrop, T.RandomHorizontalFlip,
                 T.RandomVerticalFlip, MaybeConvertMode, MaybeToTensor)
 
+def _normalize_3(step, t:torch.Tensor) -> torch.Tensor|None:
+    """`step(t.expand(3, -1, -1).contiguous())` for a torchvision `Normalize` of 3 channels and a float band
+    (1, H, W), without the copies: its sub and div, written straight into three channels; else None."""
+    if type(step) is not T.Normalize or step.inplace or not (len(step.mean) == 3 == len(step.std)): return None
+    mean, std = (torch.as_tensor(v, dtype=t.dtype).view(-1, 1, 1) for v in (step.mean, step.std))
+    if not t.is_floating_point() or t.ndim != 3 or bool((std == 0).any()): return None
+    return torch.sub(t, mean).div_(std)
+
 def _one_band_through(base, # an open_clip transform (a `Compose`, or one step)
                       t:torch.Tensor, # one band (1, H, W)
                      ) -> torch.Tensor:
     """`base(t.expand(3, -1, -1))`, with `base`'s leading per-channel steps done on the one band (a
-    third of the resampling) and the rest (CLIP's per-channel mean/std) on the three copies."""
+    third of the resampling) and the rest (CLIP's per-channel mean/std) on the three copies (a lone
+    `Normalize` writes them at once: `_normalize_3`)."""
     steps = base.transforms if isinstance(base, T.Compose) else [base]
     i = 0
     while i < len(steps) and type(steps[i]) in _PER_CHANNEL:   # these exact types: a subclass may do more
         t = steps[i](t)
         i += 1
+    if len(steps) == i + 1 and (y := _normalize_3(steps[i], t)) is not None: return y
     t = t.expand(3, -1, -1).contiguous()
     for step in steps[i:]: t = step(t)
     return t
@@ -118,7 +129,8 @@ class SARAwareTransform:
 
     def _sar(self, img) -> np.ndarray|None:
         "A SAR record image as its 2-D intensity array; None for anything else."
-        if isinstance(img, Image.Image) and img.mode in ('F', 'I', 'I;16'):
+        if isinstance(img, Image.Image) and img.mode == 'F': img = f_pixels(img)
+        elif isinstance(img, Image.Image) and img.mode in ('I', 'I;16'):
             img = np.asarray(img, np.float32)
         return img if isinstance(img, np.ndarray) and img.ndim == 2 else None
 

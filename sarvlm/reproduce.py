@@ -45,7 +45,7 @@ def study_notebooks(nbs_dir=None, # folder of the notebooks (default: the projec
 # seconds per notebook, full configuration, two at a
 # time on the 2-core reference machine (2026-12-03)
 REFERENCE_TIMES = {  # seconds per notebook, full configuration, two at a time, fresh clone (2026-12-03)
-    '00_core': 9, '00a_stats': 3, '01_sar': 10, '01a_sario': 6, '02_scenes': 4, '02a_procgen': 4, '02b_cameras': 4,
+    '00_core': 9, '00a_stats': 3, '01_sar': 10, '01a_sario': 6, '01b_filters': 3, '02_scenes': 4, '02a_procgen': 4, '02b_cameras': 4,
     '02c_render': 7, '03_captions': 5, '03a_caption_check': 8, '04_data': 60, '04a_files': 5,
     '04b_boxes': 5, '04c_formats': 8, '05_models': 29, '05a_features': 12, '05b_scores': 13,
     '05c_resume': 12, '06_train': 60, '07_transfer': 1138, '08_alignment': 144, '09_retrieval': 41,
@@ -80,7 +80,7 @@ def eta_line(done:list, todo:list, times:dict, elapsed:float, left:float|None=No
 
 # %% ../nbs/18_reproduce.ipynb #cac02d0f
 DEPENDS = {  # notebook -> the notebooks whose outputs (cache/, runs/) it reads
-    '00_core': [], '00a_stats': [], '01_sar': [], '01a_sario': [], '02_scenes': [], '02a_procgen': [],
+    '00_core': [], '00a_stats': [], '01_sar': [], '01a_sario': [], '01b_filters': [], '02_scenes': [], '02a_procgen': [],
     '02b_cameras': [], '02c_render': [], '03_captions': [], '03a_caption_check': [], '04_data': [],
     '04a_files': [], '04b_boxes': [], '04c_formats': ['04_data'], '05_models': [],
     '05a_features': [], '05b_scores': [], '05c_resume': [],

@@ -188,8 +188,8 @@ def _resolve_kind(a:np.ndarray, kind, desc:dict, path):
 def _to_intensity(a:np.ndarray, kind:str, path) -> np.ndarray:
     "Linear intensity (float32) from stored values of the given kind."
     if kind in ('intensity', 'amplitude') and a.dtype.kind == 'u' and a.itemsize <= 2:
-        x = a.astype(np.float32)   # exact, and x * x (< 2**32) is rounded once: the float64 road's bits
-        return np.multiply(x, x, out=x) if kind == 'amplitude' else x
+        if kind == 'intensity': return a.astype(np.float32)
+        return np.square(a, dtype=np.float32)   # exact values, x * x (< 2**32) rounded once: the float64 road's bits
     if kind == 'complex':
         if np.iscomplexobj(a): z = a
         else:

@@ -172,3 +172,46 @@ def test_records_dataset_matches_reference(files):
         with seeded_cpu_rng(sample_seed(7, 2, i)): ref = ref_transform(tf, img)
         for got in (ds[(i, 2)][0], batch[i][0]):
             torch.testing.assert_close(got, ref, rtol=0, atol=0)
+
+# ---------------------------------------------------------------- the pieces of the faster path, one by one
+def test_code_counts_match_bincount():
+    "8-bit codes counted by PIL's histogram: np.bincount's counts (the table is 256 long, the codes the same)."
+    rng = np.random.default_rng(3)
+    cases = [rng.integers(0, 256, (64, 80)).astype(np.uint8), np.zeros((3, 4), np.uint8), np.full((2, 2), 255, np.uint8),
+             np.array([[7]], np.uint8), rng.integers(0, 256, (40, 50)).astype(np.uint8)[::2, 1::3]]
+    for c in cases:
+        k = S._counts(c)
+        assert k.dtype == np.intp and len(k) == 256
+        np.testing.assert_array_equal(k, np.bincount(c.ravel(), minlength=256))
+    c16 = rng.integers(0, 3000, (9, 9)).astype(np.uint16)
+    np.testing.assert_array_equal(S._counts(c16), np.bincount(c16.ravel()))
+
+def test_sar_images_without_copies(files):
+    "A read image keeps the reader's array; its pixels are lent back as they are (NaN, -0.0 and all)."
+    from sarvlm.data import sar_image, f_pixels, _own_sar_image
+    x = np.array([[0., -0., np.nan, 1e-40], [3.5, np.inf, 65025., 1.]], np.float32)
+    for a in (x, np.stack([x, x * 2], -1), np.asfortranarray(x)):
+        im, ref = _own_sar_image(a.copy()), sar_image(a)
+        assert (im.mode, im.size) == ('F', ref.size)
+        same_bits(f_pixels(im), np.asarray(ref, np.float32))
+        same_bits(f_pixels(ref), np.asarray(ref, np.float32))
+        assert not f_pixels(im).flags.writeable
+    im = _own_sar_image(x.copy())
+    same_bits(np.asarray(im.copy(), np.float32), x)                       # PIL's own operations still work
+    same_bits(np.asarray(im.transpose(Image.Transpose.FLIP_LEFT_RIGHT), np.float32), x[:, ::-1].copy())
+    p = load_image(files['png8'])
+    same_bits(f_pixels(p), ref_read(files['png8']))
+
+def test_normalize_written_into_three_channels():
+    "Normalize of one band copied to three: torchvision's numbers, bit for bit; other steps take the long road."
+    from torchvision import transforms as T
+    from sarvlm.models import _normalize_3
+    t = torch.rand(1, 37, 29) * 1.3 - 0.1
+    step = T.Normalize((0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711))
+    got, ref = _normalize_3(step, t), step(t.expand(3, -1, -1).contiguous())
+    assert got.is_contiguous() and got.shape == ref.shape
+    torch.testing.assert_close(got, ref, rtol=0, atol=0)
+    for other in (T.Normalize((0.5,), (0.5,)), T.Normalize((0.5,) * 3, (0.5,) * 3, inplace=True),
+                  T.Normalize((0.5,) * 3, (0.5, 0., 0.5)), T.Resize(8)):
+        assert _normalize_3(other, t) is None
+    assert _normalize_3(step, t.to(torch.uint8)) is None
