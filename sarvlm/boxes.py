@@ -11,7 +11,7 @@ import datasets
 from .core import get_rng
 from . import captions as C
 from .data import records_to_dataset, _pick
-from .files import _Bad, _fname, _images_in, _image_or_path, _to_dataset, load_image, save_image
+from .files import _Bad, _fname, _images_in, _image_or_path, _to_dataset, save_image
 
 # %% auto #0
 __all__ = ['ROUND', 'box_in_image', 'to_coco', 'from_coco', 'boxes_to_yolo', 'yolo_to_boxes', 'rbox_to_poly', 'poly_to_rbox',

@@ -13,10 +13,10 @@ from tqdm.auto import tqdm
 import sarvlm
 from .core import get_paths, atomic_write, check_writable_dir, check_writable_file
 from .core import get_device
-from .models import LoadedModel, load_model, checkpoint_model_name, CheckpointError
+from .models import LoadedModel, load_model, checkpoint_model_name
 from .features import features_key, features_path, load_features, embed, in_notebook
 from .scores import TIE_RULES
-from .models import check_checkpoint_file
+from .checkpoint_files import CheckpointError, check_checkpoint_file
 from .boxes import rbox_to_poly
 from .train import checkpoint_scheme
 from .tasks.retrieval import retrieval_by_domain, retrieval_metrics, TABLE_COLUMNS

@@ -9,7 +9,8 @@ from pathlib import Path
 import torch
 import yaml
 from .core import get_paths, atomic_write, set_seed, check_writable_dir
-from .models import CheckpointError, create, check_checkpoint_file, save_checkpoint
+from .checkpoint_files import CheckpointError, check_checkpoint_file
+from .models import create, save_checkpoint
 from .train import (load_records, paper_config, init_distributed, close_distributed,
                           records_learner, fit_clip)
 from .resume import read_metrics

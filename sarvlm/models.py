@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_models.ipynb #975872b8
 from __future__ import annotations
-import io, json, time, pickle, pickletools, zipfile, warnings, logging, contextlib
+import json, time, warnings, logging, contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -20,6 +20,7 @@ from torchvision import transforms as T
 from .core import atomic_torch_save, atomic_write, set_seed
 from . import sar as sarlib
 from .data import f_pixels
+from .checkpoint_files import (CheckpointError, _torch_load, check_checkpoint_file)
 from safetensors.torch import load_file
 from safetensors import safe_open
 from open_clip.factory import (convert_state_dict, convert_to_custom_text_state_dict, resize_pos_embed,
@@ -27,9 +28,8 @@ from open_clip.factory import (convert_state_dict, convert_to_custom_text_state_
 from safetensors.torch import save
 
 # %% auto #0
-__all__ = ['CONFIG_DIR', 'TINY_CONFIGS', 'PAPER_MODELS', 'CHECKPOINT_KINDS', 'READABLE_KINDS', 'read_configs', 'register_configs',
-           'count_params', 'sar_to_tensor', 'resample_speckle', 'SARAwareTransform', 'make_transforms', 'create',
-           'LoadReport', 'CheckpointError', 'classify_checkpoint', 'check_checkpoint_file', 'read_checkpoint',
+__all__ = ['CONFIG_DIR', 'TINY_CONFIGS', 'PAPER_MODELS', 'read_configs', 'register_configs', 'count_params', 'sar_to_tensor',
+           'resample_speckle', 'SARAwareTransform', 'make_transforms', 'create', 'LoadReport', 'read_checkpoint',
            'to_state_dict', 'compare_keys', 'load_checkpoint', 'unwrap_model', 'save_checkpoint', 'save_safetensors',
            'convert_torchscript', 'checkpoint_model_name', 'LoadedModel', 'load_model', 'train_throughput']
 
@@ -225,183 +225,6 @@ class LoadReport:
         for k in ('missing', 'unexpected', 'mismatched'):
             if getattr(self, k): s.append(f"  {k} ({len(getattr(self, k))}): {show(getattr(self, k))}")
         return '\n'.join(s + ([] if not self.ok else ['  all keys match']))
-
-# %% ../nbs/05_models.ipynb #f80562df
-class CheckpointError(ValueError):
-    """A checkpoint file refused (loading it would run code)
-    or unreadable; the message says what the file is."""
-
-_KNOWN_WEIGHTS = ('open_clip_model.safetensors', 'model.safetensors', 'open_clip_pytorch_model.bin',
-                  'pytorch_model.bin', 'checkpoint.pt', 'latest.pt')
-
-def _head(path, n:int=4096) -> bytes:
-    "The first `n` bytes of a file."
-    with open(path, 'rb') as f: return f.read(n)
-
-def _is_text(b:bytes) -> bool:
-    """Bytes that read as UTF-8 text without NUL bytes
-    (a multi-byte character cut at the end allowed)."""
-    if b'\0' in b: return False
-    try: b.decode('utf-8')
-    except UnicodeDecodeError as e: return e.start >= len(b) - 3
-    return True
-
-def _is_safetensors(b:bytes) -> bool:
-    "safetensors files start with the 8-byte little-endian length of a JSON header, then its `{`."
-    return len(b) >= 9 and b[8:9] == b'{' and 0 < int.from_bytes(b[:8], 'little') < 100_000_000
-
-def _code_members(names:list) -> list:
-    """Members of a zip archive that carry code: a `code/`
-    folder, Python files, TorchScript's constants/bytecode."""
-    code = lambda n: '/code/' in f'/{n}' or n.endswith(('.py', '.pyc', '.debug_pkl'))
-    return [n for n in names if code(n) or n.rsplit('/', 1)[-1] in ('constants.pkl',
-            'bytecode.pkl')]
-
-def _torch_zip_pickle(names:list) -> str|None:
-    """The `<folder>/data.pkl` of a `torch.save` archive (one
-    top folder holding data.pkl and version), else None."""
-    pkl = [n for n in names if n.count('/') == 1 and n.endswith('/data.pkl')]
-    top = pkl[0].split('/')[0] if len(pkl) == 1 else None
-    if top is None or not all(n.startswith(top + '/') for n in names): return None
-    return pkl[0] if {f'{top}/version', f'{top}/.data/version'} & set(names) else None
-
-# %% ../nbs/05_models.ipynb #c1a55e01
-def _zip_kind(path) -> tuple:
-    """(kind, detail) of a zip archive, from its list of
-    members and the checksum of its pickle; nothing is run."""
-    try:
-        with zipfile.ZipFile(path) as z:
-            names = z.namelist()
-            if code := _code_members(names):
-                ts = any(n.rsplit('/', 1)[-1] in ('constants.pkl', 'bytecode.pkl') for n in code)
-                return ('torchscript' if ts else 'code-zip'), ', '.join(code[:3])
-            if (pkl := _torch_zip_pickle(names)) is None:
-                return 'zip-other', f"no <folder>/data.pkl and version; it holds {', '.join(names[:4]) or 'nothing'}"
-            z.read(pkl)   # checks its CRC: what the unpickler will read is what was written
-            return 'torch-zip', pkl
-    except (zipfile.BadZipFile, OSError, EOFError) as e: return 'zip-corrupt', str(e)[:120]
-
-# %% ../nbs/05_models.ipynb #67e3d8ff
-def classify_checkpoint(path) -> tuple:
-    "(kind, detail) of a checkpoint file read as bytes only (no unpickling, no TorchScript): see `CHECKPOINT_KINDS`."
-    path = Path(path)
-    if not path.exists(): return 'missing', ''
-    if path.is_dir():
-        return 'directory', ', '.join(n for n in _KNOWN_WEIGHTS if (path/n).is_file())
-    head = _head(path)
-    if not head: return 'empty', ''
-    if _is_safetensors(head): return 'safetensors', ''
-    if head[:2] == b'PK': return _zip_kind(path) if zipfile.is_zipfile(path) else ('zip-corrupt', 'no end-of-archive record')
-    if head[:1] == b'\x80': return 'pickle', f'protocol {head[1]}'
-    if _is_text(head): return 'text', repr(head.decode('utf-8', 'replace').strip().splitlines()[0][:60]) if head.strip() else 'blank'
-    return 'unknown', repr(head[:16])
-
-CHECKPOINT_KINDS = {   # kind: what the file is
-    'safetensors': 'a safetensors file',
-    'torch-zip': 'a torch.save archive',
-    'pickle': "a pickle file (torch's legacy format or pickle.dump)",
-    'unknown': 'neither a torch archive, a pickle nor safetensors',
-    'torchscript': 'a TorchScript archive',
-    'code-zip': 'a zip archive that carries code',
-    'missing': 'missing',
-    'directory': 'a directory, not a file',
-    'empty': 'an empty file (0 bytes)',
-    'text': 'a text file',
-    'zip-corrupt': 'a truncated or corrupt zip archive',
-    'zip-other': 'a zip archive that is not a torch checkpoint',
-}
-READABLE_KINDS = ('safetensors', 'torch-zip', 'pickle', 'unknown')   # read them (weights only); refuse the others
-
-# %% ../nbs/05_models.ipynb #c1a55e0b
-def _pickle_globals(data:bytes, most:int=8) -> list:
-    """'module.name' of every object the pickles in `data`
-    import, read with `pickletools` (nothing is run)."""
-    f, out, strs = io.BytesIO(data), [], []
-    # torch's legacy format is several pickles in a row, then raw storage bytes
-    for _ in range(most):
-        try:
-            for op, arg, _ in pickletools.genops(f):
-                if op.name in ('GLOBAL', 'INST'): out.append(arg.replace(' ', '.'))
-                if op.name == 'STACK_GLOBAL' and len(strs) >= 2:
-                    out.append(f'{strs[-2]}.{strs[-1]}')
-                if isinstance(arg, str): strs.append(arg)
-        except Exception: break   # the end of the pickles (storage bytes) or a truncated one
-    return out
-
-def _unsafe_globals(path, kind:str) -> list:
-    "The imports of a checkpoint's pickle that `torch.load(weights_only=True)` does not allow."
-    try: from torch._weights_only_unpickler import _get_allowed_globals
-    # another torch: its weights_only unpickler still refuses them when loading
-    except ImportError: return []
-    if kind == 'torch-zip':
-        with zipfile.ZipFile(path) as z: data = z.read(_torch_zip_pickle(z.namelist()))
-    else: data = _head(path, 1 << 24)   # the pickles come first, then raw storage bytes
-    # torch's own list, plus what this process registered with torch
-    allowed = set(_get_allowed_globals())
-    allowed |= {g if isinstance(g, str) else f'{g.__module__}.{g.__qualname__}'
-                for g in (x[1] if isinstance(x,
-                                             tuple) else x for x in torch.serialization.get_safe_globals())}
-    return list(dict.fromkeys(g for g in _pickle_globals(data) if g not in allowed))
-
-# %% ../nbs/05_models.ipynb #c1a55e03
-def _convert_hint(path) -> str:
-    "How to turn a TorchScript archive one trusts into a weights-only safetensors file."
-    dst = Path(path).with_suffix('.safetensors')
-    return (f"If you trust its author, convert it once and use the result: python -c \"from sarvlm.models import "
-            f"convert_torchscript; convert_torchscript('{path}', '{dst}', trust_code=True)\"")
-
-def _kind_message(path, kind:str, detail:str) -> str:
-    "The error for a file of a kind that is refused or cannot be read."
-    what = CHECKPOINT_KINDS[kind]
-    if kind in ('torchscript', 'code-zip'):
-        return (f"{path}: refused: this is {what} ({detail}). Loading it would run the code stored in the file "
-                f"(TorchScript's __setstate__ and methods can write files or start programs); sarvlm loads "
-                f"weights only. {_convert_hint(path)}")
-    if kind == 'directory':
-        return f"{path}: is a directory, not a checkpoint file" + (f"; it holds {detail}: pass one of those" if detail else '')
-    shown = f" (it starts {detail})" if kind in ('text', 'unknown') else f" ({detail})" if detail else ''
-    label = 'safetensors file' if Path(path).suffix == '.safetensors' else 'checkpoint'
-    hint = '; an interrupted download or copy?' if kind in ('empty', 'zip-corrupt') else ''
-    return f"{path}: not a readable {label}: it is {what}{shown}{hint}"
-
-def _code_pickle_message(path, bad:list) -> str:
-    "The refusal of a pickle that imports something `torch.load(weights_only=True)` does not allow."
-    return (f"{path}: refused: this checkpoint is a pickle that would run code when loaded: it imports "
-            f"{', '.join(bad[:4])}, which torch.load(weights_only=True) does not allow. If you trust its author, "
-            f"load it yourself with torch.load(..., weights_only=False) and pass the state dict.")
-
-def check_checkpoint_file(path, # the checkpoint file
-                          trust_code:bool=False, # let TorchScript archives through (they run code when loaded)
-                         ) -> str:
-    "The kind of a file `read_checkpoint` may read (`READABLE_KINDS`); `CheckpointError` saying what it is for the rest."
-    kind, detail = classify_checkpoint(path)
-    if kind == 'missing': raise FileNotFoundError(f"read_checkpoint: no checkpoint at {path}")
-    if kind in ('torch-zip', 'pickle') and (bad := _unsafe_globals(path, kind)):
-        raise CheckpointError(_code_pickle_message(path, bad))   # read statically, before torch.load sees it
-    if kind in READABLE_KINDS or (trust_code and kind == 'torchscript'): return kind
-    raise CheckpointError(_kind_message(path, kind, detail))
-
-# %% ../nbs/05_models.ipynb #c1a55e05
-def _torch_load(path, kind:str='torch-zip'):
-    """`torch.load(weights_only=True)`, with errors that say
-    what the file is: code-running pickle, corrupt, other."""
-    try:
-        with warnings.catch_warnings():
-            # plain pickle.dump files: harmless
-            warnings.filterwarnings('ignore', message='Detected pickle protocol')
-            return torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as e:
-        why = [l.strip() for l in str(e).splitlines() if 'Unsupported' in l or 'WeightsUnpickler error' in l]
-        why = (why or [f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'ends early'}"])[-1][:160]
-        if isinstance(e, pickle.UnpicklingError) and (bad := _unsafe_globals(path, kind)):
-            raise CheckpointError(_code_pickle_message(path, bad)) from None
-        if kind == 'unknown':
-            raise CheckpointError(_kind_message(path, kind, classify_checkpoint(path)[1])) from None
-        raise CheckpointError(f"{path}: not a readable checkpoint: it is "
-                              f"{CHECKPOINT_KINDS[kind]} that "
-                              "torch.load(weights_only=True) cannot read: truncated, corrupt or "
-                              "not written by "
-                              f"torch.save ({why})") from None
 
 # %% ../nbs/05_models.ipynb #91941a2f
 def _read_safetensors(path):

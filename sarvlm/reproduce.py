@@ -47,7 +47,7 @@ def study_notebooks(nbs_dir=None, # folder of the notebooks (default: the projec
 REFERENCE_TIMES = {  # seconds per notebook, full configuration, two at a time, fresh clone (2026-12-03)
     '00_core': 9, '00a_stats': 3, '01_sar': 10, '01a_sario': 6, '01b_filters': 3, '02_scenes': 4, '02a_procgen': 4, '02b_cameras': 4,
     '02c_render': 7, '03_captions': 5, '03a_caption_check': 8, '04_data': 60, '04a_files': 5,
-    '04b_boxes': 5, '04c_formats': 8, '05_models': 29, '05a_features': 12, '05b_scores': 13,
+    '04b_boxes': 5, '04c_formats': 8, '04d_checkpoint_files': 3, '05_models': 29, '05a_features': 12, '05b_scores': 13,
     '05c_resume': 12, '06_train': 60, '07_transfer': 1138, '08_alignment': 144, '09_retrieval': 41,
     '10_zeroshot': 13, '11_recognition': 16, '12_ensemble': 116, '13_captioning': 112,
     '14_localization': 99, '15_detection': 167, '16_explore': 20, '17_cli': 5, '17a_cli_train': 15,
@@ -82,7 +82,7 @@ def eta_line(done:list, todo:list, times:dict, elapsed:float, left:float|None=No
 DEPENDS = {  # notebook -> the notebooks whose outputs (cache/, runs/) it reads
     '00_core': [], '00a_stats': [], '01_sar': [], '01a_sario': [], '01b_filters': [], '02_scenes': [], '02a_procgen': [],
     '02b_cameras': [], '02c_render': [], '03_captions': [], '03a_caption_check': [], '04_data': [],
-    '04a_files': [], '04b_boxes': [], '04c_formats': ['04_data'], '05_models': [],
+    '04a_files': [], '04b_boxes': [], '04c_formats': ['04_data'], '04d_checkpoint_files': [], '05_models': [],
     '05a_features': [], '05b_scores': [], '05c_resume': [],
     '06_train': ['04_data'], '07_transfer': ['04_data'], '08_alignment': ['07_transfer'],
     '09_retrieval': ['07_transfer'], '10_zeroshot': ['09_retrieval'],

@@ -3,7 +3,9 @@ import os, pickle, re, sys, subprocess, warnings
 from pathlib import Path
 import pytest, torch, open_clip
 import sarvlm.models as models
-from sarvlm.models import (create, load_checkpoint, save_checkpoint, read_checkpoint, CheckpointError, convert_torchscript,
+import sarvlm.checkpoint_files as ckfiles
+from sarvlm.checkpoint_files import CheckpointError
+from sarvlm.models import (create, load_checkpoint, save_checkpoint, read_checkpoint, convert_torchscript,
                            save_safetensors)
 sys.path.insert(0, str(Path(__file__).parent))
 from bad_checkpoints import write_cases, markers, torchscript_bytes, TS_REFUSED
@@ -166,8 +168,8 @@ def test_mutation_guards_removed_the_check_fails(corpus, tiny, monkeypatch):
     d, _ = corpus
     load = lambda p: load_checkpoint(tiny, p)
     # 1. the archive classifier calls TorchScript a plain torch zip (and the pickle scan sees nothing): no refusal
-    monkeypatch.setattr(models, 'classify_checkpoint', lambda p: ('torch-zip', 'archive/data.pkl'))
-    monkeypatch.setattr(models, '_unsafe_globals', lambda p, k: [])
+    monkeypatch.setattr(ckfiles, 'classify_checkpoint', lambda p: ('torch-zip', 'archive/data.pkl'))
+    monkeypatch.setattr(ckfiles, '_unsafe_globals', lambda p, k: [])
     assert 'not refused' in (refused_without_running(load, d/'evil_torchscript.pt', d, TS_REFUSED) or '')
     assert not markers(d)   # torch.load(weights_only=True) itself still declines TorchScript
     # 2. the file check lets TorchScript through (as trust_code does): the code runs and the check says so

@@ -21,6 +21,7 @@ NO_FIGURES = {'00_core',   # seeds, paths and switches: nothing to draw
               '03a_caption_check',   # captions in, problems out: the counts are printed, nothing to draw
               '04a_files',   # image files, CSV and class folders: round trips and error messages
               '04c_formats',   # one reader of a data spec: formats found, errors named; 04_data draws the data
+              '04d_checkpoint_files',   # file kinds and refusals: bytes in, kinds and messages out
               '05a_features',   # embedding loops and a cache on disk: keys, files and checks, nothing to draw
               '05b_scores',     # zero-shot and R@K rules checked on hand-made cases: numbers, nothing to draw
               '05c_resume',     # callbacks; the killed and resumed runs they make possible are drawn in 06_train

@@ -4,7 +4,7 @@ from pathlib import Path
 
 PKG = Path(__file__).resolve().parent.parent/'sarvlm'
 ORDER = ['core', 'stats', 'sar', 'sario', 'filters', 'scenes', 'procgen', 'cameras', 'render', 'captions', 'caption_check', 'data',
-         'files', 'boxes', 'formats', 'models', 'features', 'scores', 'resume', 'train', 'transfer', 'alignment',
+         'files', 'boxes', 'formats', 'checkpoint_files', 'models', 'features', 'scores', 'resume', 'train', 'transfer', 'alignment',
          'tasks', 'widgets', 'cli', 'cli_train', 'cli_eval', 'reproduce']   # every tasks.* module sits at 'tasks'
 
 def module_name(path:Path) -> str:
