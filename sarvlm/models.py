@@ -88,7 +88,7 @@ def resample_speckle(intensity:np.ndarray, # (H,W) linear intensity, treated as 
     `sarvlm.sar.speckle(intensity, looks)`."""
     return sarlib.speckle(np.clip(np.asarray(intensity, np.float32), 0, None), looks=looks, rng=rng)
 
-# %% ../nbs/05_models.ipynb #73ecf12e
+# %% ../nbs/05_models.ipynb #73ecf1e1
 # steps that treat every channel alike (crops, resizes, flips) or pass a tensor through unchanged
 _PER_CHANNEL = (T.RandomResizedCrop, T.Resize, T.CenterCrop, T.RandomHorizontalFlip,
                 T.RandomVerticalFlip, MaybeConvertMode, MaybeToTensor)
@@ -117,6 +117,7 @@ def _one_band_through(base, # an open_clip transform (a `Compose`, or one step)
     for step in steps[i:]: t = step(t)
     return t
 
+# %% ../nbs/05_models.ipynb #73ecf12e
 class SARAwareTransform:
     """Record image (PIL 'F' SAR intensity, 2-D float array, or
     RGB) -> model input tensor, via an open_clip transform."""
@@ -135,14 +136,12 @@ class SARAwareTransform:
         return img if isinstance(img, np.ndarray) and img.ndim == 2 else None
 
     def to_input(self, img):
-        """The image as open_clip's transform wants it: a
-        [0,1] float tensor for SAR, RGB PIL otherwise."""
+        "The image as open_clip's transform wants it: a [0,1] float tensor for SAR, RGB PIL otherwise."
         a = self._sar(img)
         if a is not None: return sar_to_tensor(self._speckle(a), self.scheme)
         if isinstance(img, Image.Image): return img.convert('RGB')
         raise TypeError("expected a PIL image or a 2-D SAR intensity array, got "
-                        f"{type(img).__name__}"
-                        f"{getattr(img, 'shape', '')}")
+                        f"{type(img).__name__}{getattr(img, 'shape', '')}")
 
     def _speckle(self, a):
         if not self.speckle_looks or float(torch.rand(1)) >= self.speckle_p: return a

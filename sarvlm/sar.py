@@ -238,7 +238,7 @@ def _pct_counts(v:np.ndarray, # sorted distinct values (float32)
         out.append(np.float64(float(b) - d * (1 - t) if t >= 0.5 else float(a) + d * t))
     return tuple(out)
 
-# %% ../nbs/01_sar.ipynb #21fff5bd
+# %% ../nbs/01_sar.ipynb #21fff5b1
 def _scaled(x, scheme:str, lohi=None, db=None) -> np.ndarray:
     "The scheme's map of linear intensity `x` to [0, 1] (`lohi`: db_pct's percentiles; `db`: `to_db(x)`)."
     if scheme == 'minmax': y = _minmax(x)
@@ -269,6 +269,7 @@ def _normalize_codes(c:np.ndarray, # codes (`_table_codes`)
     lut[codes] = _scaled(v, scheme, lohi, db)[:, 0]
     return np.take(lut, c, mode='clip')   # every code has its entry: no bounds to check
 
+# %% ../nbs/01_sar.ipynb #21fff5bd
 def normalize(intensity, # linear intensity (H, W) or (H, W, C), >= 0; NaN allowed (-> 0)
               scheme:str='db_clip', # one of NORM_SCHEMES, or 'auto' (`resolve_scheme`)
              ) -> np.ndarray:
