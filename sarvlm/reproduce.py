@@ -42,16 +42,14 @@ def study_notebooks(nbs_dir=None, # folder of the notebooks (default: the projec
     return nbs
 
 # %% ../nbs/18_reproduce.ipynb #3171966a
-# seconds per notebook, full configuration, two at a
-# time on the 2-core reference machine (2026-12-03)
 REFERENCE_TIMES = {  # seconds per notebook, full configuration, two at a time, fresh clone (2026-12-03)
-    '00_core': 9, '00a_stats': 3, '01_sar': 10, '01a_sario': 6, '01b_filters': 3, '02_scenes': 4, '02a_procgen': 4, '02b_cameras': 4,
-    '02c_render': 7, '03_captions': 5, '03a_caption_check': 8, '04_data': 60, '04a_files': 5,
-    '04b_boxes': 5, '04c_formats': 8, '04d_checkpoint_files': 3, '05_models': 29, '05a_features': 12, '05b_scores': 13,
-    '05c_resume': 12, '06_train': 60, '07_transfer': 1138, '08_alignment': 144, '09_retrieval': 41,
-    '10_zeroshot': 13, '11_recognition': 16, '12_ensemble': 116, '13_captioning': 112,
-    '14_localization': 99, '15_detection': 167, '16_explore': 20, '17_cli': 5, '17a_cli_train': 15,
-    '17b_cli_eval': 78}
+    '00_core': 8, '00a_stats': 3, '01_sar': 7, '01a_sario': 4, '01b_filters': 5, '02_scenes': 4,
+    '02a_procgen': 3, '02b_cameras': 3, '02c_render': 7, '03_captions': 3, '03a_caption_check': 6,
+    '04_data': 43, '04a_files': 5, '04b_boxes': 5, '04c_formats': 6, '04d_checkpoint_files': 4,
+    '05_models': 27, '05a_features': 9, '05b_scores': 8, '05c_resume': 9, '06_train': 49,
+    '07_transfer': 843, '08_alignment': 101, '09_retrieval': 32, '10_zeroshot': 10,
+    '11_recognition': 12, '12_ensemble': 80, '13_captioning': 300, '14_localization': 78,
+    '15_detection': 207, '16_explore': 15, '17_cli': 4, '17a_cli_train': 11, '17b_cli_eval': 60}
 
 def measured_times(path) -> dict:
     "Seconds per notebook that an earlier run measured (its `times.json`), or {} if there is none."
@@ -270,7 +268,7 @@ PAPER = [  # task, metric, the paper's value at full scale (str), where it is st
     dict(task='Semantic localization', metric='Rmi: two-stage / random init / oracle mask', paper='NOT RECOVERED (AIR-SLT, optical)', source='paper notes: results',
          ours=('14_localization', 'slm.two_stage_0_1_2_sar.rmi', 'slm.random_init.rmi', 'slm.oracle_mask.rmi'), why='synthetic SAR scenes with known object polygons; the references bound the metric'),
     dict(task='Detection', metric='mAP50 by backbone init: random / natural / optical / direct / two-stage (%)', paper='92.1 (SSDD, third-party leaderboard)', source='paper notes: results (SSDD: third-party leaderboard)',
-         ours=('15_detection', *(f'map_per_init.{k}.map50' for k in ('random_init', 'stage_0_natural', 'stage_1_optical', 'stage_2_direct_0_2', 'stage_2_two_stage_0_1_2'))), why='a tiny ViT backbone with a simple box head on 64-pixel synthetic scenes vs a full MMDetection detector on SSDD'),
+         ours=('15_detection', *(f'map_per_init.{k}.map50' for k in ('random_init', 'stage_0_natural', 'stage_1_optical', 'stage_2_direct_0_2', 'stage_2_two_stage_0_1_2'))), why='a frozen tiny ViT with an FCOS head on 128-pixel synthetic scenes vs a full MMDetection detector on SSDD'),
     dict(task='Alignment', metric='optical-vs-SAR domain classifier accuracy, stage 0 / 1 / 2 (%)', paper='no numbers; one t-SNE figure of SAR classes per dataset',
          source='paper notes: evaluation protocols (embedding figure)', ours=('08_alignment', 'optical_sar_gap.stage0_natural.domain_acc', 'optical_sar_gap.stage1_optical.domain_acc', 'optical_sar_gap.stage2_sar_from1.domain_acc'),
          why='qualitative in the paper; 50 % = the two domains are indistinguishable'),
