@@ -122,4 +122,5 @@ def test_every_notebook_colab_cell_is_the_standard_one(nb):
     assert len(colab) == 1, f"{nb.name}: expected one Colab install cell, found {len(colab)}"
     assert cells[colab[0]] == CS['CELL'], (f"{nb.name}: code cell {colab[0]} is not the standard Colab cell "
                                            f"(tools/colab_setup.py CELL); found:\n{cells[colab[0]]}")
-    assert colab[0] < uses[0], f"{nb.name}: the Colab cell (code cell {colab[0]}) comes after sarvlm is used"
+    # a notebook whose cells use only what it defines (00a_stats) still gets the cell: Colab then has the package
+    assert not uses or colab[0] < uses[0], f"{nb.name}: the Colab cell (code cell {colab[0]}) comes after sarvlm is used"
