@@ -69,10 +69,11 @@ def embed_images(model, images, # open_clip model; a sequence of record images (
     "(N, embed_dim) L2-normalised image embeddings."
     if not len(images): raise ValueError("embed_images: no images given")
     device = device or next(model.parameters()).device
-    out, bar = [], Progress('embedding images', len(images), progress)
+    out, done, bar = [], 0, Progress('embedding images', len(images), progress)
     for x in image_batches(images, transform, batch_size, workers):
         out.append(model.encode_image(x.to(device), normalize=True).float().cpu())
-        bar.update(sum(len(o) for o in out))
+        done += len(x)
+        bar.update(done)
     return torch.cat(out)
 
 @torch.inference_mode()
@@ -222,7 +223,9 @@ def embed(model, # an open_clip model
     bars = verbose and not in_notebook() if progress is None else progress
     model.eval()
     pix = dataset_pixels(dataset, image_col, preprocess)   # decoded once for several checkpoints
-    img = embed_images(model, pix, _same, batch_size, progress=bars, workers=workers)
+    # workers decode only a streamed split: pixels already in memory have nothing left to decode
+    img = embed_images(model, pix, _same, batch_size, progress=bars,
+                       workers=workers if isinstance(pix, TransformedRows) else 0)
     d = dict(image=img.numpy().astype(np.float32))
     if texts:
         txt = embed_texts(model, dataset[text_col], tokenizer, max(batch_size, 1024), progress=bars)

@@ -66,3 +66,20 @@ def test_workers_give_the_same_features(setup, tmp_path):
     b = F.embed(model, etf, tok, lazy, key='w2', cache_dir=tmp_path, verbose=False, workers=2)
     np.testing.assert_array_equal(a['image'], b['image'])
     with pytest.raises(ValueError, match='no images'): F.embed_images(model, [], etf, workers=2)
+
+
+def test_workers_only_for_a_streamed_split(setup, tmp_path, monkeypatch):
+    "Pixels held in memory are not sent through worker processes; a streamed split is, with the same features."
+    import functools
+    from sarvlm import files
+    model, etf, tok, ds = setup
+    lazy = files.from_sarvlm_csv(files.to_sarvlm_csv(ds, tmp_path/'csv')['data'], lazy=True)
+    used, batches = [], F.image_batches
+    monkeypatch.setattr(F, 'image_batches', lambda *a: used.append(a[-1]) or batches(*a))
+    F._PIXELS.clear()
+    held = F.embed(model, etf, tok, lazy, key='held', cache_dir=tmp_path, verbose=False, workers=2)
+    F._PIXELS.clear()
+    monkeypatch.setattr(F, 'dataset_pixels', functools.partial(F.dataset_pixels, max_bytes=0))
+    streamed = F.embed(model, etf, tok, lazy, key='streamed', cache_dir=tmp_path, verbose=False, workers=2)
+    assert used == [0, 2]
+    np.testing.assert_array_equal(held['image'], streamed['image'])
