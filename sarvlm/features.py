@@ -210,7 +210,7 @@ def embed(model, # an open_clip model
           verbose:bool=True,
           progress:bool|None=None, # progress lines on stderr (None: if verbose, outside notebooks)
           texts:bool=True, # also embed the captions (False: images only, under the key + '-images')
-          workers:int=0, # processes decoding images while the model runs (see `embed_images`)
+          workers:int=0, # processes decoding a streamed split as the model runs (held pixels: none)
          ) -> dict:
     """Image and text features (L2-normalised float32) of
     `dataset` and its label columns, computed once."""
@@ -223,7 +223,6 @@ def embed(model, # an open_clip model
     bars = verbose and not in_notebook() if progress is None else progress
     model.eval()
     pix = dataset_pixels(dataset, image_col, preprocess)   # decoded once for several checkpoints
-    # workers decode only a streamed split: pixels already in memory have nothing left to decode
     img = embed_images(model, pix, _same, batch_size, progress=bars,
                        workers=workers if isinstance(pix, TransformedRows) else 0)
     d = dict(image=img.numpy().astype(np.float32))
