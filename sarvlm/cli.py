@@ -157,18 +157,9 @@ DATA_EXAMPLES = """  sarvlm_data build                                     # sar
   sarvlm_data card --size 300
   sarvlm_data card --data sarvlm1m_hf"""
 
-# %% ../nbs/17_cli.ipynb #8036a500
-def data_parser() -> argparse.ArgumentParser:
-    "The parser of `sarvlm_data` (build | convert | card)."
-    p = _parser('sarvlm_data',
-                'Build sarvlm-mini, convert datasets between SARVLM CSV, class folders, COCO, '
-                'YOLO, DOTA and '
-                'HF datasets on disk, and print dataset cards.', DATA_EXAMPLES)
-    sub = p.add_subparsers(dest='command', required=True, metavar='{build,convert,card}')
-    b = sub.add_parser('build', help='build sarvlm-mini (cached) and optionally export it',
-                       formatter_class=_Fmt,
-                       description='Build sarvlm-mini: paired natural / optical / SAR renderings '
-                                   'of the same scenes with five captions each.')
+# %% ../nbs/17_cli.ipynb #cd00ae00
+def _build_args(b:argparse.ArgumentParser):
+    "The options of `sarvlm_data build`: the sarvlm-mini build and what of it to export."
     _mini_args(b)
     b.add_argument('--format', choices=FORMATS, default='hf', help='export format (with --out)')
     b.add_argument('--out', default=None,
@@ -179,9 +170,9 @@ def data_parser() -> argparse.ArgumentParser:
                    help='export only this domain (default: all three)')
     b.add_argument('--rebuild', action='store_true',
                    help='rebuild even if the cache holds this build')
-    c = sub.add_parser('convert', help="convert a dataset to another format", formatter_class=_Fmt,
-                       description='Read a dataset (SARVLM CSV, class folders, COCO, YOLO/DOTA, '
-                                   'HF) and write it in another format.')
+
+def _convert_args(c:argparse.ArgumentParser):
+    "The options of `sarvlm_data convert`: the input dataset, the output format and folder."
     c.add_argument('input',
                    help='the dataset: a .csv file or folder of CSVs, a class-folder root, a COCO '
                         '.json, a YOLO/DOTA folder or an HF folder')
@@ -191,6 +182,23 @@ def data_parser() -> argparse.ArgumentParser:
     c.add_argument('--max-pixels', type=int_at_least(1), default=None,
                    help='refuse images larger than this many pixels, checked before decoding '
                         '(default: $SARVLM_MAX_PIXELS, else 100 million)')
+
+# %% ../nbs/17_cli.ipynb #8036a500
+def data_parser() -> argparse.ArgumentParser:
+    "The parser of `sarvlm_data` (build | convert | card)."
+    p = _parser('sarvlm_data',
+                'Build sarvlm-mini, convert datasets between SARVLM CSV, class folders, COCO, '
+                'YOLO, DOTA and '
+                'HF datasets on disk, and print dataset cards.', DATA_EXAMPLES)
+    sub = p.add_subparsers(dest='command', required=True, metavar='{build,convert,card}')
+    _build_args(sub.add_parser('build', help='build sarvlm-mini (cached) and optionally export it',
+                               formatter_class=_Fmt,
+                               description='Build sarvlm-mini: paired natural / optical / SAR '
+                                           'renderings of the same scenes with five captions each.'))
+    _convert_args(sub.add_parser('convert', help="convert a dataset to another format",
+                                 formatter_class=_Fmt,
+                                 description='Read a dataset (SARVLM CSV, class folders, COCO, '
+                                             'YOLO/DOTA, HF) and write it in another format.'))
     k = sub.add_parser('card', help='print the dataset card', formatter_class=_Fmt,
                        description='Print records per split and domain, labels per domain and '
                                    'caption lengths.')
