@@ -73,14 +73,14 @@ class SarFromFile:
         im.close()
         return self.tf(load_image(im.filename, 'sar'))
 
-def open_dataset(reader:str, csv:str, tf, tok):
+def open_dataset(reader:str, csv:str, tf, tokenizer):
     if reader == 'sarvlm':
         from sarvlm.files import from_sarvlm_csv
         from sarvlm.train import RecordsDataset
-        return RecordsDataset(from_sarvlm_csv(csv, lazy=True), tf, tok)
+        return RecordsDataset(from_sarvlm_csv(csv, lazy=True), tf, tokenizer)
     from open_clip_train.data import CsvDataset
     tf = SarFromFile(tf) if reader == 'open_clip_sar' else tf
-    return CsvDataset(csv, tf, img_key='imgpath', caption_key='caption', sep=',', tokenizer=tok)
+    return CsvDataset(csv, tf, img_key='imgpath', caption_key='caption', sep=',', tokenizer=tokenizer)
 
 def cpu_seconds() -> float:
     "CPU time (user + system) of this process and of its joined children (the DataLoader workers)."
@@ -91,9 +91,9 @@ def child(a) -> dict:
     "One reader in this (fresh) process: open, then a DataLoader over the first `k` samples."
     import torch
     torch.set_num_threads(1)
-    tf, tok = transforms(a.model)
+    tf, tokenizer = transforms(a.model)
     t0 = time.perf_counter()
-    ds = open_dataset(a.child, a.csv, tf, tok)
+    ds = open_dataset(a.child, a.csv, tf, tokenizer)
     open_s = time.perf_counter() - t0
     rss_open = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     dl = torch.utils.data.DataLoader(ds, batch_size=a.batch, shuffle=True, num_workers=a.workers,

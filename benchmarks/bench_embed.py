@@ -40,11 +40,11 @@ def main():
     recs = toy_records(a.n)
     images = [Image.fromarray((normalize(np.asarray(r['image']))*255).astype(np.uint8)).convert('RGB') for r in recs]
     texts = list(recs['caption'])
-    model, _, pre, tok = create(a.model)
+    model, _, pre, tokenizer = create(a.model)
     ref, _, ref_pre = open_clip.create_model_and_transforms(a.model); ref.load_state_dict(model.state_dict()); ref.eval()
     ref_tok = open_clip.get_tokenizer(a.model)
     ti = {'ours': [], 'plain': []}; tt = {'ours': [], 'plain': []}
-    runs = {'ours': (lambda: embed_images(model, images, pre, a.batch), lambda: embed_texts(model, texts, tok, a.batch)),
+    runs = {'ours': (lambda: embed_images(model, images, pre, a.batch), lambda: embed_texts(model, texts, tokenizer, a.batch)),
             'plain': (lambda: plain_images(ref, images, ref_pre, a.batch),
                       lambda: plain_texts(ref, texts, ref_tok, a.batch))}
     for k in runs: runs[k][0](); runs[k][1]()   # warm-up

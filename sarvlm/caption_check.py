@@ -69,8 +69,8 @@ def _compile(vocab, fine_names:tuple, extra:tuple):
 def _rx(p): return re.compile(p, re.IGNORECASE)
 
 # %% ../nbs/03a_caption_check.ipynb #5cffe112
-def _num(tok, numbers):
-    t = tok.lower()
+def _num(word, numbers):
+    t = word.lower()
     if t.isdigit(): return int(t)
     if t in ('a', 'an', 'a single', 'single', 'the only'): return 1
     return numbers.index(t)

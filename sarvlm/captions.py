@@ -442,7 +442,7 @@ def random_boxes(rng=None, n_max:int=12, size:int=64, vocab=None) -> Annot:
     k = int(rng.integers(0, n_max+1))
     boxes = []
     for _ in range(k):
-        x, y, w = rng.uniform(0, size-4, 2), None, rng.uniform(2, 6)
+        x, w = rng.uniform(0, size-4, 2), rng.uniform(2, 6)
         c = _choice(rng, cls)
         boxes.append({'cls': c, 'fine_type': f"{c} type {int(rng.integers(3))}"
                       if rng.random() < .5 else '',

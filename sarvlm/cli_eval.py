@@ -101,9 +101,9 @@ def eval_features(checkpoint:str, ds, # a checkpoint file or pretrained tag; a `
     key = features_key(checkpoint if is_file else None, ds, name, None if is_file else checkpoint,
                        scheme=sch)
     if features_path(key).is_file(): return load_features(features_path(key), verbose=False)
-    m, etf, tok, name = model or eval_model(checkpoint, name, device, sch)
+    m, eval_tf, tokenizer, name = model or eval_model(checkpoint, name, device, sch)
     _say(f"embedding {len(ds)} images and captions with {name} (cached for the next run) ...")
-    return embed(m, etf, tok, ds, key=key, batch_size=batch_size, verbose=False,
+    return embed(m, eval_tf, tokenizer, ds, key=key, batch_size=batch_size, verbose=False,
                  progress=not in_notebook(), workers=workers)   # lines on stderr, never in a notebook's outputs
 
 # %% ../nbs/17b_cli_eval.ipynb #5f5fa122
@@ -241,12 +241,12 @@ def select_rows(ds, domain:str|None=None, kind:str|None=None, limit:int|None=Non
     idx = np.flatnonzero(row_mask(cols, domain, kind))[:limit]
     return ds.select(idx, keep_in_memory=True)
 
-def caption_images(model, etf, tok, images, method:str, batch_size:int=16) -> list:
+def caption_images(model, eval_tf, tokenizer, images, method:str, batch_size:int=16) -> list:
     "`generate_captions` in chunks, with a progress bar on stderr."
     step, out = max(batch_size, 16), []
     for i in tqdm(range(0, len(images), step), desc='captioning', unit='batch', file=sys.stderr,
                   disable=len(images) <= step):
-        out += generate_captions(model, images[i:i + step], etf, tok, method=method,
+        out += generate_captions(model, images[i:i + step], eval_tf, tokenizer, method=method,
                                  batch_size=batch_size)
     return out
 
@@ -255,11 +255,11 @@ def task_captioning(a):
     t0, d = time.perf_counter(), read_args_data(a, group=True)
     a.split = eval_split(a, 'test')
     ds = select_rows(pick_split(d, a.split), a.domain, a.kind, a.limit)
-    model, etf, tok, name = eval_model(a.checkpoint, a.model, a.device, a.scheme)
+    model, eval_tf, tokenizer, name = eval_model(a.checkpoint, a.model, a.device, a.scheme)
     if not isinstance(model, open_clip.CoCa):
         raise ValueError("captioning needs a CoCa model (e.g. SARCap-Tiny, coca_ViT-L-14); "
                          f"{name} is not one")
-    hyps = caption_images(model, etf, tok, ds['image'], a.decoding, a.batch_size)
+    hyps = caption_images(model, eval_tf, tokenizer, ds['image'], a.decoding, a.batch_size)
     refs = [list(c) if c else [r] for c, r in zip(ds['captions'], ds['caption'])]
     r = evaluate_captions(hyps, refs, a.protocol, meteor=False if a.no_meteor else None)
     for h, ref in list(zip(hyps, refs))[:a.show]:
@@ -311,12 +311,12 @@ def task_localization(a):
     t0, scenes = time.perf_counter(), localization_scenes(a)
     sch = eval_scheme(a.checkpoint, a.scheme)   # --scheme, else the checkpoint's, else 'auto'
     # localization computes on the CPU
-    model, _, tok, name = eval_model(a.checkpoint, a.model, 'cpu', sch)
+    model, _, tokenizer, name = eval_model(a.checkpoint, a.model, 'cpu', sch)
     rows = []
     for sid, img, qs in tqdm(scenes, desc='localizing', unit='image', file=sys.stderr,
                              disable=len(scenes) < 10):
         scales = [img.shape[0] // 4, img.shape[0] // 2, img.shape[0]]
-        probs = localize(model, tok, img, [q for _, q, _ in qs], scales, scheme=sch)['prob']
+        probs = localize(model, tokenizer, img, [q for _, q, _ in qs], scales, scheme=sch)['prob']
         rows += [dict(scene=sid, cls=c, **slm(p, polys, a.px_scale)) for (c, _, polys),
                  p in zip(qs, probs)]
     df = pd.DataFrame(rows)

@@ -222,13 +222,13 @@ def cmd_train(a) -> dict:
     over = {k: getattr(a, k) for k in HPARAMS if getattr(a, k) is not None}
     cfg = paper_config(a.model, **over)
     set_seed(cfg.seed)
-    model, ttf, etf, tok = _model(a, cfg)   # the order of `sarvlm.train.main`: the same flags give the same weights
+    model, train_tf, eval_tf, tokenizer = _model(a, cfg)   # the order of `sarvlm.train.main`: the same flags give the same weights
     tr, va = train_records(a)
     say = _say if di.is_main else (lambda *x: None)
     say(f"sarvlm_train: {cfg.model} on {len(tr)} records ({a.data}{', ' + a.domain if a.domain else ''}), {cfg.epochs} epochs, "
         f"global batch {cfg.batch_size}, lr {cfg.lr}, SAR scheme {cfg.scheme}, "
         f"{di.world_size} process(es) -> {out}")
-    learn = records_learner(model, ttf, etf, tok, tr, va, cfg, out, resume=None if a.resume == 'none' else a.resume,
+    learn = records_learner(model, train_tf, eval_tf, tokenizer, tr, va, cfg, out, resume=None if a.resume == 'none' else a.resume,
                             dist_info=di, progress=not a.no_progress,
                             override=a.override)
     if di.is_main and a.no_progress: learn.logger = lambda row: say(_epoch_line(learn.recorder.metric_names, row))

@@ -252,6 +252,6 @@ def checkpoint_features(checkpoint, # a checkpoint file for `load_model` (or Non
     key = features_key(checkpoint, dataset, model, pretrained, scheme=scheme)
     p = features_path(key, cache_dir, texts)
     if p.is_file() and not refresh: return load_features(p, verbose)
-    m, etf, tok, _ = load_model(checkpoint, model, pretrained, device=device, scheme=scheme)
-    return embed(m, etf, tok, dataset, key, cache_dir, batch_size=batch_size, refresh=True,
+    m, eval_tf, tokenizer, _ = load_model(checkpoint, model, pretrained, device=device, scheme=scheme)
+    return embed(m, eval_tf, tokenizer, dataset, key, cache_dir, batch_size=batch_size, refresh=True,
                  verbose=verbose, texts=texts)

@@ -408,8 +408,8 @@ def load_model(checkpoint=None, # a checkpoint file, or None (random or `pretrai
     name = model or checkpoint_model_name(checkpoint)
     if seed is not None: set_seed(seed)
     weights = checkpoint if checkpoint is not None else pretrained
-    m, _, etf, tok = create(name, pretrained=weights, device=device, scheme=scheme)
-    return LoadedModel(m.eval(), etf, tok, name)
+    m, _, eval_tf, tokenizer = create(name, pretrained=weights, device=device, scheme=scheme)
+    return LoadedModel(m.eval(), eval_tf, tokenizer, name)
 
 # %% ../nbs/05_models.ipynb #a7750a1e
 def train_throughput(model, batch:int=64, steps:int=5, context:int|None=None) -> float:

@@ -165,7 +165,7 @@ class EpochBatchSampler(torch.utils.data.Sampler):
                               generator=torch.Generator().manual_seed(self.seed*100_003 + self.epoch))
 
     def __iter__(self):
-        o, per = self.order(), self.bs // self.world
+        o = self.order()
         for b in range(self.skip, self.n_batches()):
             g = o[b*self.bs:(b+1)*self.bs]
             if len(g) < self.bs and self.world > 1: g = g[:len(g)//self.world*self.world]
@@ -536,13 +536,13 @@ def check_sar_clipping(ds, scheme:str='auto', what:str='the data') -> int:
     idx = [i for i, d in enumerate(ds['domain']) if d == 'sar'][:CLIP_CHECK]
     return check_clipping(ds.select(idx)['image'], scheme, what) if idx else 0
 
-def records_learner(model, tr_tf, ev_tf, tok, # model, its train and eval transforms and tokenizer (`sarvlm.models.create`)
+def records_learner(model, train_tf, eval_tf, tokenizer, # model, its train and eval transforms and tokenizer (`sarvlm.models.create`)
                     tr, va, # training records and validation records (`datasets.Dataset`; `va` may be None or empty)
                     cfg:TrainConfig, out, **kw) -> Learner:
     "`clip_learner` on records: `tr` through the train transform, `va` through the eval transform; `kw` go to `clip_learner`."
     check_sar_clipping(tr, cfg.scheme, 'the training data')
-    valid = RecordsDataset(va, ev_tf, tok, cfg.seed) if va is not None and len(va) else None
-    return clip_learner(model, RecordsDataset(tr, tr_tf, tok, cfg.seed), valid, cfg, out, **kw)
+    valid = RecordsDataset(va, eval_tf, tokenizer, cfg.seed) if va is not None and len(va) else None
+    return clip_learner(model, RecordsDataset(tr, train_tf, tokenizer, cfg.seed), valid, cfg, out, **kw)
 
 # %% ../nbs/06_train.ipynb #19b9b374
 def checkpoint_scheme(path, # a checkpoint file
@@ -564,9 +564,9 @@ def main(argv=None):
             v in vars(a).items() if k in TrainConfig.__dataclass_fields__ and v is not None}
     cfg = paper_config(over.pop('model', 'SARCLIP-Tiny'), **over)
     set_seed(cfg.seed)
-    model, tr_tf, ev_tf, tok = create(cfg.model, scheme=cfg.scheme, speckle_looks=cfg.speckle_looks)
+    model, train_tf, eval_tf, tokenizer = create(cfg.model, scheme=cfg.scheme, speckle_looks=cfg.speckle_looks)
     tr, va = load_records(a.data)
-    learn = records_learner(model, tr_tf, ev_tf, tok, tr, va, cfg, a.out, resume=a.resume,
+    learn = records_learner(model, train_tf, eval_tf, tokenizer, tr, va, cfg, a.out, resume=a.resume,
                             dist_info=di,
                             progress=not a.no_progress, override=a.override)
     if a.kill_at_step: learn.add_cb(StopAfterStep(a.kill_at_step, kill=True))

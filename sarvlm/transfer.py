@@ -303,7 +303,7 @@ def train_config(cfg:TransferConfig, seed, stage:str) -> TrainConfig:
 
 def stage_data(cfg:TransferConfig, seed, stage:str, streams:dict, transforms) -> tuple:
     "(train, valid) datasets of `stage`: its seed's streams of its domains, and the fixed validation pairs."
-    ttf, etf, tok = transforms
+    train_tf, eval_tf, tokenizer = transforms
     doms = STAGES[stage]['domains']
     if STAGES[stage].get('shared'):
         streams = {'natural': FreshStream('natural', stream_id(cfg, 'stage0', 'natural'),
@@ -311,8 +311,8 @@ def stage_data(cfg:TransferConfig, seed, stage:str, streams:dict, transforms) ->
     k = cfg.steps_sar // cfg.steps if 'sar' in doms and len(doms) > 1 else 1   # joint: optical at stage 1's rate
     if k > 1 and cfg.steps_sar % cfg.steps: raise ValueError(f"steps_sar ({cfg.steps_sar}) must be a multiple of steps ({cfg.steps})")
     train = FreshDataset([streams[d] if d == 'sar' or k == 1 else SlowStream(streams[d], k) for d in doms],
-                         ttf, tok, seed or 0)
-    valid = FreshDataset([val_stream(cfg, d) for d in doms], etf, tok, fixed_epoch=0)
+                         train_tf, tokenizer, seed or 0)
+    valid = FreshDataset([val_stream(cfg, d) for d in doms], eval_tf, tokenizer, fixed_epoch=0)
     return train, valid
 
 def _init_weights(cfg:TransferConfig, seed, stage:str):
@@ -323,9 +323,9 @@ def _init_weights(cfg:TransferConfig, seed, stage:str):
 def train_stage(cfg:TransferConfig, seed, stage:str, d:Path, streams:dict|None=None, workers:int=0):
     "Train `stage` into folder `d`; returns the trained model."
     set_seed(seed or 0)
-    model, ttf, etf, tok = create(cfg.model, pretrained=_init_weights(cfg, seed, stage))
+    model, train_tf, eval_tf, tokenizer = create(cfg.model, pretrained=_init_weights(cfg, seed, stage))
     streams = streams or seed_streams(cfg, seed)
-    train, valid = stage_data(cfg, seed, stage, streams, (ttf, etf, tok))
+    train, valid = stage_data(cfg, seed, stage, streams, (train_tf, eval_tf, tokenizer))
     tc = replace(train_config(cfg, seed, stage), num_workers=workers)
     learn = clip_learner(model, train, valid, tc, d, resume='latest', progress=False)
     with learn.no_logging(): fit_clip(learn)
@@ -444,7 +444,6 @@ def run_study(cfg:TransferConfig, verbose:bool=True) -> tuple:
     "(metrics per (arm, seed) as a DataFrame, the stream counts per seed): stage 0 first, then every seed."
     check_held_out_words(held_out_classes())
     test = test_set(cfg)
-    t0 = time.perf_counter()
     m0 = run_stage(cfg, None, 'stage0_natural', test, workers=1 if cfg.workers > 1 else 0)
     if verbose: _progress(f"stage 0 ready ({m0['train_seconds']:.0f} s of training when it was made)")
     rows = run_seeds(cfg, verbose)

@@ -125,8 +125,8 @@ def class_weights(checkpoint, domain:str, classes=tuple(CLASSES)) -> torch.Tenso
         raise ValueError(f"domain must be one of {list(DOMAIN_TEMPLATES)}, got {domain!r}")
     key = (str(Path(checkpoint).resolve()), domain, tuple(classes))
     if key not in _WEIGHTS:
-        model, _, tok, _ = cached_model(checkpoint)
-        _WEIGHTS[key] = zeroshot_classifier(model, tok, list(classes),
+        model, _, tokenizer, _ = cached_model(checkpoint)
+        _WEIGHTS[key] = zeroshot_classifier(model, tokenizer, list(classes),
                                             list(DOMAIN_TEMPLATES[domain]))
     return _WEIGHTS[key]
 
@@ -151,9 +151,9 @@ def zeroshot_probs(images:dict, # {domain: rendered image array} (e.g. from `ren
         raise ValueError(f"zeroshot_probs: scale must be > 0 (or None), got {scale!r}")
     out = {}
     for st, ck in checkpoints.items():
-        model, etf, _, _ = cached_model(ck)
+        model, eval_tf, _, _ = cached_model(ck)
         t = float(model.logit_scale.detach().exp()) if scale is None else float(scale)
-        rows = [(zeroshot_logits(embed_images(model, [record_image(im)], etf),
+        rows = [(zeroshot_logits(embed_images(model, [record_image(im)], eval_tf),
                                  class_weights(ck, d, classes)) * (t / 100)).softmax(1)[0]
                 for d, im in images.items()]
         out[st] = torch.stack(rows).numpy()
@@ -345,8 +345,8 @@ def retrieve(query:str, # free text, e.g. 'a SAR image of a ship'
     if k > len(rows):
         raise ValueError(f"retrieve: k={k} but the index holds only {len(rows)} "
                          f"{domain if domain != 'all' else ''} images".replace('  ', ' '))
-    model, _, tok, _ = cached_model(index['checkpoint'])
-    vals, idx = topk_chunked(embed_texts(model, [query.strip()], tok), f['image'][rows], int(k))
+    model, _, tokenizer, _ = cached_model(index['checkpoint'])
+    vals, idx = topk_chunked(embed_texts(model, [query.strip()], tokenizer), f['image'][rows], int(k))
     return [dict(rank=r + 1, row=int(rows[i]), score=float(v), domain=str(f['domain'][rows[i]]),
                  label=str(f['label'][rows[i]]), caption=str(f['caption'][rows[i]])) for r,
                  (v, i) in enumerate(zip(vals[0].tolist(), idx[0].tolist()))]

@@ -27,9 +27,9 @@ def cks(module_tmp):
     torch.set_num_threads(1)
     d = module_tmp
     for i, name in enumerate(('a', 'b')):
-        set_seed(i); m, _, etf, tok = create('SARCLIP-Tiny'); save_checkpoint(m, d/f'{name}.pt', name='SARCLIP-Tiny')
+        set_seed(i); m, _, eval_tf, tokenizer = create('SARCLIP-Tiny'); save_checkpoint(m, d/f'{name}.pt', name='SARCLIP-Tiny')
     set_seed(0); c, *_ = create('SARCap-Tiny'); save_checkpoint(c, d/'c.pt', name='SARCap-Tiny')
-    return d/'a.pt', d/'b.pt', d/'c.pt', etf, tok
+    return d/'a.pt', d/'b.pt', d/'c.pt', eval_tf, tokenizer
 
 
 @pytest.fixture(scope='module')
@@ -39,12 +39,12 @@ def images():
 
 @pytest.mark.parametrize('alpha,end', [(0, 0), (1, 1), (0.0, 0), (1.0, 1)])
 def test_endpoints_reproduce_checkpoints_exactly(cks, images, alpha, end):
-    a, b, _, etf, tok = cks
+    a, b, _, eval_tf, tokenizer = cks
     ref, _, _, _ = create('SARCLIP-Tiny', pretrained=(a, b)[end])
     m, etf2, _ = interpolated_model(a, b, alpha)
     sd, sr = m.state_dict(), ref.state_dict()
     assert sd.keys() == sr.keys() and all(torch.equal(sd[k], sr[k]) for k in sd)
-    assert torch.equal(embed_images(m, images, etf2), embed_images(ref, images, etf))      # features identical, bit for bit
+    assert torch.equal(embed_images(m, images, etf2), embed_images(ref, images, eval_tf))      # features identical, bit for bit
 
 
 def test_interpolation_is_linear(cks):
@@ -88,14 +88,14 @@ def test_output_ensemble_of_one_model_is_that_model():
 
 
 def test_prompt_ensemble_of_one_set_is_that_set(cks):
-    m, _, _, tok = create('SARCLIP-Tiny', pretrained=cks[0])
+    m, _, _, tokenizer = create('SARCLIP-Tiny', pretrained=cks[0])
     for s in ('sar', 'optical', 'simple', 'sar_opt'):
-        w = zeroshot_classifier(m, tok, CLASSES, s)
-        assert torch.equal(prompt_ensemble_classifier(m, tok, CLASSES, s), w)
-        assert torch.equal(prompt_ensemble_classifier(m, tok, CLASSES, [s], weighting='set'), w)
+        w = zeroshot_classifier(m, tokenizer, CLASSES, s)
+        assert torch.equal(prompt_ensemble_classifier(m, tokenizer, CLASSES, s), w)
+        assert torch.equal(prompt_ensemble_classifier(m, tokenizer, CLASSES, [s], weighting='set'), w)
     union = list(dict.fromkeys(load_templates('sar') + load_templates('optical')))   # each template once
-    torch.testing.assert_close(prompt_ensemble_classifier(m, tok, CLASSES, ('sar', 'optical')),
-                               zeroshot_classifier(m, tok, CLASSES, union), rtol=0, atol=1e-5)
+    torch.testing.assert_close(prompt_ensemble_classifier(m, tokenizer, CLASSES, ('sar', 'optical')),
+                               zeroshot_classifier(m, tokenizer, CLASSES, union), rtol=0, atol=1e-5)
     # the authors' sar_opt is not quite that union: it leaves out optical's 'imagery showing {}.'
     assert set(union) - set(load_templates('sar_opt')) == {'imagery showing {}.'}
     assert set(load_templates('sar_opt')) <= set(union)
@@ -118,12 +118,12 @@ def _balanced(pred, t, m):
 
 def test_metrics_by_hand_and_in_memory_features(cks):
     ev = _toy_eval_set()
-    m, etf, tok = interpolated_model(cks[0], cks[1], 0.0)
-    feats = model_eval_features(m, etf, tok, ev)                      # not cached (no key)
+    m, eval_tf, tokenizer = interpolated_model(cks[0], cks[1], 0.0)
+    feats = model_eval_features(m, eval_tf, tokenizer, ev)                      # not cached (no key)
     ref, _, etf_r, _ = create('SARCLIP-Tiny', pretrained=cks[0])
     np.testing.assert_array_equal(feats['zs'], embed_images(ref, ev.test['image'], etf_r).numpy())
     np.testing.assert_array_equal(feats['ret_img'], feats['zs'][ev.ret_idx])
-    w = zeroshot_classifier(m, tok, CLASSES, 'sar')
+    w = zeroshot_classifier(m, tokenizer, CLASSES, 'sar')
     sc = member_scores(feats, ev, w)
     pred = sc['probs'].argmax(1); t = np.array([CLASSES.index(l) for l in ev.zs_label]); sar = ev.zs_domain == 'sar'
     res = score_metrics(sc, ev)

@@ -30,20 +30,20 @@ def setup(module_tmp):
     ck = os.environ.get('SARVLM_EVAL_CHECKPOINT')
     if ck:
         from sarvlm.models import load_model
-        model, etf, tok, _ = load_model(ck)
-    else: model, _, etf, tok = create('SARCLIP-Tiny')
+        model, eval_tf, tokenizer, _ = load_model(ck)
+    else: model, _, eval_tf, tokenizer = create('SARCLIP-Tiny')
     ds = toy_records(48, seed=3)
     ds = ds.map(lambda r, i: {'caption': f"{r['caption']}, number {i}"}, with_indices=True)   # unique captions
-    feats = embed(model, etf, tok, ds, key='agreement', cache_dir=module_tmp/'feats', verbose=False)
-    return model, etf, tok, ds, feats
+    feats = embed(model, eval_tf, tokenizer, ds, key='agreement', cache_dir=module_tmp/'feats', verbose=False)
+    return model, eval_tf, tokenizer, ds, feats
 
 
 def test_retrieval_matches_clip_benchmark_evaluate(setup):
     "Ours from cached features vs clip_benchmark computing features and recall itself from the images."
-    model, etf, tok, ds, feats = setup
-    items = [(etf(im), [c]) for im, c in zip(ds['image'], ds['caption'])]
+    model, eval_tf, tokenizer, ds, feats = setup
+    items = [(eval_tf(im), [c]) for im, c in zip(ds['image'], ds['caption'])]
     dl = torch.utils.data.DataLoader(items, batch_size=16, collate_fn=lambda b: (torch.stack([x for x, _ in b]), [t for _, t in b]))
-    theirs = cb_ret.evaluate(model, dl, tok, 'cpu', amp=False, recall_k_list=[1, 5, 10])
+    theirs = cb_ret.evaluate(model, dl, tokenizer, 'cpu', amp=False, recall_k_list=[1, 5, 10])
     ours = retrieval_metrics(feats['image'], feats['text'])
     for k in (1, 5, 10):
         assert ours[f't2i_R@{k}'] == pytest.approx(100 * theirs[f'image_retrieval_recall@{k}'], abs=1e-4)
@@ -74,10 +74,10 @@ def test_recall_at_k_matches_on_features(grouped):
 
 
 def test_zeroshot_classifier_matches_clip_benchmark(setup):
-    model, etf, tok, ds, feats = setup
+    model, eval_tf, tokenizer, ds, feats = setup
     ts = load_templates('sar_opt')
-    ours = zeroshot_classifier(model, tok, CLASSES, ts)
-    theirs = cb_cls.zero_shot_classifier(model, tok, CLASSES, [t.replace('{}', '{c}') for t in ts], 'cpu', amp=False)
+    ours = zeroshot_classifier(model, tokenizer, CLASSES, ts)
+    theirs = cb_cls.zero_shot_classifier(model, tokenizer, CLASSES, [t.replace('{}', '{c}') for t in ts], 'cpu', amp=False)
     torch.testing.assert_close(ours, theirs.float(), atol=1e-5, rtol=1e-4)
 
 
@@ -90,10 +90,10 @@ def test_zeroshot_metrics_match_clip_benchmark_and_open_clip_path(setup, monkeyp
     "Logits from the open_clip path (`run_classification`: encode_image on images, 100 f.W) and clip_benchmark's `accuracy`."
     from sklearn.metrics import balanced_accuracy_score
     monkeypatch.setattr(cb_cls, 'float', _np2_float, raising=False)   # their formula unchanged; only the scalar conversion
-    model, etf, tok, ds, feats = setup
-    w = zeroshot_classifier(model, tok, CLASSES, 'sar')
+    model, eval_tf, tokenizer, ds, feats = setup
+    w = zeroshot_classifier(model, tokenizer, CLASSES, 'sar')
     y = torch.tensor([CLASSES.index(l) for l in ds['label']])
-    dl = torch.utils.data.DataLoader([(etf(im), t) for im, t in zip(ds['image'], y)], batch_size=16)
+    dl = torch.utils.data.DataLoader([(eval_tf(im), t) for im, t in zip(ds['image'], y)], batch_size=16)
     logits_theirs, true = cb_cls.run_classification(model, w, dl, 'cpu', amp=False)
     logits_ours = zeroshot_logits(feats['image'], w)
     torch.testing.assert_close(logits_ours, logits_theirs, atol=1e-3, rtol=1e-4)
@@ -101,7 +101,7 @@ def test_zeroshot_metrics_match_clip_benchmark_and_open_clip_path(setup, monkeyp
     acc1, acc3, acc5 = cb_cls.accuracy(logits_theirs, true, topk=(1, 3, 5))
     assert (m['top1'], m['top3'], m['top5']) == pytest.approx((100 * acc1, 100 * acc3, 100 * acc5), abs=1e-6)
     assert m['mean_per_class'] == pytest.approx(100 * balanced_accuracy_score(true.numpy(), logits_theirs.argmax(1).numpy()), abs=1e-6)
-    m_img = evaluate(model, tok, ds['image'], ds['label'], CLASSES, 'sar', preprocess=etf)   # the one-call API, from images
+    m_img = evaluate(model, tokenizer, ds['image'], ds['label'], CLASSES, 'sar', preprocess=eval_tf)   # the one-call API, from images
     assert m_img['top1'] == pytest.approx(m['top1']) and m_img['mean_per_class'] == pytest.approx(m['mean_per_class'])
 
 
@@ -110,7 +110,7 @@ def test_feature_cache_keyed_by_checkpoint_bytes_and_dataset(setup, tmp_path, mo
     import sarvlm.models
     from sarvlm.models import save_checkpoint
     from sarvlm.features import checkpoint_features
-    model, etf, tok, ds, feats = setup
+    model, eval_tf, tokenizer, ds, feats = setup
     ck = save_checkpoint(model, tmp_path/'a.pt', name='SARCLIP-Tiny')
     first = checkpoint_features(ck, ds, cache_dir=tmp_path/'c', verbose=False)
     np.testing.assert_allclose(first['image'], feats['image'], atol=1e-6)

@@ -164,8 +164,8 @@ def test_records_dataset_matches_reference(files):
     recs = [dict(image=str(files[k]), caption=f'image {k}', label=k,
                  domain='optical' if k == 'rgb' else 'sar') for k in names]
     tr = image_transform_v2(PreprocessCfg(size=64), is_train=True, aug_cfg=dict(scale=(0.9, 1.0)))
-    tf, tok = SARAwareTransform(tr, 'auto', speckle_looks=4), open_clip.get_tokenizer('SARCLIP-Tiny')
-    ds = RecordsDataset(lazy_dataset(recs), tf, tok, seed=7)
+    tf, tokenizer = SARAwareTransform(tr, 'auto', speckle_looks=4), open_clip.get_tokenizer('SARCLIP-Tiny')
+    ds = RecordsDataset(lazy_dataset(recs), tf, tokenizer, seed=7)
     batch = ds.__getitems__([(i, 2) for i in range(len(recs))])
     for i, k in enumerate(names):
         img = load_image(files[k], recs[i]['domain'])

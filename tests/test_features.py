@@ -75,9 +75,9 @@ def test_a_split_too_big_to_keep_is_streamed_with_the_same_features(world):
     from sarvlm.features import dataset_pixels, embed_images, TransformedRows
     ck, ds = world
     ds = ds.select(range(10))   # a split no earlier test has kept the pixels of
-    model, _, etf, _ = create('SARCLIP-Tiny', pretrained=ck)
-    rows = dataset_pixels(ds, 'image', etf, max_bytes=0)
+    model, _, eval_tf, _ = create('SARCLIP-Tiny', pretrained=ck)
+    rows = dataset_pixels(ds, 'image', eval_tf, max_bytes=0)
     assert isinstance(rows, TransformedRows) and len(rows) == len(ds)
     streamed = embed_images(model, rows, lambda x: x, batch_size=5)
-    held = embed_images(model, ds['image'], etf, batch_size=5)
+    held = embed_images(model, ds['image'], eval_tf, batch_size=5)
     assert torch.equal(streamed, held)

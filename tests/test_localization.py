@@ -51,13 +51,13 @@ def test_tiles_cover_every_pixel(side):
 def test_pipeline_on_a_generated_scene():
     scenes = L.make_scenes(1, 256, seed=3, themes=('harbour',))
     sid, img, qs = scenes[0]
-    model, _, tok, _ = L.load_model(model='SARCLIP-Tiny', seed=0)
-    out = L.localize(model, tok, img, [q for _, q, _ in qs], contrast=None)   # the raw map
+    model, _, tokenizer, _ = L.load_model(model='SARCLIP-Tiny', seed=0)
+    out = L.localize(model, tokenizer, img, [q for _, q, _ in qs], contrast=None)   # the raw map
     assert out['prob'].shape == (len(qs), 256, 256) and 0 <= out['prob'].min() and out['prob'].max() <= 1
     # tile scores are cosine similarities computed the same way as the model's own encode_image on a resized tile
     x = L.tile_batch(__import__('sarvlm.models', fromlist=['x']).sar_to_tensor(img), out['tiles'][:1], model)
     with torch.no_grad():
-        e = model.encode_image(x, normalize=True); t = model.encode_text(tok([qs[0][1]]), normalize=True)
+        e = model.encode_image(x, normalize=True); t = model.encode_text(tokenizer([qs[0][1]]), normalize=True)
     assert float(e @ t.T) == pytest.approx(out['scores'][0, 0], abs=1e-5)
     for (c, q, polys), p in zip(qs, out['prob']):
         m = L.slm(p, polys)
@@ -67,7 +67,7 @@ def test_pipeline_on_a_generated_scene():
 def test_any_existing_stage_checkpoint_loads():
     found = {k: v for k, v in L.available_models().items() if v is not None}
     if not found: pytest.skip('no stage checkpoint under runs/ (run 07_transfer first)')
-    model, _, tok, _ = L.load_model(next(iter(found.values())), 'SARCLIP-Tiny', seed=0)
+    model, _, tokenizer, _ = L.load_model(next(iter(found.values())), 'SARCLIP-Tiny', seed=0)
     it = L.vit_internals(model, torch.zeros(2, 3, 64, 64))
     assert L.attention_rollout(it['attn']).shape == (2, 8, 8)
     with pytest.raises(FileNotFoundError): L.load_model('/nonexistent/checkpoint.pt')
@@ -75,10 +75,10 @@ def test_any_existing_stage_checkpoint_loads():
 def test_localize_uses_the_scheme_it_is_given():
     "`--scheme`/`scheme=` reaches the tiles: another normalisation gives other tile scores (it was ignored before)."
     sid, img, qs = L.make_scenes(1, 128, seed=3, themes=('harbour',))[0]
-    model, _, tok, _ = L.load_model(model='SARCLIP-Tiny', seed=0)
+    model, _, tokenizer, _ = L.load_model(model='SARCLIP-Tiny', seed=0)
     q = [qs[0][1]]
-    auto, clip = (L.localize(model, tok, img, q, scales=(64, 128), scheme=s)['scores'] for s in ('auto', 'db_clip'))
-    pct = L.localize(model, tok, img, q, scales=(64, 128), scheme='db_pct')['scores']
+    auto, clip = (L.localize(model, tokenizer, img, q, scales=(64, 128), scheme=s)['scores'] for s in ('auto', 'db_clip'))
+    pct = L.localize(model, tokenizer, img, q, scales=(64, 128), scheme='db_pct')['scores']
     np.testing.assert_array_equal(auto, clip)   # sarvlm-mini is calibrated: 'auto' is the dB window
     assert np.abs(pct - clip).max() > 1e-4
 
@@ -113,16 +113,16 @@ def test_query_map_similarity_hand_cases():
 def test_localize_contrasts_on_a_generated_scene():
     "Default maps (class contrast) differ by query; contrast=None is the raw map; the contrasts are the documented ones."
     sid, img, qs = L.make_scenes(1, 128, seed=3, themes=('harbour',))[0]
-    model, _, tok, _ = L.load_model(model='SARCLIP-Tiny', seed=0)
+    model, _, tokenizer, _ = L.load_model(model='SARCLIP-Tiny', seed=0)
     probe = [L.QUERY_TEMPLATE.format(c) for c in L.QUERY_CLASSES]
-    default, raw = (L.localize(model, tok, img, probe, scales=(64, 128), median=15, **kw) for kw in ({}, {'contrast': None}))
+    default, raw = (L.localize(model, tokenizer, img, probe, scales=(64, 128), median=15, **kw) for kw in ({}, {'contrast': None}))
     assert L.query_map_similarity(default['heat']) < min(0.2, L.query_map_similarity(raw['heat']) - 0.3)
-    ref = L.contrast_embedding(model, tok, 'classes')
+    ref = L.contrast_embedding(model, tokenizer, 'classes')
     tiles, e = L.tile_embeddings(model, img, (64, 128))
     np.testing.assert_allclose(default['scores'], raw['scores'] - (ref @ e.T).numpy()[None], atol=1e-5)
-    neutral = L.localize(model, tok, img, probe[:2], scales=(64, 128), median=15, contrast='neutral')
+    neutral = L.localize(model, tokenizer, img, probe[:2], scales=(64, 128), median=15, contrast='neutral')
     assert neutral['prob'].shape == (2, 128, 128)
-    with pytest.raises(ValueError, match="expected 'classes'"): L.contrast_embedding(model, tok, 'mean')
+    with pytest.raises(ValueError, match="expected 'classes'"): L.contrast_embedding(model, tokenizer, 'mean')
 
 
 def test_scene_bootstrap_interval():

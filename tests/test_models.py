@@ -17,21 +17,21 @@ def test_configs_shipped_and_registered():
         assert open_clip.get_model_config(name)['embed_dim'] == cfg['embed_dim']
 
 def test_create_returns_four_things():
-    model, tr, ev, tok = M.create('SARCap-Tiny')
+    model, tr, ev, tokenizer = M.create('SARCap-Tiny')
     assert isinstance(model, open_clip.CoCa) and not model.training
-    assert tok(['a ship']).shape == (1, 32)
+    assert tokenizer(['a ship']).shape == (1, 32)
     with pytest.raises(ValueError, match='unknown model'): M.create('SARCLIP-Huge')
 
 @pytest.mark.parametrize('name', ['SARCLIP-Tiny', 'SARCap-Tiny'])
 def test_same_embeddings_as_plain_open_clip(name, tmp_path):
     torch.manual_seed(0)
-    ours, _, pre, tok = M.create(name)
+    ours, _, pre, tokenizer = M.create(name)
     M.save_checkpoint(ours, tmp_path/'w.pt', name=name)
     ref, _, ref_pre = open_clip.create_model_and_transforms(name, pretrained=str(tmp_path/'w.pt'))
     ref.eval()
     img = Image.fromarray(np.random.default_rng(0).integers(0, 255, (70, 90, 3), dtype=np.uint8))
     x = pre(img); assert torch.equal(x, ref_pre(img))
-    t = tok(['a SAR image of a ship in the harbour', 'an airport'])
+    t = tokenizer(['a SAR image of a ship in the harbour', 'an airport'])
     with torch.no_grad():
         assert torch.equal(ours.encode_image(x[None]), ref.encode_image(x[None]))
         assert torch.equal(ours.encode_text(t), ref.encode_text(t))

@@ -63,15 +63,15 @@ def test_distinct_images_distinct_embeddings(images):
     import torch
     from sarvlm.models import create
     torch.manual_seed(0)
-    model, _, etf, _ = create('SARCLIP-Tiny')
+    model, _, eval_tf, _ = create('SARCLIP-Tiny')
     for kind in ('u8_', 'u16_', 'int_', 'amp_', 'db_', 'labrador', 'shanghai'):
         names = sorted(k for k in images if k.startswith(kind))
         if kind.startswith('u'): names = [k for k in names if k.endswith('.png')]
-        with torch.no_grad(): f = model.encode_image(torch.stack([etf(images[k]) for k in names]))
+        with torch.no_grad(): f = model.encode_image(torch.stack([eval_tf(images[k]) for k in names]))
         d = torch.cdist(f, f)[np.triu_indices(len(names), 1)]
         assert len(names) < 2 or float(d.min()) > 1e-3, f"{kind}: {names} embed the same ({d.tolist()})"
     with torch.no_grad():
-        f = model.encode_image(torch.stack([etf(images[k]) for k in sorted(images) if 'sentinel1' in k]))
+        f = model.encode_image(torch.stack([eval_tf(images[k]) for k in sorted(images) if 'sentinel1' in k]))
     assert len(f) < 2 or float(torch.dist(f[0], f[1])) > 1e-3     # the two Sentinel-1 scenes
 
 def test_clipping_warns_once_with_the_count(images):

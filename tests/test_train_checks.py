@@ -52,8 +52,8 @@ def test_scheme_saved_and_used_at_evaluation(world):
     a = eval_parser().parse_args(['retrieval', '--checkpoint', 'x.pt', '--scheme', 'auto'])
     assert a.scheme == 'auto'
     from sarvlm.cli_eval import eval_model
-    _, etf, _, _ = eval_model(str(world/'a'/'checkpoint.pt'))
-    assert etf.scheme == 'db_pct'
+    _, eval_tf, _, _ = eval_model(str(world/'a'/'checkpoint.pt'))
+    assert eval_tf.scheme == 'db_pct'
 
 def test_bad_scheme_is_a_usage_error(world):
     assert train(world/'a', '--scheme', 'zscore') == 2

@@ -11,10 +11,10 @@ os.environ.setdefault('HF_HUB_OFFLINE', '1')
 
 def run(name, n, epochs, bs, lr, tmp):
     set_seed(0); torch.set_num_threads(1)
-    model, tr, ev, tok = create(name)
+    model, tr, ev, tokenizer = create(name)
     cfg = TrainConfig(model=name, epochs=epochs, batch_size=bs, lr=lr, wd=0.1, warmup=5)
     recs = toy_records(n)
-    learn = clip_learner(model, RecordsDataset(recs, tr, tok), RecordsDataset(recs.select(range(bs)), ev, tok), cfg, tmp, progress=False)
+    learn = clip_learner(model, RecordsDataset(recs, tr, tokenizer), RecordsDataset(recs.select(range(bs)), ev, tokenizer), cfg, tmp, progress=False)
     fit_clip(learn)
     return read_metrics(Path(tmp)/'metrics.csv')
 

@@ -133,10 +133,10 @@ def _patch_dropout_run(out, stop=None, resume=None) -> dict:
     from sarvlm.models import create, unwrap_model
     from sarvlm.train import TrainConfig, RecordsDataset, toy_records, clip_learner, fit_clip, StopAfterStep
     set_seed(0); torch.set_num_threads(1)
-    m, ttf, _, tok = create('SARCLIP-Tiny')
+    m, train_tf, _, tokenizer = create('SARCLIP-Tiny')
     m.visual.patch_dropout = PatchDropout(0.5)
     cfg = TrainConfig(model='SARCLIP-Tiny', epochs=2, batch_size=8, lr=1e-3, warmup=2, save_every=2, precision='fp32')
-    learn = clip_learner(m, RecordsDataset(toy_records(24), ttf, tok), None, cfg, out, resume=resume, progress=False)
+    learn = clip_learner(m, RecordsDataset(toy_records(24), train_tf, tokenizer), None, cfg, out, resume=resume, progress=False)
     if stop: learn.add_cb(StopAfterStep(stop))
     return {k: v.clone() for k, v in unwrap_model(fit_clip(learn).model).state_dict().items()}
 

@@ -76,9 +76,9 @@ def test_retrieve_sorted_and_rejects_bad_input(world):
     assert all(a['score'] >= b['score'] for a, b in zip(res, res[1:]))
     sar = W.retrieve('a sar image of a ship', k=4, domain='sar', index=idx); assert {h['domain'] for h in sar} == {'sar'}
     # the top hit really is the most similar image (brute force)
-    model, _, tok, _ = W.cached_model(idx['checkpoint'])
+    model, _, tokenizer, _ = W.cached_model(idx['checkpoint'])
     from sarvlm.features import embed_texts
-    s = idx['features']['image'] @ embed_texts(model, ['a sar image of a ship'], tok).numpy()[0]
+    s = idx['features']['image'] @ embed_texts(model, ['a sar image of a ship'], tokenizer).numpy()[0]
     assert res[0]['row'] == int(np.argmax(s)) and res[0]['score'] == pytest.approx(float(s.max()), abs=1e-5)
     for q, k, msg in [('', 5, 'query is empty'), ('   ', 5, 'query is empty'), (None, 5, 'query is empty'),
                       ('ship', 0, 'k must be an integer >= 1'), ('ship', -3, 'k must be an integer >= 1'),

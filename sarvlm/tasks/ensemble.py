@@ -78,9 +78,9 @@ def interpolated_model(a, # checkpoint path or (model name, state dict) at alpha
     "(model, eval transform, tokenizer) whose weights are the WiSE-FT interpolation of `a` and `b`."
     (na, sa), (nb, sb) = _state(a), _state(b)
     if na != nb: raise ValueError(f"interpolated_model: the checkpoints are different architectures ({na!r} and {nb!r})")
-    model, _, etf, tok = create(na)
+    model, _, eval_tf, tokenizer = create(na)
     model.load_state_dict(interpolate_state_dicts(sa, sb, alpha), strict=True)
-    return model.eval(), etf, tok
+    return model.eval(), eval_tf, tokenizer
 
 # %% ../../nbs/12_ensemble.ipynb #aa35ce94
 def prompt_ensemble_classifier(model, tokenizer, # an open_clip model and its tokenizer
@@ -297,17 +297,17 @@ def default_alphas() -> tuple:
     return (0.0, 0.5, 1.0)
 
 # %% ../../nbs/12_ensemble.ipynb #091d444d
-def prompt_rows(model, tok, feats:dict, ev:EvalSet, variants=None) -> list:
+def prompt_rows(model, tokenizer, feats:dict, ev:EvalSet, variants=None) -> list:
     "Metrics of one model under each prompt variant, the authors' sets per domain, and 07's prompts."
     rows = []
     for name, sets in (variants or PROMPT_VARIANTS).items():
-        w = prompt_ensemble_classifier(model, tok, ev.classes, sets, weighting='set')
+        w = prompt_ensemble_classifier(model, tokenizer, ev.classes, sets, weighting='set')
         rows.append(dict(reading='prompt', method=name, **score_metrics(member_scores(feats, ev, w), ev)))
-    ws, wo = (zeroshot_classifier(model, tok, ev.classes, s) for s in ('sar', 'optical'))
+    ws, wo = (zeroshot_classifier(model, tokenizer, ev.classes, s) for s in ('sar', 'optical'))
     sc = member_scores(feats, ev, ws, wo)
     rows.append(dict(reading='prompt', method='matched (sar→SAR, optical→optical)',
                      **score_metrics(sc, ev)))
-    sc = member_scores(feats, ev, *study_classifiers(model, tok, ev.classes))
+    sc = member_scores(feats, ev, *study_classifiers(model, tokenizer, ev.classes))
     rows.append(dict(reading='prompt', method=STUDY, **score_metrics(sc, ev)))
     return rows
 
@@ -319,9 +319,9 @@ def _wise_member(sa, sb, a:float, ck_a, ck_b, ev:EvalSet, cache:bool, known:dict
         lm, feats = known[ck] if ck in known else (load_model(ck), None)
         feats = feats if feats is not None else checkpoint_eval_features(ck, ev, lm)
         return lm.model, lm.tokenizer, feats
-    model, etf, tok = interpolated_model(sa, sb, a)
+    model, eval_tf, tokenizer = interpolated_model(sa, sb, a)
     wts = f"wise-{file_hash(ck_a)[:12]}-{file_hash(ck_b)[:12]}-a{a:.4f}" if cache else None
-    return model, tok, model_eval_features(model, etf, tok, ev, sa[0], wts)
+    return model, tokenizer, model_eval_features(model, eval_tf, tokenizer, ev, sa[0], wts)
 
 def wise_ft(ck_a, ck_b, # checkpoints at alpha = 0 and alpha = 1 (same architecture)
             ev:EvalSet, # the evaluation rows
@@ -336,8 +336,8 @@ def wise_ft(ck_a, ck_b, # checkpoints at alpha = 0 and alpha = 1 (same architect
     interpolate_state_dicts(sa[1], sb[1], 0.5)   # fail early, naming the key, if the architectures differ
     rows = []
     for a in alphas:
-        model, tok, feats = _wise_member(sa, sb, a, ck_a, ck_b, ev, cache, known or {})
-        w = domain_classifiers(model, tok, ev.classes, templates)
+        model, tokenizer, feats = _wise_member(sa, sb, a, ck_a, ck_b, ev, cache, known or {})
+        w = domain_classifiers(model, tokenizer, ev.classes, templates)
         rows.append(dict(alpha=a, **score_metrics(member_scores(feats, ev, *w), ev)))
     return rows
 

@@ -408,10 +408,10 @@ def evaluate_slm(models:dict, # label -> checkpoint path (None = random init)
     + `reference_rows`; similarity rows per scene)."""
     rows, sims, probe = [], [], [QUERY_TEMPLATE.format(c) for c in QUERY_CLASSES]
     for label, ck in models.items():
-        model, _, tok, _ = load_model(ck, 'SARCLIP-Tiny', seed=0)
+        model, _, tokenizer, _ = load_model(ck, 'SARCLIP-Tiny', seed=0)
         for sid, img, qs in scenes:
             texts = list(dict.fromkeys(probe + [q for _, q, _ in qs]))
-            for con, (tiles, s) in scene_scores(model, tok, img, texts, contrasts, scales).items():
+            for con, (tiles, s) in scene_scores(model, tokenizer, img, texts, contrasts, scales).items():
                 heat = np.stack([fuse_tiles(v, tiles, img.shape[0]) for v in s])
                 sims.append(dict(model=label, contrast=con, scene=sid,
                                  similarity=query_map_similarity(heat[:len(probe)])))
@@ -541,7 +541,6 @@ def box_records(split:str='test', max_area:float=0.5, n:int|None=None, seed:int=
     for i in np.flatnonzero(np.array(ds['domain']) == 'sar'):
         r = ds[int(i)]
         a = np.asarray(r['image'], np.float32)
-        S = a.shape[0]
         bx = [b['bbox'] for b in json.loads(r['meta'])['boxes'] if b['cls'] == r['label'] and b.get('bbox')]
         if bx and polygons_mask([[x0, y0, x1, y0, x1, y1, x0, y1] for x0, y0, x1, y1 in bx],
                                 a.shape).mean() < max_area:
@@ -555,13 +554,13 @@ def attention_table(models:dict, records:list, template:str=QUERY_TEMPLATE) -> '
     boxes, and the boxes' area share."""
     rows = []
     for label, ck in models.items():
-        model, _, tok, _ = load_model(ck, 'SARCLIP-Tiny', seed=0)
+        model, _, tokenizer, _ = load_model(ck, 'SARCLIP-Tiny', seed=0)
         S, mean, std = _input_cfg(model)
         x = torch.stack([sar_to_tensor(a) for a, _, _ in records])
         x = (F.interpolate(x, size=(S, S), mode='bicubic', antialias=True).clamp(0,
                 1) - mean) / std if x.shape[-1] != S else (x - mean) / std
         it = vit_internals(model, x)
-        te = text_embeddings(model, tok, [template.format(l) for _, l, _ in records])
+        te = text_embeddings(model, tokenizer, [template.format(l) for _, l, _ in records])
         pt, ro = patch_text_map(it, te), attention_rollout(it['attn'])
         for k, (a, l, bx) in enumerate(records):
             (fp, area), (fr, _) = mass_inside(pt[k], bx, a.shape[0]), mass_inside(ro[k], bx,

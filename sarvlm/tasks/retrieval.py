@@ -34,12 +34,12 @@ def quick_checkpoint(epochs:int|None=None, # default 1 (small) or 4 (full)
     if ck.is_file(): return ck
     set_seed(seed)
     dd = build_mini(verbose=False)
-    model, ttf, _, tok = create('SARCLIP-Tiny')
+    model, train_tf, _, tokenizer = create('SARCLIP-Tiny')
     cfg = TrainConfig(model='SARCLIP-Tiny', epochs=epochs or (1 if is_small() else 4),
                       batch_size=32 if is_small() else 64, lr=1e-3, warmup=5, seed=seed,
                       precision='fp32')
     learn = clip_learner(model, RecordsDataset(dd['train'].select_columns(['image', 'caption',
-            'label']), ttf, tok, seed),
+            'label']), train_tf, tokenizer, seed),
                          None, cfg, out, progress=False)
     with learn.no_logging(): fit_clip(learn)
     save_checkpoint(learn.model, ck, name='SARCLIP-Tiny', epoch=cfg.epochs)
