@@ -15,6 +15,7 @@ from sklearn.metrics import balanced_accuracy_score
 from sklearn.model_selection import GridSearchCV, PredefinedSplit
 from threadpoolctl import threadpool_limits
 from ..core import get_paths, atomic_write, is_small
+from ..stats import seed_summary
 from ..data import mini_config
 
 # %% auto #0
@@ -196,11 +197,10 @@ def fewshot_eval(X_pool, y_pool, ids_pool, # the training pool: features, labels
     return pd.DataFrame(rows)
 
 def summarize_fewshot(df) -> pd.DataFrame:
-    "Mean ± std (ddof=1) over seeds of top-1 and mean per-class accuracy, per K."
-    g = df.groupby('K')
-    return pd.DataFrame({'top1 mean': g.top1.mean(), 'top1 std': g.top1.std(ddof=1),
-                         'mean per-class mean': g.mean_per_class.mean(),
-                         'mean per-class std': g.mean_per_class.std(ddof=1), 'seeds': g.size()})
+    "Mean ± std (ddof=1) over seeds of top-1 and mean per-class accuracy, per K (`seed_summary`)."
+    s = seed_summary(df, 'K', ['top1', 'mean_per_class'], order=sorted(df['K'].unique()))
+    s = s.rename(columns=lambda c: c.replace('mean_per_class', 'mean per-class').replace('_', ' '))
+    return s[['top1 mean', 'top1 std', 'mean per-class mean', 'mean per-class std', 'seeds']]
 
 # %% ../../nbs/11_recognition.ipynb #d20d7afe
 def sar_chips(feats:dict, classes=None) -> np.ndarray:
