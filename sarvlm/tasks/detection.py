@@ -342,7 +342,7 @@ def train_head(det, tokens:torch.Tensor, targets:list, steps:int=240, batch_size
 INITS = {'random init': None, 'stage 0 (natural)': 'stage0_natural',
          'stage 1 (optical)': 'stage1_optical', 'stage 2 direct (0→2)': 'stage2_sar_from0',
          'stage 2 two-stage (0→1→2)': 'stage2_sar_from1'}
-CURVE_STEPS = {32: 60, 128: 100, None: 240}   # training-set size (None: all) -> steps of 16 images
+CURVE_STEPS = {32: 50, 128: 100, None: 550}   # training-set size (None: all) -> steps of 16 images
 
 def init_tokens(stage:str|None, seed:int, images:list) -> torch.Tensor|None:
     """Frozen SARCLIP-Tiny tokens of `images` from the checkpoint of `stage` (None: random weights of `seed`);
@@ -369,10 +369,13 @@ def learning_curves(train:dict, test:dict, # `render_detection_split` outputs
                     inits:dict=INITS, steps:dict=CURVE_STEPS, seeds=(0, 1, 2)) -> tuple:
     """(one row per initialisation, seed and training-set size; {init: (detector, test tokens)} at the full
     training set and the first seed). Subsets are nested and shared by every initialisation of a seed."""
-    rows, dets, n = [], {}, len(train['images'])
+    rows, dets, n, last = [], {}, len(train['images']), (None, None)
     for label, stage in inits.items():
         for seed in seeds:
-            tok = init_tokens(stage, seed, train['images'] + test['images'])
+            key = ('random', seed) if stage is None else stage_checkpoint(stage, seed=seed)
+            if key != last[0]:        # stage 0 is one checkpoint for every seed: its tokens once
+                last = (key, init_tokens(stage, seed, train['images'] + test['images']))
+            tok = last[1]
             if tok is None:
                 rows.append(dict(init=label, seed=seed, note=f'skipped: no checkpoint of {stage}'))
                 continue
