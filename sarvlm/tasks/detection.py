@@ -78,6 +78,8 @@ def detections_to_coco(targets:list, # per image dict(boxes xyxy, labels)
                 annotations=anns, categories=[dict(id=k + 1, name=c) for k,
                                               c in enumerate(classes)])
 
+
+# %% ../../nbs/15_detection.ipynb #692ceda3
 def coco_eval(preds:list, # per image dict(boxes xyxy, scores, labels)
               targets:list, classes:list, size:int=64) -> dict:
     """pycocotools mAP@50:95, mAP@50 and mAP@75 (all areas, 100 detections) and `ap50`, the AP@50 of
@@ -288,6 +290,8 @@ class TokenNeck(nn.Module):
 
     def forward(self, x): return OrderedDict([('0', self.net(x))])
 
+
+# %% ../../nbs/15_detection.ipynb #d6fd1fd9
 class TokenFCOS(FCOS):
     "FCOS on cached (N, width, g, g) token maps of `size`-px images; the trained `TokenNeck` is its backbone."
     def __init__(self, in_channels:int, num_classes:int, size:int, grid:int, channels:int=32,
@@ -375,17 +379,17 @@ def learning_curves(train:dict, test:dict, # `render_detection_split` outputs
             key = ('random', seed) if stage is None else stage_checkpoint(stage, seed=seed)
             if key != last[0]:        # stage 0 is one checkpoint for every seed: its tokens once
                 last = (key, init_tokens(stage, seed, train['images'] + test['images']))
-            tok = last[1]
-            if tok is None:
+            tokens = last[1]
+            if tokens is None:
                 rows.append(dict(init=label, seed=seed, note=f'skipped: no checkpoint of {stage}'))
                 continue
             perm = np.random.default_rng(seed).permutation(n)
             for size, k_steps in steps.items():
                 k = n if size is None else min(size, n)
-                row, det = fit_and_score(tok[:n], train, tok[n:], test, sorted(perm[:k].tolist()), k_steps,
+                row, det = fit_and_score(tokens[:n], train, tokens[n:], test, sorted(perm[:k].tolist()), k_steps,
                                          seed)
                 rows.append(dict(init=label, seed=seed, n_train=k, **row, note=''))
-                if seed == seeds[0] and k == n: dets[label] = (det, tok[n:])
+                if seed == seeds[0] and k == n: dets[label] = (det, tokens[n:])
     return pd.DataFrame(rows), dets
 
 # %% ../../nbs/15_detection.ipynb #3ea4e168
