@@ -131,3 +131,39 @@ def test_generation_smoke(tiny):
     a = C.generate_captions(m, imgs, etf, tok, 'top_p', seq_len=8, seed=5)
     assert a == C.generate_captions(m, imgs, etf, tok, 'top_p', seq_len=8, seed=5)
     with pytest.raises(ValueError, match='method must be one of'): C.generate_captions(m, imgs, etf, tok, 'nucleus')
+
+
+def test_probe_top1_hit_reads_a_linear_class():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(300, 6, generator=g)
+    x[:, 2] += torch.sign(x[:, 2])   # a margin between the two classes
+    y = np.stack([x[:, 2] > 0, x[:, 2] <= 0, np.zeros(300, bool)], 1).astype(np.float32)   # class = sign of x2
+    assert C.probe_top1_hit(x[:200], y[:200], x[200:], y[200:]) == 100.0
+    assert C.probe_top1_hit(x[:200], y[:200], x[200:], y[200:][:, [1, 0, 2]]) == 0.0   # the other class
+    y_none = y[200:].copy(); y_none[:50] = 0   # rows without a class are not scored
+    assert C.probe_top1_hit(x[:200], y[:200], x[200:], y_none) == 100.0
+
+
+def test_present_matrix():
+    meta = {'caption_objects': [dict(cls='ship', fine_type=None, x=.5, y=.5)], 'landcover': {'open sea': 1.0},
+            'kind': 'chip'}
+    m = C.present_matrix([meta], classes=['tank', 'ship'])
+    assert m.tolist() == [[0.0, 1.0]]
+
+
+class _BlindCaptioner(torch.nn.Module):
+    "A CoCa stand-in whose next-token logits do not depend on the image: image reliance 0."
+    def forward(self, x, t):
+        lg = torch.nn.functional.one_hot(t[:, 1:], 8).float() * 0.5 + t[:, :-1, None].float() * 0.01
+        return {'logits': lg, 'labels': t[:, 1:]}
+
+
+def test_image_reliance_of_a_blind_decoder_is_zero():
+    import datasets
+    from PIL import Image
+    rng = np.random.default_rng(0)
+    imgs = [Image.fromarray(rng.exponential(1, (8, 8)).astype(np.float32), mode='F') for _ in range(6)]
+    ds = datasets.Dataset.from_dict({'image': imgs, 'caption': [f'c{i}' for i in range(6)]})
+    tok = lambda caps: torch.tensor([[1, 2 + int(c[1]) % 5, 7] for c in caps])
+    tf = lambda im: torch.zeros(1)
+    assert C.image_reliance(_BlindCaptioner(), ds, tf, tok) == pytest.approx(0, abs=1e-9)

@@ -28,6 +28,7 @@ from ..sar import normalize
 from ..captions import Annot, Obj, load_vocabulary
 from ..caption_check import parse_caption, check_caption
 from ..data import domain_split, records_to_dataset, fresh_record
+from ..scenes import CLASSES
 # sarvlm.models before fastai: quiets both torch.jit warnings
 from ..models import (create, save_checkpoint, load_checkpoint, make_transforms,
                            read_checkpoint, to_state_dict, _init_coca_text_projection)
@@ -44,8 +45,9 @@ __all__ = ['JAVA_HINT', 'METRICS', 'PROTOCOLS', 'SOT', 'EOT', 'DECODING', 'CAPTI
            'CompactTokenizer', 'compact_captioner', 'AllCaptions', 'caption_pool', 'TrimTokens', 'CaptionConfig',
            'caption_config', 'train_captioner', 'record_annot', 'names_object', 'names_present', 'loops',
            'repeats_pair', 'caption_measures', 'caption_test_records', 'reference_lists', 'caption_loss',
-           'arm_checkpoint', 'score_captions', 'seed_captioners', 'run_captioning', 'caption_summary', 'caption_tests',
-           'caption_verdict', 'caption_gallery']
+           'image_reliance', 'present_matrix', 'probe_top1_hit', 'decoder_tokens', 'token_probe', 'arm_checkpoint',
+           'score_captions', 'seed_captioners', 'run_captioning', 'caption_summary', 'caption_tests', 'caption_verdict',
+           'grounding_reading', 'caption_gallery']
 
 # %% ../../nbs/13_captioning.ipynb #ac30f723
 @functools.lru_cache(None)
@@ -315,6 +317,7 @@ class CaptionConfig:
     n_eval: int|None = None       # SAR test images scored (None: all)
     method: str = 'beam'          # decoding for the table (the authors' beam search)
     seq_len: int = 20             # max generated tokens
+    repetition_penalty: float = 1.3  # decoding; the authors' 1.0 lets 'of the of the' loops through
     threads: int = 1
 
 def caption_config(**overrides) -> CaptionConfig:
@@ -433,6 +436,60 @@ def caption_loss(model, ds, # a CoCa; records with `image` and `caption`
         n += int((lab != 0).sum())
     return tot / n
 
+# %% ../../nbs/13_captioning.ipynb #a510bb02
+class _Columns(dict):
+    "Equal-length columns read like a `datasets.Dataset` (`ds['caption']`); `len` counts rows."
+    def __len__(self): return len(next(iter(self.values())))
+
+def image_reliance(model, ds, # a CoCa; records with `image` and `caption`
+                   transform, tokenizer, seed:int=0,
+                   own:float|None=None, # `caption_loss` of `ds` if already computed
+                  ) -> float:
+    "`caption_loss` with the captions shuffled over the images (seeded) minus with their own images."
+    perm = np.random.default_rng(seed).permutation(len(ds)).tolist()
+    caps = ds['caption']
+    other = _Columns(image=ds['image'], caption=[caps[i] for i in perm])
+    own = caption_loss(model, ds, transform, tokenizer) if own is None else own
+    return caption_loss(model, other, transform, tokenizer) - own
+
+def present_matrix(metas, classes=CLASSES) -> np.ndarray:
+    "(records, classes) 0/1: which object classes each record's scene holds."
+    return np.array([[c in {o.cls for o in record_annot(m).objects} for c in classes]
+                     for m in metas], np.float32)
+
+# %% ../../nbs/13_captioning.ipynb #d9a90cb7
+def probe_top1_hit(x_train, y_train, # features (n, d); present classes (n, k) 0/1
+                   x_test, y_test, steps:int=300, lr:float=1e-2, l2:float=1e-3) -> float:
+    "% of test rows with a class whose top class under a logistic probe (fit on train) is present."
+    xtr, xte = torch.as_tensor(x_train).float(), torch.as_tensor(x_test).float()
+    mu, sd = xtr.mean(0), xtr.std(0) + 1e-6
+    xtr, xte = (xtr - mu)/sd, (xte - mu)/sd
+    ytr, yte = torch.as_tensor(y_train).float(), torch.as_tensor(y_test).float()
+    w = torch.zeros(xtr.shape[1], ytr.shape[1], requires_grad=True)
+    b = torch.zeros(ytr.shape[1], requires_grad=True)
+    opt = torch.optim.Adam([w, b], lr)
+    with torch.enable_grad():
+        for _ in range(steps):
+            opt.zero_grad()
+            (F.binary_cross_entropy_with_logits(xtr @ w + b, ytr) + l2*(w**2).sum()).backward()
+            opt.step()
+    has = yte.sum(1) > 0
+    top = (xte[has] @ w + b).detach().argmax(1)
+    return 100*float(yte[has][torch.arange(len(top)), top].mean())
+
+@torch.no_grad()
+def decoder_tokens(model, images, transform, batch_size:int=64) -> torch.Tensor:
+    "Per image, the mean of the image tokens CoCa's decoder cross-attends to."
+    model.eval()
+    x = lambda i: torch.stack([transform(im) for im in images[i:i + batch_size]])
+    return torch.cat([model._encode_image(x(i))[1].mean(1) for i in range(0, len(images), batch_size)])
+
+def token_probe(model, train, test, transform) -> float:
+    "`probe_top1_hit` on `decoder_tokens`: how often the decoder's image tokens hold a class present."
+    f = lambda ds: decoder_tokens(model, ds['image'], transform)
+    y = lambda ds: present_matrix(ds['meta'])
+    return probe_top1_hit(f(train), y(train), f(test), y(test))
+
 # %% ../../nbs/13_captioning.ipynb #d8ad6117
 CAPTION_ARMS = ('two-stage (0→1→2)', 'SAR from scratch')   # arms of `sarvlm.transfer.ARMS`
 
@@ -443,12 +500,13 @@ def arm_checkpoint(tcfg, seed:int, arm:str) -> Path:
     return d/'checkpoint.pt'
 
 def score_captions(caps:list, test, refs:list, model, tok, meteor:bool|None=None) -> dict:
-    "Every measure of one captioner's test captions: both protocols, readable measures, loss."
+    "Every measure of one captioner's test captions: both protocols, readable measures, losses."
     out = {f'{k}_{p}': v for p in PROTOCOLS
            for k, v in evaluate_captions(caps, refs, p, meteor=meteor).items() if k in METRICS}
     _, etf = make_transforms(model)
-    return {**out, **caption_measures(caps, test['meta']),
-            'caption_loss': caption_loss(model, test, etf, tok)}
+    loss = caption_loss(model, test, etf, tok)
+    return {**out, **caption_measures(caps, test['meta']), 'caption_loss': loss,
+            'image_reliance': image_reliance(model, test, etf, tok, own=loss)}
 
 def seed_captioners(cfg:CaptionConfig, tcfg, seed:int, test) -> tuple:
     """(rows, {arm: captions}): every arm of one seed trained on the same fresh scenes and
@@ -465,9 +523,11 @@ def seed_captioners(cfg:CaptionConfig, tcfg, seed:int, test) -> tuple:
         m, hist, parts = train_captioner(pool, cfg, vocab, d, arm_checkpoint(tcfg, seed, arm), seed)
         secs = time.perf_counter() - t
         caps[arm] = generate_captions(m, test['image'], make_transforms(m)[1], tok, cfg.method,
-                                      seq_len=cfg.seq_len, seed=seed)
+                                      seq_len=cfg.seq_len, seed=seed,
+                                      repetition_penalty=cfg.repetition_penalty)
         rows.append(dict(arm=arm, seed=seed, train_s=secs, steps=len(hist), vocab=len(vocab),
                          loaded=parts['visual'] + parts['text'],
+                         token_probe=token_probe(m, pool, test, make_transforms(m)[1]),
                          **score_captions(caps[arm], test, refs, m, tok)))
     return rows, caps
 
@@ -488,7 +548,9 @@ KEY_MEASURES = {'class_hit': 'names a class present (%)', 'hit_when_named': 'rig
                 'repeat_pair_rate': 'loops (%)',
                 'CIDEr_standard': 'CIDEr (standard)', 'BLEU-4_standard': 'BLEU-4 (standard)',
                 'METEOR_standard': 'METEOR (standard)', 'ROUGE-L_standard': 'ROUGE-L (standard)',
-                'CIDEr_authors': 'CIDEr (authors)', 'caption_loss': 'caption loss (nats/token)'}
+                'CIDEr_authors': 'CIDEr (authors)', 'caption_loss': 'caption loss (nats/token)',
+                'token_probe': 'probe on decoder tokens (%)',
+                'image_reliance': 'image reliance (nats/token)'}
 
 def caption_summary(res, measures=KEY_MEASURES) -> pd.DataFrame:
     "Mean and 95 % t-interval half-width (`sarvlm.stats.mean_ci`) over seeds of each measure per arm."
@@ -518,6 +580,16 @@ def caption_verdict(tests, res, primary=('CIDEr_standard', 'class_hit')) -> str:
                    f"[{r.ci_low:+.3g}, {r.ci_high:+.3g}], p = {r.p_value:.2g}, {int(r.n)} seeds: "
                    f"{word}; detectable difference {r.mdd:.2g}.")
     return '\n'.join(out)
+
+# %% ../../nbs/13_captioning.ipynb #dafeeee5
+def grounding_reading(res, arm:str=CAPTION_ARMS[0]) -> str:
+    "Where naming a class present is lost for `arm` (seed means): in the image tokens or the decoder."
+    r = res[res.arm == arm][['token_probe', 'class_hit', 'names_object', 'image_reliance']].mean()
+    return (f"{arm}: a linear probe on the image tokens the decoder reads names a class present for "
+            f"{r.token_probe:.1f} % of test images; the decoder's captions name one for "
+            f"{r.class_hit:.1f} % (some object, right or wrong, for {r.names_object:.1f} %); "
+            f"another image under the same caption raises the caption loss by "
+            f"{r.image_reliance:.3f} nats/token.")
 
 # %% ../../nbs/13_captioning.ipynb #975b30a2
 def _show_image(ax, im):
