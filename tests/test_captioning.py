@@ -82,11 +82,11 @@ def test_python_tokenizer_matches_ptb_on_sarvlm_style_captions():
 
 def test_decode_tokens_authors_rules():
     import open_clip
-    tok = open_clip.get_tokenizer('SARCap-Tiny')
-    ids = tok(['A SAR image of a ship.'])[0]
-    assert C.decode_tokens(ids, tok) == 'a sar image of a ship .'
+    tokenizer = open_clip.get_tokenizer('SARCap-Tiny')
+    ids = tokenizer(['A SAR image of a ship.'])[0]
+    assert C.decode_tokens(ids, tokenizer) == 'a sar image of a ship .'
     n = int((ids != 0).sum())
-    assert C.decode_tokens([*ids[:3].tolist(), C.EOT, *ids[3:n].tolist()], tok) == C.decode_tokens(ids[:3].tolist() + [C.EOT], tok)
+    assert C.decode_tokens([*ids[:3].tolist(), C.EOT, *ids[3:n].tolist()], tokenizer) == C.decode_tokens(ids[:3].tolist() + [C.EOT], tokenizer)
 
 
 @pytest.fixture(scope='module')
@@ -94,8 +94,8 @@ def tiny():
     torch.set_num_threads(1)
     from sarvlm.models import create
     junk = torch.full((128 * 49408,), 1e30); del junk   # freed memory that torch.empty may hand back
-    m, ttf, etf, tok = create('SARCap-Tiny')
-    return m, ttf, etf, tok
+    m, train_tf, eval_tf, tokenizer = create('SARCap-Tiny')
+    return m, train_tf, eval_tf, tokenizer
 
 
 def test_init_caption_decoder(tiny):
@@ -109,9 +109,9 @@ def test_init_caption_decoder(tiny):
 
 def test_trim_tokens_keeps_caption_loss(tiny):
     from open_clip.loss import CoCaLoss
-    m, _, _, tok = tiny
+    m, _, _, tokenizer = tiny
     C.init_caption_decoder(m); m.eval()
-    t = tok(['a sar image of a ship', 'a radar view of two tanks on land near a road']); L = int((t != 0).sum(1).max())
+    t = tokenizer(['a sar image of a ship', 'a radar view of two tanks on land near a road']); L = int((t != 0).sum(1).max())
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
         full = CoCaLoss(1.0, 1.0)(**m(x, t), output_dict=True)['caption_loss']
@@ -121,16 +121,16 @@ def test_trim_tokens_keeps_caption_loss(tiny):
 
 def test_generation_smoke(tiny):
     from PIL import Image
-    m, _, etf, tok = tiny
+    m, _, eval_tf, tokenizer = tiny
     C.init_caption_decoder(m)
     rng = np.random.default_rng(0)
     imgs = [Image.fromarray(rng.exponential(1, (64, 64)).astype(np.float32), mode='F') for _ in range(2)]
     for meth in C.DECODING:
-        caps = C.generate_captions(m, imgs, etf, tok, meth, seq_len=8)
+        caps = C.generate_captions(m, imgs, eval_tf, tokenizer, meth, seq_len=8)
         assert len(caps) == 2 and all(isinstance(c, str) for c in caps), (meth, caps)
-    a = C.generate_captions(m, imgs, etf, tok, 'top_p', seq_len=8, seed=5)
-    assert a == C.generate_captions(m, imgs, etf, tok, 'top_p', seq_len=8, seed=5)
-    with pytest.raises(ValueError, match='method must be one of'): C.generate_captions(m, imgs, etf, tok, 'nucleus')
+    a = C.generate_captions(m, imgs, eval_tf, tokenizer, 'top_p', seq_len=8, seed=5)
+    assert a == C.generate_captions(m, imgs, eval_tf, tokenizer, 'top_p', seq_len=8, seed=5)
+    with pytest.raises(ValueError, match='method must be one of'): C.generate_captions(m, imgs, eval_tf, tokenizer, 'nucleus')
 
 
 def test_probe_top1_hit_reads_a_linear_class():
@@ -164,6 +164,6 @@ def test_image_reliance_of_a_blind_decoder_is_zero():
     rng = np.random.default_rng(0)
     imgs = [Image.fromarray(rng.exponential(1, (8, 8)).astype(np.float32), mode='F') for _ in range(6)]
     ds = datasets.Dataset.from_dict({'image': imgs, 'caption': [f'c{i}' for i in range(6)]})
-    tok = lambda caps: torch.tensor([[1, 2 + int(c[1]) % 5, 7] for c in caps])
+    tokenizer = lambda caps: torch.tensor([[1, 2 + int(c[1]) % 5, 7] for c in caps])
     tf = lambda im: torch.zeros(1)
-    assert C.image_reliance(_BlindCaptioner(), ds, tf, tok) == pytest.approx(0, abs=1e-9)
+    assert C.image_reliance(_BlindCaptioner(), ds, tf, tokenizer) == pytest.approx(0, abs=1e-9)

@@ -4,7 +4,8 @@
 
 # %% ../../nbs/13_captioning.ipynb #cf88c9e5
 from __future__ import annotations
-import contextlib, io, re, time, shutil, functools, subprocess, textwrap, warnings, copy, json
+import contextlib, io, os, re, sys, tempfile, time, shutil, functools, subprocess, textwrap, warnings, copy, json
+from collections import Counter
 from dataclasses import dataclass, asdict
 from pathlib import Path
 import numpy as np
@@ -30,11 +31,12 @@ from ..caption_check import parse_caption, check_caption
 from ..data import domain_split, records_to_dataset, fresh_record
 from ..scenes import CLASSES
 # sarvlm.models before fastai: quiets both torch.jit warnings
-from ..models import (create, save_checkpoint, load_checkpoint, make_transforms,
+from ..models import (create, load_model, save_checkpoint, load_checkpoint, make_transforms,
                            read_checkpoint, to_state_dict, _init_coca_text_projection)
 from fastai.callback.core import Callback
 from ..train import TrainConfig, RecordsDataset, clip_learner, fit_clip, sample_seed
 from ..resume import read_metrics
+from ..features import embed_images
 from ..scores import held_out_classes
 from ..transfer import ARMS, stage_dir, run_stage, stream_id, study_config
 
@@ -47,7 +49,7 @@ __all__ = ['JAVA_HINT', 'METRICS', 'PROTOCOLS', 'SOT', 'EOT', 'DECODING', 'CAPTI
            'repeats_pair', 'caption_measures', 'caption_test_records', 'reference_lists', 'caption_loss',
            'image_reliance', 'present_matrix', 'probe_top1_hit', 'decoder_tokens', 'token_probe', 'arm_checkpoint',
            'score_captions', 'seed_captioners', 'run_captioning', 'caption_summary', 'caption_tests', 'caption_verdict',
-           'grounding_reading', 'caption_gallery']
+           'grounding_reading', 'constant_caption', 'nearest_captions', 'yardsticks', 'caption_gallery']
 
 # %% ../../nbs/13_captioning.ipynb #ac30f723
 @functools.lru_cache(None)
@@ -108,9 +110,28 @@ def simple_tokenize(s:str) -> str:
     "Lower case, punctuation dropped, whitespace collapsed (close to PTB + pycocoevalcap's filter)."
     return ' '.join(_PUNCT.sub(' ', s.lower()).split())
 
+_SPEED_LINE = re.compile(r'PTBTokenizer tokenized \d+ tokens at [\d.]+ tokens per second\.\n?')
+
+@contextlib.contextmanager
+def _without_speed_line():
+    """Run a block with file descriptor 2 (where the Java tokenizer writes) sent to a temporary file,
+    then pass on everything it wrote except the tokenizer's speed line."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile('w+b') as f:
+        os.dup2(f.fileno(), 2)
+        try: yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            f.seek(0)
+            rest = _SPEED_LINE.sub('', f.read().decode(errors='replace'))
+            if rest: sys.stderr.write(rest)
+
 def ptb_tokenize(d:dict) -> dict:
     "pycocoevalcap's PTB tokenizer (Java) on {id: [str, ...]} -> {id: [tokenized str, ...]}."
-    return PTBTokenizer().tokenize({k: [{'caption': s} for s in v] for k, v in d.items()})
+    with _without_speed_line():
+        return PTBTokenizer().tokenize({k: [{'caption': s} for s in v] for k, v in d.items()})
 
 # %% ../../nbs/13_captioning.ipynb #cd721ef6
 PROTOCOLS = ('authors', 'standard')
@@ -139,8 +160,8 @@ def protocol_inputs(hyps:list, # generated captions, one per image
 
 def evaluate_captions(hyps:list, refs:list, protocol:str='authors', meteor:bool|None=None) -> dict:
     "Corpus metrics of `hyps` against `refs` under `protocol`, with the protocol and tokenizer."
-    gts, res, tok = protocol_inputs(hyps, refs, protocol)
-    return dict(protocol=protocol, tokenizer=tok, n=len(hyps), **score_corpus(gts, res, meteor))
+    gts, res, tokenizer_name = protocol_inputs(hyps, refs, protocol)
+    return dict(protocol=protocol, tokenizer=tokenizer_name, n=len(hyps), **score_corpus(gts, res, meteor))
 
 # %% ../../nbs/13_captioning.ipynb #b6da8b43
 def spice_status() -> str:
@@ -329,13 +350,13 @@ def caption_config(**overrides) -> CaptionConfig:
 # %% ../../nbs/13_captioning.ipynb #7a9f42ef
 def _caption_learner(model, ds, vocab:CaptionVocab, cfg:CaptionConfig, out:Path, seed:int):
     "A `clip_learner` (open_clip's `CoCaLoss`) for one captioner on `ds`, all five captions drawn."
-    ttf, _ = make_transforms(model)
+    train_tf, _ = make_transforms(model)
     steps = cfg.epochs * (len(ds) // cfg.batch_size)
     tc = TrainConfig(model=cfg.model, epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr,
                      wd=cfg.wd, grad_clip=1.0, warmup=max(1, int(cfg.warmup_frac * steps)),
                      seed=seed, precision='fp32', keep_epochs=False)
-    tok = CompactTokenizer(open_clip.get_tokenizer(cfg.model), vocab)
-    learn = clip_learner(model, AllCaptions(ds, ttf, tok, seed), None, tc, out, progress=False)
+    tokenizer = CompactTokenizer(open_clip.get_tokenizer(cfg.model), vocab)
+    learn = clip_learner(model, AllCaptions(ds, train_tf, tokenizer, seed), None, tc, out, progress=False)
     learn.add_cb(TrimTokens())
     return learn
 
@@ -499,14 +520,14 @@ def arm_checkpoint(tcfg, seed:int, arm:str) -> Path:
     if not (d/'checkpoint.pt').is_file(): run_stage(tcfg, seed, ARMS[arm])
     return d/'checkpoint.pt'
 
-def score_captions(caps:list, test, refs:list, model, tok, meteor:bool|None=None) -> dict:
+def score_captions(caps:list, test, refs:list, model, tokenizer, meteor:bool|None=None) -> dict:
     "Every measure of one captioner's test captions: both protocols, readable measures, losses."
     out = {f'{k}_{p}': v for p in PROTOCOLS
            for k, v in evaluate_captions(caps, refs, p, meteor=meteor).items() if k in METRICS}
-    _, etf = make_transforms(model)
-    loss = caption_loss(model, test, etf, tok)
+    _, eval_tf = make_transforms(model)
+    loss = caption_loss(model, test, eval_tf, tokenizer)
     return {**out, **caption_measures(caps, test['meta']), 'caption_loss': loss,
-            'image_reliance': image_reliance(model, test, etf, tok, own=loss)}
+            'image_reliance': image_reliance(model, test, eval_tf, tokenizer, own=loss)}
 
 def seed_captioners(cfg:CaptionConfig, tcfg, seed:int, test) -> tuple:
     """(rows, {arm: captions}): every arm of one seed trained on the same fresh scenes and
@@ -515,20 +536,20 @@ def seed_captioners(cfg:CaptionConfig, tcfg, seed:int, test) -> tuple:
                         held_out_classes())
     base = open_clip.get_tokenizer(cfg.model)
     vocab = CaptionVocab.from_captions([c for cs in pool['captions'] for c in cs], base)
-    tok, refs = CompactTokenizer(base, vocab), reference_lists(test)
+    tokenizer, refs = CompactTokenizer(base, vocab), reference_lists(test)
     rows, caps = [], {}
     for arm in cfg.arms:
         d = get_paths().runs/cfg.experiment/f'seed{seed}'/ARMS[arm]
         t = time.perf_counter()
         m, hist, parts = train_captioner(pool, cfg, vocab, d, arm_checkpoint(tcfg, seed, arm), seed)
         secs = time.perf_counter() - t
-        caps[arm] = generate_captions(m, test['image'], make_transforms(m)[1], tok, cfg.method,
+        caps[arm] = generate_captions(m, test['image'], make_transforms(m)[1], tokenizer, cfg.method,
                                       seq_len=cfg.seq_len, seed=seed,
                                       repetition_penalty=cfg.repetition_penalty)
         rows.append(dict(arm=arm, seed=seed, train_s=secs, steps=len(hist), vocab=len(vocab),
                          loaded=parts['visual'] + parts['text'],
                          token_probe=token_probe(m, pool, test, make_transforms(m)[1]),
-                         **score_captions(caps[arm], test, refs, m, tok)))
+                         **score_captions(caps[arm], test, refs, m, tokenizer)))
     return rows, caps
 
 # %% ../../nbs/13_captioning.ipynb #1d5f90f3
@@ -590,6 +611,37 @@ def grounding_reading(res, arm:str=CAPTION_ARMS[0]) -> str:
             f"{r.class_hit:.1f} % (some object, right or wrong, for {r.names_object:.1f} %); "
             f"another image under the same caption raises the caption loss by "
             f"{r.image_reliance:.3f} nats/token.")
+
+# %% ../../nbs/13_captioning.ipynb #ec64aae6
+def constant_caption(pool, # the captioners' training scenes (`caption_pool`)
+                     n_candidates:int=20) -> str:
+    """Of the `n_candidates` most frequent training captions, the one that names a present class for
+    most training images when written for every one of them."""
+    counts = Counter(c for cs in pool['captions'] for c in cs)
+    hit = lambda c: caption_measures([c] * len(pool), pool['meta'])['class_hit']
+    return max([c for c, _ in counts.most_common(n_candidates)], key=hit)
+
+def nearest_captions(model, # a SARCLIP model (the captioner's starting point)
+                     pool, test) -> list:
+    "For each test image, the first caption of its nearest training image (cosine of image embeddings)."
+    tf = make_transforms(model)[1]
+    fp, ft = (embed_images(model, x['image'], tf) for x in (pool, test))
+    return [pool['captions'][i][0] for i in (ft @ fp.T).argmax(1).tolist()]
+
+def yardsticks(cfg:CaptionConfig, tcfg, test, refs:list) -> pd.DataFrame:
+    "`class_hit` and standard CIDEr of the two untrained captioners, per seed (and starting arm)."
+    rows = []
+    for seed in cfg.seeds:
+        pool = caption_pool(stream_id(tcfg, seed, 'sar', 'captioning'), cfg.n_scenes, tcfg.img_size,
+                            held_out_classes())
+        named = {'constant caption': [constant_caption(pool)] * len(test)}
+        for arm in cfg.arms:
+            m = load_model(arm_checkpoint(tcfg, seed, arm)).model
+            named[f'nearest caption, {arm}'] = nearest_captions(m, pool, test)
+        rows += [dict(captioner=k, seed=seed, class_hit=caption_measures(c, test['meta'])['class_hit'],
+                      CIDEr_standard=evaluate_captions(c, refs, 'standard', meteor=False)['CIDEr'])
+                 for k, c in named.items()]
+    return pd.DataFrame(rows)
 
 # %% ../../nbs/13_captioning.ipynb #975b30a2
 def _show_image(ax, im):
