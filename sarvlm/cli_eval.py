@@ -23,7 +23,8 @@ from .tasks.retrieval import retrieval_by_domain, retrieval_metrics, TABLE_COLUM
 from .scenes import CLASSES
 from .tasks.zeroshot import evaluate, load_templates, check_labels
 from .tasks.recognition import linear_probe
-from .tasks.captioning import generate_captions, evaluate_captions
+from .caption_metrics import evaluate_captions
+from .tasks.captioning import generate_captions
 from .tasks.localization import make_scenes, polygons_mask, QUERY_TEMPLATE, localize, slm
 from .cli import run_cli, int_at_least, SCHEMES, SCHEME_HELP
 from .cli import _message, _parser, _Fmt, _input_args, _label_args, _say, read_args_data

@@ -45,6 +45,7 @@ def study_notebooks(nbs_dir=None, # folder of the notebooks (default: the projec
 REFERENCE_TIMES = {  # seconds per notebook, full configuration, two at a time, fresh clone (2026-12-03)
     '00_core': 8, '00a_stats': 3, '01_sar': 7, '01a_sario': 4, '01b_filters': 5, '02_scenes': 4,
     '02a_procgen': 3, '02b_cameras': 3, '02c_render': 7, '03_captions': 3, '03a_caption_check': 6,
+    '03b_caption_metrics': 10,
     '04_data': 43, '04a_files': 5, '04b_boxes': 5, '04c_formats': 6, '04d_checkpoint_files': 4,
     '05_models': 27, '05a_features': 9, '05b_scores': 8, '05c_resume': 9, '06_train': 49,
     '07_transfer': 843, '08_alignment': 101, '09_retrieval': 32, '10_zeroshot': 10,
@@ -79,7 +80,8 @@ def eta_line(done:list, todo:list, times:dict, elapsed:float, left:float|None=No
 # %% ../nbs/18_reproduce.ipynb #cac02d0f
 DEPENDS = {  # notebook -> the notebooks whose outputs (cache/, runs/) it reads
     '00_core': [], '00a_stats': [], '01_sar': [], '01a_sario': [], '01b_filters': [], '02_scenes': [], '02a_procgen': [],
-    '02b_cameras': [], '02c_render': [], '03_captions': [], '03a_caption_check': [], '04_data': [],
+    '02b_cameras': [], '02c_render': [], '03_captions': [], '03a_caption_check': [], '03b_caption_metrics': [],
+    '04_data': [],
     '04a_files': [], '04b_boxes': [], '04c_formats': ['04_data'], '04d_checkpoint_files': [], '05_models': [],
     '05a_features': [], '05b_scores': [], '05c_resume': [],
     '06_train': ['04_data'], '07_transfer': ['04_data'], '08_alignment': ['07_transfer'],

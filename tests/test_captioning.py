@@ -1,18 +1,19 @@
-"""Captioning (sarvlm.tasks.captioning): pycocoevalcap metrics against hand-computed cases, both protocols, the
+"""Captioning (sarvlm.caption_metrics, sarvlm.tasks.captioning): pycocoevalcap metrics against hand-computed cases, both protocols, the
 no-Java fallback, the authors' token decoding, open_clip's uninitialised CoCa projection, and a generation smoke test."""
 import math
 import numpy as np
 import pytest
 import torch
+from sarvlm import caption_metrics as M
 from sarvlm.tasks import captioning as C
 
 REF = {0: ['a ship in the sea'], 1: ['a tank on the land']}
-needs_java = pytest.mark.skipif(not C.java_available(), reason="METEOR / PTB tokenizer need Java: " + C.JAVA_HINT)
+needs_java = pytest.mark.skipif(not M.java_available(), reason="METEOR / PTB tokenizer need Java: " + M.JAVA_HINT)
 
 
 def test_perfect_and_disjoint_captions():
-    p = C.score_corpus(REF, {0: ['a ship in the sea'], 1: ['a tank on the land']}, meteor=False)
-    z = C.score_corpus(REF, {0: ['x y z w v'], 1: ['q r s t u']}, meteor=False)
+    p = M.score_corpus(REF, {0: ['a ship in the sea'], 1: ['a tank on the land']}, meteor=False)
+    z = M.score_corpus(REF, {0: ['x y z w v'], 1: ['q r s t u']}, meteor=False)
     for k in ['BLEU-1', 'BLEU-2', 'BLEU-3', 'BLEU-4', 'ROUGE-L']:
         assert p[k] == pytest.approx(1, abs=1e-6) and z[k] == pytest.approx(0, abs=1e-6), k
     assert p['CIDEr'] == pytest.approx(10, abs=1e-6) and z['CIDEr'] == pytest.approx(0, abs=1e-9)
@@ -20,27 +21,27 @@ def test_perfect_and_disjoint_captions():
 
 
 def test_partial_overlap_by_hand():
-    s = C.score_corpus({0: ['a ship in the sea']}, {0: ['a ship in the harbour']}, meteor=False)
+    s = M.score_corpus({0: ['a ship in the sea']}, {0: ['a ship in the harbour']}, meteor=False)
     p = [4/5, 3/4, 2/3, 1/2]   # clipped n-gram precisions; equal lengths, so no brevity penalty
     for n in range(1, 5): assert s[f'BLEU-{n}'] == pytest.approx(math.prod(p[:n]) ** (1/n), abs=1e-6)
     assert s['ROUGE-L'] == pytest.approx(0.8, abs=1e-6)   # LCS 4 of 5 both ways
 
 
 def test_brevity_penalty():
-    s = C.score_corpus({0: ['a ship in the open sea']}, {0: ['a ship in the']}, meteor=False)
+    s = M.score_corpus({0: ['a ship in the open sea']}, {0: ['a ship in the']}, meteor=False)
     assert s['BLEU-1'] == pytest.approx(math.exp(1 - 6/4), abs=1e-6)   # all 4 unigrams right, BP = exp(1 - r/c)
 
 
 def test_cider_one_image_corpus_is_zero():
-    s = C.score_corpus({0: ['a ship in the sea']}, {0: ['a ship in the sea']}, meteor=False)
+    s = M.score_corpus({0: ['a ship in the sea']}, {0: ['a ship in the sea']}, meteor=False)
     assert s['CIDEr'] == pytest.approx(0, abs=1e-9) and s['BLEU-4'] == pytest.approx(1, abs=1e-6)
 
 
 def test_bad_inputs():
-    with pytest.raises(ValueError, match='same image ids'): C.score_corpus(REF, {0: ['a']}, meteor=False)
-    with pytest.raises(ValueError, match='list of ONE string'): C.score_corpus({0: ['a b']}, {0: 'a b'}, meteor=False)
-    with pytest.raises(ValueError, match='protocol must be one of'): C.evaluate_captions(['a'], [['a']], 'coco')
-    with pytest.raises(ValueError, match='1 hypotheses but 2'): C.evaluate_captions(['a'], [['a'], ['b']])
+    with pytest.raises(ValueError, match='same image ids'): M.score_corpus(REF, {0: ['a']}, meteor=False)
+    with pytest.raises(ValueError, match='list of ONE string'): M.score_corpus({0: ['a b']}, {0: 'a b'}, meteor=False)
+    with pytest.raises(ValueError, match='protocol must be one of'): M.evaluate_captions(['a'], [['a']], 'coco')
+    with pytest.raises(ValueError, match='1 hypotheses but 2'): M.evaluate_captions(['a'], [['a'], ['b']])
 
 
 REFS5 = [['A ship in the open sea.', 'a vessel at sea', 'one ship on water', 'a boat in the sea', 'a ship at sea'],
@@ -49,33 +50,33 @@ HYPS = ['a ship in the open sea', 'a tank seen by radar']
 
 
 def test_protocols_differ_as_documented():
-    a = C.evaluate_captions(HYPS, REFS5, 'authors', meteor=False)
-    s = C.evaluate_captions(HYPS, REFS5, 'standard', meteor=False)
+    a = M.evaluate_captions(HYPS, REFS5, 'authors', meteor=False)
+    s = M.evaluate_captions(HYPS, REFS5, 'standard', meteor=False)
     assert a['tokenizer'] == 'raw' and a['BLEU-4'] < 0.5   # case, full stop and the other 4 references all count against
     assert s['BLEU-4'] == pytest.approx(1, abs=1e-6)
 
 
 def test_no_java_fallback(monkeypatch):
-    monkeypatch.setattr(C, 'java_available', lambda: False)
-    s = C.evaluate_captions(HYPS, REFS5, 'standard')
+    monkeypatch.setattr(M, 'java_available', lambda: False)
+    s = M.evaluate_captions(HYPS, REFS5, 'standard')
     assert s['tokenizer'] == 'python (no Java)' and s['METEOR'] is None and s['BLEU-4'] == pytest.approx(1, abs=1e-6)
-    with pytest.raises(RuntimeError, match='openjdk'): C.score_corpus(REF, REF, meteor=True)
-    assert 'Java' in C.spice_status()
+    with pytest.raises(RuntimeError, match='openjdk'): M.score_corpus(REF, REF, meteor=True)
+    assert 'Java' in M.spice_status()
 
 
 @needs_java
 def test_meteor_hand_checks():
-    assert C.score_corpus(REF, {0: ['a ship in the sea'], 1: ['a tank on the land']})['METEOR'] == pytest.approx(1, abs=0.01)
-    assert C.score_corpus(REF, {0: ['x y z w v'], 1: ['q r s t u']})['METEOR'] == pytest.approx(0, abs=1e-6)
+    assert M.score_corpus(REF, {0: ['a ship in the sea'], 1: ['a tank on the land']})['METEOR'] == pytest.approx(1, abs=0.01)
+    assert M.score_corpus(REF, {0: ['x y z w v'], 1: ['q r s t u']})['METEOR'] == pytest.approx(0, abs=1e-6)
 
 
 @needs_java
 def test_python_tokenizer_matches_ptb_on_sarvlm_style_captions():
     caps = ['A SAR image of the ZSU-23-4 anti-aircraft gun.', "The quay harbour, as seen in a SAR view.",
             'Mainly bare land can be seen in this radar view!', 'A vessel (cargo ship) near the coast; calm water.']
-    ptb = C.ptb_tokenize({i: [c] for i, c in enumerate(caps)})
+    ptb = M.ptb_tokenize({i: [c] for i, c in enumerate(caps)})
     for i, c in enumerate(caps):
-        a, b = ptb[i][0].split(), C.simple_tokenize(c).split()
+        a, b = ptb[i][0].split(), M.simple_tokenize(c).split()
         # PTB keeps the hyphenated name as one token; the fallback splits it: the only documented difference
         assert [w for w in a if '-' not in w] == [w for w in b if w not in ('zsu', '23', '4', 'anti', 'aircraft')], (a, b)
 

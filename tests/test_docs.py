@@ -19,6 +19,7 @@ PAGES = sorted((ROOT/'nbs').glob('*.ipynb'))                 # every page of the
 NO_FIGURES = {'00_core',   # seeds, paths and switches: nothing to draw
               '00a_stats',   # intervals and paired tests on hand-made numbers: the study notebooks draw them
               '03a_caption_check',   # captions in, problems out: the counts are printed, nothing to draw
+              '03b_caption_metrics',   # metrics on hand-made captions: scores and checks, nothing to draw
               '04a_files',   # image files, CSV and class folders: round trips and error messages
               '04c_formats',   # one reader of a data spec: formats found, errors named; 04_data draws the data
               '04d_checkpoint_files',   # file kinds and refusals: bytes in, kinds and messages out

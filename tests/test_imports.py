@@ -3,7 +3,7 @@ import ast
 from pathlib import Path
 
 PKG = Path(__file__).resolve().parent.parent/'sarvlm'
-ORDER = ['core', 'stats', 'sar', 'sario', 'filters', 'scenes', 'procgen', 'cameras', 'render', 'captions', 'caption_check', 'data',
+ORDER = ['core', 'stats', 'sar', 'sario', 'filters', 'scenes', 'procgen', 'cameras', 'render', 'captions', 'caption_check', 'caption_metrics', 'data',
          'files', 'boxes', 'formats', 'checkpoint_files', 'models', 'features', 'scores', 'resume', 'train', 'transfer', 'alignment',
          'tasks', 'widgets', 'cli', 'cli_train', 'cli_eval', 'reproduce']   # every tasks.* module sits at 'tasks'
 

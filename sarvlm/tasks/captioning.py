@@ -4,7 +4,7 @@
 
 # %% ../../nbs/13_captioning.ipynb #cf88c9e5
 from __future__ import annotations
-import contextlib, io, os, re, sys, tempfile, time, shutil, functools, subprocess, textwrap, warnings, copy, json
+import os, re, sys, tempfile, time, subprocess, textwrap, warnings, copy, json
 from collections import Counter
 from dataclasses import dataclass, asdict
 from pathlib import Path
@@ -17,17 +17,12 @@ import datasets
 import open_clip
 from open_clip.model import set_model_preprocess_cfg
 from open_clip.transform import PreprocessCfg
-import pycocoevalcap.spice
-from pycocoevalcap.bleu.bleu import Bleu
-from pycocoevalcap.cider.cider import Cider
-from pycocoevalcap.meteor.meteor import Meteor
-from pycocoevalcap.rouge.rouge import Rouge
-from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
 from ..core import is_small, set_seed, get_paths
 from ..stats import mean_ci, paired_test, ci_reading
 from ..sar import normalize
-from ..captions import Annot, Obj, load_vocabulary
-from ..caption_check import parse_caption, check_caption
+from sarvlm.caption_metrics import (java_available, JAVA_HINT, METRICS, warm_meteor, score_corpus,
+    evaluate_captions, PROTOCOLS, spice_status, record_annot, names_object, loops,
+    caption_measures)
 from ..data import domain_split, records_to_dataset, fresh_record
 from ..scenes import CLASSES
 # sarvlm.models before fastai: quiets both torch.jit warnings
@@ -41,137 +36,13 @@ from ..scores import held_out_classes
 from ..transfer import ARMS, stage_dir, run_stage, stream_id, study_config
 
 # %% auto #0
-__all__ = ['JAVA_HINT', 'METRICS', 'PROTOCOLS', 'SOT', 'EOT', 'DECODING', 'CAPTION_ARMS', 'KEY_MEASURES', 'java_available',
-           'warm_meteor', 'score_corpus', 'simple_tokenize', 'ptb_tokenize', 'protocol_inputs', 'evaluate_captions',
-           'spice_status', 'decode_tokens', 'generate_captions', 'init_caption_decoder', 'CaptionVocab',
-           'CompactTokenizer', 'compact_captioner', 'AllCaptions', 'caption_pool', 'TrimTokens', 'CaptionConfig',
-           'caption_config', 'train_captioner', 'record_annot', 'names_object', 'names_present', 'loops',
-           'repeats_pair', 'caption_measures', 'caption_test_records', 'reference_lists', 'caption_loss',
-           'image_reliance', 'present_matrix', 'probe_top1_hit', 'decoder_tokens', 'token_probe', 'arm_checkpoint',
-           'score_captions', 'seed_captioners', 'run_captioning', 'caption_summary', 'caption_tests', 'caption_verdict',
-           'grounding_reading', 'constant_caption', 'nearest_captions', 'yardsticks', 'caption_gallery']
-
-# %% ../../nbs/13_captioning.ipynb #ac30f723
-@functools.lru_cache(None)
-def java_available() -> bool:
-    "True when a `java` executable runs here (pycocoevalcap's METEOR and PTB tokenizer need it)."
-    if shutil.which('java') is None: return False
-    try: r = subprocess.run(['java', '-version'], capture_output=True, timeout=60)
-    except (OSError, subprocess.SubprocessError): return False
-    return r.returncode == 0
-
-JAVA_HINT = ("install a Java runtime (Debian/Ubuntu: `apt-get install openjdk-17-jre-headless`) "
-             "to get METEOR and the PTB tokenizer")
-
-# %% ../../nbs/13_captioning.ipynb #5ddfcd6d
-METRICS = ['BLEU-1', 'BLEU-2', 'BLEU-3', 'BLEU-4', 'METEOR', 'ROUGE-L', 'CIDEr']
-
-@functools.lru_cache(None)
-def _meteor() -> Meteor: return Meteor()
-
-def warm_meteor() -> bool:
-    "Start the METEOR Java process now (it loads in the background); False when Java is missing."
-    if java_available(): _meteor()
-    return java_available()
-
-def _check_pairs(gts:dict, res:dict):
-    "A ValueError unless `gts` and `res` share their ids, with one string per `res` entry."
-    if set(gts) != set(res):
-        g, r = sorted(set(gts) - set(res))[:5], sorted(set(res) - set(gts))[:5]
-        raise ValueError(f"gts and res must have the same image ids; only in gts: {g}, "
-                         f"only in res: {r}")
-    for k, v in res.items():
-        if not (isinstance(v, list) and len(v) == 1 and isinstance(v[0], str)):
-            raise ValueError(f"res[{k!r}] must be a list of ONE string, got {v!r}")
-        if not (isinstance(gts[k], list) and gts[k] and all(isinstance(s, str) for s in gts[k])):
-            raise ValueError(f"gts[{k!r}] must be a non-empty list of strings, got {gts[k]!r}")
-
-# %% ../../nbs/13_captioning.ipynb #cd118b01
-def score_corpus(gts:dict, # image id -> list of reference strings
-                 res:dict, # image id -> [generated string]
-                 meteor:bool|None=None, # compute METEOR (needs Java); None: when Java is available
-                ) -> dict:
-    "Corpus BLEU-1..4, METEOR, ROUGE-L, CIDEr(-D) (0-1; CIDEr 0-10); METEOR None when skipped."
-    _check_pairs(gts, res)
-    with contextlib.redirect_stdout(io.StringIO()):   # Bleu prints its counts
-        b, _ = Bleu(4).compute_score(gts, res)
-    out = {f'BLEU-{i+1}': float(v) for i, v in enumerate(b)}
-    meteor = java_available() if meteor is None else meteor
-    if meteor and not java_available(): raise RuntimeError(f"METEOR needs Java: {JAVA_HINT}")
-    out['METEOR'] = float(_meteor().compute_score(gts, res)[0]) if meteor else None
-    out['ROUGE-L'] = float(Rouge().compute_score(gts, res)[0])
-    out['CIDEr'] = float(Cider().compute_score(gts, res)[0])
-    return out
-
-# %% ../../nbs/13_captioning.ipynb #b528f8b6
-_PUNCT = re.compile(r"[.?!,:;\-`'()\[\]{}\"]+")
-
-def simple_tokenize(s:str) -> str:
-    "Lower case, punctuation dropped, whitespace collapsed (close to PTB + pycocoevalcap's filter)."
-    return ' '.join(_PUNCT.sub(' ', s.lower()).split())
-
-_SPEED_LINE = re.compile(r'PTBTokenizer tokenized \d+ tokens at [\d.]+ tokens per second\.\n?')
-
-@contextlib.contextmanager
-def _without_speed_line():
-    """Run a block with file descriptor 2 (where the Java tokenizer writes) sent to a temporary file,
-    then pass on everything it wrote except the tokenizer's speed line."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile('w+b') as f:
-        os.dup2(f.fileno(), 2)
-        try: yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            f.seek(0)
-            rest = _SPEED_LINE.sub('', f.read().decode(errors='replace'))
-            if rest: sys.stderr.write(rest)
-
-def ptb_tokenize(d:dict) -> dict:
-    "pycocoevalcap's PTB tokenizer (Java) on {id: [str, ...]} -> {id: [tokenized str, ...]}."
-    with _without_speed_line():
-        return PTBTokenizer().tokenize({k: [{'caption': s} for s in v] for k, v in d.items()})
-
-# %% ../../nbs/13_captioning.ipynb #cd721ef6
-PROTOCOLS = ('authors', 'standard')
-
-def _tokenized(gts:dict, res:dict) -> tuple:
-    "(gts, res, tokenizer name): PTB-tokenized in one Java start; `simple_tokenize` without Java."
-    if not java_available():
-        tk = lambda d: {k: [simple_tokenize(s) for s in v] for k, v in d.items()}
-        return tk(gts), tk(res), 'python (no Java)'
-    both = {**{f'g{k}': v for k, v in gts.items()}, **{f'r{k}': v for k, v in res.items()}}
-    both = ptb_tokenize(both)
-    return {k: both[f'g{k}'] for k in gts}, {k: both[f'r{k}'] for k in res}, 'PTB'
-
-def protocol_inputs(hyps:list, # generated captions, one per image
-                    refs:list, # per image: reference captions (the first is the record's `caption`)
-                    protocol:str='authors', # 'authors' (first reference, raw) or 'standard
-                   ) -> tuple:
-    "(gts, res, tokenizer name) for pycocoevalcap under `protocol`."
-    if protocol not in PROTOCOLS:
-        raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
-    if len(hyps) != len(refs):
-        raise ValueError(f"{len(hyps)} hypotheses but {len(refs)} reference lists")
-    res = {i: [h] for i, h in enumerate(hyps)}
-    if protocol == 'authors': return {i: [r[0]] for i, r in enumerate(refs)}, res, 'raw'
-    return _tokenized({i: list(r) for i, r in enumerate(refs)}, res)
-
-def evaluate_captions(hyps:list, refs:list, protocol:str='authors', meteor:bool|None=None) -> dict:
-    "Corpus metrics of `hyps` against `refs` under `protocol`, with the protocol and tokenizer."
-    gts, res, tokenizer_name = protocol_inputs(hyps, refs, protocol)
-    return dict(protocol=protocol, tokenizer=tokenizer_name, n=len(hyps), **score_corpus(gts, res, meteor))
-
-# %% ../../nbs/13_captioning.ipynb #b6da8b43
-def spice_status() -> str:
-    "Whether SPICE can run offline here (its Stanford CoreNLP jar present) and what to do if not."
-    jar = Path(pycocoevalcap.spice.__path__[0])/'lib'/'stanford-corenlp-3.6.0.jar'
-    if jar.is_file() and java_available(): return f"SPICE ready ({jar.name} present)"
-    fetch = "from pycocoevalcap.spice.get_stanford_models import get_stanford_models as g; g()"
-    return (f"SPICE skipped: it needs {jar.name} (Stanford CoreNLP 3.6.0, downloaded from "
-            f"nlp.stanford.edu on first use{'' if java_available() else ' and Java'}); "
-            f"with network access run `python -c '{fetch}'`")
+__all__ = ['SOT', 'EOT', 'DECODING', 'CAPTION_ARMS', 'KEY_MEASURES', 'decode_tokens', 'generate_captions', 'init_caption_decoder',
+           'CaptionVocab', 'CompactTokenizer', 'compact_captioner', 'AllCaptions', 'caption_pool', 'TrimTokens',
+           'CaptionConfig', 'caption_config', 'train_captioner', 'caption_test_records', 'reference_lists',
+           'caption_loss', 'image_reliance', 'present_matrix', 'probe_top1_hit', 'decoder_tokens', 'token_probe',
+           'arm_checkpoint', 'score_captions', 'seed_captioners', 'run_captioning', 'caption_summary', 'caption_tests',
+           'caption_verdict', 'grounding_reading', 'constant_caption', 'nearest_captions', 'yardsticks',
+           'caption_gallery']
 
 # %% ../../nbs/13_captioning.ipynb #20069677
 SOT, EOT = 49406, 49407
@@ -381,54 +252,6 @@ def train_captioner(ds, # records with five `captions` (`caption_pool`)
     for f in [out/'latest.pt', *out.glob('epoch_*.pt')]: f.unlink(missing_ok=True)   # weights only
     rows = [r for r in read_metrics(out/'metrics.csv') if r['caption_loss']]
     return learn.model.eval(), rows, parts
-
-# %% ../../nbs/13_captioning.ipynb #7d4d4212
-def record_annot(meta) -> Annot:
-    "The `Annot` a record's captions were written from (its `meta` JSON)."
-    m = json.loads(meta) if isinstance(meta, str) else meta
-    return Annot([Obj(**o) for o in m['caption_objects']], m['landcover'], m['kind'])
-
-def names_object(caption:str, annot:Annot|None=None, vocab=None) -> bool:
-    "Whether `caption` names any object class or fine type (right or wrong)."
-    claims, _ = parse_caption(caption, annot, vocab or load_vocabulary())
-    return any(c.kind in ('count', 'fine') for c in claims)
-
-def names_present(caption:str, annot:Annot, vocab=None) -> bool:
-    "Whether `caption` names a class (or fine type) of an object that `annot` has."
-    vocab = vocab or load_vocabulary()
-    claims, _ = parse_caption(caption, annot, vocab)
-    fine = {vocab.fine_name(o.fine_type, o.cls).lower() for o in annot.objects if o.fine_type}
-    cls = {o.cls for o in annot.objects}
-    return any((c.kind == 'count' and c.name in cls) or (c.kind == 'fine' and c.name in fine)
-               for c in claims)
-
-def loops(caption:str) -> bool:
-    "A word or a word pair repeated back to back ('this this', 'of the of the')."
-    w = caption.lower().split()
-    return (any(a == b for a, b in zip(w, w[1:]))
-            or any(w[i:i + 2] == w[i + 2:i + 4] for i in range(len(w) - 3)))
-
-def repeats_pair(caption:str) -> bool:
-    "Some word pair occurs twice anywhere ('in the ... in the'): templates do this too."
-    p = list(zip(*[simple_tokenize(caption).split()[i:] for i in range(2)]))
-    return len(p) != len(set(p))
-
-# %% ../../nbs/13_captioning.ipynb #68819f1a
-def caption_measures(captions:list, metas:list) -> dict:
-    """Measures a learner can read at a glance (%): `class_hit` (names a class present, over images
-    with objects), `names_object` (names any object), `hit_when_named` (right when it names one),
-    `repeat_pair_rate` (`loops`), `any_pair_twice`, `consistent` (`check_caption` finds nothing)."""
-    vocab, ann = load_vocabulary(), [record_annot(m) for m in metas]
-    has = [(c, a) for c, a in zip(captions, ann) if a.objects]
-    hits = [names_present(c, a, vocab) for c, a in has]
-    named = [names_object(c, a, vocab) for c, a in has]
-    pct = lambda xs: 100 * float(np.mean(xs)) if len(xs) else float('nan')
-    return dict(class_hit=pct(hits), names_object=pct(named),
-                hit_when_named=pct([h for h, n in zip(hits, named) if n]),
-                repeat_pair_rate=pct([loops(c) for c in captions]),
-                any_pair_twice=pct([repeats_pair(c) for c in captions]),
-                consistent=pct([not check_caption(c, a, vocab) for c, a in zip(captions, ann)]),
-                images_with_objects=len(has))
 
 # %% ../../nbs/13_captioning.ipynb #f6b2bf76
 def caption_test_records(dd, cfg:CaptionConfig):
