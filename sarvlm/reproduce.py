@@ -42,15 +42,15 @@ def study_notebooks(nbs_dir=None, # folder of the notebooks (default: the projec
     return nbs
 
 # %% ../nbs/18_reproduce.ipynb #3171966a
-REFERENCE_TIMES = {  # seconds per notebook, full configuration, two at a time, fresh clone (2026-12-03)
-    '00_core': 8, '00a_stats': 3, '01_sar': 7, '01a_sario': 4, '01b_filters': 5, '02_scenes': 4,
-    '02a_procgen': 3, '02b_cameras': 3, '02c_render': 7, '03_captions': 3, '03a_caption_check': 6,
-    '03b_caption_metrics': 10,
-    '04_data': 43, '04a_files': 5, '04b_boxes': 5, '04c_formats': 6, '04d_checkpoint_files': 4,
-    '05_models': 27, '05a_features': 9, '05b_scores': 8, '05c_resume': 9, '06_train': 49,
-    '07_transfer': 843, '08_alignment': 101, '09_retrieval': 32, '10_zeroshot': 10,
-    '11_recognition': 12, '12_ensemble': 80, '13_captioning': 300, '14_localization': 78,
-    '15_detection': 207, '16_explore': 15, '17_cli': 4, '17a_cli_train': 11, '17b_cli_eval': 60}
+REFERENCE_TIMES = {  # seconds per notebook, full configuration, two at a time, fresh clone (2026-12-04)
+    '00_core': 6, '00a_stats': 3, '01_sar': 7, '01a_sario': 4, '01b_filters': 5, '02_scenes': 3,
+    '02a_procgen': 3, '02b_cameras': 3, '02c_render': 6, '03_captions': 3, '03a_caption_check': 6,
+    '03b_caption_metrics': 11, '04_data': 41, '04a_files': 4, '04b_boxes': 4, '04c_formats': 6,
+    '04d_checkpoint_files': 4, '05_models': 19, '05a_features': 8, '05b_scores': 9,
+    '05c_resume': 8, '06_train': 48, '07_transfer': 849, '08_alignment': 103, '09_retrieval': 31,
+    '10_zeroshot': 10, '11_recognition': 12, '12_ensemble': 86, '13_captioning': 352,
+    '14_localization': 79, '15_detection': 294, '16_explore': 15, '17_cli': 4, '17a_cli_train': 11,
+    '17b_cli_eval': 58}
 
 def measured_times(path) -> dict:
     "Seconds per notebook that an earlier run measured (its `times.json`), or {} if there is none."
