@@ -16,6 +16,7 @@ from torchvision.models.detection import FCOS
 from torchvision.models.detection.fcos import FCOSHead
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.image_list import ImageList
+from torchvision.ops import box_iou
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 from ..core import is_small, set_seed
@@ -29,7 +30,7 @@ from .localization import stage_checkpoint, _check_vit, _input_cfg
 __all__ = ['INITS', 'CURVE_STEPS', 'record_targets', 'detection_split', 'detections_to_coco', 'coco_eval', 'coco_map',
            'render_detection_split', 'ViTBackbone', 'make_detector', 'pos_embed', 'vit_tokens', 'train_detector',
            'predict', 'predict_with_sides', 'box_sides_alive', 'CentredAnchors', 'TokenNeck', 'TokenFCOS', 'train_head',
-           'init_tokens', 'fit_and_score', 'learning_curves', 'summarize_curves', 'curve_paired_test']
+           'init_tokens', 'fit_and_score', 'learning_curves', 'summarize_curves', 'curve_paired_test', 'found_by_width']
 
 # %% ../../nbs/15_detection.ipynb #346c31e2
 def _box_targets(boxes:list, classes:list, min_px:float) -> tuple:
@@ -410,3 +411,19 @@ def curve_paired_test(curves:pd.DataFrame, a:str, b:str, n_train:int, measure:st
     t, p = stats.ttest_rel(x.loc[d.index, a], x.loc[d.index, b]) if len(d) > 1 else (np.nan, np.nan)
     return dict(a=a, b=b, n_train=n_train, seeds=len(d), diff=round(m, 1), ci95=round(h, 1),
                 t=round(float(t), 2), p=round(float(p), 3), note='')
+
+# %% ../../nbs/15_detection.ipynb #91180818
+def found_by_width(preds, data, bins=(8, 10, 14, 20, 40, 200)) -> pd.DataFrame:
+    "Per kind and box width (px): boxes, median best IoU of any detection, % found at IoU >= 0.5 (any class)."
+    rows = []
+    for p, t, k in zip(preds, data['targets'], data['kinds']):
+        if not len(t['labels']): continue
+        iou = (box_iou(t['boxes'], p['boxes']).max(1).values if len(p['boxes'])
+               else torch.zeros(len(t['labels'])))
+        w = (t['boxes'][:, 2:] - t['boxes'][:, :2]).min(1).values
+        rows += [dict(kind=k, w=float(a), iou=float(b)) for a, b in zip(w, iou)]
+    df = pd.DataFrame(rows).assign(width=lambda d: pd.cut(d['w'], bins, right=False))
+    return df.groupby(['kind', 'width'], observed=True).agg(
+        boxes=('iou', 'size'), median_iou=('iou', lambda x: round(x.median(), 2)),
+        found=('iou', lambda x: round(100 * (x >= 0.5).mean(), 1))).reset_index()
+
