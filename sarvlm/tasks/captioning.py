@@ -11,6 +11,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from sklearn.linear_model import LogisticRegression
+from sklearn.multiclass import OneVsRestClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 import torch.nn.functional as F
 import matplotlib.pyplot as plt
 import datasets
@@ -267,13 +271,16 @@ def reference_lists(test) -> list:
 
 @torch.inference_mode()
 def caption_loss(model, ds, # a CoCa; records with `image` and `caption`
-                 transform, tokenizer, batch_size:int=64) -> float:
+                 transform, tokenizer, batch_size:int=64,
+                 captions:list|None=None, # captions to score in place of `ds`'s own (one per row)
+                ) -> float:
     "Mean next-token cross-entropy (nats/token) of `ds`'s captions, teacher-forced on the images."
     model.eval()
+    images, caps = ds['image'], ds['caption'] if captions is None else captions   # each column read once
     tot, n = 0.0, 0
-    for i in range(0, len(ds), batch_size):
-        x = torch.stack([transform(im) for im in ds['image'][i:i + batch_size]])
-        t = tokenizer(list(ds['caption'][i:i + batch_size]))
+    for i in range(0, len(images), batch_size):
+        x = torch.stack([transform(im) for im in images[i:i + batch_size]])
+        t = tokenizer(list(caps[i:i + batch_size]))
         out = model(x, t[:, :max(2, int((t != 0).sum(1).max()))])
         lg, lab = out['logits'].permute(0, 2, 1), out['labels']
         tot += float(F.cross_entropy(lg, lab, ignore_index=0, reduction='sum'))
@@ -281,10 +288,6 @@ def caption_loss(model, ds, # a CoCa; records with `image` and `caption`
     return tot / n
 
 # %% ../../nbs/13_captioning.ipynb #a510bb02
-class _Columns(dict):
-    "Equal-length columns read like a `datasets.Dataset` (`ds['caption']`); `len` counts rows."
-    def __len__(self): return len(next(iter(self.values())))
-
 def image_reliance(model, ds, # a CoCa; records with `image` and `caption`
                    transform, tokenizer, seed:int=0,
                    own:float|None=None, # `caption_loss` of `ds` if already computed
@@ -292,9 +295,8 @@ def image_reliance(model, ds, # a CoCa; records with `image` and `caption`
     "`caption_loss` with the captions shuffled over the images (seeded) minus with their own images."
     perm = np.random.default_rng(seed).permutation(len(ds)).tolist()
     caps = ds['caption']
-    other = _Columns(image=ds['image'], caption=[caps[i] for i in perm])
     own = caption_loss(model, ds, transform, tokenizer) if own is None else own
-    return caption_loss(model, other, transform, tokenizer) - own
+    return caption_loss(model, ds, transform, tokenizer, captions=[caps[i] for i in perm]) - own
 
 def present_matrix(metas, classes=CLASSES) -> np.ndarray:
     "(records, classes) 0/1: which object classes each record's scene holds."
@@ -303,23 +305,18 @@ def present_matrix(metas, classes=CLASSES) -> np.ndarray:
 
 # %% ../../nbs/13_captioning.ipynb #d9a90cb7
 def probe_top1_hit(x_train, y_train, # features (n, d); present classes (n, k) 0/1
-                   x_test, y_test, steps:int=300, lr:float=1e-2, l2:float=1e-3) -> float:
-    "% of test rows with a class whose top class under a logistic probe (fit on train) is present."
-    xtr, xte = torch.as_tensor(x_train).float(), torch.as_tensor(x_test).float()
-    mu, sd = xtr.mean(0), xtr.std(0) + 1e-6
-    xtr, xte = (xtr - mu)/sd, (xte - mu)/sd
-    ytr, yte = torch.as_tensor(y_train).float(), torch.as_tensor(y_test).float()
-    w = torch.zeros(xtr.shape[1], ytr.shape[1], requires_grad=True)
-    b = torch.zeros(ytr.shape[1], requires_grad=True)
-    opt = torch.optim.Adam([w, b], lr)
-    with torch.enable_grad():
-        for _ in range(steps):
-            opt.zero_grad()
-            (F.binary_cross_entropy_with_logits(xtr @ w + b, ytr) + l2*(w**2).sum()).backward()
-            opt.step()
-    has = yte.sum(1) > 0
-    top = (xte[has] @ w + b).detach().argmax(1)
-    return 100*float(yte[has][torch.arange(len(top)), top].mean())
+                   x_test, y_test) -> float:
+    """% of test rows with a class whose top class under a linear probe is present: scikit-learn's
+    logistic regression, one per class that the training rows both have and lack, on standardised
+    features; rows without a class are not scored."""
+    y_train, y_test = np.asarray(y_train), np.asarray(y_test)
+    fit = np.flatnonzero((y_train.min(0) == 0) & (y_train.max(0) == 1))   # both answers to learn from
+    if not len(fit): raise ValueError("probe_top1_hit: no class is both present and absent in training")
+    probe = make_pipeline(StandardScaler(), OneVsRestClassifier(LogisticRegression(max_iter=1000)))
+    probe.fit(np.asarray(x_train), y_train[:, fit])
+    has = y_test.sum(1) > 0
+    top = fit[probe.decision_function(np.asarray(x_test)[has]).reshape(int(has.sum()), -1).argmax(1)]
+    return 100 * float(y_test[has, top].mean())
 
 @torch.no_grad()
 def decoder_tokens(model, images, transform, batch_size:int=64) -> torch.Tensor:
