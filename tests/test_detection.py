@@ -95,6 +95,22 @@ def test_vit_tokens_match_the_tower_and_interpolate():
     assert torch.allclose(D.vit_tokens(model, list(x), bf16=False), ref, atol=1e-5)
     assert D.vit_tokens(model, [torch.rand(3, 128, 128)]).shape == (1, 128, 16, 16)
     assert torch.equal(D.pos_embed(v, 8), v.positional_embedding)
+    views = D.view_tokens(model, list(x), bf16=False)
+    assert views.shape == (4, 2, 128, 8, 8) and views.is_contiguous()   # channels first (the fast layout)
+    for k in range(4):   # view k: the tokens of the k-th flip of each image, not a flip of the tokens
+        assert torch.allclose(views[k], D.vit_tokens(model, [D.flip_view(im, k) for im in x], bf16=False))
+
+
+def test_flip_targets_follow_the_flipped_image():
+    img = torch.zeros(1, 32, 32)
+    img[0, 3:9, 20:30] = 1                                       # an object at x 20..30, y 3..9
+    t = dict(boxes=torch.tensor([[20., 3., 30., 9.]]), labels=torch.tensor([2]))
+    for k in range(4):
+        x0, y0, x1, y1 = D.flip_targets(t, k, 32)['boxes'][0].int().tolist()
+        v = D.flip_view(img, k)
+        assert v[0, y0:y1, x0:x1].sum() == 60 and v.sum() == 60   # the whole object inside the flipped box
+        assert torch.equal(D.flip_targets(D.flip_targets(t, k, 32), k, 32)['boxes'], t['boxes'])
+    assert D.flip_targets(t, 3, 32)['labels'] is t['labels']
 
 
 def test_token_detector_anchors_at_cell_centres_and_fits():
@@ -112,7 +128,8 @@ def test_token_detector_anchors_at_cell_centres_and_fits():
         f[:, i:i + 2, j:j + 2] += 2.0
         toks.append(f)
         tgts.append(dict(boxes=torch.tensor([[8. * j, 8. * i, 8. * j + 16, 8. * i + 16]], dtype=torch.float32), labels=torch.tensor([1])))
-    hist = D.train_head(det, torch.stack(toks), tgts, steps=150, batch_size=8, lr=1e-2)
+    views = torch.stack([D.flip_view(torch.stack(toks), k) for k in range(len(D.FLIPS))])   # maps = images here
+    hist = D.train_head(det, views, tgts, steps=150, batch_size=8, lr=1e-2)
     assert np.mean(hist[-10:]) < 0.7 * np.mean(hist[:10])
     assert D.coco_map(D.predict(det, torch.stack(toks)), tgts, ['square'])['map50'] > 0.5
 

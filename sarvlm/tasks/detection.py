@@ -27,10 +27,11 @@ from ..models import sar_to_tensor, load_model
 from .localization import stage_checkpoint, _check_vit, _input_cfg
 
 # %% auto #0
-__all__ = ['INITS', 'CURVE_STEPS', 'record_targets', 'detection_split', 'detections_to_coco', 'coco_eval', 'coco_map',
-           'render_detection_split', 'ViTBackbone', 'make_detector', 'pos_embed', 'vit_tokens', 'train_detector',
-           'predict', 'predict_with_sides', 'box_sides_alive', 'CentredAnchors', 'TokenNeck', 'TokenFCOS', 'train_head',
-           'init_tokens', 'fit_and_score', 'learning_curves', 'summarize_curves', 'curve_paired_test', 'found_by_width']
+__all__ = ['FLIPS', 'INITS', 'CURVE_STEPS', 'record_targets', 'detection_split', 'detections_to_coco', 'coco_eval', 'coco_map',
+           'render_detection_split', 'ViTBackbone', 'make_detector', 'pos_embed', 'vit_tokens', 'flip_view',
+           'flip_targets', 'train_detector', 'predict', 'predict_with_sides', 'box_sides_alive', 'CentredAnchors',
+           'TokenNeck', 'TokenFCOS', 'view_tokens', 'train_head', 'init_tokens', 'fit_and_score', 'learning_curves',
+           'summarize_curves', 'curve_paired_test', 'found_by_width']
 
 # %% ../../nbs/15_detection.ipynb #346c31e2
 def _box_targets(boxes:list, classes:list, min_px:float) -> tuple:
@@ -200,21 +201,28 @@ def vit_tokens(model, # an open_clip CLIP with a class-token ViT image tower
                            x.flatten(2).transpose(1, 2)], 1)
             h = v.ln_post(v.transformer(v.ln_pre(x + pos_embed(v, g)))[:, 1:])
         out.append(h.float().transpose(1, 2).reshape(len(h), -1, g, g))
-    return torch.cat(out)
+    return torch.cat(out).contiguous()   # channels first: the neck's GroupNorm is ~2.5x slower on the transposed layout
 
 # %% ../../nbs/15_detection.ipynb #86f4112b
+FLIPS = ((False, False), (True, False), (False, True), (True, True))   # view k: (left-right, up-down)
+
+def flip_view(x:torch.Tensor, k:int) -> torch.Tensor:
+    "View `k` of `FLIPS` of an image or token map (..., H, W)."
+    dims = [d for d, f in zip((-1, -2), FLIPS[k]) if f]
+    return x.flip(dims) if dims else x
+
+def flip_targets(t:dict, k:int, size:int) -> dict:
+    "The targets `t` (boxes xyxy in pixels of a `size`-px image) of view `k` of `FLIPS`."
+    b = t['boxes'].clone()
+    if FLIPS[k][0]: b[:, [0, 2]] = size - b[:, [2, 0]]
+    if FLIPS[k][1]: b[:, [1, 3]] = size - b[:, [3, 1]]
+    return dict(boxes=b, labels=t['labels'])
+
 def _flip(img, t, rng, size:int|None=None):
     """Random horizontal and vertical flips of an image (or token map) and its boxes, in pixels of a
     `size`-px image (default: the image's own width)."""
-    W = size or img.shape[-1]
-    b = t['boxes'].clone()
-    if rng.random() < 0.5:
-        img = img.flip(-1)
-        b[:, [0, 2]] = W - b[:, [2, 0]]
-    if rng.random() < 0.5:
-        img = img.flip(-2)
-        b[:, [1, 3]] = W - b[:, [3, 1]]
-    return img, dict(boxes=b, labels=t['labels'])
+    k = int(rng.random() < 0.5) + 2 * int(rng.random() < 0.5)
+    return flip_view(img, k), flip_targets(t, k, size or img.shape[-1])
 
 # %% ../../nbs/15_detection.ipynb #186adbfa
 def train_detector(det, data:dict, # a detector; `detection_split` output
@@ -318,10 +326,18 @@ class TokenFCOS(FCOS):
         split = {k: list(v.split(num, dim=1)) for k, v in out.items()}
         return self.postprocess_detections(split, [list(a.split(num)) for a in anchors], images.image_sizes)
 
+# %% ../../nbs/15_detection.ipynb #c670c8c9
+def view_tokens(model, images:list, **kw) -> torch.Tensor:
+    """(4, N, width, g, g): `vit_tokens` of each view of `FLIPS` of `images`. The tower sees each flipped
+    image (a flipped token map is not the tokens of the flipped image: the position embedding stays put)."""
+    x = vit_tokens(model, [flip_view(im, k) for k in range(len(FLIPS)) for im in images], **kw)
+    return x.unflatten(0, (len(FLIPS), len(images)))
+
 # %% ../../nbs/15_detection.ipynb #7a9baa18
-def train_head(det, tokens:torch.Tensor, targets:list, steps:int=240, batch_size:int=16, lr:float=3e-3,
+def train_head(det, views:torch.Tensor, # (4, N, width, g, g): the tokens of each view of `FLIPS` (`view_tokens`)
+               targets:list, steps:int=240, batch_size:int=16, lr:float=3e-3,
                wd:float=1e-4, seed:int=0) -> list:
-    "Train a `TokenFCOS` in place (AdamW, warm-up then cosine decay, flips); the loss of each step."
+    "Train a `TokenFCOS` in place (AdamW, warm-up then cosine decay, a random flip per image); the loss of each step."
     set_seed(seed)
     rng = np.random.default_rng(seed)
     opt = torch.optim.AdamW(det.parameters(), lr=lr, weight_decay=wd)
@@ -331,10 +347,10 @@ def train_head(det, tokens:torch.Tensor, targets:list, steps:int=240, batch_size
     det.train()
     order, hist = [], []
     for _ in range(steps):
-        while len(order) < batch_size: order += rng.permutation(len(tokens)).tolist()
+        while len(order) < batch_size: order += rng.permutation(views.shape[1]).tolist()
         idx, order = order[:batch_size], order[batch_size:]
-        xs, ts = zip(*[_flip(tokens[j], targets[j], rng, det.size) for j in idx])
-        loss = sum(det(torch.stack(xs), list(ts)).values())
+        ks = rng.integers(len(FLIPS), size=len(idx)).tolist()
+        loss = sum(det(views[ks, idx], [flip_targets(targets[j], k, det.size) for j, k in zip(idx, ks)]).values())
         opt.zero_grad()
         loss.backward()
         nn.utils.clip_grad_norm_(det.parameters(), 1.0)
@@ -347,21 +363,22 @@ def train_head(det, tokens:torch.Tensor, targets:list, steps:int=240, batch_size
 INITS = {'random init': None, 'stage 0 (natural)': 'stage0_natural',
          'stage 1 (optical)': 'stage1_optical', 'stage 2 direct (0→2)': 'stage2_sar_from0',
          'stage 2 two-stage (0→1→2)': 'stage2_sar_from1'}
-CURVE_STEPS = {32: 50, 128: 100, None: 550}   # training-set size (None: all) -> steps of 16 images
+CURVE_STEPS = {32: 50, 128: 100, None: 1500}   # training-set size (None: all) -> steps of 16 images
 
-def init_tokens(stage:str|None, seed:int, images:list) -> torch.Tensor|None:
-    """Frozen SARCLIP-Tiny tokens of `images` from the checkpoint of `stage` (None: random weights of `seed`);
-    None when that checkpoint is missing."""
+def init_tokens(stage:str|None, seed:int, train_images:list, test_images:list) -> tuple|None:
+    """(tokens of each flipped view of `train_images`, tokens of `test_images`) of the frozen SARCLIP-Tiny tower
+    from the checkpoint of `stage` (None: random weights of `seed`); None when that checkpoint is missing."""
     ck = None if stage is None else stage_checkpoint(stage, seed=seed)
     if ck is not None and not ck.is_file(): return None
-    return vit_tokens(load_model(ck, 'SARCLIP-Tiny', seed=seed).model, images)
+    model = load_model(ck, 'SARCLIP-Tiny', seed=seed).model
+    return view_tokens(model, train_images), vit_tokens(model, test_images)
 
-def fit_and_score(tokens, train:dict, test_tokens, test:dict, idx:list, steps:int, seed:int) -> tuple:
-    "Train a fresh `TokenFCOS` on the training images `idx`; (row of COCO numbers in %, the detector)."
+def fit_and_score(views, train:dict, test_tokens, test:dict, idx:list, steps:int, seed:int) -> tuple:
+    "Train a fresh `TokenFCOS` on the training images `idx` (`views`: `view_tokens`); (COCO numbers in %, the detector)."
     set_seed(seed)
-    det = TokenFCOS(tokens.shape[1], len(train['classes']), train['size'], tokens.shape[-1])
+    det = TokenFCOS(views.shape[2], len(train['classes']), train['size'], views.shape[-1])
     t = time.perf_counter()
-    hist = train_head(det, tokens[idx], [train['targets'][i] for i in idx], steps, seed=seed)
+    hist = train_head(det, views[:, idx], [train['targets'][i] for i in idx], steps, seed=seed)
     preds, alive = predict_with_sides(det, test_tokens)
     m = coco_eval(preds, test['targets'], test['classes'], test['size'])
     return dict(**{k: round(100 * m[k], 1) for k in ('map', 'map50', 'map75')},
@@ -379,18 +396,18 @@ def learning_curves(train:dict, test:dict, # `render_detection_split` outputs
         for seed in seeds:
             key = ('random', seed) if stage is None else stage_checkpoint(stage, seed=seed)
             if key != last[0]:        # stage 0 is one checkpoint for every seed: its tokens once
-                last = (key, init_tokens(stage, seed, train['images'] + test['images']))
-            tokens = last[1]
-            if tokens is None:
+                last = (key, init_tokens(stage, seed, train['images'], test['images']))
+            if last[1] is None:
                 rows.append(dict(init=label, seed=seed, note=f'skipped: no checkpoint of {stage}'))
                 continue
+            views, test_tokens = last[1]
             perm = np.random.default_rng(seed).permutation(n)
             for size, k_steps in steps.items():
                 k = n if size is None else min(size, n)
-                row, det = fit_and_score(tokens[:n], train, tokens[n:], test, sorted(perm[:k].tolist()), k_steps,
+                row, det = fit_and_score(views, train, test_tokens, test, sorted(perm[:k].tolist()), k_steps,
                                          seed)
                 rows.append(dict(init=label, seed=seed, n_train=k, **row, note=''))
-                if seed == seeds[0] and k == n: dets[label] = (det, tokens[n:])
+                if seed == seeds[0] and k == n: dets[label] = (det, test_tokens)
     return pd.DataFrame(rows), dets
 
 # %% ../../nbs/15_detection.ipynb #3ea4e168
