@@ -201,7 +201,7 @@ def vit_tokens(model, # an open_clip CLIP with a class-token ViT image tower
                            x.flatten(2).transpose(1, 2)], 1)
             h = v.ln_post(v.transformer(v.ln_pre(x + pos_embed(v, g)))[:, 1:])
         out.append(h.float().transpose(1, 2).reshape(len(h), -1, g, g))
-    return torch.cat(out).contiguous()   # channels first: the neck's GroupNorm is ~2.5x slower on the transposed layout
+    return torch.cat(out).contiguous()   # channels first: GroupNorm is ~2.5x slower on the transposed layout
 
 # %% ../../nbs/15_detection.ipynb #86f4112b
 FLIPS = ((False, False), (True, False), (False, True), (True, True))   # view k: (left-right, up-down)
@@ -334,10 +334,11 @@ def view_tokens(model, images:list, **kw) -> torch.Tensor:
     return x.unflatten(0, (len(FLIPS), len(images)))
 
 # %% ../../nbs/15_detection.ipynb #7a9baa18
-def train_head(det, views:torch.Tensor, # (4, N, width, g, g): the tokens of each view of `FLIPS` (`view_tokens`)
+def train_head(det, views:torch.Tensor, # (4, N, width, g, g): tokens of each view of `FLIPS` (`view_tokens`)
                targets:list, steps:int=240, batch_size:int=16, lr:float=3e-3,
                wd:float=1e-4, seed:int=0) -> list:
-    "Train a `TokenFCOS` in place (AdamW, warm-up then cosine decay, a random flip per image); the loss of each step."
+    """Train a `TokenFCOS` in place (AdamW, warm-up then cosine decay, a random flip per image); the loss
+    of each step."""
     set_seed(seed)
     rng = np.random.default_rng(seed)
     opt = torch.optim.AdamW(det.parameters(), lr=lr, weight_decay=wd)
@@ -350,7 +351,8 @@ def train_head(det, views:torch.Tensor, # (4, N, width, g, g): the tokens of eac
         while len(order) < batch_size: order += rng.permutation(views.shape[1]).tolist()
         idx, order = order[:batch_size], order[batch_size:]
         ks = rng.integers(len(FLIPS), size=len(idx)).tolist()
-        loss = sum(det(views[ks, idx], [flip_targets(targets[j], k, det.size) for j, k in zip(idx, ks)]).values())
+        ts = [flip_targets(targets[j], k, det.size) for j, k in zip(idx, ks)]
+        loss = sum(det(views[ks, idx], ts).values())
         opt.zero_grad()
         loss.backward()
         nn.utils.clip_grad_norm_(det.parameters(), 1.0)
@@ -374,7 +376,8 @@ def init_tokens(stage:str|None, seed:int, train_images:list, test_images:list) -
     return view_tokens(model, train_images), vit_tokens(model, test_images)
 
 def fit_and_score(views, train:dict, test_tokens, test:dict, idx:list, steps:int, seed:int) -> tuple:
-    "Train a fresh `TokenFCOS` on the training images `idx` (`views`: `view_tokens`); (COCO numbers in %, the detector)."
+    """Train a fresh `TokenFCOS` on the training images `idx` (`views`: `view_tokens`); (COCO numbers in %,
+    the detector)."""
     set_seed(seed)
     det = TokenFCOS(views.shape[2], len(train['classes']), train['size'], views.shape[-1])
     t = time.perf_counter()
