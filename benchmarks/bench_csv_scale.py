@@ -14,11 +14,12 @@ Each reader runs in a fresh subprocess that reports:
 * peak_rss_mb: `resource.getrusage` maxrss of the subprocess (and of its DataLoader workers, `workers_rss_mb`).
 
 Both use the model's train transform (`SARAwareTransform`, open_clip's `image_transform_v2` behind the SAR step):
-sarvlm decodes the PNG as SAR linear intensity (`load_image`) and normalises it ('auto'), open_clip's reader
-hands PIL's 8-bit image to the same transform, which treats it as a photo: less work per image than SAR
-decoding and normalisation. So a third run, `open_clip_sar`, gives `CsvDataset` a transform that decodes the file it
-was handed as sarvlm does (`load_image`, then the same transform): the same work per image, so its ratio measures
-the readers alone (lazy `datasets` table + `RecordsDataset` vs `CsvDataset`).
+sarvlm's `RecordsDataset` hands the transform each file (`sarvlm.files.ImageRef`), which reads an 8-bit PNG as its
+codes and normalises them through a table ('auto': the image's dB percentiles), the same tensor as decoding it as
+SAR intensity first; open_clip's reader hands PIL's 8-bit image to the same transform, which treats it as a photo
+(no SAR normalisation, three channels resampled). A third run, `open_clip_sar`, gives `CsvDataset` a transform
+that decodes the file it was handed as a record image (`load_image`, SAR intensity as float, then the same
+transform): the record-image road, which sarvlm's own reader no longer takes for such files.
 ratio = sarvlm images/s / open_clip images/s, for both open_clip runs.
 
     nice -n 10 .venv/bin/python benchmarks/bench_csv_scale.py [--rows 100000] [--k 4096] [--workers 2] [--repeats 2]

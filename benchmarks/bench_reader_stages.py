@@ -8,11 +8,14 @@ over `--images` files:
 * sarvlm: `read_sar` (PNG decode, 8-bit amplitude -> float32 intensity), the record image (`load_image`), the SAR
   normalisation ('auto': the per-image dB percentiles of an uncalibrated image), the model's transform on the one band
   (`_one_band_through`: random resized crop, CLIP's mean/std), the whole transform, the tokenizer;
+* sarvlm, the road the training dataset takes for a file (`RecordsDataset` over a lazy dataset hands the transform
+  an `ImageRef`): `read_sar_codes` (the PNG's 8-bit codes, no float image) and the whole image that way
+  (`sarvlm_file_image`: codes normalised through their table, then the one-band transform);
 * open_clip: PIL open + decode + `convert('RGB')`, and its transform on the RGB image.
 
-The difference between the two columns is what the SAR-aware path costs per image. It does not shrink with the
-model's input size (it is paid on the full-size image before resampling), while the photo path's resampling cost
-does: so at 224 px (ViT-B-32) sarvlm's reader is the faster one and at 64 px (SARCLIP-Tiny) the slower.
+`sar_path_extra` (record image road) and `file_path_extra` (file road) are what the SAR-aware path costs per image
+over the photo path. The SAR step is paid on the full-size image before resampling, so it does not shrink with the
+model's input size, while the photo path's three-channel resampling does.
 
     .venv/bin/python benchmarks/bench_reader_stages.py [--model SARCLIP-Tiny] [--images 300] [--repeats 5]
 """
@@ -51,14 +54,15 @@ def stages(model:str, files:list, repeats:int) -> dict:
     from bench_csv_scale import transforms
     from sarvlm import sar
     from sarvlm.sario import read_sar
-    from sarvlm.files import load_image
-    from sarvlm.models import _one_band_through
+    from sarvlm.files import load_image, ImageRef
+    from sarvlm.sario import read_sar_codes
+    from sarvlm.models import _one_band_through, _sar_array
     torch.set_num_threads(1)
     tf, tokenizer = transforms(model)
     def open_rgb(p):
         with Image.open(p) as im: return im.convert('RGB')
     imgs = [load_image(p, 'sar') for p in files]
-    arrays = [tf._sar(im) for im in imgs]
+    arrays = [_sar_array(im) for im in imgs]
     bands = [torch.from_numpy(sar.normalize(a, 'auto'))[None] for a in arrays]
     rgbs = [open_rgb(p) for p in files]
     caps = [f'A SAR image number {i} of the sea with {i % 7} ships.' for i in range(len(files))]
@@ -67,10 +71,13 @@ def stages(model:str, files:list, repeats:int) -> dict:
              sarvlm_normalize=t(lambda a: sar.normalize(a, 'auto'), arrays),
              sarvlm_one_band=t(lambda b: _one_band_through(tf.base, b), bands),
              sarvlm_transform=t(tf, imgs), sarvlm_image=t(lambda p: tf(load_image(p, 'sar')), files),
+             sarvlm_read_codes=t(read_sar_codes, files),
+             sarvlm_file_image=t(lambda p: tf(ImageRef(str(p))), files),
              open_clip_open_rgb=t(open_rgb, files), open_clip_transform=t(tf.base, rgbs),
              open_clip_image=t(lambda p: tf.base(open_rgb(p)), files),
              tokenizer=t(lambda c: tokenizer([c])[0], caps))
     s['sar_path_extra'] = round(s['sarvlm_image'] - s['open_clip_image'], 3)
+    s['file_path_extra'] = round(s['sarvlm_file_image'] - s['open_clip_image'], 3)
     return s
 
 def main():

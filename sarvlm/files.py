@@ -10,14 +10,16 @@ from PIL import Image
 import tifffile
 import datasets
 from .core import get_rng
-from .sario import read_sar, pil_open
+from typing import NamedTuple
+from .sario import read_sar, read_sar_codes, pil_open
 from .sario import _sniff, _tiff_axes, _tiff_size, _check_size, _TooLarge  # header checks
 from . import captions as C
 from .data import DOMAINS, records_to_dataset, sar_image, rgb_image, image_array, _pick, _own_sar_image
 
 # %% auto #0
 __all__ = ['IMAGE_EXTS', 'LAZY_FORMAT', 'CSV_EXTRA', 'CSV_FIELD_LIMIT', 'load_image', 'save_image', 'check_image', 'LazyImages',
-           'lazy_dataset', 'to_sarvlm_csv', 'csv_sep', 'from_sarvlm_csv', 'to_class_folders', 'from_class_folders']
+           'lazy_dataset', 'ImageRef', 'undecoded', 'to_sarvlm_csv', 'csv_sep', 'from_sarvlm_csv', 'to_class_folders',
+           'from_class_folders']
 
 # %% ../nbs/04a_files.ipynb #a2097f63
 # SAR reads PNG/TIFF/JPEG; RGB anything PIL reads
@@ -99,14 +101,17 @@ LAZY_FORMAT = 'sarvlm_lazy'  # the `datasets` format of lazily read records
 class LazyImages(datasets.formatting.PythonFormatter):
     "`datasets` format: rows as Python dicts, the `image` column's paths decoded by `load_image`."
     def __init__(self, features=None, domain:str='sar', max_pixels:int|None=None,
-                 other:dict|None=None, **kw):
+                 other:dict|None=None,
+                 decode:bool=True, # False: `ImageRef`s, for a reader that reads the files itself
+                 **kw):
         super().__init__(features, **kw)
-        self.domain, self.max_pixels, self.other = domain, max_pixels, other or {}
+        self.domain, self.max_pixels, self.other, self.decode = domain, max_pixels, other or {}, decode
 
-    def load(self, v:dict, domain:str|None=None) -> Image.Image:
+    def load(self, v:dict, domain:str|None=None) -> Image.Image|ImageRef:
         "The record image of one stored path (`domain`: the row's, if known)."
         if v['path'] is None: return datasets.Image().decode_example(v)   # written by a `map`
         d = domain or self.other.get(v['path'], self.domain)
+        if not self.decode: return ImageRef(v['path'], d, self.max_pixels)
         return load_image(v['path'], d, self.max_pixels)
 
     def format_row(self, t):
@@ -157,6 +162,31 @@ def _image_or_path(p:Path, domain:str, max_pixels, lazy:bool) -> tuple:
 
 def _to_dataset(recs:list, lazy:bool, domain:str, max_pixels) -> datasets.Dataset:
     return lazy_dataset(recs, domain, max_pixels) if lazy else records_to_dataset(recs)
+
+# %% ../nbs/04a_files.ipynb #c0de5a09
+class ImageRef(NamedTuple):
+    "A record image not read yet: its file, its domain and the pixel limit it is read with."
+    path: str
+    domain: str = 'sar'
+    max_pixels: int|None = None
+
+    def load(self) -> Image.Image:
+        "The record image (`load_image`)."
+        return load_image(self.path, self.domain, self.max_pixels)
+
+    def codes(self) -> tuple|None:
+        "`read_sar_codes` of a SAR file; None for other files and for any error (`load` names it)."
+        if self.domain != 'sar': return None
+        try: return read_sar_codes(self.path, self.max_pixels)
+        except Exception: return None
+
+# %% ../nbs/04a_files.ipynb #c0de5a0a
+def undecoded(ds:datasets.Dataset) -> datasets.Dataset:
+    "A lazy dataset's rows with `ImageRef`s for images (nothing read or copied); other datasets as they are."
+    f = ds.format
+    if f['type'] != LAZY_FORMAT: return ds
+    return ds.with_format(LAZY_FORMAT, columns=f['columns'], output_all_columns=f['output_all_columns'],
+                          **{**f['format_kwargs'], 'decode': False})
 
 # %% ../nbs/04a_files.ipynb #dfd92cee
 def _listed(items:dict) -> str:

@@ -20,6 +20,8 @@ from torchvision import transforms as T
 from .core import atomic_torch_save, atomic_write, set_seed
 from . import sar as sarlib
 from .data import f_pixels
+from .files import ImageRef
+from .sario import normalize_codes
 from .checkpoint_files import (CheckpointError, _torch_load, check_checkpoint_file)
 from safetensors.torch import load_file
 from safetensors import safe_open
@@ -117,10 +119,18 @@ def _one_band_through(base, # an open_clip transform (a `Compose`, or one step)
     for step in steps[i:]: t = step(t)
     return t
 
+# %% ../nbs/05_models.ipynb #c0de5a06
+def _sar_array(img) -> np.ndarray|None:
+    "A SAR record image as its 2-D intensity array; None for anything else."
+    if isinstance(img, Image.Image) and img.mode == 'F': img = f_pixels(img)
+    elif isinstance(img, Image.Image) and img.mode in ('I', 'I;16'):
+        img = np.asarray(img, np.float32)
+    return img if isinstance(img, np.ndarray) and img.ndim == 2 else None
+
 # %% ../nbs/05_models.ipynb #73ecf12e
 class SARAwareTransform:
-    """Record image (PIL 'F' SAR intensity, 2-D float array, or
-    RGB) -> model input tensor, via an open_clip transform."""
+    """Record image (PIL 'F' SAR intensity, 2-D float array, RGB, or
+    an `ImageRef` to read) -> model input tensor, via an open_clip transform."""
     def __init__(self, base, # open_clip's transform (PIL or tensor in, normalised tensor out)
                  scheme:str='auto', # `sarvlm.sar.normalize` scheme ('auto': from the data)
                  # re-draw speckle with this many looks (train only; None = off)
@@ -128,16 +138,10 @@ class SARAwareTransform:
                  speckle_p:float=0.5): # probability of re-drawing speckle on a SAR image
         self.base, self.scheme, self.speckle_looks, self.speckle_p = base, scheme, speckle_looks, speckle_p
 
-    def _sar(self, img) -> np.ndarray|None:
-        "A SAR record image as its 2-D intensity array; None for anything else."
-        if isinstance(img, Image.Image) and img.mode == 'F': img = f_pixels(img)
-        elif isinstance(img, Image.Image) and img.mode in ('I', 'I;16'):
-            img = np.asarray(img, np.float32)
-        return img if isinstance(img, np.ndarray) and img.ndim == 2 else None
-
     def to_input(self, img):
         "The image as open_clip's transform wants it: a [0,1] float tensor for SAR, RGB PIL otherwise."
-        a = self._sar(img)
+        if isinstance(img, ImageRef): img = img.load()
+        a = _sar_array(img)
         if a is not None: return sar_to_tensor(self._speckle(a), self.scheme)
         if isinstance(img, Image.Image): return img.convert('RGB')
         raise TypeError("expected a PIL image or a 2-D SAR intensity array, got "
@@ -148,9 +152,16 @@ class SARAwareTransform:
         # seeded by torch's RNG
         return resample_speckle(a, self.speckle_looks, rng=int(torch.randint(0, 2**62, (1,))))
 
+    def _from_file(self, ref:ImageRef):
+        "`self(ref.load())`; a one-band whole-number SAR file from its codes (`normalize_codes`)."
+        t = None if self.speckle_looks else ref.codes()   # speckle is drawn on the float intensity
+        if t is None: return self(ref.load())
+        return _one_band_through(self.base, torch.from_numpy(normalize_codes(*t, self.scheme))[None])
+
     def __call__(self, img):
         "`base(to_input(img))`; a SAR image takes `base`'s per-channel steps as one band (same tensor)."
-        a = self._sar(img)
+        if isinstance(img, ImageRef): return self._from_file(img)
+        a = _sar_array(img)
         if a is None: return self.base(self.to_input(img))
         y = sarlib.normalize(self._speckle(a), scheme=self.scheme)
         return _one_band_through(self.base, torch.from_numpy(y)[None])

@@ -224,16 +224,20 @@ def _table_codes(x:np.ndarray) -> tuple|None:
     c = x.astype(np.uint16)
     return (c, None) if np.array_equal(c.astype(np.float32).view(np.int32), bits) else None
 
-def _pct_counts(v:np.ndarray, # sorted distinct values (float32)
+def _pct_counts(v:np.ndarray, # sorted values (float32), distinct or with a count of 0
                 k:np.ndarray, # how many times each occurs
                ) -> tuple:
     "`np.nanpercentile(values, PCT)` (linear method, the same float operations) from value counts."
-    n, cum, out = int(k.sum()), np.cumsum(k), []
+    cum = np.cumsum(k)
+    n, steps, ij = int(cum[-1]), [], []
     for q in PCT:
         virt = (n - 1) * (q / 100)
         prev = -1. if virt >= n - 1 else float(np.floor(virt))   # numpy's index above the last value
-        i, j = (n - 1, n - 1) if prev < 0 else (int(prev), int(prev) + 1)
-        a, b = v[np.searchsorted(cum, [i, j], 'right')]
+        ij += [n - 1, n - 1] if prev < 0 else [int(prev), int(prev) + 1]
+        steps.append((virt, prev))
+    ab = v[np.searchsorted(cum, ij, 'right')]   # the first value past each rank: counts of 0 are skipped
+    out = []
+    for (virt, prev), a, b in zip(steps, ab[0::2], ab[1::2]):
         d, t = float(b - a), virt - prev                           # b - a in float32, as numpy
         out.append(np.float64(float(b) - d * (1 - t) if t >= 0.5 else float(a) + d * t))
     return tuple(out)
@@ -252,12 +256,34 @@ def _counts(c:np.ndarray) -> np.ndarray:
     "How often each code occurs (`np.bincount`); 8-bit codes through PIL's histogram, one pass and no 64-bit copy."
     return np.array(Image.fromarray(c).histogram(), np.intp) if c.dtype == np.uint8 else np.bincount(c.ravel())
 
+# %% ../nbs/01_sar.ipynb #c0de5a07
+_SQUARES_DB = to_db(_SQUARES[:, None])   # (256, 1): dB of every 8-bit amplitude, computed once
+_SQUARES_DB.flags.writeable = False
+
+@functools.lru_cache(maxsize=4096)
+def _squares_table(scheme:str, lohi:tuple|None) -> np.ndarray:
+    "A dB scheme's map of all 256 8-bit amplitudes (read-only): images with the same `lohi` share it."
+    lut = _scaled(_SQUARES[:, None], scheme, lohi, _SQUARES_DB)[:, 0]
+    lut.flags.writeable = False
+    return lut
+
+def _normalize_squares(c:np.ndarray, # 8-bit amplitude codes (`_table_codes`)
+                       k:np.ndarray, # how often each of the 256 codes occurs
+                       scheme:str) -> np.ndarray|None:
+    """`_normalize_codes` for 8-bit amplitudes and the dB schemes, from tables made once: dB sorts like
+    the codes, so the percentiles come from the counts of all 256 codes; None for other schemes."""
+    if scheme == 'auto': scheme = 'db_pct' if k[1:].any() else 'db_clip'   # as `_normalize_codes`
+    if scheme not in ('db_clip', 'db_window', 'db_pct'): return None
+    lohi = _pct_counts(_SQUARES_DB[:, 0], k) if scheme == 'db_pct' else None
+    return np.take(_squares_table(scheme, lohi), c, mode='clip')
+
 def _normalize_codes(c:np.ndarray, # codes (`_table_codes`)
                      val:np.ndarray|None, # the value of each code (None: the code itself)
                      scheme:str) -> np.ndarray:
     """`normalize` of a whole-number image given as codes: the scheme maps each distinct value once and a
     table lookup maps the pixels (the same float operations on the same values: the same bits)."""
     k = _counts(c)
+    if val is _SQUARES and (y := _normalize_squares(c, k, scheme)) is not None: return y
     codes = np.flatnonzero(k)
     v = (codes.astype(np.float32) if val is None else val[codes])[:, None]   # 2-D like the image: per band
     if scheme == 'auto': scheme = 'db_clip' if v[-1, 0] == 0 else 'db_pct'   # as `looks_calibrated` decides
@@ -274,8 +300,7 @@ def normalize(intensity, # linear intensity (H, W) or (H, W, C), >= 0; NaN allow
               scheme:str='db_clip', # one of NORM_SCHEMES, or 'auto' (`resolve_scheme`)
              ) -> np.ndarray:
     "Map linear SAR intensity to float32 in [0, 1] with a named scheme (see `NORM_SCHEMES`)."
-    ok = [*NORM_SCHEMES, 'auto']
-    if scheme not in ok: raise ValueError(f"scheme must be one of {ok}, got {scheme!r}")
+    _check_scheme(scheme)
     x = np.asarray(intensity, dtype=np.float32)
     if x.ndim not in (2, 3): raise ValueError(f"normalize: expected (H, W) or (H, W, C) intensity, got shape {x.shape}")
     t = _table_codes(x)
@@ -284,6 +309,10 @@ def normalize(intensity, # linear intensity (H, W) or (H, W, C), >= 0; NaN allow
     if np.any(np.isinf(x)): raise ValueError("normalize: intensity contains inf")
     if scheme == 'auto': scheme = resolve_scheme('auto', x)
     return _scaled(x, scheme)
+
+def _check_scheme(scheme:str):
+    ok = [*NORM_SCHEMES, 'auto']
+    if scheme not in ok: raise ValueError(f"scheme must be one of {ok}, got {scheme!r}")
 
 def to_rgb(x01, # normalised image (H, W), (H, W, 1), (H, W, 2) = (VV, VH), (H, W, 3) or more bands
           ) -> np.ndarray:

@@ -7,13 +7,14 @@ from __future__ import annotations
 import os, json, warnings, contextlib
 from pathlib import Path
 import numpy as np
-from .sar import from_db
+from .sar import from_db, NORM_SCHEMES, _SQUARES, _check_scheme, _normalize_codes
 from PIL import Image
 import tifffile
 import logging
 
 # %% auto #0
-__all__ = ['READ_KINDS', 'MAX_PIXELS', 'MAX_TIFF_BANDS', 'max_pixels_limit', 'pil_open', 'read_sar']
+__all__ = ['READ_KINDS', 'MAX_PIXELS', 'MAX_TIFF_BANDS', 'max_pixels_limit', 'pil_open', 'read_sar', 'read_sar_codes',
+           'normalize_codes']
 
 # %% ../nbs/01a_sario.ipynb #a32c3477
 READ_KINDS = ('intensity', 'power', 'amplitude', 'db', 'complex')
@@ -257,3 +258,33 @@ def _decode(path:Path, fmt:str, kind, nonfinite:str, max_pixels):
                 description=desc)
     if 'bands' in desc: meta['band_names'] = desc['bands']
     return I, meta
+
+# %% ../nbs/01a_sario.ipynb #c0de5a02
+def read_sar_codes(path, # a PNG, TIFF or JPEG file
+                   max_pixels:int|None=None, # as in `read_sar`
+                  ) -> tuple|None:
+    """(codes, the intensity of each code) of a one-band file of whole numbers: 8-bit amplitude (intensity
+    `code**2`: `sarvlm.sar._SQUARES`) or 8/16-bit intensity (None: the codes themselves); None for any
+    other file. `read_sar`'s intensity is `values[codes]` to the bit."""
+    path = Path(path)
+    fmt = _sniff(path)
+    a, desc = _read_tiff(path, max_pixels) if fmt == 'tiff' else _read_pil(path, fmt, max_pixels)
+    if a.ndim != 2 or a.size == 0 or a.dtype not in (np.uint8, np.uint16): return None
+    kind, _ = _resolve_kind(a, None, desc, path)
+    if kind == 'intensity': return a, None
+    return (a, _SQUARES) if kind == 'amplitude' and a.dtype == np.uint8 else None
+
+# %% ../nbs/01a_sario.ipynb #c0de5a08
+def normalize_codes(codes:np.ndarray, # 2-D whole numbers, uint8 or uint16 (`read_sar_codes`)
+                    values:np.ndarray|None=None, # the intensity of each code (None: the codes themselves)
+                    scheme:str='db_clip', # as in `sarvlm.sar.normalize`
+                   ) -> np.ndarray:
+    """`sarvlm.sar.normalize(values[codes], scheme)` to the bit, through a table of the values: the float
+    image is never made."""
+    _check_scheme(scheme)
+    c = np.asarray(codes)
+    if c.ndim != 2 or c.size == 0 or c.dtype not in (np.uint8, np.uint16):
+        raise ValueError(f"normalize_codes: expected 2-D uint8 or uint16 codes, got {c.dtype} {c.shape}")
+    if values is not None and len(values) <= int(c.max()):
+        raise ValueError(f"normalize_codes: {len(values)} values for codes up to {int(c.max())}")
+    return _normalize_codes(c, values, scheme)

@@ -11,7 +11,8 @@ import numpy as np
 import torch
 import torch.distributed as dist
 # first: it quiets open_clip's import warning
-from .models import create, unwrap_model, read_checkpoint
+from .models import create, unwrap_model, read_checkpoint, SARAwareTransform
+from .files import undecoded
 import open_clip
 from open_clip.loss import ClipLoss, CoCaLoss
 from fastai.learner import Learner
@@ -68,6 +69,8 @@ class RecordsDataset(torch.utils.data.Dataset):
             raise ValueError(f"RecordsDataset: dataset lacks column(s) {sorted(miss)}; has "
                              f"{ds.column_names}")
         self.ds, self.transform, self.tokenizer, self.seed = ds, transform, tokenizer, seed
+        # a lazy dataset's files are read by a SAR-aware transform itself (8-bit chips from their codes)
+        self.rows = undecoded(ds) if isinstance(transform, SARAwareTransform) else ds
         has = 'label' in ds.column_names
         self.classes = classes or (sorted(set(ds['label'])) if has else [])
         self.c2i = {c: i for i, c in enumerate(self.classes)}
@@ -80,12 +83,12 @@ class RecordsDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, key):
         idx, epoch = key if isinstance(key, tuple) else (key, -1)
-        return self._item(int(idx), epoch, self.ds[int(idx)])
+        return self._item(int(idx), epoch, self.rows[int(idx)])
 
     def __getitems__(self, keys:list) -> list:
         "A whole batch in one read of the table (much faster than row by row)."
         keys = [k if isinstance(k, tuple) else (k, -1) for k in keys]
-        cols = self.ds[[int(i) for i, _ in keys]]
+        cols = self.rows[[int(i) for i, _ in keys]]
         return [self._item(int(i), e, {c: v[j] for c, v in cols.items()}) for j,
                 (i, e) in enumerate(keys)]
 

@@ -8,7 +8,8 @@ conversion, `np.nanpercentile`, `looks_calibrated`, three channels through open_
 here on purpose. Compared on 8- and 16-bit PNG and TIFF, float intensity, amplitude and dB TIFFs, NaN
 pixels, calibrated sarvlm-mini SAR images, edge cases (constant, all-zero, one pixel, -0.0) and RGB
 optical images; every scheme; train (seeded, with and without speckle re-sampling) and eval transforms;
-`RecordsDataset` items and batches."""
+`RecordsDataset` items and batches, whose files a SAR-aware transform reads itself (one-band whole-number
+files straight from their codes)."""
 import json, warnings
 from pathlib import Path
 import numpy as np, pytest, torch, tifffile
@@ -159,12 +160,14 @@ def test_transform_matches_reference(sar_images, files, size):
                 with seeded_cpu_rng(100 + i): ref = ref_transform(tf, im)
                 torch.testing.assert_close(new, ref, rtol=0, atol=0)
 
-def test_records_dataset_matches_reference(files):
+@pytest.mark.parametrize('looks', [4, None])   # None: whole-number files are normalised from their codes
+def test_records_dataset_matches_reference(files, looks):
     names = ['png8', 'png16', 'tif8', 'tif16_small_intensity', 'float_intensity', 'mini_saved', 'rgb']
     recs = [dict(image=str(files[k]), caption=f'image {k}', label=k,
                  domain='optical' if k == 'rgb' else 'sar') for k in names]
     tr = image_transform_v2(PreprocessCfg(size=64), is_train=True, aug_cfg=dict(scale=(0.9, 1.0)))
-    tf, tokenizer = SARAwareTransform(tr, 'auto', speckle_looks=4), open_clip.get_tokenizer('SARCLIP-Tiny')
+    tf = SARAwareTransform(tr, 'auto', speckle_looks=looks)
+    tokenizer = open_clip.get_tokenizer('SARCLIP-Tiny')
     ds = RecordsDataset(lazy_dataset(recs), tf, tokenizer, seed=7)
     batch = ds.__getitems__([(i, 2) for i in range(len(recs))])
     for i, k in enumerate(names):
@@ -172,6 +175,30 @@ def test_records_dataset_matches_reference(files):
         with seeded_cpu_rng(sample_seed(7, 2, i)): ref = ref_transform(tf, img)
         for got in (ds[(i, 2)][0], batch[i][0]):
             torch.testing.assert_close(got, ref, rtol=0, atol=0)
+
+def test_files_read_as_codes(files):
+    "One-band whole-number files are read as codes (8-bit amplitude: values code**2); no other file is."
+    from sarvlm.files import ImageRef
+    got = {k: ImageRef(str(p), 'optical' if k == 'rgb' else 'sar').codes() for k, p in files.items()}
+    kind = {k: None if t is None else (t[0].dtype, t[1] is S._SQUARES) for k, t in got.items()}
+    assert kind['png8'] == kind['tif8'] == kind['png8_zero'] == (np.uint8, True)
+    assert kind['tif16_dn_intensity'] == kind['tif16_small_intensity'] == (np.uint16, False)
+    for k in ('png16', 'tif16', 'float_intensity', 'float_db', 'float_nan', 'mini_saved', 'rgb'):
+        assert kind[k] is None, k
+    for k, t in got.items():
+        if t is None: continue
+        same_bits(t[0].astype(np.float32) if t[1] is None else t[1][t[0]], ref_read(files[k]))
+
+def test_a_file_that_goes_bad_is_named(files, tmp_path):
+    "A file damaged after the dataset was made: the codes road gives way, and `load_image` names the file."
+    from sarvlm.files import ImageRef
+    bad = tmp_path/'chip.png'
+    bad.write_bytes(files['png8'].read_bytes()[:200])   # a cut PNG
+    tr = image_transform_v2(PreprocessCfg(size=64), is_train=False)
+    ds = RecordsDataset(lazy_dataset([dict(image=str(bad), caption='a chip', domain='sar')]),
+                        SARAwareTransform(tr, 'auto'), open_clip.get_tokenizer('SARCLIP-Tiny'))
+    assert isinstance(ds.rows[0]['image'], ImageRef)
+    with pytest.raises(ValueError, match='chip.png'): ds[0]
 
 # ---------------------------------------------------------------- the pieces of the faster path, one by one
 def test_code_counts_match_bincount():
