@@ -299,7 +299,7 @@ def check_schedule(cfg:TrainConfig, # the run's configuration
 
 # %% ../nbs/06_train.ipynb #a6d71888
 class ClipSchedule(Callback):
-    "Per-step lr from `cosine_lr`, global step counter, and logit-scale clamping to [0, ln 100]."
+    "Per-step lr (`cosine_lr`), the global step, and the logit scale clamped to [0, ln 100] if any."
     order = 5
     def __init__(self, cfg:TrainConfig, steps_per_epoch:int):
         self.cfg, self.total, self.step = cfg, cfg.epochs*steps_per_epoch, 0
@@ -312,7 +312,9 @@ class ClipSchedule(Callback):
     def after_batch(self):
         if not self.training: return
         self.step += 1
-        with torch.no_grad(): unwrap_model(self.model).logit_scale.clamp_(0, math.log(100))
+        m = unwrap_model(self.model)
+        if hasattr(m, 'logit_scale'):   # CLIP, CoCa; not a plain classifier (13's class warm-up)
+            with torch.no_grad(): m.logit_scale.clamp_(0, math.log(100))
 
 # %% ../nbs/06_train.ipynb #8961df3d
 @dataclass

@@ -168,3 +168,83 @@ def test_image_reliance_of_a_blind_decoder_is_zero():
     tokenizer = lambda caps: torch.tensor([[1, 2 + int(c[1]) % 5, 7] for c in caps])
     tf = lambda im: torch.zeros(1)
     assert C.image_reliance(_BlindCaptioner(), ds, tf, tokenizer) == pytest.approx(0, abs=1e-9)
+
+
+# --- the three additions to CoCa's recipe (13: class warm-up, frozen tower, class words weighted) ---
+
+def test_weighted_caption_loss_is_the_weighted_mean_over_tokens():
+    "The CrossEntropyLoss swapped into CoCaLoss averages sum(w * ce) / sum(w) over non-padding tokens."
+    g = torch.Generator().manual_seed(0)
+    logits, labels = torch.randn(3, 5, 5, generator=g), torch.tensor([[4, 2, 0, 0, 0], [1, 1, 3, 4, 0], [2, 3, 4, 1, 2]])
+    w = torch.tensor([1., 1., 5., 1., 2.])
+    got = torch.nn.CrossEntropyLoss(weight=w, ignore_index=0)(logits, labels)
+    ce = torch.nn.functional.cross_entropy(logits, labels, reduction='none')
+    keep = (labels != 0).float() * w[labels]
+    assert float(got) == pytest.approx(float((ce * keep).sum() / keep.sum()), rel=1e-6)
+    assert float(got) != pytest.approx(float(ce[labels != 0].mean()), rel=1e-3)   # not the plain mean
+
+
+def test_class_word_weights():
+    import open_clip
+    base = open_clip.get_tokenizer('SARCap-Tiny')
+    vocab = C.CaptionVocab.from_captions(['a sar image of two ships and a vehicle', 'a radar view of land'], base)
+    w = C.class_word_weights(vocab, base, 5.0)
+    word = lambda s: float(w[vocab.lut[base.encode(s)[0]]])
+    assert word('ships') == 5.0 and word('image') == 1.0 and word('land') == 1.0
+    assert word('vehicle') == 1.0          # shared by several classes: not a class word
+    assert float(w[:C.CaptionVocab.SPECIAL].max()) == 1.0
+
+
+def _records(captions):
+    import datasets
+    from PIL import Image
+    imgs = [Image.fromarray(np.full((8, 8), 0.1, np.float32), mode='F') for _ in captions]
+    return datasets.Dataset.from_dict({'image': imgs, 'caption': [c[0] for c in captions], 'captions': captions})
+
+
+def test_object_captions_draw_only_captions_that_name_an_object():
+    import open_clip
+    tok = open_clip.get_tokenizer('SARCap-Tiny')
+    caps = [['a sar image of mainly land .', 'this sar view shows two ships .', 'a radar image of open sea .',
+             'a sar image of a tank .', 'a view of fields .'],
+            ['a sar image of mainly land .', 'a radar image of open sea .', 'a view of fields .',
+             'a view of a road .', 'a sar image .']]
+    ds = C.ObjectCaptions(_records(caps), lambda im: torch.zeros(1), tok, seed=0)
+    drawn = {i: {C.decode_tokens(ds[(i, e)][1], tok) for e in range(40)} for i in range(2)}
+    assert drawn[0] == {'this sar view shows two ships .', 'a sar image of a tank .'}
+    assert len(drawn[1]) > 2                 # no caption names an object: all five are drawn from
+    plain = C.AllCaptions(_records(caps), lambda im: torch.zeros(1), tok, seed=0)
+    assert len({C.decode_tokens(plain[(0, e)][1], tok) for e in range(40)}) > 2
+
+
+def test_template_captions():
+    ship = dict(cls='ship', fine_type=None, x=.5, y=.5)
+    metas = [{'caption_objects': [ship, ship, dict(cls='tank', fine_type=None, x=.2, y=.2)],
+              'landcover': {'open sea': 1.0}, 'kind': 'chip'},
+             {'caption_objects': [], 'landcover': {'open sea': 1.0}, 'kind': 'chip'}]
+    caps = C.template_captions({'meta': metas})
+    assert caps == ['a sar image of ships .', 'a sar image of mainly land .']
+    assert M.caption_measures(caps[:1], metas[:1])['class_hit'] == 100.0
+
+
+def test_warm_up_trains_the_tower_and_freeze_keeps_only_the_pooler(tmp_path):
+    import open_clip
+    from sarvlm.train import TrainConfig
+    torch.set_num_threads(1)
+    ship = dict(cls='ship', fine_type=None, x=.5, y=.5)
+    metas = [{'caption_objects': [ship] if i % 2 else [], 'landcover': {'open sea': 1.0}, 'kind': 'chip'}
+             for i in range(4)]
+    ds = _records([['a sar image .'] * 5] * 4).add_column('meta', metas)
+    base = open_clip.get_tokenizer('SARCap-Tiny')
+    vocab = C.CaptionVocab.from_captions(['a sar image .'], base)
+    m, _ = C.compact_captioner(vocab)
+    before = {n: p.detach().clone() for n, p in m.named_parameters()}
+    losses = C.warm_up_tower(m, ds, TrainConfig(model='SARCap-Tiny', epochs=2, batch_size=2, lr=1e-3, wd=0.1,
+                                                warmup=1, seed=0))
+    assert len(losses) == 4 and all(math.isfinite(l) for l in losses)
+    moved = {n.split('.')[0] for n, p in m.named_parameters() if not torch.equal(p, before[n])}
+    assert moved == {'visual'}
+    n = C.freeze_tower(m)
+    assert n > 10 and {k.split('.')[1] for k, p in m.named_parameters()
+                       if p.requires_grad and k.startswith('visual.')} == {'attn_pool', 'ln_post', 'proj'}
+    assert all(p.requires_grad for k, p in m.named_parameters() if not k.startswith('visual.'))
