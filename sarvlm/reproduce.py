@@ -43,13 +43,14 @@ def study_notebooks(nbs_dir=None, # folder of the notebooks (default: the projec
 
 # %% ../nbs/18_reproduce.ipynb #3171966a
 REFERENCE_TIMES = {  # seconds per notebook, full configuration, two at a time, fresh clone (2026-12-04)
-    '00_core': 6, '00a_stats': 3, '01_sar': 6, '01a_sario': 4, '01b_filters': 5, '02_scenes': 3,
-    '02a_procgen': 4, '02b_cameras': 3, '02c_render': 6, '03_captions': 3, '03a_caption_check': 6,
-    '03b_caption_metrics': 10, '04_data': 41, '04a_files': 4, '04b_boxes': 4, '04c_formats': 6,
-    '04d_checkpoint_files': 4, '05_models': 25, '05a_features': 10, '05b_scores': 7, '05c_resume': 9,
-    '06_train': 45, '07_transfer': 804, '08_alignment': 98, '09_retrieval': 30, '10_zeroshot': 9,
-    '11_recognition': 11, '12_ensemble': 77, '13_captioning': 322, '14_localization': 73,
-    '15_detection': 530, '16_explore': 13, '17_cli': 4, '17a_cli_train': 11, '17b_cli_eval': 56}
+    '00_core': 7, '00a_stats': 3, '01_sar': 6, '01a_sario': 4, '01b_filters': 5, '02_scenes': 4,
+    '02a_procgen': 3, '02b_cameras': 3, '02c_render': 6, '03_captions': 3, '03a_caption_check': 8,
+    '03b_caption_metrics': 13, '04_data': 43, '04a_files': 4, '04b_boxes': 5, '04c_formats': 6,
+    '04d_checkpoint_files': 4, '05_models': 35, '05a_features': 10, '05b_scores': 10,
+    '05c_resume': 10, '06_train': 50, '07_transfer': 805, '08_alignment': 118, '09_retrieval': 36,
+    '10_zeroshot': 10, '11_recognition': 12, '12_ensemble': 97, '13_captioning': 753,
+    '14_localization': 83, '15_detection': 596, '16_explore': 15, '17_cli': 4, '17a_cli_train': 12,
+    '17b_cli_eval': 71}
 
 def measured_times(path) -> dict:
     "Seconds per notebook that an earlier run measured (its `times.json`), or {} if there is none."
