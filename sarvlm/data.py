@@ -438,13 +438,16 @@ def fresh_record(stream:int, split:str, epoch:int, idx:int, domain:str, # which 
     return {**rec, 'redraws': tries}
 
 # %% ../nbs/04_data.ipynb #f009d9f8
-def class_words(cls:str, vocab=None) -> set:
+def class_words(cls:str, vocab=None,
+                fine_types:bool=True) -> set: # also the fine-type names and nouns
     """Every lower-case word captions can use for class
     `cls`: noun forms, aliases, fine-type names and nouns."""
     v = vocab or C.load_vocabulary()
     txt = [s for f in v.forms(cls) for s in f] + list(v.d['classes'].get(cls,
             {}).get('aliases', []))
-    txt += [f"{e.get('name', '')} {e.get('noun', '')}" for e in v.d['fine_types'].values() if e.get('cls') == cls]
+    if fine_types:
+        txt += [f"{e.get('name', '')} {e.get('noun', '')}" for e in v.d['fine_types'].values()
+                if e.get('cls') == cls]
     return {w for t in txt for w in re.findall(r'[a-z]+', t.lower())}
 
 def check_held_out_words(held, classes=CLASSES, vocab=None) -> None:

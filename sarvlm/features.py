@@ -9,8 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 # first: it quiets open_clip's import warning
-from .models import load_model, checkpoint_model_name, SARAwareTransform
-from .files import undecoded
+from .models import load_model, checkpoint_model_name, rows_for
 import open_clip
 from .core import atomic_write, get_paths
 
@@ -168,15 +167,11 @@ _PIXELS = {}
 
 def _same(x): return x   # the identity, as a named function (worker processes can pickle it)
 
-def _rows(dataset, transform):
-    "The rows `transform` reads: a SAR-aware one reads a lazy dataset's files itself (`undecoded`)."
-    return undecoded(dataset) if isinstance(transform, SARAwareTransform) else dataset
-
 class TransformedRows:
     """A dataset's image column transformed on access:
     `rows[i:j]` decodes and transforms only those rows."""
     def __init__(self, dataset, image_col:str, transform):
-        self.dataset, self.image_col, self.transform = _rows(dataset, transform), image_col, transform
+        self.dataset, self.image_col, self.transform = rows_for(dataset, transform), image_col, transform
     def __len__(self): return len(self.dataset)
     def __getitem__(self, i):
         if isinstance(i, slice):
@@ -193,7 +188,7 @@ def dataset_pixels(dataset, # a `datasets.Dataset`
     k = (dataset_key(dataset), image_col, repr(transform))
     if k in _PIXELS: return _PIXELS[k]
     if not len(dataset): return []
-    rows = _rows(dataset, transform)
+    rows = rows_for(dataset, transform)
     first = transform(rows[0][image_col])
     if first.numel() * first.element_size() * len(dataset) > max_bytes:
         return TransformedRows(dataset, image_col, transform)

@@ -20,7 +20,7 @@ from torchvision import transforms as T
 from .core import atomic_torch_save, atomic_write, set_seed
 from . import sar as sarlib
 from .data import f_pixels
-from .files import ImageRef
+from .files import ImageRef, undecoded, lazy_dataset
 from .sario import normalize_codes
 from .checkpoint_files import (CheckpointError, _torch_load, check_checkpoint_file)
 from safetensors.torch import load_file
@@ -31,9 +31,10 @@ from safetensors.torch import save
 
 # %% auto #0
 __all__ = ['CONFIG_DIR', 'TINY_CONFIGS', 'PAPER_MODELS', 'read_configs', 'register_configs', 'count_params', 'sar_to_tensor',
-           'resample_speckle', 'SARAwareTransform', 'make_transforms', 'create', 'LoadReport', 'read_checkpoint',
-           'to_state_dict', 'compare_keys', 'load_checkpoint', 'unwrap_model', 'save_checkpoint', 'save_safetensors',
-           'convert_torchscript', 'checkpoint_model_name', 'LoadedModel', 'load_model', 'train_throughput']
+           'resample_speckle', 'SARAwareTransform', 'rows_for', 'make_transforms', 'create', 'LoadReport',
+           'read_checkpoint', 'to_state_dict', 'compare_keys', 'load_checkpoint', 'unwrap_model', 'save_checkpoint',
+           'save_safetensors', 'convert_torchscript', 'checkpoint_model_name', 'LoadedModel', 'load_model',
+           'train_throughput']
 
 # %% ../nbs/05_models.ipynb #2c907398
 CONFIG_DIR = Path(__file__).parent/'model_configs' if '__file__' in globals() else Path('../sarvlm/model_configs')
@@ -167,6 +168,13 @@ class SARAwareTransform:
         return _one_band_through(self.base, torch.from_numpy(y)[None])
 
     def __repr__(self): return f"SARAwareTransform(scheme={self.scheme!r}, speckle_looks={self.speckle_looks}, base={self.base})"
+
+# %% ../nbs/05_models.ipynb #c0de5a10
+def rows_for(ds, # a `datasets.Dataset` of records
+             transform) -> 'datasets.Dataset':
+    """The rows `transform` reads: a `SARAwareTransform` reads a lazy dataset's files itself (its
+    `undecoded` rows, whole-number files from their codes); any other reader gets `ds` as it is."""
+    return undecoded(ds) if isinstance(transform, SARAwareTransform) else ds
 
 # %% ../nbs/05_models.ipynb #6b1a7711
 def make_transforms(model, # an open_clip model (its `visual.preprocess_cfg` is used)

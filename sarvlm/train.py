@@ -11,8 +11,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 # first: it quiets open_clip's import warning
-from .models import create, unwrap_model, read_checkpoint, SARAwareTransform
-from .files import undecoded
+from .models import create, unwrap_model, read_checkpoint, rows_for
 import open_clip
 from open_clip.loss import ClipLoss, CoCaLoss
 from fastai.learner import Learner
@@ -70,16 +69,19 @@ class RecordsDataset(torch.utils.data.Dataset):
                              f"{ds.column_names}")
         self.ds, self.transform, self.tokenizer, self.seed = ds, transform, tokenizer, seed
         # a lazy dataset's files are read by a SAR-aware transform itself (8-bit chips from their codes)
-        self.rows = undecoded(ds) if isinstance(transform, SARAwareTransform) else ds
-        has = 'label' in ds.column_names
-        self.classes = classes or (sorted(set(ds['label'])) if has else [])
+        self.rows = rows_for(ds, transform)
+        self.classes = classes or (sorted(set(ds['label'])) if 'label' in ds.column_names else [])
         self.c2i = {c: i for i, c in enumerate(self.classes)}
 
     def __len__(self): return len(self.ds)
 
+    def _image(self, idx:int, epoch:int, r:dict) -> torch.Tensor:
+        "The record's image through the transform, its augmentation seeded per (epoch, index)."
+        with seeded_cpu_rng(sample_seed(self.seed, epoch, idx)): return self.transform(r['image'])
+
     def _item(self, idx:int, epoch:int, r:dict):
-        with seeded_cpu_rng(sample_seed(self.seed, epoch, idx)): img = self.transform(r['image'])
-        return img, self.tokenizer([str(r['caption'])])[0], torch.tensor(self.c2i.get(r.get('label'), -1))
+        return (self._image(idx, epoch, r), self.tokenizer([str(r['caption'])])[0],
+                torch.tensor(self.c2i.get(r.get('label'), -1)))
 
     def __getitem__(self, key):
         idx, epoch = key if isinstance(key, tuple) else (key, -1)

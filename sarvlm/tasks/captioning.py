@@ -27,7 +27,7 @@ from ..sar import normalize
 from sarvlm.caption_metrics import (java_available, JAVA_HINT, METRICS, warm_meteor, score_corpus,
     evaluate_captions, PROTOCOLS, spice_status, record_annot, names_object, loops,
     caption_measures)
-from ..data import domain_split, records_to_dataset, fresh_record
+from ..data import domain_split, records_to_dataset, fresh_record, class_words
 from ..scenes import CLASSES
 from ..captions import load_vocabulary
 # sarvlm.models before fastai: quiets both torch.jit warnings
@@ -36,7 +36,7 @@ from ..models import (create, load_model, save_checkpoint, load_checkpoint, make
 from fastai.callback.all import Callback, GradientClip, ProgressCallback
 from fastai.learner import Learner
 from ..train import (TrainConfig, RecordsDataset, clip_learner, fit_clip, sample_seed,
-                          seeded_cpu_rng, make_dls, adamw, ClipSchedule)
+                          make_dls, adamw, ClipSchedule)
 from ..resume import read_metrics
 from ..features import embed_images
 from ..scores import held_out_classes
@@ -45,12 +45,12 @@ from ..transfer import ARMS, stage_dir, run_stage, stream_id, study_config
 # %% auto #0
 __all__ = ['SOT', 'EOT', 'DECODING', 'CAPTION_ARMS', 'KEY_MEASURES', 'decode_tokens', 'generate_captions', 'init_caption_decoder',
            'CaptionVocab', 'CompactTokenizer', 'compact_captioner', 'AllCaptions', 'caption_pool', 'ObjectCaptions',
-           'class_words', 'class_word_weights', 'present_matrix', 'ClassTargets', 'TowerClasses', 'EpochDraws',
-           'warm_up_tower', 'freeze_tower', 'TrimTokens', 'CaptionConfig', 'caption_config', 'train_captioner',
-           'caption_test_records', 'reference_lists', 'caption_loss', 'image_reliance', 'probe_top1_hit',
-           'decoder_tokens', 'token_probe', 'arm_checkpoint', 'score_captions', 'seed_captioners', 'run_captioning',
-           'caption_summary', 'caption_tests', 'caption_verdict', 'grounding_reading', 'template_captions',
-           'constant_caption', 'nearest_captions', 'yardsticks', 'caption_gallery']
+           'class_word_weights', 'present_matrix', 'ClassTargets', 'TowerClasses', 'EpochDraws', 'warm_up_tower',
+           'freeze_tower', 'TrimTokens', 'CaptionConfig', 'caption_config', 'train_captioner', 'caption_test_records',
+           'reference_lists', 'caption_loss', 'image_reliance', 'probe_top1_hit', 'decoder_tokens', 'token_probe',
+           'arm_checkpoint', 'score_captions', 'seed_captioners', 'run_captioning', 'caption_summary', 'caption_tests',
+           'caption_verdict', 'grounding_reading', 'template_captions', 'constant_caption', 'nearest_captions',
+           'yardsticks', 'caption_gallery']
 
 # %% ../../nbs/13_captioning.ipynb #20069677
 SOT, EOT = 49406, 49407
@@ -198,18 +198,12 @@ class ObjectCaptions(AllCaptions):
         caps = [c for c in r['captions'] if names_object(c)] or r['captions']
         return super()._item(idx, epoch, {**r, 'captions': caps})
 
-def class_words(classes=CLASSES) -> set:
-    "Every word of the classes' noun forms and aliases ('vehicle', shared by several, left out)."
-    V = load_vocabulary()
-    words = {w for c in classes for f in V.forms(c) for s in f for w in s.split()}
-    words |= {w for c in classes for s in V.d['classes'].get(c, {}).get('aliases', [])
-              for w in s.replace('_', ' ').split()}
-    return words - {'vehicle'}
-
 def class_word_weights(vocab:CaptionVocab, tokenizer, # the compact vocabulary; its BPE tokenizer
                        weight:float=5.0) -> torch.Tensor:
-    "Per compact token id: `weight` for a token that decodes to a class word, else 1."
-    words, w = class_words(), torch.ones(len(vocab))
+    """Per compact token id: `weight` for a token that decodes to a word of a class's noun forms or
+    aliases (`class_words`; 'vehicle', shared by several classes, left out), else 1."""
+    words = set().union(*(class_words(c, fine_types=False) for c in CLASSES)) - {'vehicle'}
+    w = torch.ones(len(vocab))
     for cid in range(vocab.SPECIAL, len(vocab)):
         if tokenizer.decode([int(vocab.inv[cid])]).strip() in words: w[cid] = weight
     return w
@@ -223,12 +217,10 @@ def present_matrix(metas, classes=CLASSES) -> np.ndarray:
 class ClassTargets(RecordsDataset):
     "(augmented image, 0/1 classes present) per record; augmentation seeded like `RecordsDataset`."
     def __init__(self, ds, transform, seed:int=0, classes=CLASSES):
-        self.ds, self.rows, self.transform, self.seed = ds, ds, transform, seed
+        super().__init__(ds, transform, None, seed)
         self.y = torch.tensor(present_matrix(ds['meta'], classes))
 
-    def _item(self, idx:int, epoch:int, r:dict):
-        with seeded_cpu_rng(sample_seed(self.seed, epoch, idx)): img = self.transform(r['image'])
-        return img, self.y[idx]
+    def _item(self, idx:int, epoch:int, r:dict): return self._image(idx, epoch, r), self.y[idx]
 
 class TowerClasses(torch.nn.Module):
     "CoCa's image tower with a linear class head on the mean of the image tokens the decoder reads."
