@@ -4,14 +4,14 @@
 
 # %% ../nbs/00_core.ipynb #0f086105
 from __future__ import annotations
-import os, re, sys, json, random, time, shutil, signal, contextlib, tempfile
+import os, re, sys, json, random, time, shutil, signal, contextlib, tempfile, platform
 from pathlib import Path
 from types import SimpleNamespace
 import numpy as np
 
 # %% auto #0
-__all__ = ['SMALL_ENV', 'KILL_ENV', 'is_small', 'set_seed', 'get_rng', 'project_root', 'get_paths', 'show_path', 'no_bars',
-           'get_device', 'set_offline', 'is_offline', 'atomic_write', 'atomic_torch_save', 'scratch_root',
+__all__ = ['SMALL_ENV', 'KILL_ENV', 'is_small', 'set_seed', 'get_rng', 'machine', 'project_root', 'get_paths', 'show_path',
+           'no_bars', 'get_device', 'set_offline', 'is_offline', 'atomic_write', 'atomic_torch_save', 'scratch_root',
            'scratch_dir', 'clean_scratch', 'UnwritableError', 'check_writable_dir', 'check_writable_file', 'temp_name',
            'remove_stale_temps', 'kill_point', 'TidyStream', 'tidy_paths', 'tidy_outputs', 'results_dir',
            'save_results', 'load_results', 'run_notebook']
@@ -47,6 +47,35 @@ def get_rng(rng=None, # None (fresh entropy), an int seed, or a `numpy.random.Ge
     if isinstance(rng, np.random.Generator): return rng
     if rng is None or isinstance(rng, (int, np.integer)): return np.random.default_rng(rng)
     raise TypeError(f"rng must be None, an int seed or a numpy Generator, got {type(rng).__name__}")
+
+# %% ../nbs/00_core.ipynb #c0de5b02
+_CPU_FLAGS = ('avx2', 'fma', 'avx512f', 'avx512_bf16', 'amx_bf16', 'avx512_fp16', 'asimd', 'sve')
+
+def _cpu_info() -> tuple:
+    "(CPU model name, the flags in `_CPU_FLAGS` it has) from /proc/cpuinfo; the platform's name elsewhere."
+    name, flags = '', set()
+    try:
+        for line in open('/proc/cpuinfo', encoding='utf-8', errors='replace'):
+            k, _, v = (x.strip() for x in line.partition(':'))
+            if k == 'model name' and not name: name = v
+            if k in ('flags', 'Features') and not flags: flags = set(v.split())
+    except OSError: pass
+    return name or platform.processor() or platform.machine(), [f for f in _CPU_FLAGS if f in flags]
+
+def machine() -> dict:
+    """What decides the last bits of this machine's floating-point results: the CPU, the vector instructions
+    NumPy dispatches to, and PyTorch's CPU kernel level."""
+    name, flags = _cpu_info()
+    try:
+        from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
+        simd = [k for k in __cpu_dispatch__ if __cpu_features__.get(k)]
+    except ImportError: simd = []   # another NumPy layout: not known
+    try:
+        import torch
+        tcpu = torch.backends.cpu.get_cpu_capability()
+    except ImportError: tcpu = None
+    return dict(cpu=name, cpu_flags=flags, numpy_simd=simd, torch_cpu=tcpu, cores=os.cpu_count(),
+                python=platform.python_version(), numpy=np.__version__)
 
 # %% ../nbs/00_core.ipynb #d4ab2353
 def project_root() -> Path:

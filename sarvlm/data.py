@@ -10,8 +10,9 @@ import numpy as np
 from PIL import Image
 import pyarrow as pa
 import datasets
-from .core import (
-    get_paths, get_rng, is_small, temp_name, remove_stale_temps, kill_point, atomic_write, no_bars)
+from sarvlm.core import (
+    get_paths, get_rng, is_small, temp_name, remove_stale_temps, kill_point, atomic_write, no_bars,
+    machine)
 from .sar import normalize
 from .scenes import CLASSES
 from .procgen import random_scene
@@ -317,7 +318,8 @@ def build_mini(seed:int=0, # the seed: the same seed gives the same content
     with no_bars(): dd.save_to_disk(str(tmp))   # its own line says what was built
     kill_point('build-save')
     st.update(seed=seed, size=cfg['size'], img_size=img_size,
-              seconds=round(time.perf_counter() - t0, 2), rows={k: len(v) for k, v in dd.items()})
+              seconds=round(time.perf_counter() - t0, 2), rows={k: len(v) for k, v in dd.items()},
+              machine=machine())   # the scenes' last bits depend on the CPU (`sarvlm.core.machine`)
     (tmp/'build.json').write_text(json.dumps(st, indent=1))
     _publish(tmp, final, rebuild)
     if verbose:

@@ -6,14 +6,16 @@
 from __future__ import annotations
 import argparse, base64, json, os, re, sys, time
 from pathlib import Path
-from .core import get_paths, atomic_write, is_small, run_notebook, load_results, results_dir, show_path
+from .core import (get_paths, atomic_write, is_small, run_notebook, load_results, results_dir,
+                         show_path, machine)
 import subprocess
 import pandas as pd
 
 # %% auto #0
 __all__ = ['REFERENCE_TIMES', 'DEPENDS', 'CELL_TIMEOUT', 'PAPER', 'SECTIONS', 'study_notebooks', 'measured_times', 'load_times',
-           'fmt_s', 'eta_line', 'needs', 'critical', 'run_notebooks', 'notebook_figures', 'save_figures', 'lookup',
-           'fmt_value', 'paper_vs_ours', 'flatten', 'md_table', 'results_md', 'report_markdown', 'write_report', 'main']
+           'fmt_s', 'eta_line', 'needs', 'critical', 'run_machine', 'run_notebooks', 'notebook_figures', 'save_figures',
+           'lookup', 'fmt_value', 'paper_vs_ours', 'flatten', 'md_table', 'results_md', 'report_markdown',
+           'write_report', 'main']
 
 # %% ../nbs/18_reproduce.ipynb #6d8bf74c
 def _is(stem:str, want:str) -> bool:
@@ -133,9 +135,10 @@ def _expected_left(names, took, running, times, workers, now) -> tuple:
                      + [critical(m, left, eff) for m in left])
 
 def _save_times(tfile:Path, took:dict):
-    "Add the seconds measured so far to `times.json` (kept from run to run)."
+    """Add the seconds measured so far to `times.json` (kept from run to run), with the machine of this run:
+    the report says where its numbers were computed."""
     with atomic_write(tfile, 'w', encoding='utf-8') as f:
-        json.dump({'seconds': {**measured_times(tfile), **took}}, f, indent=1)
+        json.dump({'seconds': {**measured_times(tfile), **took}, 'machine': machine()}, f, indent=1)
 
 def _ended(running:dict, took:dict, failed:list, log) -> list:
     """Collect the notebooks that ended: seconds into `took`, failures into `failed`; the names that
@@ -159,6 +162,15 @@ def _stop_all(running:dict):
         proc.kill()
         proc.wait()
         fh.close()
+
+# %% ../nbs/18_reproduce.ipynb #c0de5b05
+def run_machine(path) -> dict|None:
+    "`sarvlm.core.machine()` of the last run that wrote `times.json` at `path`; None if it has none."
+    path = Path(path)
+    if not path.is_file(): return None
+    try: m = json.loads(path.read_text()).get('machine')
+    except (ValueError, AttributeError): return None
+    return m if isinstance(m, dict) else None
 
 # %% ../nbs/18_reproduce.ipynb #97e2edf6
 def _failure(out:Path, n:str) -> RuntimeError:
@@ -346,6 +358,16 @@ def results_md(rec:dict|None, max_rows:int=40) -> str:
     return md_table(pd.DataFrame([(k, fmt_value(v)) for k, v in f[:max_rows]],
                                  columns=['result', 'value'])) + extra
 
+# %% ../nbs/18_reproduce.ipynb #c0de5b06
+def _where_line(m:dict|None) -> str:
+    "Where the numbers were computed: on another CPU type the same code gives other last bits."
+    if not m: return ("Computed on: not recorded (a run before `times.json` kept its machine); the numbers "
+                      "move by about a seed's spread between CPU types (`sarvlm.core.machine`).")
+    return (f"Computed on: {m['cpu']} ({m['cores']} cores; CPU flags {', '.join(m['cpu_flags']) or 'none listed'}; "
+            f"NumPy vector loops {', '.join(m['numpy_simd']) or 'baseline'}; PyTorch CPU kernels "
+            f"{m['torch_cpu']}). The same CPU type gives the same numbers; another rounds differently in the "
+            "last bits, which training turns into differences of about a seed's spread (`sarvlm.core.machine`).")
+
 # %% ../nbs/18_reproduce.ipynb #1fdecb8c
 def _section(title, name, rec, figs, fig_note, secs, root_rel) -> str:
     t = f" ({fmt_s(secs)})" if secs is not None else ''
@@ -361,6 +383,7 @@ def report_markdown(results:dict, # `load_results()`
                     notes:dict|None=None, # {notebook: a note on where its figures came from}
                     config:str='full', root_rel:str='../',
                     wall:float|None=None, # wall time of the run (notebooks run two at a time)
+                    where:dict|None=None, # `sarvlm.core.machine()` of the run that made `results` (None: not recorded)
                    ) -> str:
     "The whole report as Markdown."
     notes = notes or {}
@@ -369,7 +392,7 @@ def report_markdown(results:dict, # `load_results()`
     head = ['# sarvlm: reproduction report', '',
             f"Configuration: **{config}**" + (" (`SARVLM_SMALL=1`)" if config == 'small' else '') +
             f"; written {time.strftime('%Y-%m-%d %H:%M')}; notebooks run this time: "
-            f"{len(times)}{when}.", '',
+            f"{len(times)}{when}.", '', _where_line(where), '',
             'What the paper reports at full scale against what `sarvlm-mini` gives (the reasons '
             'are in the last column):', '',
             md_table(paper_vs_ours(results).drop(columns=['from'])), '']
@@ -394,6 +417,7 @@ def write_report(out_dir=None, # where report.md and figures/ go (default: outpu
     nbs = Path(nbs_dir) if nbs_dir else paths.root/'nbs'
     results = load_results() if results is None else results
     if times is None: times = measured_times(exe/'times.json')
+    where = run_machine(exe/'times.json')
     figs, notes = {}, {}
     for _, n in SECTIONS:
         src = exe/f'{n}.ipynb'
@@ -403,7 +427,7 @@ def write_report(out_dir=None, # where report.md and figures/ go (default: outpu
             notes[n] = f"Figures from the committed notebook nbs/{n}.ipynb: it has no executed copy in {exe}."
         figs[n] = save_figures(src, out/'figures')
     rel = '../' if out.resolve() == paths.outputs.resolve() else f"{Path(os.path.relpath(paths.root, out)).as_posix()}/"
-    md = report_markdown(results, figs, times, notes, 'small' if is_small() else 'full', rel, wall)
+    md = report_markdown(results, figs, times, notes, 'small' if is_small() else 'full', rel, wall, where)
     path = out/(name or ('report-small.md' if is_small() else 'report.md'))
     with atomic_write(path, 'w', encoding='utf-8') as f: f.write(md)
     return path
