@@ -47,7 +47,7 @@ def step_times_ours(run:Path) -> list:
 
 def run_ours(data:Path, out:Path, a) -> list:
     cmd = [sys.executable, '-m', 'sarvlm.train', '--data', str(data), '--out', str(out), '--model', a.model,
-           '--epochs', '1', '--batch-size', str(a.batch), '--lr', '1e-3', '--wd', '0.1', '--warmup', '5', '--grad-clip', '1.0',
+           '--epochs', str(a.epochs), '--batch-size', str(a.batch), '--lr', '1e-3', '--wd', '0.1', '--warmup', '5', '--grad-clip', '1.0',
            '--precision', a.precision, '--num-workers', str(a.workers), '--no-progress'] + (['--threads', '1'] if a.device == 'cpu' else [])
     r = subprocess.run(cmd, cwd=ROOT, env=ENV, capture_output=True, text=True)
     if r.returncode: sys.exit(f'sarvlm.train failed:\n{r.stderr[-3000:]}')
@@ -55,7 +55,7 @@ def run_ours(data:Path, out:Path, a) -> list:
 
 def run_open_clip_train(csv_path:Path, out:Path, a) -> list:
     args = ['--train-data', str(csv_path), '--dataset-type', 'csv', '--csv-separator', ',', '--csv-img-key', 'imgpath',
-            '--csv-caption-key', 'caption', '--model', a.model, '--batch-size', str(a.batch), '--epochs', '1',
+            '--csv-caption-key', 'caption', '--model', a.model, '--batch-size', str(a.batch), '--epochs', str(a.epochs),
             '--lr', '1e-3', '--wd', '0.1', '--warmup', '5', '--grad-clip-norm', '1.0', '--precision', a.precision,
             '--workers', str(a.workers), '--device', a.device, '--log-every-n-steps', '1', '--logs', str(out), '--name', 'bench', '--save-frequency', '0',
             '--seed', '0', '--report-to', '']
@@ -74,8 +74,41 @@ def parse(argv=None, **defaults):
     ap.add_argument('--repeats', type=int, default=2); ap.add_argument('--model', default='SARCLIP-Tiny')
     ap.add_argument('--size', type=int, default=64); ap.add_argument('--precision', default='fp32')
     ap.add_argument('--device', default='cpu'); ap.add_argument('--workers', type=int, default=0)
+    ap.add_argument('--epochs', type=int, default=1, help='epochs of each training run (more timed steps)')
+    ap.add_argument('--loader-batches', type=int, default=0,
+                    help='also time each reader alone: images/s of up to this many batches of one epoch')
     ap.set_defaults(**defaults)
     return ap.parse_args(argv)
+
+def _loaders(a, csv_path:Path, data:Path) -> dict:
+    """Each trainer's training data loader, built as it builds it: ours (`sarvlm.train`: `load_records`,
+    `RecordsDataset`, `make_dls`) and open_clip_train's (`CsvDataset` in a shuffled `DataLoader`)."""
+    import torch, open_clip
+    from open_clip_train.data import CsvDataset
+    from sarvlm.models import create
+    from sarvlm.train import load_records, RecordsDataset, make_dls
+    model, train_tf, _, tok = create(a.model)
+    tr, _ = load_records(str(data))
+    ours = make_dls(RecordsDataset(tr, train_tf, tok), None, a.batch, num_workers=a.workers, device=a.device).train
+    pre = open_clip.create_model_and_transforms(a.model)[1]   # what open_clip_train.main trains with
+    ds = CsvDataset(str(csv_path), pre, img_key='imgpath', caption_key='caption', sep=',', tokenizer=tok)
+    ref = torch.utils.data.DataLoader(ds, batch_size=a.batch, shuffle=True, num_workers=a.workers,
+                                      pin_memory=a.device != 'cpu', drop_last=True)
+    return {'ours': ours, 'open_clip_train': ref}
+
+def loader_rate(dl, batches:int, device:str) -> tuple:
+    """(images/s, batches timed) of `dl` alone: the batches of one epoch after its first 3 (worker start-up), at
+    most `batches`. Within one epoch only: a new epoch starts the workers again, which training steps do not time."""
+    import torch
+    n, k, t0 = 0, 0, None
+    for i, b in enumerate(dl):
+        b[0].to(device, non_blocking=True)
+        if device != 'cpu': torch.cuda.synchronize()
+        if i == 2: t0 = time.perf_counter()
+        elif i > 2: n, k = n + len(b[0]), k + 1
+        if k >= batches: break
+    if not k: raise SystemExit(f'loader_rate: an epoch of {i + 1} batches leaves none to time after the first 3')
+    return n / (time.perf_counter() - t0), k
 
 def main(a=None):
     a = a or parse()
@@ -87,11 +120,25 @@ def bench(a, tmp:Path):
     t0 = time.perf_counter(); csv_path = write_sarvlm_csv(a.n, tmp/'csv', a.size); data = csv_to_disk(csv_path, tmp/'ds')
     print(f'data: {a.n} toy SAR records ({a.size} px) as SARVLM CSV + PNGs in {time.perf_counter() - t0:.1f} s; '
           f'{a.model}, batch {a.batch}, {a.precision}, {a.device}, {a.workers} workers' + (', 1 thread' if a.device == 'cpu' else ''))
+    if a.loader_batches:   # is training waiting for data? each reader alone, alternating
+        dls, rates = _loaders(a, csv_path, data), {'ours': [], 'open_clip_train': []}
+        for i in range(a.repeats):
+            for k in (list(dls) if i % 2 == 0 else list(dls)[::-1]):
+                rates[k].append(loader_rate(dls[k], a.loader_batches, a.device))
+        print('data loaders alone (images/s over the batches timed, each repeat): ' +
+              '; '.join(f"{k} {', '.join(f'{r:.0f} ({m})' for r, m in v)}" for k, v in rates.items()))
     ours, ref = [], []
+    pairs = []
     for i in range(a.repeats):
-        ref += run_open_clip_train(csv_path, tmp/f'oct{i}', a)
-        ours += run_ours(data, tmp/f'ours{i}', a)
-        print(f'  repeat {i + 1}: open_clip_train {statistics.median(ref):.3f} s/step, ours {statistics.median(ours):.3f} s/step')
+        r, o = run_open_clip_train(csv_path, tmp/f'oct{i}', a), run_ours(data, tmp/f'ours{i}', a)
+        ref += r; ours += o; pairs.append(statistics.median(r) / statistics.median(o))
+        print(f'  repeat {i + 1}: open_clip_train {statistics.median(r):.4f} s/step, ours {statistics.median(o):.4f} '
+              f's/step (medians of {len(r)} and {len(o)} steps), ratio {pairs[-1]:.3f}', flush=True)
+    if len(pairs) > 1:
+        from sarvlm.stats import paired_test
+        t = paired_test(np.log(pairs), np.zeros(len(pairs)))
+        print(f'paired ratio over {len(pairs)} repeats: {np.exp(t["mean_diff"]):.3f} '
+              f'[{np.exp(t["ci_low"]):.3f}, {np.exp(t["ci_high"]):.3f}], p = {t["p_value"]:.2f}')
     mo, mr = statistics.median(ours), statistics.median(ref)
     print(f'median step time: ours {mo:.3f} s ({a.batch/mo:.0f} img/s), open_clip_train {mr:.3f} s ({a.batch/mr:.0f} img/s)')
     print(f'ratio (open_clip_train time / ours) = {mr/mo:.2f}   target >= 1.0')

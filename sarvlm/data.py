@@ -291,7 +291,7 @@ def _publish(tmp:Path, final:Path, rebuild:bool=False):
         if not (final/'build.json').is_file(): raise   # not a lost race: a real error
 
 # %% ../nbs/04_data.ipynb #2001e088
-def build_mini(seed:int=0, # the seed: the same seed gives the same content
+def build_mini(seed:int=0, # the same seed gives the same content (last bits: on one CPU type, `core.machine`)
                size:int|None=None, # number of scenes (x 3 domains); default: `mini_config`
                img_size:int|None=None, # image side in pixels (64 by default; 224 as in the paper)
                rebuild:bool=False, # ignore (and replace) a cached build
