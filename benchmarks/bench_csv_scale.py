@@ -34,7 +34,9 @@ Run with nothing else on the machine: other load lands on one reader's run and n
 (results/bench_csv_scale.json, 2026-12-04, 2 cores, 6 repeats, about 10 min): SARCLIP-Tiny, sarvlm over
 `CsvDataset` 1.062 images/s [1.016, 1.111], p = 0.017 (per CPU-second 1.057 [1.017, 1.099]); ViT-B-32 1.214
 [0.907, 1.624]; peak memory 1,401 MB for sarvlm (994 MB for `CsvDataset`). A run made while other programs
-used the CPUs gave 1.229 [0.925, 1.632] for SARCLIP-Tiny: the same estimate, an interval four times wider.
+used the CPUs gave 1.229 [0.925, 1.632] for SARCLIP-Tiny: the same estimate, an interval four times wider. A
+second quiet run 40 min later (results/bench_csv_scale_repeat.json) gave 1.036 [0.991, 1.083], p = 0.099; the two
+quiet runs' 12 pairs together: 1.049 [1.021, 1.078], p = 0.003 (per CPU-second 1.039 [1.013, 1.066]).
 """
 import os, sys, json, time, argparse, resource, shutil, subprocess, platform
 from pathlib import Path
