@@ -13,6 +13,8 @@ ratio is median(open_clip_train step time) / median(ours): > 1 means ours is fas
 import os, re, sys, csv, time, shutil, argparse, tempfile, subprocess, statistics
 from pathlib import Path
 import numpy as np
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_csv_scale import paired_ratio   # the same paired estimate of a ratio
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = dict(os.environ, HF_HUB_OFFLINE='1', HF_DATASETS_OFFLINE='1', OMP_NUM_THREADS='1', MKL_NUM_THREADS='1',
@@ -128,17 +130,16 @@ def bench(a, tmp:Path):
         print('data loaders alone (images/s over the batches timed, each repeat): ' +
               '; '.join(f"{k} {', '.join(f'{r:.0f} ({m})' for r, m in v)}" for k, v in rates.items()))
     ours, ref = [], []
-    pairs = []
+    med = {'ref': [], 'ours': []}   # per-repeat median step times: the repeats are the pairs
     for i in range(a.repeats):
         r, o = run_open_clip_train(csv_path, tmp/f'oct{i}', a), run_ours(data, tmp/f'ours{i}', a)
-        ref += r; ours += o; pairs.append(statistics.median(r) / statistics.median(o))
-        print(f'  repeat {i + 1}: open_clip_train {statistics.median(r):.4f} s/step, ours {statistics.median(o):.4f} '
-              f's/step (medians of {len(r)} and {len(o)} steps), ratio {pairs[-1]:.3f}', flush=True)
-    if len(pairs) > 1:
-        from sarvlm.stats import paired_test
-        t = paired_test(np.log(pairs), np.zeros(len(pairs)))
-        print(f'paired ratio over {len(pairs)} repeats: {np.exp(t["mean_diff"]):.3f} '
-              f'[{np.exp(t["ci_low"]):.3f}, {np.exp(t["ci_high"]):.3f}], p = {t["p_value"]:.2f}')
+        ref += r; ours += o; med['ref'].append(statistics.median(r)); med['ours'].append(statistics.median(o))
+        print(f"  repeat {i + 1}: open_clip_train {med['ref'][-1]:.4f} s/step, ours {med['ours'][-1]:.4f} "
+              f"s/step (medians of {len(r)} and {len(o)} steps), ratio {med['ref'][-1] / med['ours'][-1]:.3f}", flush=True)
+    if a.repeats > 1:
+        t = paired_ratio(med['ref'], med['ours'])
+        print(f"paired ratio over {t['pairs']} repeats: {t['ratio']:.3f} [{t['ci_low']:.3f}, {t['ci_high']:.3f}], "
+              f"p = {t['p_value']:.2f}")
     mo, mr = statistics.median(ours), statistics.median(ref)
     print(f'median step time: ours {mo:.3f} s ({a.batch/mo:.0f} img/s), open_clip_train {mr:.3f} s ({a.batch/mr:.0f} img/s)')
     print(f'ratio (open_clip_train time / ours) = {mr/mo:.2f}   target >= 1.0')

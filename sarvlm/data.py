@@ -10,9 +10,9 @@ import numpy as np
 from PIL import Image
 import pyarrow as pa
 import datasets
-from sarvlm.core import (
-    get_paths, get_rng, is_small, temp_name, remove_stale_temps, kill_point, atomic_write, no_bars,
-    machine)
+from .core import (
+    get_paths, get_rng, is_small, temp_name, remove_stale_temps, kill_point, atomic_write, no_bars)
+from .core import machine
 from .sar import normalize
 from .scenes import CLASSES
 from .procgen import random_scene

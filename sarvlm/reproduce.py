@@ -6,8 +6,8 @@
 from __future__ import annotations
 import argparse, base64, json, os, re, sys, time
 from pathlib import Path
-from .core import (get_paths, atomic_write, is_small, run_notebook, load_results, results_dir,
-                         show_path, machine)
+from .core import (
+    get_paths, atomic_write, is_small, run_notebook, load_results, results_dir, show_path, machine)
 import subprocess
 import pandas as pd
 
