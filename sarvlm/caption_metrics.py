@@ -19,7 +19,7 @@ from .caption_check import parse_caption, check_caption
 # %% auto #0
 __all__ = ['JAVA_HINT', 'METRICS', 'PROTOCOLS', 'java_available', 'warm_meteor', 'score_corpus', 'simple_tokenize',
            'ptb_tokenize', 'protocol_inputs', 'evaluate_captions', 'spice_status', 'record_annot', 'names_object',
-           'names_present', 'loops', 'repeats_pair', 'caption_measures']
+           'names_present', 'loops', 'repeats_pair', 'caption_measures', 'cider_per_image', 'cider_anatomy']
 
 # %% ../nbs/03b_caption_metrics.ipynb #ac30f723
 @functools.lru_cache(None)
@@ -190,3 +190,40 @@ def caption_measures(captions:list, metas:list) -> dict:
                 any_pair_twice=pct([repeats_pair(c) for c in captions]),
                 consistent=pct([not check_caption(c, a, vocab) for c, a in zip(captions, ann)]),
                 images_with_objects=len(has))
+
+# %% ../nbs/03b_caption_metrics.ipynb #c0de5c08
+def cider_per_image(hyps:list, refs:list) -> np.ndarray:
+    "Per-image CIDEr-D of `hyps` against `refs`, standard protocol; its mean is the corpus CIDEr."
+    gts, res, _ = protocol_inputs(hyps, refs, 'standard')
+    return np.asarray(Cider().compute_score(gts, res)[1], float)
+
+def _chips(metas, held=()) -> tuple:
+    "(is a chip, is a chip of a class not in `held`) per record `meta`."
+    ann = [record_annot(m) for m in metas]
+    chip = np.array([a.kind == 'chip' and len(a.objects) > 0 for a in ann])
+    return chip, chip & np.array([bool(a.objects) and a.objects[0].cls not in held for a in ann])
+
+# %% ../nbs/03b_caption_metrics.ipynb #c0de5c09
+def cider_anatomy(caps:list, test, # generated captions; records with `meta` (one per caption)
+                  refs:list, # per image: its reference captions
+                  bar:float=0.5, # the corpus CIDEr asked for
+                  held=(), # classes the captioner never trains on
+                 ) -> dict:
+    """A captioner's CIDEr split into chips and scenes, and the chip `class_hit` (% of all chips, and of
+    the chips of classes not `held`) at which its CIDEr would reach `bar`, all else kept."""
+    s, (chip, nameable) = cider_per_image(caps, refs), _chips(test['meta'], set(held))
+    hit = np.array([names_present(c, record_annot(m)) for c, m in zip(caps, test['meta'])])
+    mean = lambda m: float(s[m].mean()) if m.any() else float('nan')
+    right, wrong = mean(chip & hit), mean(chip & ~hit)
+    w = 0.0 if np.isnan(wrong) else wrong   # every chip named right: nothing to lose
+    gap = chip.sum() * (right - w)          # corpus CIDEr x images gained per unit of chip class_hit
+    need = (bar * len(s) - s[~chip].sum() - chip.sum() * w) / gap if gap > 0 else np.nan
+    need = max(need, 0.0)   # 0: met even with no chip named right
+    n, k = int(chip.sum()), int(nameable.sum())
+    return dict(cider=float(s.mean()), chips=n, chips_nameable=k,
+                cider_chip=mean(chip), cider_scene=mean(~chip),
+                chip_hit=100 * float(hit[chip].mean()) if chip.any() else float('nan'),
+                cider_chip_right=right, cider_chip_wrong=wrong, chip_hit_needed=100 * float(need),
+                nameable_hit_needed=100 * float(need) * n / max(k, 1),
+                # every chip of a class not held named right, everything else as it is
+                cider_chips_right=float((s[~chip].sum() + k * right + (n - k) * w) / len(s)))

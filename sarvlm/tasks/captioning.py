@@ -24,9 +24,9 @@ from open_clip.transform import PreprocessCfg
 from ..core import is_small, set_seed, get_paths
 from ..stats import mean_ci, paired_test, ci_reading
 from ..sar import normalize
-from sarvlm.caption_metrics import (java_available, JAVA_HINT, METRICS, warm_meteor, score_corpus,
+from ..caption_metrics import (java_available, JAVA_HINT, METRICS, warm_meteor, score_corpus,
     evaluate_captions, PROTOCOLS, spice_status, record_annot, names_object, loops,
-    caption_measures)
+    caption_measures, cider_anatomy)
 from ..data import domain_split, records_to_dataset, fresh_record, class_words
 from ..scenes import CLASSES
 from ..captions import load_vocabulary
