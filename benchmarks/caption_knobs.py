@@ -36,10 +36,10 @@ def run_knob(knob:str, seed:int) -> dict:
     "Train and score the two-stage captioner of `seed` with `KNOBS[knob]`."
     import warnings
     warnings.filterwarnings('ignore')
-    import numpy as np, open_clip
+    import open_clip
     from sarvlm.core import get_paths
     from sarvlm.data import build_mini
-    from sarvlm.caption_metrics import record_annot, names_present, evaluate_captions, cider_anatomy
+    from sarvlm.caption_metrics import caption_measures, cider_anatomy
     from sarvlm.transfer import study_config, stream_id, held_out_classes
     from sarvlm.tasks.captioning import (CAPTION_ARMS, CaptionVocab, CompactTokenizer, caption_config,
         caption_pool, caption_test_records, reference_lists, train_captioner, generate_captions, arm_checkpoint,
@@ -59,14 +59,11 @@ def run_knob(knob:str, seed:int) -> dict:
     train_s = time.perf_counter() - t
     caps = generate_captions(m, test['image'], make_transforms(m)[1], CompactTokenizer(base, vocab), cfg.method,
                              seq_len=cfg.seq_len, seed=seed, repetition_penalty=cfg.repetition_penalty)
-    a = cider_anatomy(caps, test, refs, held=held_out_classes())
-    hit = [names_present(c, record_annot(mt)) for c, mt in zip(caps, test['meta'])]
-    with_objects = [bool(record_annot(mt).objects) for mt in test['meta']]
+    a = cider_anatomy(caps, test, refs, held=held_out_classes())   # its `cider` is the corpus CIDEr
     return dict(knob=knob, seed=seed, overrides=KNOBS[knob], steps=len(hist),
                 class_steps=cfg.class_epochs * (cfg.n_scenes // cfg.batch_size), train_s=train_s,
                 class_loss=parts.get('class_loss'),
-                class_hit=100 * float(np.mean([h for h, o in zip(hit, with_objects) if o])),
-                cider_standard=evaluate_captions(caps, refs, 'standard', meteor=False)['CIDEr'], **{
+                class_hit=caption_measures(caps, test['meta'])['class_hit'], cider_standard=a['cider'], **{
                     k: a[k] for k in ('chip_hit', 'cider_chip', 'cider_scene', 'chip_hit_needed')})
 
 def main(seed=0, knobs=tuple(KNOBS), workers=2, out=None):

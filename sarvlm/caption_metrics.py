@@ -197,11 +197,10 @@ def cider_per_image(hyps:list, refs:list) -> np.ndarray:
     gts, res, _ = protocol_inputs(hyps, refs, 'standard')
     return np.asarray(Cider().compute_score(gts, res)[1], float)
 
-def _chips(metas, held=()) -> tuple:
-    "(is a chip, is a chip of a class not in `held`) per record `meta`."
-    ann = [record_annot(m) for m in metas]
+def _chips(ann:list, held=()) -> tuple:
+    "(is a chip, is a chip of a class not in `held`) per `Annot`."
     chip = np.array([a.kind == 'chip' and len(a.objects) > 0 for a in ann])
-    return chip, chip & np.array([bool(a.objects) and a.objects[0].cls not in held for a in ann])
+    return chip, chip & np.array([chip[i] and a.objects[0].cls not in held for i, a in enumerate(ann)])
 
 # %% ../nbs/03b_caption_metrics.ipynb #c0de5c09
 def cider_anatomy(caps:list, test, # generated captions; records with `meta` (one per caption)
@@ -211,8 +210,9 @@ def cider_anatomy(caps:list, test, # generated captions; records with `meta` (on
                  ) -> dict:
     """A captioner's CIDEr split into chips and scenes, and the chip `class_hit` (% of all chips, and of
     the chips of classes not `held`) at which its CIDEr would reach `bar`, all else kept."""
-    s, (chip, nameable) = cider_per_image(caps, refs), _chips(test['meta'], set(held))
-    hit = np.array([names_present(c, record_annot(m)) for c, m in zip(caps, test['meta'])])
+    ann = [record_annot(m) for m in test['meta']]
+    s, (chip, nameable) = cider_per_image(caps, refs), _chips(ann, set(held))
+    hit = np.array([names_present(c, a) for c, a in zip(caps, ann)])
     mean = lambda m: float(s[m].mean()) if m.any() else float('nan')
     right, wrong = mean(chip & hit), mean(chip & ~hit)
     w = 0.0 if np.isnan(wrong) else wrong   # every chip named right: nothing to lose

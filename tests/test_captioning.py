@@ -227,30 +227,6 @@ def test_template_captions():
     assert M.caption_measures(caps[:1], metas[:1])['class_hit'] == 100.0
 
 
-def test_cider_anatomy_splits_chips_from_scenes_and_its_need_meets_the_bar():
-    o = lambda c, x=.5: dict(cls=c, fine_type=None, x=x, y=.5)
-    metas = [{'caption_objects': [o('ship')], 'landcover': {'open sea': 1.0}, 'kind': 'chip'},
-             {'caption_objects': [o('tank')], 'landcover': {'fields': 1.0}, 'kind': 'chip'},
-             {'caption_objects': [o('bus')], 'landcover': {'urban': 1.0}, 'kind': 'chip'},   # held out
-             {'caption_objects': [o('car', .2), o('truck', .8)], 'landcover': {'urban': 1.0}, 'kind': 'scene'}]
-    refs = [['a radar image of a ship .', 'a ship at sea .'], ['a radar image of a tank .', 'one tank on land .'],
-            ['a radar image of a bus .', 'a city bus .'], ['two cars and a truck .', 'a truck left of a car .']]
-    caps = ['a radar image of a ship .', 'a radar image of a car .', 'a radar image of a truck .', 'a truck .']
-    a = M.cider_anatomy(caps, {'meta': metas}, refs, bar=3, held=('bus', 'bridge'))
-    assert (a['chips'], a['chips_nameable']) == (3, 2)
-    assert a['chip_hit'] == pytest.approx(100 / 3)
-    s = M.cider_per_image(caps, refs)
-    assert a['cider'] == pytest.approx(M.evaluate_captions(caps, refs, 'standard', meteor=False)['CIDEr'])
-    assert (a['cider_chip_right'], a['cider_scene']) == (pytest.approx(s[0]), pytest.approx(s[3]))
-    assert a['cider_chip_wrong'] == pytest.approx((s[1] + s[2]) / 2)
-    h = a['chip_hit_needed'] / 100   # at the need, the corpus CIDEr is the bar
-    assert (s[3] + 3 * (h * a['cider_chip_right'] + (1 - h) * a['cider_chip_wrong'])) / 4 == pytest.approx(3)
-    assert 0 < h < 1
-    assert M.cider_anatomy(caps, {'meta': metas}, refs, bar=0.5)['chip_hit_needed'] == 0   # met already
-    assert a['nameable_hit_needed'] == pytest.approx(a['chip_hit_needed'] * 3 / 2)
-    assert a['cider_chips_right'] == pytest.approx((s[3] + 2 * s[0] + a['cider_chip_wrong']) / 4)
-
-
 def test_warm_up_trains_the_tower_and_freeze_keeps_only_the_pooler(tmp_path):
     import open_clip
     from sarvlm.train import TrainConfig
