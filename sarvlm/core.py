@@ -62,9 +62,17 @@ def _cpu_info() -> tuple:
     except OSError: pass
     return name or platform.processor() or platform.machine(), [f for f in _CPU_FLAGS if f in flags]
 
+def _blas() -> list:
+    "The BLAS kernels this process uses, as 'library kernels' ('openblas SkylakeX'); [] if unknown."
+    try: from threadpoolctl import threadpool_info
+    except ImportError: return []
+    return sorted({f"{i['internal_api']} {i.get('architecture') or 'unknown'}"
+                   for i in threadpool_info() if i.get('user_api') == 'blas'})
+
 def machine() -> dict:
-    """What decides the last bits of this machine's floating-point results: the CPU, the vector instructions
-    NumPy dispatches to, and PyTorch's CPU kernel level."""
+    """What decides the last bits of this machine's floating-point results: the CPU, the vector
+    instructions NumPy dispatches to, the BLAS kernels (`OPENBLAS_CORETYPE` can force others) and
+    PyTorch's CPU level."""
     name, flags = _cpu_info()
     try:
         from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
@@ -74,8 +82,8 @@ def machine() -> dict:
         import torch
         tcpu = torch.backends.cpu.get_cpu_capability()
     except ImportError: tcpu = None
-    return dict(cpu=name, cpu_flags=flags, numpy_simd=simd, torch_cpu=tcpu, cores=os.cpu_count(),
-                python=platform.python_version(), numpy=np.__version__)
+    return dict(cpu=name, cpu_flags=flags, numpy_simd=simd, blas=_blas(), torch_cpu=tcpu,
+                cores=os.cpu_count(), python=platform.python_version(), numpy=np.__version__)
 
 # %% ../nbs/00_core.ipynb #d4ab2353
 def project_root() -> Path:

@@ -360,13 +360,16 @@ def results_md(rec:dict|None, max_rows:int=40) -> str:
 
 # %% ../nbs/18_reproduce.ipynb #c0de5b06
 def _where_line(m:dict|None) -> str:
-    "Where the numbers were computed: on another CPU type the same code gives other last bits."
+    "Where the numbers were computed: another CPU type, or other BLAS kernels, give other last bits."
     if not m: return ("Computed on: not recorded (a run before `times.json` kept its machine); the numbers "
                       "move by about a seed's spread between CPU types (`sarvlm.core.machine`).")
-    return (f"Computed on: {m['cpu']} ({m['cores']} cores; CPU flags {', '.join(m['cpu_flags']) or 'none listed'}; "
-            f"NumPy vector loops {', '.join(m['numpy_simd']) or 'baseline'}; PyTorch CPU kernels "
-            f"{m['torch_cpu']}). The same CPU type gives the same numbers; another rounds differently in the "
-            "last bits, which training turns into differences of about a seed's spread (`sarvlm.core.machine`).")
+    blas = ', '.join(m.get('blas') or []) or 'not recorded'   # older runs did not record them
+    return (f"Computed on: {m['cpu']} ({m['cores']} cores; "
+            f"CPU flags {', '.join(m['cpu_flags']) or 'none listed'}; "
+            f"NumPy vector loops {', '.join(m['numpy_simd']) or 'baseline'}; BLAS kernels {blas}; "
+            f"PyTorch CPU kernels {m['torch_cpu']}). The same CPU type with the same BLAS kernels gives "
+            "the same numbers; another rounds differently in the last bits, which training turns into "
+            "differences of about a seed's spread (`sarvlm.core.machine`).")
 
 # %% ../nbs/18_reproduce.ipynb #1fdecb8c
 def _section(title, name, rec, figs, fig_note, secs, root_rel) -> str:
