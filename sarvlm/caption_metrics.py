@@ -5,6 +5,7 @@
 # %% ../nbs/03b_caption_metrics.ipynb #21ae0e76
 from __future__ import annotations
 import contextlib, functools, io, json, os, re, shutil, subprocess, sys, tempfile
+from collections import Counter
 from pathlib import Path
 import numpy as np
 import pycocoevalcap.spice
@@ -19,7 +20,8 @@ from .caption_check import parse_caption, check_caption
 # %% auto #0
 __all__ = ['JAVA_HINT', 'METRICS', 'PROTOCOLS', 'java_available', 'warm_meteor', 'score_corpus', 'simple_tokenize',
            'ptb_tokenize', 'protocol_inputs', 'evaluate_captions', 'spice_status', 'record_annot', 'names_object',
-           'names_present', 'loops', 'repeats_pair', 'caption_measures', 'cider_per_image', 'cider_anatomy']
+           'names_present', 'loops', 'repeats_pair', 'caption_measures', 'cider_per_image', 'most_frequent',
+           'first_counted', 'cider_anatomy']
 
 # %% ../nbs/03b_caption_metrics.ipynb #ac30f723
 @functools.lru_cache(None)
@@ -202,14 +204,41 @@ def _chips(ann:list, held=()) -> tuple:
     chip = np.array([a.kind == 'chip' and len(a.objects) > 0 for a in ann])
     return chip, chip & np.array([chip[i] and a.objects[0].cls not in held for i, a in enumerate(ann)])
 
+def most_frequent(annot:Annot) -> set:
+    "The class an annotation has most objects of (all of them on a tie); empty without objects."
+    n = Counter(o.cls for o in annot.objects)
+    return {c for c, k in n.items() if k == max(n.values())}
+
+def first_counted(caption:str, annot:Annot, vocab=None) -> str|None:
+    "The class of the first objects a caption counts ('2 oil tanks in ...': 'storage tank'); None if none."
+    claims, _ = parse_caption(caption, annot, vocab or load_vocabulary())
+    return next((c.name for c in claims if c.kind == 'count'), None)
+
+# %% ../nbs/03b_caption_metrics.ipynb #c0de5c12
+def _scene_split(s:np.ndarray, caps:list, ann:list, chip:np.ndarray, held:set) -> dict:
+    """Scenes with objects whose most frequent class is not all `held` ('nameable'): the % whose caption
+    counts that class first, the mean score of those and of the others; '_sum': the summed scores of all
+    images but the chips had every nameable scene scored as its right ones do."""
+    top = [most_frequent(a) - held for a in ann]
+    scene = ~chip & np.array([bool(t) for t in top])
+    hit = np.array([first_counted(c, a) in t for c, a, t in zip(caps, ann, top)])
+    mean = lambda m: float(s[m].mean()) if m.any() else float('nan')
+    right = mean(scene & hit)
+    as_right = scene.sum() * right if scene.any() else 0.0
+    return dict(scenes_nameable=int(scene.sum()),
+                scene_top_hit=100 * float(hit[scene].mean()) if scene.any() else float('nan'),
+                cider_scene_top_right=right, cider_scene_top_wrong=mean(scene & ~hit),
+                _sum=float(s[~chip & ~scene].sum() + as_right))
+
 # %% ../nbs/03b_caption_metrics.ipynb #c0de5c09
 def cider_anatomy(caps:list, test, # generated captions; records with `meta` (one per caption)
                   refs:list, # per image: its reference captions
                   bar:float=0.5, # the corpus CIDEr asked for
                   held=(), # classes the captioner never trains on
                  ) -> dict:
-    """A captioner's CIDEr split into chips and scenes, and the chip `class_hit` (% of all chips, and of
-    the chips of classes not `held`) at which its CIDEr would reach `bar`, all else kept."""
+    """A captioner's CIDEr split into chips and scenes, the chip `class_hit` (% of all chips, and of the
+    chips of classes not `held`) at which its CIDEr would reach `bar`, all else kept, and the CIDEr with
+    every chip and scene it can name named right, at the scores its own right ones get."""
     ann = [record_annot(m) for m in test['meta']]
     s, (chip, nameable) = cider_per_image(caps, refs), _chips(ann, set(held))
     hit = np.array([names_present(c, a) for c, a in zip(caps, ann)])
@@ -220,10 +249,14 @@ def cider_anatomy(caps:list, test, # generated captions; records with `meta` (on
     need = (bar * len(s) - s[~chip].sum() - chip.sum() * w) / gap if gap > 0 else np.nan
     need = max(need, 0.0)   # 0: met even with no chip named right
     n, k = int(chip.sum()), int(nameable.sum())
+    sc = _scene_split(s, caps, ann, chip, set(held))
     return dict(cider=float(s.mean()), chips=n, chips_nameable=k,
                 cider_chip=mean(chip), cider_scene=mean(~chip),
                 chip_hit=100 * float(hit[chip].mean()) if chip.any() else float('nan'),
                 cider_chip_right=right, cider_chip_wrong=wrong, chip_hit_needed=100 * float(need),
                 nameable_hit_needed=100 * float(need) * n / max(k, 1),
                 # every chip of a class not held named right, everything else as it is
-                cider_chips_right=float((s[~chip].sum() + k * right + (n - k) * w) / len(s)))
+                cider_chips_right=float((s[~chip].sum() + k * right + (n - k) * w) / len(s)),
+                **{k_: v for k_, v in sc.items() if k_ != '_sum'},
+                # and every nameable scene counting its most frequent class first, scored as its right ones
+                cider_all_named_right=float((k * right + (n - k) * w + sc['_sum']) / len(s)))
