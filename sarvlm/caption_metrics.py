@@ -199,6 +199,10 @@ def cider_per_image(hyps:list, refs:list) -> np.ndarray:
     gts, res, _ = protocol_inputs(hyps, refs, 'standard')
     return np.asarray(Cider().compute_score(gts, res)[1], float)
 
+def _mean(s:np.ndarray, m:np.ndarray) -> float:
+    "The mean of the scores `s` where `m` holds; nan where it holds nowhere."
+    return float(s[m].mean()) if m.any() else float('nan')
+
 def _chips(ann:list, held=()) -> tuple:
     "(is a chip, is a chip of a class not in `held`) per `Annot`."
     chip = np.array([a.kind == 'chip' and len(a.objects) > 0 for a in ann])
@@ -215,20 +219,19 @@ def first_counted(caption:str, annot:Annot, vocab=None) -> str|None:
     return next((c.name for c in claims if c.kind == 'count'), None)
 
 # %% ../nbs/03b_caption_metrics.ipynb #c0de5c12
-def _scene_split(s:np.ndarray, caps:list, ann:list, chip:np.ndarray, held:set) -> dict:
+def _scene_split(s:np.ndarray, caps:list, ann:list, chip:np.ndarray, held:set) -> tuple:
     """Scenes with objects whose most frequent class is not all `held` ('nameable'): the % whose caption
-    counts that class first, the mean score of those and of the others; '_sum': the summed scores of all
-    images but the chips had every nameable scene scored as its right ones do."""
+    counts that class first, the mean score of those and of the others; and the summed scores of all
+    images but the chips had every nameable scene scored as its right ones are."""
     top = [most_frequent(a) - held for a in ann]
     scene = ~chip & np.array([bool(t) for t in top])
     hit = np.array([first_counted(c, a) in t for c, a, t in zip(caps, ann, top)])
-    mean = lambda m: float(s[m].mean()) if m.any() else float('nan')
-    right = mean(scene & hit)
+    right = _mean(s, scene & hit)
     as_right = scene.sum() * right if scene.any() else 0.0
     return dict(scenes_nameable=int(scene.sum()),
-                scene_top_hit=100 * float(hit[scene].mean()) if scene.any() else float('nan'),
-                cider_scene_top_right=right, cider_scene_top_wrong=mean(scene & ~hit),
-                _sum=float(s[~chip & ~scene].sum() + as_right))
+                scene_top_hit=100 * _mean(hit.astype(float), scene),
+                cider_scene_top_right=right, cider_scene_top_wrong=_mean(s, scene & ~hit)
+               ), float(s[~chip & ~scene].sum() + as_right)
 
 # %% ../nbs/03b_caption_metrics.ipynb #c0de5c09
 def cider_anatomy(caps:list, test, # generated captions; records with `meta` (one per caption)
@@ -242,21 +245,20 @@ def cider_anatomy(caps:list, test, # generated captions; records with `meta` (on
     ann = [record_annot(m) for m in test['meta']]
     s, (chip, nameable) = cider_per_image(caps, refs), _chips(ann, set(held))
     hit = np.array([names_present(c, a) for c, a in zip(caps, ann)])
-    mean = lambda m: float(s[m].mean()) if m.any() else float('nan')
-    right, wrong = mean(chip & hit), mean(chip & ~hit)
+    right, wrong = _mean(s, chip & hit), _mean(s, chip & ~hit)
     w = 0.0 if np.isnan(wrong) else wrong   # every chip named right: nothing to lose
     gap = chip.sum() * (right - w)          # corpus CIDEr x images gained per unit of chip class_hit
     need = (bar * len(s) - s[~chip].sum() - chip.sum() * w) / gap if gap > 0 else np.nan
     need = max(need, 0.0)   # 0: met even with no chip named right
     n, k = int(chip.sum()), int(nameable.sum())
-    sc = _scene_split(s, caps, ann, chip, set(held))
+    scenes, rest = _scene_split(s, caps, ann, chip, set(held))
     return dict(cider=float(s.mean()), chips=n, chips_nameable=k,
-                cider_chip=mean(chip), cider_scene=mean(~chip),
-                chip_hit=100 * float(hit[chip].mean()) if chip.any() else float('nan'),
+                cider_chip=_mean(s, chip), cider_scene=_mean(s, ~chip),
+                chip_hit=100 * _mean(hit.astype(float), chip),
                 cider_chip_right=right, cider_chip_wrong=wrong, chip_hit_needed=100 * float(need),
                 nameable_hit_needed=100 * float(need) * n / max(k, 1),
                 # every chip of a class not held named right, everything else as it is
                 cider_chips_right=float((s[~chip].sum() + k * right + (n - k) * w) / len(s)),
-                **{k_: v for k_, v in sc.items() if k_ != '_sum'},
+                **scenes,
                 # and every nameable scene counting its most frequent class first, scored as its right ones
-                cider_all_named_right=float((k * right + (n - k) * w + sc['_sum']) / len(s)))
+                cider_all_named_right=float((k * right + (n - k) * w + rest) / len(s)))
