@@ -1,7 +1,7 @@
-"""A one-seed screen of the knobs that might lift SARCap-Tiny's chip recognition, and so its CIDEr (notebook 13).
+"""A screen of the knobs that might lift SARCap-Tiny's CIDEr (notebook 13): its chip recognition, or its wording.
 
 Notebook 13 shows that its captioners' CIDEr is earned mostly on the single-target chips and computes the chip
-`class_hit` that CIDEr 0.5 would need. This script trains the study's two-stage captioner of one seed again with one
+`class_hit` that CIDEr 0.5 would need. This script trains the study's two-stage captioner of a seed again with one
 knob changed at a time and scores it as the notebook does (beam search 6/3 on all SAR test images; CIDEr under the
 standard protocol, `class_hit`, `class_hit` on the chips):
 
@@ -9,15 +9,28 @@ standard protocol, `class_hit`, `class_hit` on the chips):
 - `warm_up_x2`: twice the class warm-up (56 epochs);
 - `scenes_x2_same_steps`: 1,280 fresh scenes, half the epochs (the same number of steps);
 - `scenes_x2_warm_up_x2`: 1,280 fresh scenes and 28 warm-up epochs (twice the warm-up steps), 5 captioning epochs;
-- `all_ten_classes`: the caption scenes also show the two classes held out of SAR training (bus, bridge).
+- `all_ten_classes`: the caption scenes also show the two classes held out of SAR training (bus, bridge);
 
-One seed per knob: it can only show an effect much larger than the study's seed-to-seed spread (the notebook's
-table gives that spread); it cannot confirm a small one. It reads the transfer study's checkpoints under
-`SARVLM_RUNS` (default `runs/`; `make reproduce` or notebook 07 writes them) and writes its captioners under
-`<runs>/caption-knobs/`.
+and two knobs that change the *wording* rather than the recognition (CIDEr rewards the n-grams an image's
+references share, so a captioner could gain by writing the references' consensus):
 
-    python benchmarks/caption_knobs.py [--seed 0] [--knobs baseline warm_up_x2 ...] [--workers 2]
-        [--out benchmarks/results/caption_knobs.json]
+- `consensus_caption`: each training scene is captioned by the one of its five captions that agrees best with
+  the other four (CIDEr of it against them, document frequencies over the training scenes), instead of a draw
+  among those that name an object;
+- `mbr_decoding`: the baseline captioner, decoded by minimum-Bayes-risk selection: per test image, of its
+  beam-search caption and `MBR_SAMPLES` top-p samples, the one that agrees best (CIDEr) with the others.
+
+One run per knob and seed: at one seed it can only show an effect much larger than the study's seed-to-seed spread
+(the notebook's table gives that spread); it cannot confirm a small one, so the knobs worth a closer look run at
+three seeds, paired with the baseline. It reads the transfer study's checkpoints under `SARVLM_RUNS` (default
+`runs/`; `make reproduce` or notebook 07 writes them) and writes its captioners under `<runs>/caption-knobs/`.
+
+    python benchmarks/caption_knobs.py [--seeds 0] [--knobs baseline warm_up_x2 ...] [--workers 2]
+        [--append] [--out benchmarks/results/caption_knobs.json]
+
+The committed results come from
+`python benchmarks/caption_knobs.py --out benchmarks/results/caption_knobs.json` (every knob, seed 0), then
+`... --knobs baseline consensus_caption mbr_decoding --seeds 1 2 --append --out` (the same file).
 """
 import os
 for _v in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS', 'OPENBLAS_NUM_THREADS'):
@@ -30,7 +43,38 @@ from pathlib import Path
 KNOBS = {'baseline': {}, 'warm_up_x2': dict(class_epochs=56),
          'scenes_x2_same_steps': dict(n_scenes=1280, class_epochs=14, epochs=5),
          'scenes_x2_warm_up_x2': dict(n_scenes=1280, class_epochs=28, epochs=5),
-         'all_ten_classes': dict(all_classes=True)}
+         'all_ten_classes': dict(all_classes=True), 'consensus_caption': dict(captions='consensus'),
+         'mbr_decoding': dict(decode='mbr')}
+MBR_SAMPLES = 10   # top-p samples per test image beside the beam-search caption
+
+def agreement(cands:list) -> 'np.ndarray':
+    """(images, k): CIDEr of candidate j of each image against that image's other candidates (`cands`: a list
+    of k strings per image; document frequencies over all images)."""
+    import numpy as np
+    from pycocoevalcap.cider.cider import Cider
+    from sarvlm.caption_metrics import simple_tokenize as tk
+    k = len(cands[0])
+    out = np.zeros((len(cands), k))
+    for j in range(k):
+        gts = {i: [tk(c) for jj, c in enumerate(cs) if jj != j] for i, cs in enumerate(cands)}
+        out[:, j] = Cider().compute_score(gts, {i: [tk(cs[j])] for i, cs in enumerate(cands)})[1]
+    return out
+
+def consensus_pool(pool):
+    "`pool` with each scene's captions cut to the one that agrees best with its other four."
+    caps = list(pool['captions'])
+    best = agreement(caps).argmax(1)
+    return pool.remove_columns('captions').add_column('captions', [[cs[b]] for cs, b in zip(caps, best)])
+
+def mbr_captions(model, images, transform, tokenizer, cfg, beam:list) -> list:
+    "Per image, of `beam` and `MBR_SAMPLES` top-p samples, the caption that agrees best with the others."
+    from sarvlm.tasks.captioning import generate_captions
+    cands = [[b] for b in beam]
+    for k in range(MBR_SAMPLES):
+        for cs, c in zip(cands, generate_captions(model, images, transform, tokenizer, 'top_p', seq_len=cfg.seq_len,
+                                                  seed=1000 + k, repetition_penalty=cfg.repetition_penalty)):
+            cs.append(c)
+    return [cs[j] for cs, j in zip(cands, agreement(cands).argmax(1))]
 
 def run_knob(knob:str, seed:int) -> dict:
     "Train and score the two-stage captioner of `seed` with `KNOBS[knob]`."
@@ -45,20 +89,23 @@ def run_knob(knob:str, seed:int) -> dict:
         caption_pool, caption_test_records, reference_lists, train_captioner, generate_captions, arm_checkpoint,
         make_transforms)
     ov = dict(KNOBS[knob])
-    all_classes = ov.pop('all_classes', False)
+    all_classes, captions, decode = ov.pop('all_classes', False), ov.pop('captions', None), ov.pop('decode', None)
     cfg, tcfg = caption_config(**ov), study_config()
     test = caption_test_records(build_mini(verbose=False), cfg)
     refs = reference_lists(test)
     pool = caption_pool(stream_id(tcfg, seed, 'sar', 'captioning'), cfg.n_scenes, tcfg.img_size,
                         () if all_classes else held_out_classes())
+    if captions == 'consensus': pool = consensus_pool(pool)
     base = open_clip.get_tokenizer(cfg.model)
     vocab = CaptionVocab.from_captions([c for cs in pool['captions'] for c in cs], base)
     t = time.perf_counter()
     m, hist, parts = train_captioner(pool, cfg, vocab, get_paths().runs/'caption-knobs'/f'seed{seed}'/knob,
                                      arm_checkpoint(tcfg, seed, CAPTION_ARMS[0]), seed)
     train_s = time.perf_counter() - t
-    caps = generate_captions(m, test['image'], make_transforms(m)[1], CompactTokenizer(base, vocab), cfg.method,
-                             seq_len=cfg.seq_len, seed=seed, repetition_penalty=cfg.repetition_penalty)
+    tf, tok = make_transforms(m)[1], CompactTokenizer(base, vocab)
+    caps = generate_captions(m, test['image'], tf, tok, cfg.method, seq_len=cfg.seq_len, seed=seed,
+                             repetition_penalty=cfg.repetition_penalty)
+    if decode == 'mbr': caps = mbr_captions(m, test['image'], tf, tok, cfg, caps)
     a = cider_anatomy(caps, test, refs, held=held_out_classes())   # its `cider` is the corpus CIDEr
     return dict(knob=knob, seed=seed, overrides=KNOBS[knob], steps=len(hist),
                 class_steps=cfg.class_epochs * (cfg.n_scenes // cfg.batch_size), train_s=train_s,
@@ -66,27 +113,38 @@ def run_knob(knob:str, seed:int) -> dict:
                 class_hit=caption_measures(caps, test['meta'])['class_hit'], cider_standard=a['cider'], **{
                     k: a[k] for k in ('chip_hit', 'cider_chip', 'cider_scene', 'chip_hit_needed')})
 
-def main(seed=0, knobs=tuple(KNOBS), workers=2, out=None):
+def _merge(out:Path, rows:list) -> list:
+    "The rows saved in `out` (if any) with `rows` added, a (knob, seed) run again replacing its old row."
+    old = json.loads(out.read_text())['rows'] if out.exists() else []
+    new = {(r['knob'], r['seed']) for r in rows}
+    return [r for r in old if (r['knob'], r['seed']) not in new] + rows
+
+def main(seeds=(0,), knobs=tuple(KNOBS), workers=2, out=None, append=False):
     bad = [k for k in knobs if k not in KNOBS]
     if bad: raise SystemExit(f"unknown knob(s) {bad}; choose from {list(KNOBS)}")
+    runs = [(k, s) for s in seeds for k in knobs]
     t = time.perf_counter()
     with ProcessPoolExecutor(workers) as ex:
-        rows = list(ex.map(run_knob, knobs, [seed] * len(knobs)))
+        rows = list(ex.map(run_knob, *zip(*runs)))
     for r in rows:
-        print(f"{r['knob']:22s} CIDEr {r['cider_standard']:.3f}  class_hit {r['class_hit']:5.1f} %  chips named right "
-              f"{r['chip_hit']:5.1f} %  ({r['class_steps']} warm-up + {r['steps']} captioning steps, {r['train_s']:.0f} s)")
-    print(f"seed {seed}, two-stage start; wall {time.perf_counter() - t:.0f} s")
+        print(f"{r['knob']:22s} seed {r['seed']}  CIDEr {r['cider_standard']:.3f}  class_hit {r['class_hit']:5.1f} %  "
+              f"chips named right {r['chip_hit']:5.1f} %  ({r['class_steps']} warm-up + {r['steps']} captioning "
+              f"steps, {r['train_s']:.0f} s)")
+    print(f"two-stage start; {len(runs)} runs, wall {time.perf_counter() - t:.0f} s")
     if out:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out).write_text(json.dumps(dict(benchmark='caption_knobs', seed=seed, rows=rows), indent=1))
-        print(f"saved {out}")
+        out = Path(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        rows = _merge(out, rows) if append else rows
+        out.write_text(json.dumps(dict(benchmark='caption_knobs', rows=rows), indent=1))
+        print(f"saved {out} ({len(rows)} rows)")
     return rows
 
 if __name__ == '__main__':
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--seeds', type=int, nargs='+', default=[0])
     p.add_argument('--knobs', nargs='+', default=list(KNOBS))
     p.add_argument('--workers', type=int, default=2)
     p.add_argument('--out', default=None, help='write the results here as JSON')
+    p.add_argument('--append', action='store_true', help='keep the rows already in --out (a rerun replaces its row)')
     a = p.parse_args()
-    main(a.seed, tuple(a.knobs), a.workers, a.out)
+    main(tuple(a.seeds), tuple(a.knobs), a.workers, a.out, a.append)
