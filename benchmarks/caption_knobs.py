@@ -113,30 +113,34 @@ def run_knob(knob:str, seed:int) -> dict:
                 class_hit=caption_measures(caps, test['meta'])['class_hit'], cider_standard=a['cider'], **{
                     k: a[k] for k in ('chip_hit', 'cider_chip', 'cider_scene', 'chip_hit_needed')})
 
-def _merge(out:Path, rows:list) -> list:
-    "The rows saved in `out` (if any) with `rows` added, a (knob, seed) run again replacing its old row."
-    old = json.loads(out.read_text())['rows'] if out.exists() else []
+def _merge(old:list, rows:list) -> list:
+    "`old` rows with `rows` added, a (knob, seed) run again replacing its old row."
     new = {(r['knob'], r['seed']) for r in rows}
     return [r for r in old if (r['knob'], r['seed']) not in new] + rows
+
+def _save(out:Path, rows:list):
+    "Write `rows` to `out` in one step (an interrupted write leaves the last complete file)."
+    from sarvlm.core import atomic_write
+    with atomic_write(out, 'w', encoding='utf-8') as f:
+        f.write(json.dumps(dict(benchmark='caption_knobs', rows=rows), indent=1))
 
 def main(seeds=(0,), knobs=tuple(KNOBS), workers=2, out=None, append=False):
     bad = [k for k in knobs if k not in KNOBS]
     if bad: raise SystemExit(f"unknown knob(s) {bad}; choose from {list(KNOBS)}")
     runs = [(k, s) for s in seeds for k in knobs]
-    t = time.perf_counter()
+    out = Path(out) if out else None
+    old = json.loads(out.read_text())['rows'] if out and append and out.exists() else []
+    t, rows = time.perf_counter(), []
+    print(f"{len(runs)} runs on {workers} workers; each row is printed, and saved, as its run ends", flush=True)
     with ProcessPoolExecutor(workers) as ex:
-        rows = list(ex.map(run_knob, *zip(*runs)))
-    for r in rows:
-        print(f"{r['knob']:22s} seed {r['seed']}  CIDEr {r['cider_standard']:.3f}  class_hit {r['class_hit']:5.1f} %  "
-              f"chips named right {r['chip_hit']:5.1f} %  ({r['class_steps']} warm-up + {r['steps']} captioning "
-              f"steps, {r['train_s']:.0f} s)")
+        for r in ex.map(run_knob, *zip(*runs)):   # in order, as they end
+            rows.append(r)
+            print(f"{r['knob']:22s} seed {r['seed']}  CIDEr {r['cider_standard']:.3f}  class_hit "
+                  f"{r['class_hit']:5.1f} %  chips named right {r['chip_hit']:5.1f} %  ({r['class_steps']} warm-up + "
+                  f"{r['steps']} captioning steps, {r['train_s']:.0f} s)", flush=True)
+            if out: _save(out, _merge(old, rows))
     print(f"two-stage start; {len(runs)} runs, wall {time.perf_counter() - t:.0f} s")
-    if out:
-        out = Path(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        rows = _merge(out, rows) if append else rows
-        out.write_text(json.dumps(dict(benchmark='caption_knobs', rows=rows), indent=1))
-        print(f"saved {out} ({len(rows)} rows)")
+    if out: print(f"saved {out} ({len(_merge(old, rows))} rows)")
     return rows
 
 if __name__ == '__main__':

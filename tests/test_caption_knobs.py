@@ -1,4 +1,4 @@
-"""The wording knobs of `benchmarks/caption_knobs.py`: the agreement they select by, and the merge of a rerun."""
+"""`benchmarks/caption_knobs.py`: the agreement its wording knobs select by, and how it saves and merges rows."""
 import importlib.util, json
 from pathlib import Path
 import datasets
@@ -29,11 +29,15 @@ def test_consensus_pool_keeps_one_caption_per_scene():
     out = K.consensus_pool(pool)
     assert out['n'] == [0, 1] and out['captions'] == [['a sar image of a ship .'], ['a sar image of two trucks .']]
 
-def test_merge_replaces_a_rerun_and_keeps_the_rest(tmp_path):
-    f = tmp_path/'k.json'
-    f.write_text(json.dumps({'rows': [{'knob': 'baseline', 'seed': 0, 'x': 1},
-                                      {'knob': 'baseline', 'seed': 1, 'x': 2}]}))
-    rows = K._merge(f, [{'knob': 'baseline', 'seed': 1, 'x': 3}, {'knob': 'mbr_decoding', 'seed': 1, 'x': 4}])
+def test_merge_replaces_a_rerun_and_keeps_the_rest():
+    old = [{'knob': 'baseline', 'seed': 0, 'x': 1}, {'knob': 'baseline', 'seed': 1, 'x': 2}]
+    rows = K._merge(old, [{'knob': 'baseline', 'seed': 1, 'x': 3}, {'knob': 'mbr_decoding', 'seed': 1, 'x': 4}])
     assert [(r['knob'], r['seed'], r['x']) for r in rows] == [('baseline', 0, 1), ('baseline', 1, 3),
                                                               ('mbr_decoding', 1, 4)]
-    assert K._merge(tmp_path/'absent.json', rows[:1]) == rows[:1]
+    assert K._merge([], old) == old
+
+def test_save_writes_the_rows_as_json(tmp_path):
+    f = tmp_path/'results'/'k.json'
+    K._save(f, [{'knob': 'baseline', 'seed': 0}])
+    assert json.loads(f.read_text()) == {'benchmark': 'caption_knobs', 'rows': [{'knob': 'baseline', 'seed': 0}]}
+    assert [p.name for p in f.parent.iterdir()] == ['k.json']   # no temporary file left behind
