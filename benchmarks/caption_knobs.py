@@ -49,16 +49,11 @@ MBR_SAMPLES = 10   # top-p samples per test image beside the beam-search caption
 
 def agreement(cands:list) -> 'np.ndarray':
     """(images, k): CIDEr of candidate j of each image against that image's other candidates (`cands`: a list
-    of k strings per image; document frequencies over all images)."""
+    of k strings per image), by notebook 13's scorer (`cider_per_image`: standard protocol, PTB tokenizer)."""
     import numpy as np
-    from pycocoevalcap.cider.cider import Cider
-    from sarvlm.caption_metrics import simple_tokenize as tk
-    k = len(cands[0])
-    out = np.zeros((len(cands), k))
-    for j in range(k):
-        gts = {i: [tk(c) for jj, c in enumerate(cs) if jj != j] for i, cs in enumerate(cands)}
-        out[:, j] = Cider().compute_score(gts, {i: [tk(cs[j])] for i, cs in enumerate(cands)})[1]
-    return out
+    from sarvlm.caption_metrics import cider_per_image
+    others = lambda j: [[c for jj, c in enumerate(cs) if jj != j] for cs in cands]
+    return np.stack([cider_per_image([cs[j] for cs in cands], others(j)) for j in range(len(cands[0]))], 1)
 
 def consensus_pool(pool):
     "`pool` with each scene's captions cut to the one that agrees best with its other four."
