@@ -11,6 +11,11 @@ standard protocol, `class_hit`, `class_hit` on the chips):
 - `scenes_x2_warm_up_x2`: 1,280 fresh scenes and 28 warm-up epochs (twice the warm-up steps), 5 captioning epochs;
 - `all_ten_classes`: the caption scenes also show the two classes held out of SAR training (bus, bridge);
 
+four knobs that scale the whole budget, to see how CIDEr grows with compute:
+
+- `budget_x2` ... `budget_x16`: 2, 4, 8 or 16 times the fresh scenes at the committed epochs, so that many times
+  the steps of both the class warm-up and the captioning (and the training time);
+
 and two knobs that change the *wording* rather than the recognition (CIDEr rewards the n-grams an image's
 references share, so a captioner could gain by writing the references' consensus):
 
@@ -29,8 +34,10 @@ three seeds, paired with the baseline. It reads the transfer study's checkpoints
         [--append] [--out benchmarks/results/caption_knobs.json]
 
 The committed results come from
-`python benchmarks/caption_knobs.py --out benchmarks/results/caption_knobs.json` (every knob, seed 0), then
-`... --knobs baseline consensus_caption mbr_decoding --seeds 1 2 --append --out` (the same file).
+`python benchmarks/caption_knobs.py --out benchmarks/results/caption_knobs.json` (every knob but the budgets, seed 0),
+then `... --knobs baseline consensus_caption mbr_decoding --seeds 1 2 --append --out` (the same file), then
+`... --knobs budget_x4 budget_x2 --seeds 0 1 2 --append --out` and `... --knobs budget_x16 budget_x8 --seeds 0 1 2
+--append --out` (about 16 and 63 minutes on two cores; the longest runs first, so that the two workers end together).
 """
 import os
 for _v in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS', 'OPENBLAS_NUM_THREADS'):
@@ -44,7 +51,10 @@ KNOBS = {'baseline': {}, 'warm_up_x2': dict(class_epochs=56),
          'scenes_x2_same_steps': dict(n_scenes=1280, class_epochs=14, epochs=5),
          'scenes_x2_warm_up_x2': dict(n_scenes=1280, class_epochs=28, epochs=5),
          'all_ten_classes': dict(all_classes=True), 'consensus_caption': dict(captions='consensus'),
+         'budget_x2': dict(n_scenes=1280), 'budget_x4': dict(n_scenes=2560), 'budget_x8': dict(n_scenes=5120),
+         'budget_x16': dict(n_scenes=10240),
          'mbr_decoding': dict(decode='mbr')}
+SCREEN = tuple(k for k in KNOBS if not k.startswith('budget_'))   # the default: one change at the committed budget
 MBR_SAMPLES = 10   # top-p samples per test image beside the beam-search caption
 
 def agreement(cands:list) -> 'np.ndarray':
@@ -119,7 +129,7 @@ def _save(out:Path, rows:list):
     with atomic_write(out, 'w', encoding='utf-8') as f:
         f.write(json.dumps(dict(benchmark='caption_knobs', rows=rows), indent=1))
 
-def main(seeds=(0,), knobs=tuple(KNOBS), workers=2, out=None, append=False):
+def main(seeds=(0,), knobs=SCREEN, workers=2, out=None, append=False):
     bad = [k for k in knobs if k not in KNOBS]
     if bad: raise SystemExit(f"unknown knob(s) {bad}; choose from {list(KNOBS)}")
     runs = [(k, s) for s in seeds for k in knobs]
@@ -141,7 +151,7 @@ def main(seeds=(0,), knobs=tuple(KNOBS), workers=2, out=None, append=False):
 if __name__ == '__main__':
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--seeds', type=int, nargs='+', default=[0])
-    p.add_argument('--knobs', nargs='+', default=list(KNOBS))
+    p.add_argument('--knobs', nargs='+', default=list(SCREEN), help=f'any of {list(KNOBS)}')
     p.add_argument('--workers', type=int, default=2)
     p.add_argument('--out', default=None, help='write the results here as JSON')
     p.add_argument('--append', action='store_true', help='keep the rows already in --out (a rerun replaces its row)')

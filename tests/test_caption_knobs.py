@@ -41,3 +41,12 @@ def test_save_writes_the_rows_as_json(tmp_path):
     K._save(f, [{'knob': 'baseline', 'seed': 0}])
     assert json.loads(f.read_text()) == {'benchmark': 'caption_knobs', 'rows': [{'knob': 'baseline', 'seed': 0}]}
     assert [p.name for p in f.parent.iterdir()] == ['k.json']   # no temporary file left behind
+
+def test_budget_knobs_scale_the_scenes_at_the_committed_epochs():
+    from sarvlm.tasks.captioning import CaptionConfig
+    base = CaptionConfig()
+    budgets = {k: v for k, v in K.KNOBS.items() if k.startswith('budget_x')}
+    assert sorted(int(k.split('_x')[1]) for k in budgets) == [2, 4, 8, 16]
+    for k, ov in budgets.items():   # n times the scenes, every epoch count as committed: n times the steps
+        assert ov == {'n_scenes': int(k.split('_x')[1]) * base.n_scenes}
+    assert not set(budgets) & set(K.SCREEN) and set(budgets) | set(K.SCREEN) == set(K.KNOBS)
