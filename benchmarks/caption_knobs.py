@@ -51,8 +51,7 @@ KNOBS = {'baseline': {}, 'warm_up_x2': dict(class_epochs=56),
          'scenes_x2_same_steps': dict(n_scenes=1280, class_epochs=14, epochs=5),
          'scenes_x2_warm_up_x2': dict(n_scenes=1280, class_epochs=28, epochs=5),
          'all_ten_classes': dict(all_classes=True), 'consensus_caption': dict(captions='consensus'),
-         'budget_x2': dict(n_scenes=1280), 'budget_x4': dict(n_scenes=2560), 'budget_x8': dict(n_scenes=5120),
-         'budget_x16': dict(n_scenes=10240),
+         **{f'budget_x{n}': dict(n_scenes=n * 640) for n in (2, 4, 8, 16)},   # 640: the committed scenes
          'mbr_decoding': dict(decode='mbr')}
 SCREEN = tuple(k for k in KNOBS if not k.startswith('budget_'))   # the default: one change at the committed budget
 MBR_SAMPLES = 10   # top-p samples per test image beside the beam-search caption
